@@ -1,0 +1,87 @@
+"""What a principal may do with a resource: scope checks, visible fields, row filters.
+
+Row filters bind the token's claim values as SQL parameters on every read, so a
+portal token sees its own customer's rows only. Another customer's row answers
+404 (not 403), so a portal cannot probe which keys exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from gateway.auth.principal import ADMIN_SCOPE, Principal
+from gateway.exceptions import Forbidden, Unauthorized
+from legacy_adapters.query.filters import Comparison, MatchNothing, Related
+from legacy_adapters.transforms import Unencodable
+from legacy_adapters.query.values import parse_value
+
+if TYPE_CHECKING:
+    from legacy_adapters.query.resource import BoundField, Resource
+
+__all__ = ("Access", "authorize_read")
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """A principal's view of one resource: the fields it may see and the rows it may reach."""
+
+    principal: Principal
+    fields: dict[str, BoundField]
+    conditions: tuple[Comparison | MatchNothing | Related, ...]
+
+
+def authorize_read(resource: Resource, principal: Principal) -> Access:
+    """Check the read scope and build the principal's view, or raise 401/403."""
+    spec = resource.spec
+    if principal.anonymous:
+        if not spec.anonymous:
+            raise Unauthorized("a bearer token is required")
+    elif not principal.has(spec.scopes.read) and not spec.anonymous:
+        raise Forbidden(f"this operation needs the scope {spec.scopes.read!r}", scope=spec.scopes.read)
+    fields = {name: f for name, f in resource.fields.items() if principal.has(f.spec.scope)}
+    return Access(principal, fields, _row_filters(resource, principal))
+
+
+def _row_filters(resource: Resource, principal: Principal) -> tuple[Comparison | MatchNothing | Related, ...]:
+    row_filter = resource.spec.row_filter
+    exempt = resource.spec.unfiltered_scope
+    if (
+        not row_filter
+        or ADMIN_SCOPE in principal.scopes
+        or (exempt is not None and exempt in principal.scopes)
+    ):
+        return ()
+    conditions: list[Comparison | MatchNothing | Related] = []
+    for field_name, claim_path in row_filter.items():
+        claim = claim_path.removeprefix("claims.")
+        value = principal.claims.get(claim)
+        if value is None or value == "" or value == []:
+            raise Forbidden(f"the token lacks the {claim!r} claim this resource requires")
+        relation_name, _, target_name = field_name.rpartition(".")
+        target = resource.relations[relation_name] if relation_name else resource
+        field = target.fields[target_name]
+        # A claim is data, never SQL: it is parsed by the field's type and bound as a parameter.
+        values = value if isinstance(value, list) else [value]
+        try:
+            parsed: Any = tuple(parse_value(field.spec.type, str(v)) for v in values)
+            for v in parsed:
+                field.codec.to_legacy(v)
+        except (ValueError, Unencodable):
+            # A claim the column could never hold matches no row: the token sees nothing, not an error.
+            conditions.append(MatchNothing())
+            continue
+        match = Comparison(field, "in", parsed, parameter=f"claims.{claim}")
+        if relation_name:
+            on = resource.spec.relations[relation_name].on
+            links = tuple(
+                (column, related_column)
+                for mine, theirs in on.items()
+                for column, related_column in zip(
+                    resource.fields[mine].columns, target.fields[theirs].columns, strict=True
+                )
+            )
+            conditions.append(Related(links, (match,), target.where))
+        else:
+            conditions.append(match)
+    return tuple(conditions)

@@ -1,0 +1,93 @@
+"""Bearer token verification with pyjwt: HS256 from a shared secret, RS256/ES256 from a JWKS.
+
+The algorithm list is fixed by configuration, never taken from the token: a
+token saying ``alg: none``, or ``HS256`` when only a JWKS is trusted (the
+classic "sign with the public key" confusion), is refused before any key is used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import jwt
+
+from gateway.auth.jwks import JwksCache, JwksUnavailable
+from gateway.auth.principal import Principal
+from gateway.exceptions import Unauthorized
+
+if TYPE_CHECKING:
+    import httpx
+
+    from legacy_adapters.mapping.model import AuthConfig
+
+__all__ = ("TokenVerifier",)
+
+_ASYMMETRIC = {"RS256": "RSA", "ES256": "EC"}
+_REASONS: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.ExpiredSignatureError, "the token has expired"),
+    (jwt.ImmatureSignatureError, "the token is not valid yet"),
+    (jwt.InvalidIssuerError, "the token was issued by an untrusted issuer"),
+    (jwt.InvalidAudienceError, "the token is not meant for this API"),
+    (jwt.MissingRequiredClaimError, "the token lacks a required claim"),
+    (jwt.InvalidSignatureError, "the token signature does not verify"),
+    (jwt.DecodeError, "the token is malformed"),
+)
+
+
+class TokenVerifier:
+    def __init__(self, config: AuthConfig, client: httpx.Client | None = None) -> None:
+        self.config = config
+        self.jwks: JwksCache | None = None
+        if config.jwks_url:
+            if client is None:
+                raise ValueError("a JWKS URL needs an HTTP client")
+            self.jwks = JwksCache(
+                config.jwks_url, client, ttl_s=config.jwks_cache_s, min_refetch_s=config.jwks_min_refetch_s
+            )
+        self.algorithms = (["HS256"] if config.hs256_secret else []) + (
+            list(_ASYMMETRIC) if self.jwks else []
+        )
+
+    def verify(self, token: str) -> Principal:
+        """The principal a valid token stands for; ``Unauthorized`` with a reason otherwise."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthorized("the token is malformed") from None
+        alg = header.get("alg")
+        if alg not in self.algorithms:
+            raise Unauthorized(f"the token algorithm {alg!r} is not accepted")
+        key = self._key(alg, header)
+        options: dict[str, Any] = {"require": ["exp"], "verify_aud": self.config.audience is not None}
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                audience=self.config.audience,
+                issuer=self.config.issuer,
+                leeway=self.config.leeway_s,
+                options=options,
+            )
+        except jwt.PyJWTError as exc:
+            reason = next(
+                (text for kind, text in _REASONS if isinstance(exc, kind)), "the token is not valid"
+            )
+            raise Unauthorized(reason) from None
+        return Principal.from_claims(claims)
+
+    def _key(self, alg: str, header: dict[str, Any]) -> Any:
+        if alg == "HS256":
+            return self.config.hs256_secret
+        kid = header.get("kid")
+        if not isinstance(kid, str) or self.jwks is None:
+            raise Unauthorized("the token names no key id (kid)")
+        try:
+            jwk = self.jwks.get(kid)
+        except JwksUnavailable:
+            raise Unauthorized("the signing keys are unavailable; try again shortly") from None
+        if jwk is None:
+            raise Unauthorized("the token is signed by an unknown key")
+        if jwk.key_type != _ASYMMETRIC[alg]:
+            raise Unauthorized(f"the token algorithm {alg!r} does not match its key")
+        return jwk.key

@@ -1,0 +1,158 @@
+"""HTTP-facing errors, each carrying its status, and the table that maps legacy errors onto them.
+
+    BridgeheadError
+    └── GatewayError                     500 unless a subclass says otherwise
+        ├── BadRequest                   400  (errors: one entry per bad parameter)
+        ├── Unauthorized                 401  WWW-Authenticate: Bearer error="invalid_token"
+        ├── Forbidden                    403  WWW-Authenticate: Bearer error="insufficient_scope"
+        ├── NotFound                     404
+        ├── MethodNotAllowed             405
+        ├── NotAcceptable                406
+        ├── ServiceUnavailable           503  Retry-After
+        └── GatewayTimeout               504
+
+Handlers raise these; ``problems.py`` turns any of them (and any ``LegacyError``
+through ``from_legacy``) into one RFC 9457 response. No handler builds an error
+response by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from legacy_adapters.exceptions import (
+    BridgeheadError,
+    DatabaseError,
+    DatabaseUnavailable,
+    IntegrityConflict,
+    LegacyError,
+    QueryError,
+    SchemaDrift,
+    StatementTimeout,
+    TransformError,
+)
+
+__all__ = (
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
+    "GatewayError",
+    "GatewayTimeout",
+    "MethodNotAllowed",
+    "NotAcceptable",
+    "NotFound",
+    "ServiceUnavailable",
+    "Unauthorized",
+    "Unprocessable",
+    "from_legacy",
+)
+
+
+class GatewayError(BridgeheadError):
+    status_code = 500
+    slug = "internal-error"
+    title = "Internal error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+        self.headers = headers or {}
+
+
+class BadRequest(GatewayError):
+    status_code = 400
+    slug = "invalid-parameter"
+    title = "Invalid request parameter"
+
+
+class Unauthorized(GatewayError):
+    status_code = 401
+    slug = "invalid-token"
+    title = "Missing or invalid bearer token"
+
+    def __init__(self, detail: str) -> None:
+        challenge = f'Bearer realm="bridgehead", error="invalid_token", error_description="{detail}"'
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(GatewayError):
+    status_code = 403
+    slug = "insufficient-scope"
+    title = "Insufficient scope"
+
+    def __init__(self, detail: str, *, scope: str | None = None) -> None:
+        challenge = 'Bearer realm="bridgehead", error="insufficient_scope"'
+        if scope:
+            challenge += f', scope="{scope}"'
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
+
+
+class NotFound(GatewayError):
+    status_code = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class MethodNotAllowed(GatewayError):
+    status_code = 405
+    slug = "method-not-allowed"
+    title = "Method not allowed"
+
+
+class NotAcceptable(GatewayError):
+    status_code = 406
+    slug = "not-acceptable"
+    title = "Not acceptable"
+
+
+class Conflict(GatewayError):
+    status_code = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class Unprocessable(GatewayError):
+    status_code = 422
+    slug = "invalid-value"
+    title = "Invalid value"
+
+
+class ServiceUnavailable(GatewayError):
+    status_code = 503
+    slug = "database-unavailable"
+    title = "Database unavailable"
+
+
+class GatewayTimeout(GatewayError):
+    status_code = 504
+    slug = "database-timeout"
+    title = "Database timeout"
+
+
+def from_legacy(error: LegacyError) -> GatewayError:
+    """The HTTP form of a legacy-side error; its message is already safe to show."""
+    match error:
+        case QueryError():
+            return BadRequest(error.message, errors=[{"parameter": error.parameter, "detail": error.message}])
+        case TransformError():
+            return Unprocessable(error.message, errors=[{"field": error.field, "detail": error.message}])
+        case DatabaseUnavailable():
+            return ServiceUnavailable(str(error), headers={"Retry-After": "5"})
+        case StatementTimeout():
+            return GatewayTimeout(str(error))
+        case IntegrityConflict():
+            return Conflict(str(error))
+        case SchemaDrift():
+            return GatewayError(
+                "the mapping does not match the database; an administrator must run 'bridgehead check'"
+            )
+        case DatabaseError():
+            return GatewayError(str(error))
+    return GatewayError("the request could not be completed")

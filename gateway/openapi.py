@@ -1,0 +1,289 @@
+"""OpenAPI 3.1 documents generated from the mapping, one per API version.
+
+Written from the mapping rather than from handler signatures, because the
+mapping knows what handlers cannot: each field's format, the enum of a code
+map, which operators a field takes, and which scope hides it. The result is
+committed as ``openapi/<version>.json`` and compared in CI.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from legacy_adapters.query.filters import OPERATORS
+
+if TYPE_CHECKING:
+    from legacy_adapters.mapping.model import Mapping
+    from legacy_adapters.query.resource import BoundField, Resource
+
+__all__ = ("build_openapi",)
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_TYPES: dict[str, dict[str, Any]] = {
+    "string": {"type": "string"},
+    "integer": {"type": "integer"},
+    "decimal": {"type": "number"},
+    "number": {"type": "number"},
+    "date": {"type": "string", "format": "date"},
+    "time": {"type": "string", "format": "time"},
+    "datetime": {"type": "string", "format": "date-time"},
+    "boolean": {"type": "boolean"},
+}
+_ERRORS = {
+    "400": "Invalid parameter; `errors` lists each one",
+    "401": "Missing or invalid bearer token",
+    "403": "The token lacks the scope or claim needed",
+    "406": "None of the Accept media types can be produced",
+    "503": "The legacy database is unavailable (see Retry-After)",
+    "504": "The legacy database did not answer in time",
+}
+
+
+def _title(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def operators_for(field: BoundField) -> list[str]:
+    """Operators a field accepts: range only where stored order is API order, like on plain text."""
+    plain_text = field.spec.type == "string" and field.spec.map is None and len(field.columns) == 1
+    allowed = []
+    for op in OPERATORS:
+        if op in ("lt", "lte", "gt", "gte") and not field.sortable:
+            continue
+        if op == "like" and not plain_text:
+            continue
+        allowed.append(op)
+    return allowed
+
+
+def field_schema(field: BoundField, *, is_key: bool = False) -> dict[str, Any]:
+    spec = field.spec
+    schema = dict(_TYPES[spec.type])
+    if spec.map is not None:
+        schema["enum"] = sorted(set(spec.map.values()))
+    if spec.scale is not None:
+        schema["multipleOf"] = float(f"1e-{spec.scale}") if spec.scale else 1
+    if spec.length is not None and spec.type == "string" and spec.map is None:
+        schema["maxLength"] = spec.length
+    # Sentinels read as null, and so does a stored value the transform cannot decode (logged).
+    may_be_null = bool(field.codec.sentinels) or spec.nullable
+    may_be_null = may_be_null or (not is_key and bool(spec.transform or spec.map or spec.scale is not None))
+    if may_be_null:
+        schema["type"] = [schema["type"], "null"]
+        if "enum" in schema:
+            schema["enum"] = [*schema["enum"], None]
+    description = spec.description or ""
+    if spec.scope:
+        description = f"{description} Visible only to tokens with scope `{spec.scope}`.".strip()
+        schema["x-required-scope"] = spec.scope
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _row_schema(resource: Resource) -> dict[str, Any]:
+    keys = {f.name for f in resource.key}
+    properties: dict[str, Any] = {
+        f.name: field_schema(f, is_key=f.name in keys) for f in resource.fields.values()
+    }
+    for name, target in resource.relations.items():
+        ref = {"$ref": f"#/components/schemas/{_title(target.name)}"}
+        many = resource.spec.relations[name].many
+        embedded = {"type": "array", "items": ref} if many else {"anyOf": [ref, {"type": "null"}]}
+        properties[name] = {**embedded, "description": f"Present when requested with embed={name}."}
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if resource.spec.description:
+        schema["description"] = resource.spec.description
+    return schema
+
+
+def _security(resource: Resource, scope: str | None) -> list[dict[str, list[str]]]:
+    requirement = {"bearerAuth": [scope] if scope else []}
+    return [{}, requirement] if resource.spec.anonymous else [requirement]
+
+
+def _responses(ok: dict[str, Any], *extra: str) -> dict[str, Any]:
+    responses = {"200": ok}
+    for code in (*_ERRORS, *extra):
+        description = _ERRORS.get(code, "Not found" if code == "404" else code)
+        responses[code] = {
+            "description": description,
+            "content": {"application/problem+json": {"schema": _PROBLEM_REF}},
+        }
+    return dict(sorted(responses.items()))
+
+
+def _list_parameters(resource: Resource, max_limit: int, default_limit: int) -> list[dict[str, Any]]:
+    fields = list(resource.fields.values())
+    sortable = [f.name for f in fields if f.sortable]
+    params: list[dict[str, Any]] = [
+        _query("fields", "Comma list of fields to return (default: all you may see).", {"type": "string"}),
+        _query(
+            "sort",
+            f"Comma list of fields, `-` for descending. Sortable: {', '.join(sortable) or 'none'}.",
+            {"type": "string"},
+        ),
+        _query(
+            "limit",
+            "Rows per page.",
+            {"type": "integer", "minimum": 1, "maximum": max_limit, "default": default_limit},
+        ),
+        _query(
+            "cursor",
+            "Opaque position from `next_cursor`; keep the same filters and sort.",
+            {"type": "string"},
+        ),
+        _query(
+            "offset",
+            "Rows to skip, for page-numbered grids; slower than cursor on deep pages.",
+            {"type": "integer", "minimum": 0},
+        ),
+        _query(
+            "count", "`exact` adds the total number of matching rows.", {"type": "string", "enum": ["exact"]}
+        ),
+    ]
+    if resource.relations:
+        params.append(
+            _query(
+                "embed",
+                f"Comma list of relations to include: {', '.join(resource.relations)}.",
+                {"type": "string"},
+            )
+        )
+    for field in fields:
+        base = {k: v for k, v in field_schema(field).items() if k in ("type", "format", "enum")}
+        if isinstance(base.get("type"), list):
+            base["type"] = base["type"][0]
+            base.pop("enum", None) if field.spec.map is None else base.update(
+                enum=sorted(set(field.spec.map.values()))
+            )
+        hidden = f" Needs scope `{field.spec.scope}`." if field.spec.scope else ""
+        for op in operators_for(field):
+            name = field.name if op == "eq" else f"{field.name}[{op}]"
+            if op == "in":
+                schema: dict[str, Any] = {"type": "string", "description": "comma-separated values"}
+            elif op == "isnull":
+                schema = {"type": "boolean"}
+            elif op == "like":
+                schema = {"type": "string", "description": "`*` matches any run of characters"}
+            else:
+                schema = base
+            params.append(_query(name, f"{field.name} {op}.{hidden}", schema))
+    return params
+
+
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+def build_openapi(mapping: Mapping, version: str, resources: dict[str, Resource]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for one version, deterministic for a given mapping."""
+    spec = mapping.versions[version]
+    api = mapping.api
+    paths: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
+    for name, resource in resources.items():
+        title = _title(name)
+        schemas[title] = _row_schema(resource)
+        scope = resource.spec.scopes.read
+        ref = {"$ref": f"#/components/schemas/{title}"}
+        page = {
+            "type": "object",
+            "required": ["data", "next_cursor"],
+            "properties": {
+                "data": {"type": "array", "items": ref},
+                "next_cursor": {"type": ["string", "null"]},
+                "count": {"type": "integer", "description": "With count=exact."},
+            },
+        }
+        list_ok = {
+            "description": "A page of rows, or every row when Accept asks for NDJSON or CSV.",
+            "headers": {
+                "Link": {"schema": {"type": "string"}, "description": 'rel="next" when more rows follow'}
+            },
+            "content": {
+                "application/json": {"schema": page},
+                "application/x-ndjson": {"schema": ref},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+        key_names = ",".join(f.name for f in resource.key)
+        key_doc = (
+            f"The {key_names}."
+            if len(resource.key) == 1
+            else f"The composite key {key_names}: values joined by commas in that order; "
+            "a comma or backslash inside a value is preceded by a backslash."
+        )
+        get_params = [
+            {
+                "name": "key",
+                "in": "path",
+                "required": True,
+                "description": key_doc,
+                "schema": {"type": "string"},
+            },
+            _query("fields", "Comma list of fields to return.", {"type": "string"}),
+        ]
+        if resource.relations:
+            get_params.append(
+                _query("embed", f"Relations: {', '.join(resource.relations)}.", {"type": "string"})
+            )
+        get_ok = {
+            "description": "One row.",
+            "headers": {"ETag": {"schema": {"type": "string"}, "description": "Strong validator of the row"}},
+            "content": {"application/json": {"schema": ref}},
+        }
+        scope_note = f" Needs scope `{scope}`." if scope else ""
+        filter_note = (
+            " Rows are limited to the token's own by a row filter." if resource.spec.row_filter else ""
+        )
+        paths[f"/{version}/{name}"] = {
+            "get": {
+                "operationId": f"list_{name}",
+                "summary": f"List {name}",
+                "description": (resource.spec.description or "") + scope_note + filter_note,
+                "tags": [name],
+                "parameters": _list_parameters(resource, api.max_limit, api.default_limit),
+                "responses": _responses(list_ok),
+                "security": _security(resource, scope),
+            }
+        }
+        get_responses = _responses(get_ok, "404")
+        get_responses["304"] = {"description": "Not modified (If-None-Match)"}
+        paths[f"/{version}/{name}/{{key}}"] = {
+            "get": {
+                "operationId": f"get_{name}",
+                "summary": f"One of {name} by key",
+                "description": scope_note.strip() + filter_note,
+                "tags": [name],
+                "parameters": get_params,
+                "responses": dict(sorted(get_responses.items())),
+                "security": _security(resource, scope),
+            }
+        }
+    schemas["Problem"] = {
+        "type": "object",
+        "description": "RFC 9457 problem details.",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "instance": {"type": "string"},
+            "request_id": {"type": "string"},
+            "errors": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+    info: dict[str, Any] = {"title": f"{api.title} {version}", "version": version}
+    if spec.description:
+        info["description"] = spec.description
+    document: dict[str, Any] = {"openapi": "3.1.0", "info": info}
+    if api.server_url:
+        document["servers"] = [{"url": api.server_url}]
+    document["paths"] = paths
+    document["components"] = {
+        "schemas": schemas,
+        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+    }
+    return document

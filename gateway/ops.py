@@ -1,0 +1,36 @@
+"""Operations endpoints: liveness, readiness (the database answers), and the problem-type pages."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from litestar import MediaType, Response, get
+
+from gateway.exceptions import NotFound
+from gateway.problems import PROBLEM_TYPES
+
+if TYPE_CHECKING:
+    from litestar.handlers import HTTPRouteHandler
+
+    from gateway.context import GatewayContext
+
+__all__ = ("ops_handlers",)
+
+
+def ops_handlers(ctx: GatewayContext) -> list[HTTPRouteHandler]:
+    @get("/health/live", include_in_schema=False, sync_to_thread=False)
+    def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @get("/health/ready", include_in_schema=False, sync_to_thread=True)
+    def ready() -> dict[str, str]:
+        ctx.reader.database.ping()  # DatabaseUnavailable -> 503 problem+json with Retry-After
+        return {"status": "ok", "database": "ok"}
+
+    @get("/problems/{slug:str}", include_in_schema=False, sync_to_thread=False)
+    def problem_type(slug: str) -> Response[Any]:
+        if slug not in PROBLEM_TYPES:
+            raise NotFound(f"no problem type {slug!r}")
+        return Response(f"{slug}: {PROBLEM_TYPES[slug]}\n", media_type=MediaType.TEXT)
+
+    return [live, ready, problem_type]

@@ -1,0 +1,254 @@
+"""Query string -> filters, sort, fields, embeds and paging, checked against what the caller may see.
+
+Every bad parameter is collected, not just the first, so one 400 tells the
+client everything to fix: ``errors: [{parameter, detail}, …]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from gateway.exceptions import BadRequest
+from legacy_adapters.query.filters import OPERATORS, Comparison
+from legacy_adapters.query.values import parse_value
+
+if TYPE_CHECKING:
+    from gateway.auth.guards import Access
+    from legacy_adapters.mapping.model import ApiConfig
+    from legacy_adapters.query.resource import BoundField, Resource
+
+__all__ = ("ListParams", "parse_fields", "parse_key", "parse_list_params")
+
+_PARAM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[([A-Za-z]+)\])?$")
+_CONTROL = frozenset({"fields", "sort", "embed", "limit", "cursor", "offset", "count"})
+MAX_IN_VALUES = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ListParams:
+    filters: tuple[Comparison, ...]
+    sort: tuple[tuple[BoundField, bool], ...]
+    fields: tuple[BoundField, ...]
+    embeds: tuple[str, ...]
+    limit: int
+    cursor: str | None
+    offset: int | None
+    count: bool
+    fingerprint: str
+    """Identifies filters and sort, so a cursor is only honoured on the query that issued it."""
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, parameter: str, detail: str) -> None:
+        self.items.append({"parameter": parameter, "detail": detail})
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            summary = (
+                self.items[0]["detail"]
+                if len(self.items) == 1
+                else f"{len(self.items)} parameters are invalid"
+            )
+            raise BadRequest(summary, errors=self.items)
+
+
+def _known(names: Iterable[str]) -> str:
+    return ", ".join(sorted(names))
+
+
+def parse_fields(raw: str | None, access: Access, errors: _Errors | None = None) -> tuple[BoundField, ...]:
+    """``fields=a,b`` -> those visible fields (all visible fields when absent)."""
+    own = errors or _Errors()
+    if not raw:
+        return tuple(access.fields.values())
+    chosen: list[BoundField] = []
+    for name in (n.strip() for n in raw.split(",")):
+        if name in access.fields:
+            if access.fields[name] not in chosen:
+                chosen.append(access.fields[name])
+        else:
+            own.add("fields", f"unknown field {name!r} (fields: {_known(access.fields)})")
+    if errors is None:
+        own.raise_if_any()
+    return tuple(chosen)
+
+
+def parse_list_params(
+    query: Iterable[tuple[str, str]], resource: Resource, access: Access, api: ApiConfig
+) -> ListParams:
+    """Validate a list request's query string; raise ``BadRequest`` listing every problem."""
+    errors = _Errors()
+    control: dict[str, str] = {}
+    filters: list[Comparison] = []
+    seen: set[str] = set()
+    identity: list[tuple[str, str]] = []
+    for name, value in query:
+        if name in seen:
+            errors.add(name, "given more than once; use [in] with a comma list for several values")
+            continue
+        seen.add(name)
+        if name in _CONTROL:
+            control[name] = value
+            continue
+        match = _PARAM.match(name)
+        if not match:
+            errors.add(name, "not a field name or field[operator]")
+            continue
+        field_name, op = match.group(1), (match.group(2) or "eq")
+        field = access.fields.get(field_name)
+        if field is None:
+            errors.add(name, f"unknown field {field_name!r} (fields: {_known(access.fields)})")
+            continue
+        if op not in OPERATORS:
+            errors.add(name, f"unknown operator {op!r} (operators: {', '.join(OPERATORS)})")
+            continue
+        parsed = _parse_operand(field, op, value, name, errors)
+        if parsed is not _INVALID:
+            filters.append(Comparison(field, op, parsed, parameter=name))  # type: ignore[arg-type]
+            identity.append((name, value))
+
+    fields = parse_fields(control.get("fields"), access, errors)
+    sort = _parse_sort(control.get("sort"), resource, access, errors)
+    embeds = _parse_embed(control.get("embed"), resource, errors)
+    limit = _parse_int(control.get("limit"), "limit", api.default_limit, 1, api.max_limit, errors)
+    offset = _parse_int(control.get("offset"), "offset", 0, 0, None, errors) if "offset" in control else None
+    cursor = control.get("cursor") or None
+    if cursor is not None and offset is not None:
+        errors.add("offset", "give either cursor or offset, not both")
+    count = control.get("count")
+    if count not in (None, "exact"):
+        errors.add("count", "the only supported value is 'exact'")
+    for f in filters:  # an operator the field cannot honour is a client error: check before any SQL runs
+        try:
+            f.clause()
+        except Exception as exc:  # QueryError carries the parameter
+            errors.add(f.parameter, getattr(exc, "message", "invalid filter"))
+    errors.raise_if_any()
+
+    signature = repr((resource.qualified_name, sorted(identity), control.get("sort") or ""))
+    return ListParams(
+        filters=tuple(filters),
+        sort=sort,
+        fields=fields,
+        embeds=embeds,
+        limit=limit,
+        cursor=cursor,
+        offset=offset,
+        count=count == "exact",
+        fingerprint=hashlib.sha256(signature.encode()).hexdigest()[:16],
+    )
+
+
+_INVALID = object()
+
+
+def _parse_operand(field: BoundField, op: str, value: str, name: str, errors: _Errors) -> Any:
+    try:
+        if op == "isnull":
+            return parse_value("boolean", value)
+        if op == "like":
+            return value
+        if op == "in":
+            items = [v for v in value.split(",")]
+            if len(items) > MAX_IN_VALUES:
+                errors.add(name, f"at most {MAX_IN_VALUES} values")
+                return _INVALID
+            return tuple(parse_value(field.spec.type, v) for v in items)
+        return parse_value(field.spec.type, value)
+    except ValueError as exc:
+        errors.add(name, str(exc))
+        return _INVALID
+
+
+def _parse_sort(
+    raw: str | None, resource: Resource, access: Access, errors: _Errors
+) -> tuple[tuple[BoundField, bool], ...]:
+    spec = raw.split(",") if raw else list(resource.spec.default_sort or ())
+    sort: list[tuple[BoundField, bool]] = []
+    for item in (s.strip() for s in spec if s.strip()):
+        descending = item.startswith("-")
+        name = item.lstrip("-+")
+        field = access.fields.get(name)
+        if field is None:
+            errors.add("sort", f"unknown field {name!r} (fields: {_known(access.fields)})")
+        elif not field.sortable:
+            errors.add("sort", f"{name} cannot be sorted: its stored values do not sort like its API values")
+        else:
+            sort.append((field, descending))
+    return tuple(sort)
+
+
+def _parse_embed(raw: str | None, resource: Resource, errors: _Errors) -> tuple[str, ...]:
+    if not raw:
+        return ()
+    names = tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
+    for name in names:
+        if name not in resource.relations:
+            errors.add(
+                "embed", f"unknown relation {name!r} (relations: {_known(resource.relations) or 'none'})"
+            )
+    return names
+
+
+def _parse_int(raw: str | None, name: str, default: int, low: int, high: int | None, errors: _Errors) -> int:
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        errors.add(name, f"expected a whole number, got {raw!r}")
+        return default
+    if value < low or (high is not None and value > high):
+        errors.add(
+            name, f"must be between {low} and {high}" if high is not None else f"must be at least {low}"
+        )
+        return default
+    return value
+
+
+def parse_key(raw: str, resource: Resource) -> tuple[Any, ...]:
+    """A URL key into typed values: ``J000123``, or ``B01,000123`` for a composite key.
+
+    Components are joined by commas in key order; a comma or backslash inside a
+    value is written with a backslash before it (``A\\,B``).
+    """
+    parts = _split_key(raw) if len(resource.key) > 1 else [raw]
+    if len(parts) != len(resource.key):
+        names = ",".join(f.name for f in resource.key)
+        raise BadRequest(
+            f"the key has {len(resource.key)} parts ({names}); got {len(parts)}",
+            errors=[{"parameter": "key", "detail": f"expected {names}"}],
+        )
+    values = []
+    for field, part in zip(resource.key, parts, strict=True):
+        try:
+            values.append(parse_value(field.spec.type, part))
+        except ValueError as exc:
+            raise BadRequest(
+                str(exc), errors=[{"parameter": "key", "detail": f"{field.name}: {exc}"}]
+            ) from None
+    return tuple(values)
+
+
+def _split_key(raw: str) -> list[str]:
+    parts, current, escaped = [], [], False
+    for char in raw:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ",":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts

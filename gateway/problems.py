@@ -1,0 +1,104 @@
+"""RFC 9457 problem details: the one shape every error response takes.
+
+``type`` is a relative URI under ``/problems/``; the gateway serves a short
+explanation at each, so a developer who follows it learns what went wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import MethodNotAllowedException as LitestarMethodNotAllowed
+
+from gateway.exceptions import GatewayError, MethodNotAllowed, NotFound, from_legacy
+from gateway.request_id import request_id
+from legacy_adapters.exceptions import LegacyError
+
+__all__ = ("PROBLEM_JSON", "PROBLEM_TYPES", "Problem", "exception_handlers", "problem_response")
+
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger("bridgehead.problems")
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, Any]] = []
+    request_id: str | None = None
+
+
+def problem_response(error: GatewayError, request: Request[Any, Any, Any] | None = None) -> Response[bytes]:
+    """Render ``error`` as ``application/problem+json`` with its headers."""
+    rid = request_id(request.scope) if request is not None else None
+    problem = Problem(
+        type=f"/problems/{error.slug}",
+        title=error.title,
+        status=error.status_code,
+        detail=error.detail,
+        instance=request.url.path if request is not None else None,
+        errors=error.errors,
+        request_id=rid,
+    )
+    return Response(
+        msgspec.json.encode(problem),
+        status_code=error.status_code,
+        media_type=PROBLEM_JSON,
+        headers=error.headers,
+    )
+
+
+def _gateway(request: Request[Any, Any, Any], exc: GatewayError) -> Response[bytes]:
+    return problem_response(exc, request)
+
+
+def _legacy(request: Request[Any, Any, Any], exc: LegacyError) -> Response[bytes]:
+    return problem_response(from_legacy(exc), request)
+
+
+def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    if isinstance(exc, NotFoundException):
+        return problem_response(NotFound(f"no resource at {request.url.path}"), request)
+    if isinstance(exc, LitestarMethodNotAllowed):
+        allow = (exc.headers or {}).get("allow", "")
+        error = MethodNotAllowed(
+            f"{request.method} is not allowed here", headers={"Allow": allow} if allow else {}
+        )
+        return problem_response(error, request)
+    error = GatewayError(exc.detail if exc.status_code < 500 else "internal error")
+    error.status_code = exc.status_code
+    return problem_response(error, request)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    # The traceback goes to the log with the request id; the client gets neither it nor any SQL.
+    log.exception("unhandled error", path=request.url.path, exc_info=exc)
+    return problem_response(GatewayError("an unexpected error occurred; quote the request id"), request)
+
+
+exception_handlers: dict[type[Exception] | int, Any] = {
+    GatewayError: _gateway,
+    LegacyError: _legacy,
+    HTTPException: _http,
+    Exception: _unexpected,
+}
+
+PROBLEM_TYPES: dict[str, str] = {
+    "invalid-parameter": "A query parameter, path key or body value is not valid; `errors` lists each one.",
+    "invalid-token": "The bearer token is missing, malformed, expired, or not signed by a trusted key.",
+    "insufficient-scope": "The token is valid but lacks the scope (or claim) this operation needs.",
+    "not-found": "No such resource, or no row with that key that this token may see.",
+    "method-not-allowed": "The resource does not accept this HTTP method.",
+    "not-acceptable": "None of the media types in Accept can be produced.",
+    "conflict": "The change conflicts with data already in the database.",
+    "invalid-value": "A value cannot be stored in the legacy database.",
+    "database-unavailable": "The legacy database cannot be reached; retry after the Retry-After delay.",
+    "database-timeout": "The legacy database did not answer within the statement timeout.",
+    "internal-error": "Something failed inside the gateway; the request id finds it in the logs.",
+}

@@ -1,0 +1,65 @@
+"""``X-Request-ID`` on every response, taken from the request when it carries a sane one.
+
+The id is made once per request (``request_id``) and stored in the ASGI scope.
+The header and the access-log line are added in a ``before_send`` hook because
+Litestar runs middleware only for matched routes, and a 404 needs its id too.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+if TYPE_CHECKING:
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ("RequestIdMiddleware", "add_request_id_header", "request_id")
+
+_VALID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+log = structlog.get_logger("bridgehead.access")
+
+
+def request_id(scope: Scope | dict[str, Any]) -> str:
+    """The request's id: the client's ``X-Request-ID`` when well-formed, else a new one."""
+    state = scope.setdefault("state", {})  # type: ignore[typeddict-unknown-key]
+    if "request_id" not in state:
+        given = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"x-request-id"), "")
+        state["request_id"] = given if _VALID.match(given) else uuid.uuid4().hex
+        state["started"] = time.perf_counter()
+    return str(state["request_id"])
+
+
+async def add_request_id_header(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: stamp the id on the response and write the access-log line."""
+    if message["type"] != "http.response.start" or scope["type"] != "http":
+        return
+    rid = request_id(scope)
+    headers = message.setdefault("headers", [])  # type: ignore[typeddict-item]
+    headers.append((b"x-request-id", rid.encode("latin-1")))  # type: ignore[union-attr]
+    started = scope["state"].get("started", time.perf_counter())  # type: ignore[typeddict-item]
+    log.info(
+        "request",
+        request_id=rid,
+        method=scope.get("method"),
+        path=scope.get("path"),
+        status=message["status"],
+        ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+
+
+class RequestIdMiddleware:
+    """Binds the request id into structlog's context so every log line of the request carries it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with structlog.contextvars.bound_contextvars(request_id=request_id(scope)):
+            await self.app(scope, receive, send)

@@ -1,0 +1,169 @@
+"""Route handlers for one mapped resource, generated from the mapping (no route per table by hand).
+
+``GET /{version}/{resource}``: a keyset (or offset) page as JSON, or every row as
+NDJSON/CSV when ``Accept`` asks for it. ``GET /{version}/{resource}/{key}``: one
+row with a strong ETag. Handlers are synchronous and run in worker threads,
+because the database drivers block.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import msgspec
+from litestar import Request, Response, get
+from litestar.response import Stream
+
+from gateway.auth.guards import Access, authorize_read
+from gateway.exceptions import BadRequest, Forbidden, NotFound
+from gateway.export import CSV, NDJSON, csv_chunks, ndjson_chunks
+from gateway.negotiation import JSON, choose_media_type
+from gateway.pagination import InvalidCursor
+from gateway.params import ListParams, parse_fields, parse_key, parse_list_params
+from legacy_adapters.reader import Embed, ReadQuery
+
+if TYPE_CHECKING:
+    from litestar.handlers import HTTPRouteHandler
+
+    from gateway.context import GatewayContext
+    from legacy_adapters.query.resource import Resource
+
+__all__ = ("resource_handlers",)
+
+_encoder = msgspec.json.Encoder(decimal_format="number")
+_VARY = "Accept, Authorization"
+
+
+def _embeds(
+    ctx: GatewayContext, resource: Resource, names: tuple[str, ...], access: Access
+) -> tuple[Embed, ...]:
+    embeds = []
+    for name in names:
+        target = resource.relations[name]
+        try:
+            target_access = authorize_read(target, access.principal)
+        except Forbidden as exc:
+            raise Forbidden(f"embed={name}: {exc.detail}", scope=target.spec.scopes.read) from None
+        embeds.append(Embed(name, target, tuple(target_access.fields.values()), target_access.conditions))
+    return tuple(embeds)
+
+
+def _next_link(request: Request[Any, Any, Any], **changes: Any) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("cursor", "offset")]
+    params.extend((k, str(v)) for k, v in changes.items())
+    return f"{request.url.path}?{urlencode(params)}"
+
+
+def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHandler]:
+    """The GET handlers for ``resource``, closed over the context that serves them."""
+    api = ctx.mapping.api
+
+    def list_rows(request: Request[Any, Any, Any]) -> Response[Any]:
+        principal = ctx.authenticate(request, resource)
+        access = authorize_read(resource, principal)
+        media_type = choose_media_type(request.headers.get("accept"))
+        params = parse_list_params(request.query_params.multi_items(), resource, access, api)
+        conditions = (*access.conditions, *params.filters)
+        if media_type != JSON:
+            return _export(resource, params, conditions, media_type)
+        after = None
+        if params.cursor is not None:
+            width = len(ReadQuery(resource, (), sort=params.sort).order)
+            try:
+                after = ctx.cursors.decode(params.cursor, params.fingerprint, width)
+            except InvalidCursor as exc:
+                raise BadRequest(str(exc), errors=[{"parameter": "cursor", "detail": str(exc)}]) from None
+        query = ReadQuery(
+            resource,
+            params.fields,
+            conditions,
+            params.sort,
+            params.limit,
+            after=after,
+            offset=params.offset,
+            embeds=_embeds(ctx, resource, params.embeds, access),
+        )
+        page = ctx.reader.page(query)
+        body: dict[str, Any] = {"data": page.rows, "next_cursor": None}
+        headers = {"Vary": _VARY}
+        if page.last is not None:
+            if params.offset is not None:
+                link = _next_link(request, offset=params.offset + params.limit)
+            else:
+                body["next_cursor"] = ctx.cursors.encode(page.last, params.fingerprint)
+                link = _next_link(request, cursor=body["next_cursor"])
+            headers["Link"] = f'<{link}>; rel="next"'
+        if params.count:
+            body["count"] = ctx.reader.count(resource, conditions)
+        return Response(_encoder.encode(body), media_type=JSON, headers=headers)
+
+    def _export(
+        resource: Resource, params: ListParams, conditions: tuple[Any, ...], media_type: str
+    ) -> Response[Any]:
+        if params.embeds:
+            raise BadRequest(
+                "embed is not available in exports", errors=[{"parameter": "embed", "detail": "remove"}]
+            )
+        if params.cursor or params.offset is not None:
+            raise BadRequest("exports stream every row; drop cursor and offset", errors=[])
+        query = ReadQuery(resource, params.fields, conditions, params.sort)
+        rows = ctx.reader.stream(query)
+        # Pull the first chunk now, so a database error is still a problem+json, not a cut-off stream.
+        chunks = (
+            ndjson_chunks(rows) if media_type == NDJSON else csv_chunks(rows, [f.name for f in params.fields])
+        )
+        first = next(chunks, b"")
+        content_type = f"{CSV}; charset=utf-8; header=present" if media_type == CSV else NDJSON
+
+        def body() -> Any:
+            yield first
+            yield from chunks
+
+        return Stream(body(), media_type=content_type, headers={"Vary": _VARY})
+
+    def get_row(request: Request[Any, Any, Any], key: str) -> Response[Any]:
+        principal = ctx.authenticate(request, resource)
+        access = authorize_read(resource, principal)
+        values = parse_key(key, resource)
+        fields = parse_fields(request.query_params.get("fields"), access)
+        embed_raw = request.query_params.get("embed")
+        embed_names = tuple(n.strip() for n in embed_raw.split(",") if n.strip()) if embed_raw else ()
+        for name in embed_names:
+            if name not in resource.relations:
+                known = ", ".join(sorted(resource.relations)) or "none"
+                detail = f"unknown relation {name!r} (relations: {known})"
+                raise BadRequest(detail, errors=[{"parameter": "embed", "detail": detail}])
+        embeds = _embeds(ctx, resource, embed_names, access)
+        found = ctx.reader.get(resource, values, fields, access.conditions, embeds)
+        if found is None:
+            raise NotFound(f"no {resource.name} with key {key!r}")
+        row, row_tag = found
+        body = _encoder.encode(row)
+        if len(fields) == len(resource.fields) and not embeds:
+            etag = f'"{row_tag}"'
+        else:  # another representation of the same row must not share its validator
+            etag = f'"{hashlib.blake2b(row_tag.encode() + body, digest_size=16).hexdigest()}"'
+        headers = {"ETag": etag, "Vary": _VARY, "Cache-Control": "private, no-cache"}
+        if _matches(request.headers.get("if-none-match"), etag):
+            return Response(b"", status_code=304, headers=headers)
+        return Response(body, media_type=JSON, headers=headers)
+
+    path = f"/{resource.name}"
+    tag = [resource.name]
+    return [
+        get(path, sync_to_thread=True, name=f"{resource.qualified_name}.list", tags=tag)(list_rows),
+        get(f"{path}/{{key:str}}", sync_to_thread=True, name=f"{resource.qualified_name}.get", tags=tag)(
+            get_row
+        ),
+    ]
+
+
+def _matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    # If-None-Match uses the weak comparison (RFC 9110 13.1.2): W/"x" matches "x".
+    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))

@@ -1,0 +1,84 @@
+"""The one door to the legacy database: engine, pool, timeouts, and error wrapping.
+
+All calls block (pyodbc and sqlite3 do); the gateway runs them in worker threads.
+Every driver error is classified once, by the backend, into a ``DatabaseError``
+whose message is safe to show; the driver's own text is logged, never returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+import structlog
+
+from legacy_adapters.dialects import get_backend
+from legacy_adapters.exceptions import DatabaseError, DatabaseUnavailable
+
+if TYPE_CHECKING:
+    from legacy_adapters.mapping.model import DatabaseConfig
+
+__all__ = ("Database",)
+
+log = structlog.get_logger("bridgehead.database")
+
+
+class Database:
+    """A pooled engine for one legacy database."""
+
+    def __init__(self, config: DatabaseConfig) -> None:
+        self.config = config
+        self.backend = get_backend(config.url)
+        options = {"pool_pre_ping": True, **self.backend.engine_options(config)}
+        self.engine = sa.create_engine(config.url, **options)
+        self.backend.install(self.engine, config)
+
+    @property
+    def dialect(self) -> sa.Dialect:
+        return self.engine.dialect
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except DatabaseError:
+            raise
+        except sa.exc.TimeoutError:
+            raise DatabaseUnavailable("all database connections are busy") from None
+        except (sa.exc.DBAPIError, sa.exc.OperationalError) as exc:
+            error = self.backend.classify(exc)
+            # The driver's words may name tables or values: they go to the log only.
+            log.error("database error", kind=type(error).__name__, detail=str(getattr(exc, "orig", exc)))
+            raise error from None
+
+    def fetch_all(self, statement: sa.Executable) -> list[Sequence[Any]]:
+        """Run ``statement`` and return every row as a tuple."""
+        with self._errors(), self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(statement)]
+
+    def scalar(self, statement: sa.Executable) -> Any:
+        with self._errors(), self.engine.connect() as conn:
+            return conn.execute(statement).scalar()
+
+    def stream(self, statement: sa.Executable, batch_size: int = 2000) -> Iterator[Sequence[Any]]:
+        """Yield rows as the driver delivers them, holding at most ``batch_size`` in memory.
+
+        The statement timeout does not apply: an export may rightly run for minutes.
+        Closing the generator early (a client that went away) releases the connection.
+        """
+        with self._errors(), self.engine.connect() as conn:
+            result = conn.execution_options(
+                stream_results=True, yield_per=batch_size, no_statement_timeout=True
+            ).execute(statement)
+            for partition in result.partitions():
+                yield from partition
+
+    def ping(self) -> None:
+        """Raise ``DatabaseUnavailable`` unless a trivial query answers."""
+        with self._errors(), self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,77 @@
+"""SQLite through Python's own sqlite3 driver: the embedded demo default.
+
+SQLite has no statement timeout, so one is made with a progress handler that
+interrupts the statement once its deadline passes; the handler is armed before
+each execute and disarmed for streamed exports, which may rightly run for minutes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from legacy_adapters.exceptions import (
+    DatabaseError,
+    DatabaseUnavailable,
+    IntegrityConflict,
+    SchemaDrift,
+    StatementTimeout,
+)
+
+if TYPE_CHECKING:
+    from legacy_adapters.mapping.model import DatabaseConfig
+
+__all__ = ("SQLiteBackend",)
+
+_PROGRESS_STEPS = 10_000  # VM instructions between deadline checks: cheap, yet well under a millisecond
+
+
+class SQLiteBackend:
+    name = "sqlite"
+
+    def engine_options(self, config: DatabaseConfig) -> dict[str, Any]:
+        return {
+            "connect_args": {"check_same_thread": False, "timeout": config.connect_timeout_s},
+            "pool_size": config.pool_size,
+            "max_overflow": 0,
+            "pool_timeout": config.connect_timeout_s,
+            "poolclass": sa.pool.QueuePool,
+        }
+
+    def install(self, engine: sa.Engine, config: DatabaseConfig) -> None:
+        timeout = config.statement_timeout_s
+
+        @sa.event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+            state = {"deadline": None}
+            dbapi_conn.set_progress_handler(
+                lambda: 1 if state["deadline"] is not None and time.monotonic() > state["deadline"] else 0,
+                _PROGRESS_STEPS,
+            )
+            _record.info["deadline"] = state
+            if config.read_only:
+                dbapi_conn.execute("PRAGMA query_only = 1")
+
+        @sa.event.listens_for(engine, "before_cursor_execute")
+        def _arm(
+            conn: sa.Connection, _cursor: Any, _stmt: Any, _params: Any, context: Any, _many: bool
+        ) -> None:
+            state = conn.connection._connection_record.info.get("deadline")  # type: ignore[union-attr]
+            if state is not None:
+                unbounded = context is not None and context.execution_options.get("no_statement_timeout")
+                state["deadline"] = None if unbounded else time.monotonic() + timeout
+
+    def classify(self, error: BaseException) -> DatabaseError:
+        text = str(getattr(error, "orig", error)).lower()
+        if isinstance(getattr(error, "orig", error), sqlite3.IntegrityError):
+            return IntegrityConflict("the change conflicts with existing data")
+        if "interrupted" in text:
+            return StatementTimeout("the database did not answer in time")
+        if "no such table" in text or "no such column" in text:
+            return SchemaDrift("a mapped table or column is missing from the database")
+        if "unable to open" in text or "locked" in text or "disk i/o" in text or "timeout" in text:
+            return DatabaseUnavailable("the database is not available")
+        return DatabaseError("the database could not run the query")

@@ -1,0 +1,91 @@
+"""Errors raised while reading the mapping or talking to the legacy database.
+
+BridgeheadError
+└── LegacyError
+    ├── MappingError          the mapping file is wrong (carries the file and the dotted path)
+    ├── TransformError        a value cannot cross between API and legacy form (names the field)
+    ├── QueryError            a request cannot become SQL (unknown field, bad operator, bad value)
+    └── DatabaseError         the database failed; never carries driver text to API users
+        ├── DatabaseUnavailable   cannot connect / link lost (transient: retry later)
+        ├── StatementTimeout      the statement ran past its timeout and was cancelled
+        ├── IntegrityConflict     a constraint refused a write
+        └── SchemaDrift           a mapped table or column is missing in the live database
+"""
+
+from __future__ import annotations
+
+__all__ = (
+    "BridgeheadError",
+    "DatabaseError",
+    "DatabaseUnavailable",
+    "IntegrityConflict",
+    "LegacyError",
+    "MappingError",
+    "QueryError",
+    "SchemaDrift",
+    "StatementTimeout",
+    "TransformError",
+)
+
+
+class BridgeheadError(Exception):
+    """Root of every error Bridgehead raises on purpose."""
+
+
+class LegacyError(BridgeheadError):
+    """Root of the legacy_adapters package's errors."""
+
+
+class MappingError(LegacyError):
+    """The mapping is invalid: ``path`` is dotted (``versions.v1.resources.jobs.key``)."""
+
+    def __init__(self, message: str, *, path: str = "", source: str = "") -> None:
+        self.message = message
+        self.path = path
+        self.source = source
+        where = ": ".join(p for p in (source, path) if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class TransformError(LegacyError):
+    """A value could not be converted; ``field`` is the API field name."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class QueryError(LegacyError):
+    """A request parameter cannot be honoured; ``parameter`` names it as the client wrote it."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        self.parameter = parameter
+        self.message = message
+        super().__init__(f"{parameter}: {message}")
+
+
+class DatabaseError(LegacyError):
+    """The database failed. The message is safe to show; driver detail goes to logs only."""
+
+    transient = False
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The database cannot be reached now; retrying later may work."""
+
+    transient = True
+
+
+class StatementTimeout(DatabaseError):
+    """A statement exceeded its timeout and was cancelled."""
+
+    transient = True
+
+
+class IntegrityConflict(DatabaseError):
+    """A constraint (unique key, foreign key, check) refused the write."""
+
+
+class SchemaDrift(DatabaseError):
+    """A mapped table or column is missing from the live database."""

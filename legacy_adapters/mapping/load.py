@@ -1,0 +1,186 @@
+"""Read a mapping file: YAML -> ${VAR} expansion -> ``extends`` merge -> Structs -> cross-checks.
+
+Every failure becomes a ``MappingError`` naming the file and the dotted path of
+the offending key, in a sentence a consultant can act on without reading code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping as AbcMapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from legacy_adapters.exceptions import MappingError
+from legacy_adapters.mapping.model import Mapping
+from legacy_adapters.mapping.validate import validate_mapping
+
+__all__ = ("load_mapping", "parse_mapping")
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys and reads only true/false as booleans.
+
+    YAML 1.1 turns ``yes``/``no``/``on``/``off`` into booleans, which silently
+    breaks code maps such as ``{ON: on_order}``; legacy codes need them as text.
+    """
+
+
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    result: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in result:
+            raise MappingError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+        result[key] = loader.construct_object(value_node, deep=deep)
+    return result
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_mapping(path: str | Path, environ: AbcMapping[str, str] | None = None) -> Mapping:
+    """Load and validate a mapping file.
+
+    Args:
+        path: the YAML file.
+        environ: where ``${VAR}`` values come from; ``os.environ`` when omitted.
+
+    Raises:
+        MappingError: the file is missing, unreadable or invalid; the message names file and path.
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MappingError(f"cannot read the mapping file ({exc.strerror})", source=source) from None
+    return parse_mapping(text, source=source, environ=environ)
+
+
+def parse_mapping(
+    text: str, *, source: str = "<mapping>", environ: AbcMapping[str, str] | None = None
+) -> Mapping:
+    """Validate mapping YAML given as text; see ``load_mapping``."""
+    env = os.environ if environ is None else environ
+    try:
+        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
+    except MappingError as exc:
+        raise MappingError(exc.message, source=source) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise MappingError(f"{where}{problem}", source=source) from None
+    if not isinstance(raw, dict):
+        raise MappingError("the mapping must be a YAML mapping with 'database' and 'versions'", source=source)
+    try:
+        expanded = _expand(raw, env, "")
+        merged = _merge_versions(expanded)
+        mapping = msgspec.convert(merged, Mapping, strict=False)
+        validate_mapping(mapping)
+    except MappingError as exc:
+        raise MappingError(exc.message, path=exc.path, source=source) from None
+    except msgspec.ValidationError as exc:
+        message, _, where = str(exc).partition(" - at `$")
+        path = where.rstrip("`").lstrip(".")
+        raise MappingError(_plain(message), path=path, source=source) from None
+    return mapping
+
+
+def _plain(msgspec_message: str) -> str:
+    """Reword msgspec's messages for people who write YAML, not Python."""
+    message = msgspec_message.replace("`", "'")
+    if message.startswith("Object contains unknown field"):
+        return message.replace("Object contains unknown field", "unknown key")
+    if message.startswith("Object missing required field"):
+        return message.replace("Object missing required field", "missing required key")
+    return message[:1].lower() + message[1:]
+
+
+def _expand(value: Any, env: AbcMapping[str, str], path: str) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string; a missing variable is an error."""
+    if isinstance(value, dict):
+        return {k: _expand(v, env, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, env, f"{path}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise MappingError(f"environment variable {name} is not set", path=path)
+
+    return _ENV.sub(substitute, value)
+
+
+def _merge_versions(raw: dict[str, Any]) -> dict[str, Any]:
+    """Resolve ``extends``: a version starts as a deep copy of its parent, then its own keys win.
+
+    A key set to null in the child removes it (``resources: {legacy_report: null}``).
+    """
+    versions = raw.get("versions")
+    if not isinstance(versions, dict):
+        return raw
+    resolved: dict[str, Any] = {}
+
+    def resolve(name: str, chain: tuple[str, ...]) -> Any:
+        if name in resolved:
+            return resolved[name]
+        spec = versions[name]
+        if not isinstance(spec, dict) or "extends" not in spec:
+            resolved[name] = spec
+            return spec
+        parent = spec["extends"]
+        path = f"versions.{name}.extends"
+        if parent not in versions:
+            raise MappingError(
+                f"extends unknown version {parent!r} (known: {', '.join(versions)})", path=path
+            )
+        if parent in chain:
+            raise MappingError(
+                f"versions extend each other in a cycle: {' -> '.join((*chain, parent))}", path=path
+            )
+        own = {k: v for k, v in spec.items() if k != "extends"}
+        own.setdefault("deprecated", False)
+        own.setdefault("sunset", None)
+        resolved[name] = _deep_merge(resolve(parent, (*chain, name)), own)
+        return resolved[name]
+
+    for name in versions:
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise MappingError("a version name must be letters, digits, '-' or '_'", path=f"versions.{name}")
+        resolve(name, (name,))
+    return {**raw, "versions": resolved}
+
+
+def _deep_merge(base: Any, override: Any) -> Any:
+    if not isinstance(base, dict) or not isinstance(override, dict):
+        return override
+    merged = dict(base)
+    for key, value in override.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = _deep_merge(base.get(key), value)
+    return merged

@@ -1,0 +1,167 @@
+"""The mapping file's schema, as frozen msgspec Structs.
+
+Every key a user may write in ``bridgehead.yaml`` is declared here, and nothing
+else is accepted (``forbid_unknown_fields``), so a typo is an error with a path
+instead of a silently ignored setting. Cross-field rules (a relation naming a
+resource that exists, a transform name that is known) live in ``load.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+__all__ = (
+    "ActionSpec",
+    "ApiConfig",
+    "AuthConfig",
+    "DatabaseConfig",
+    "FieldSpec",
+    "FieldType",
+    "Mapping",
+    "RelationSpec",
+    "ResourceSpec",
+    "ScopeSpec",
+    "VersionSpec",
+)
+
+FieldType = Literal["string", "integer", "decimal", "number", "date", "time", "datetime", "boolean"]
+"""The API-side type of a field: how filter values are parsed and how OpenAPI describes it."""
+
+Scalar = str | int | float
+
+
+class _Spec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Base for every mapping Struct: immutable, strict about unknown keys."""
+
+
+class DatabaseConfig(_Spec):
+    url: str
+    """SQLAlchemy URL: ``sqlite:///file.db``, ``mssql+pyodbc://…``, ``postgresql+pyodbc://…``."""
+    statement_timeout_s: float = 5.0
+    """A statement running longer is cancelled and answered with 504."""
+    pool_size: int = 5
+    """Connections kept open; also the size of the worker pool running blocking queries."""
+    connect_timeout_s: float = 5.0
+    """Login timeout when opening a connection."""
+    read_only: bool = False
+    """Ask the driver for read-only intent where it supports it."""
+
+
+class AuthConfig(_Spec):
+    issuer: str | None = None
+    audience: str | None = None
+    jwks_url: str | None = None
+    hs256_secret: str | None = None
+    leeway_s: float = 30.0
+    """Clock skew tolerated on ``exp`` and ``nbf``."""
+    jwks_cache_s: float = 300.0
+    jwks_min_refetch_s: float = 5.0
+    """A token with an unknown ``kid`` refetches the JWKS at most this often."""
+
+
+class ApiConfig(_Spec):
+    default_limit: int = 50
+    max_limit: int = 500
+    cursor_secret: str | None = None
+    """Signs pagination cursors; several gateway processes must share it. Random per process when unset."""
+    title: str = "Bridgehead"
+    server_url: str | None = None
+    """Public base URL written into the OpenAPI ``servers`` list."""
+
+
+class FieldSpec(_Spec):
+    column: str
+    """The legacy column holding this field (the date column for a ``date_time`` pair)."""
+    type: FieldType = "string"
+    transform: str | None = None
+    """Name of a two-way transform, e.g. ``trim``, ``yyyymmdd``, ``yes_no``."""
+    map: dict[str | int, str] | None = None
+    """Legacy code -> API value, e.g. ``{R: released}``; applied after ``transform``."""
+    null_if: list[Scalar] | None = None
+    """Stored sentinels that mean "no value", e.g. ``[0, 99999999]`` for dates."""
+    scale: int | None = None
+    """Implied decimals: a stored 1250 with scale 2 is 12.50."""
+    length: int | None = None
+    """Width of a CHAR column (padding on write and in comparisons) or of a zero-padded number."""
+    bool_values: tuple[Scalar, Scalar] | None = None
+    """Stored (true, false) codes for the ``boolean`` transform."""
+    time_column: str | None = None
+    """For ``date_time``: the column holding the HHMMSS time that goes with ``column``."""
+    timezone: str | None = None
+    """IANA zone the legacy system wrote local times in (``date_time``)."""
+    nullable: bool = False
+    """The column itself may hold SQL NULL (legacy schemas mostly use sentinels instead)."""
+    scope: str | None = None
+    """A scope a token needs to see, filter or sort on this field."""
+    description: str | None = None
+    read_only: bool = False
+    required: bool = False
+
+
+class RelationSpec(_Spec):
+    resource: str
+    on: dict[str, str]
+    """This resource's field -> the related resource's field."""
+    many: bool = True
+
+
+class ActionSpec(_Spec):
+    procedure: str | None = None
+    """Stored procedure called with named parameters (SQL Server ``EXEC``)."""
+    sql: str | None = None
+    """A statement with ``:name`` parameters, for backends without procedures (the SQLite demo)."""
+    params: dict[str, str] = {}
+    """Procedure parameter -> field of the addressed row or of the request body."""
+    scope: str | None = None
+    description: str | None = None
+
+
+class ScopeSpec(_Spec):
+    read: str | None = None
+    write: str | None = None
+
+
+class ResourceSpec(_Spec):
+    table: str
+    """Legacy table, optionally schema-qualified (``dbo.JOBMAST``)."""
+    key: str | list[str]
+    """Field (or fields, for a composite key) that address one row; need not be a primary key."""
+    fields: dict[str, FieldSpec]
+    where: str | None = None
+    """A SQL condition rows must meet to exist for the API (e.g. not soft-deleted)."""
+    scopes: ScopeSpec = ScopeSpec()
+    anonymous: bool = False
+    """Readable without a token (a public catalogue); everything else needs one."""
+    row_filter: dict[str, str] | None = None
+    """Field -> ``claims.<name>``: a token sees only rows whose field equals its claim (or is in it, for a
+    list claim). ``relation.field`` filters through a to-one relation (operations by their job's customer)."""
+    unfiltered_scope: str | None = None
+    """Tokens with this scope (and admin tokens) read every row, not only their own."""
+    relations: dict[str, RelationSpec] = {}
+    actions: dict[str, ActionSpec] = {}
+    default_sort: list[str] | None = None
+    description: str | None = None
+
+    @property
+    def key_fields(self) -> tuple[str, ...]:
+        """The key as a tuple of field names, whether declared as one name or a list."""
+        return (self.key,) if isinstance(self.key, str) else tuple(self.key)
+
+
+class VersionSpec(_Spec):
+    resources: dict[str, ResourceSpec]
+    deprecated: bool = False
+    sunset: str | None = None
+    """HTTP date (RFC 9110) after which the version may be removed; sent as ``Sunset``."""
+    description: str | None = None
+
+
+class Mapping(_Spec):
+    database: DatabaseConfig
+    versions: dict[str, VersionSpec]
+    auth: AuthConfig | None = None
+    api: ApiConfig = ApiConfig()
+    sync: dict[str, Any] | None = None
+    """Sync definitions; validated by the sync package, which owns their schema."""

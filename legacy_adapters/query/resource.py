@@ -1,0 +1,103 @@
+"""A mapped resource bound to its SQLAlchemy table and the codec of every field.
+
+Built once per version at start-up, so request handling never re-reads the
+mapping: ``Resource.fields[name].columns`` are the Core columns a field spans
+(two for a date+time pair) and ``.codec`` converts its values both ways.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from legacy_adapters.transforms import FieldCodec, build_codec
+
+if TYPE_CHECKING:
+    from legacy_adapters.mapping.model import FieldSpec, Mapping, ResourceSpec
+
+__all__ = ("BoundField", "Resource", "bind_version", "split_table_name")
+
+
+def split_table_name(table: str) -> tuple[str | None, str]:
+    """``dbo.JOBMAST`` -> ("dbo", "JOBMAST"); a bare name has no schema. Brackets/quotes are stripped."""
+    parts = [p.strip('[]"`') for p in table.rsplit(".", 1)]
+    return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
+
+
+@dataclass(frozen=True, slots=True)
+class BoundField:
+    """One API field: its spec, the columns it reads and the codec between the two forms."""
+
+    name: str
+    spec: FieldSpec
+    codec: FieldCodec
+    columns: tuple[sa.Column[object], ...]
+
+    @property
+    def sortable(self) -> bool:
+        """Stored order equals API order, so ORDER BY and range filters on the columns are honest."""
+        return self.codec.order_preserving and not self.spec.nullable
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """A resource of one API version, ready for SQL building."""
+
+    version: str
+    name: str
+    spec: ResourceSpec
+    table: sa.Table
+    fields: dict[str, BoundField]
+    key: tuple[BoundField, ...]
+    where: sa.ColumnElement[bool] | None = None
+    relations: dict[str, Resource] = field(default_factory=dict)
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.version}.{self.name}"
+
+
+def _bind(version: str, name: str, spec: ResourceSpec) -> Resource:
+    schema, table_name = split_table_name(spec.table)
+    metadata = sa.MetaData()
+    column_names: list[str] = []
+    for field_spec in spec.fields.values():
+        for column in (field_spec.column, field_spec.time_column):
+            if column and column not in column_names:
+                column_names.append(column)
+    # quote=True: legacy names are upper case, reserved words or hold spaces; the
+    # dialect quotes them its own way ([JOBMAST], "JOBMAST", `JOBMAST`).
+    table = sa.Table(
+        table_name, metadata, *(sa.Column(c, quote=True) for c in column_names), schema=schema, quote=True
+    )
+    fields = {
+        field_name: BoundField(
+            name=field_name,
+            spec=field_spec,
+            codec=(codec := build_codec(field_spec)),
+            columns=tuple(table.c[c] for c in codec.columns),
+        )
+        for field_name, field_spec in spec.fields.items()
+    }
+    where = sa.text(f"({spec.where})") if spec.where else None
+    return Resource(
+        version=version,
+        name=name,
+        spec=spec,
+        table=table,
+        fields=fields,
+        key=tuple(fields[k] for k in spec.key_fields),
+        where=where,
+    )
+
+
+def bind_version(mapping: Mapping, version: str) -> dict[str, Resource]:
+    """Bind every resource of ``version``, then link relations to their bound targets."""
+    specs = mapping.versions[version].resources
+    resources = {name: _bind(version, name, spec) for name, spec in specs.items()}
+    for resource in resources.values():
+        for rel_name, relation in resource.spec.relations.items():
+            resource.relations[rel_name] = resources[relation.resource]
+    return resources

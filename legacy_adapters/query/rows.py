@@ -1,0 +1,69 @@
+"""Turn fetched legacy rows into API dicts through each field's codec.
+
+A value that cannot be decoded (a stored 20230231, an unknown status letter) is
+served as null and logged with table, key and column, so one dirty row never
+hides the others and never goes unnoticed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from legacy_adapters.transforms import Undecodable
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from legacy_adapters.query.resource import BoundField, Resource
+
+__all__ = ("RowDecoder",)
+
+log = structlog.get_logger("bridgehead.rows")
+
+
+@dataclass(frozen=True, slots=True)
+class RowDecoder:
+    """Decodes rows whose columns come in the order of ``columns``."""
+
+    resource: Resource
+    fields: tuple[BoundField, ...]
+    columns: tuple[str, ...]
+    _plan: tuple[tuple[str, Any, tuple[int, ...]], ...]
+    _key_index: tuple[int, ...]
+
+    @classmethod
+    def for_columns(
+        cls, resource: Resource, fields: Sequence[BoundField], columns: Sequence[sa.Column[Any]]
+    ) -> RowDecoder:
+        names = tuple(c.name for c in columns)
+        index = {name: i for i, name in enumerate(names)}
+        plan = tuple((f.name, f.codec, tuple(index[c.name] for c in f.columns)) for f in fields)
+        key_index = tuple(index[c.name] for k in resource.key for c in k.columns if c.name in index)
+        return cls(resource, tuple(fields), names, plan, key_index)
+
+    def decode(self, row: Sequence[Any]) -> dict[str, Any]:
+        """One API dict; undecodable values become None and are logged."""
+        out: dict[str, Any] = {}
+        for name, codec, positions in self._plan:
+            raw = row[positions[0]] if len(positions) == 1 else tuple(row[i] for i in positions)
+            try:
+                out[name] = codec.to_api(raw)
+            except Undecodable as exc:
+                out[name] = None
+                log.warning(
+                    "undecodable value served as null",
+                    table=self.resource.spec.table,
+                    key=[row[i] for i in self._key_index],
+                    column=self.columns[positions[0]],
+                    field=name,
+                    reason=str(exc),
+                )
+        return out
+
+    def raw(self, row: Sequence[Any], names: Sequence[str]) -> tuple[Any, ...]:
+        """The stored values of the named columns, e.g. for a keyset cursor or an ETag."""
+        return tuple(row[self.columns.index(n)] for n in names)

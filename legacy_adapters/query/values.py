@@ -1,0 +1,60 @@
+"""Parse API-form text (query strings, URL keys, token claims) into typed values.
+
+The field's API ``type`` decides: ``2026-12-01`` is a date, ``true`` a boolean,
+``12.50`` a Decimal. The codec then turns the typed value into legacy form.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+__all__ = ("parse_value",)
+
+_BOOLEANS = {"true": True, "false": False}
+
+
+def parse_value(field_type: str, text: str) -> Any:
+    """Parse ``text`` as a value of the API type ``field_type``.
+
+    Raises:
+        ValueError: with a sentence naming the expected form.
+    """
+    try:
+        match field_type:
+            case "string":
+                return text
+            case "integer":
+                return int(text)
+            case "decimal" | "number":
+                value = Decimal(text)
+                if not value.is_finite():
+                    raise ValueError
+                return value
+            case "date":
+                return dt.date.fromisoformat(text)
+            case "time":
+                return dt.time.fromisoformat(text)
+            case "datetime":
+                value = dt.datetime.fromisoformat(text)
+                if value.tzinfo is None:
+                    raise ValueError
+                return value
+            case "boolean":
+                return _BOOLEANS[text.lower()]
+    except (ValueError, KeyError, InvalidOperation):
+        pass
+    raise ValueError(f"expected {_EXPECTED[field_type]}, got {text!r}")
+
+
+_EXPECTED = {
+    "string": "text",
+    "integer": "a whole number",
+    "decimal": "a decimal number such as 12.50",
+    "number": "a number",
+    "date": "an ISO 8601 date such as 2026-12-01",
+    "time": "an ISO 8601 time such as 14:30:00",
+    "datetime": "an ISO 8601 date-time with offset such as 2026-12-01T14:30:00Z",
+    "boolean": "true or false",
+}

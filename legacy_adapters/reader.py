@@ -1,0 +1,213 @@
+"""Read API rows out of the legacy database: pages, single rows, counts, embeds, exports.
+
+A ``ReadQuery`` says what to read in API terms already checked by the caller;
+``Reader`` turns it into statements, runs them and decodes the rows. Embedding a
+relation costs one extra query per page (keys batched into ``IN`` lists), never
+one per row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import sqlalchemy as sa
+
+from legacy_adapters.query.builder import Condition, build_count, build_select, order_for, selected_columns
+from legacy_adapters.query.filters import Keyset, SortKey
+from legacy_adapters.query.rows import RowDecoder
+from legacy_adapters.transforms import Unencodable
+
+if TYPE_CHECKING:
+    from legacy_adapters.database import Database
+    from legacy_adapters.query.resource import BoundField, Resource
+
+__all__ = ("Embed", "Page", "ReadQuery", "Reader", "row_etag")
+
+# SQL Server accepts at most 2,100 parameters per statement; stay well below.
+_IN_CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Embed:
+    """A relation to attach to each row: its name, its fields and the conditions its rows must meet."""
+
+    name: str
+    target: Resource
+    fields: tuple[BoundField, ...]
+    conditions: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReadQuery:
+    resource: Resource
+    fields: tuple[BoundField, ...]
+    conditions: tuple[Condition, ...] = ()
+    sort: tuple[tuple[BoundField, bool], ...] = ()
+    limit: int = 50
+    after: tuple[Any, ...] | None = None
+    """Stored sort values of the previous page's last row (keyset)."""
+    offset: int | None = None
+    embeds: tuple[Embed, ...] = ()
+
+    @property
+    def order(self) -> tuple[SortKey, ...]:
+        return order_for(self.resource, self.sort)
+
+
+@dataclass(slots=True)
+class Page:
+    rows: list[dict[str, Any]]
+    last: tuple[Any, ...] | None
+    """Stored sort values of the last row when another page follows, else None."""
+    order: tuple[SortKey, ...] = field(default_factory=tuple)
+
+
+def row_etag(raw: Sequence[Any]) -> str:
+    """A strong validator from every mapped column's stored value (legacy rows have no rowversion)."""
+    return hashlib.blake2b(msgspec.msgpack.encode(list(raw)), digest_size=16).hexdigest()
+
+
+class Reader:
+    """Runs read queries against one database."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def page(self, query: ReadQuery) -> Page:
+        """One page of rows, plus the keyset position of its last row when more rows follow."""
+        order = query.order
+        columns = selected_columns((*query.fields, *self._embed_sources(query)), order)
+        conditions = list(query.conditions)
+        if query.after is not None:
+            conditions.append(Keyset(order, query.after))
+        statement = build_select(query.resource, columns, conditions, order, query.limit + 1, query.offset)
+        raw_rows = self.database.fetch_all(statement)
+        more = len(raw_rows) > query.limit
+        raw_rows = raw_rows[: query.limit]
+        decoder = RowDecoder.for_columns(
+            query.resource, (*query.fields, *self._embed_sources(query)), columns
+        )
+        rows = [decoder.decode(r) for r in raw_rows]
+        self._attach(query, rows)
+        for row in rows:
+            for extra in self._hidden_sources(query):
+                row.pop(extra, None)
+        last = decoder.raw(raw_rows[-1], [k.column.name for k in order]) if more and raw_rows else None
+        return Page(rows=rows, last=last, order=order)
+
+    def count(self, resource: Resource, conditions: Sequence[Condition]) -> int:
+        return int(self.database.scalar(build_count(resource, conditions)))
+
+    def get(
+        self,
+        resource: Resource,
+        key: Sequence[Any],
+        fields: Sequence[BoundField],
+        conditions: Sequence[Condition] = (),
+        embeds: Sequence[Embed] = (),
+    ) -> tuple[dict[str, Any], str] | None:
+        """One row by its API key values, with its ETag; None when no visible row has that key."""
+        all_fields = tuple(resource.fields.values())
+        columns = selected_columns(all_fields)
+        key_conditions = [_KeyEquals(f, v) for f, v in zip(resource.key, key, strict=True)]
+        statement = build_select(resource, columns, [*key_conditions, *conditions], limit=2)
+        raw_rows = self.database.fetch_all(statement)
+        if not raw_rows:
+            return None
+        decoder = RowDecoder.for_columns(resource, all_fields, columns)
+        full = decoder.decode(raw_rows[0])
+        row = {f.name: full[f.name] for f in fields}
+        query = ReadQuery(resource, tuple(fields), embeds=tuple(embeds))
+        if embeds:
+            holder = [full]
+            self._attach(query, holder)
+            row.update({e.name: full[e.name] for e in embeds})
+        return row, row_etag(raw_rows[0])
+
+    def stream(self, query: ReadQuery) -> Iterator[dict[str, Any]]:
+        """Every matching row in sort order, decoded as it arrives (constant memory)."""
+        order = query.order
+        columns = selected_columns(query.fields, order)
+        statement = build_select(query.resource, columns, query.conditions, order)
+        decoder = RowDecoder.for_columns(query.resource, query.fields, columns)
+        for raw in self.database.stream(statement):
+            yield decoder.decode(raw)
+
+    # -- relations -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _embed_sources(query: ReadQuery) -> tuple[BoundField, ...]:
+        names = {mine for e in query.embeds for mine in query.resource.spec.relations[e.name].on}
+        return tuple(query.resource.fields[n] for n in sorted(names))
+
+    @staticmethod
+    def _hidden_sources(query: ReadQuery) -> set[str]:
+        return {f.name for f in Reader._embed_sources(query)} - {f.name for f in query.fields}
+
+    def _attach(self, query: ReadQuery, rows: list[dict[str, Any]]) -> None:
+        """Add each embed to every row with one query per chunk of parent keys."""
+        for embed in query.embeds:
+            relation = query.resource.spec.relations[embed.name]
+            pairs = list(relation.on.items())
+            target_fields = [embed.target.fields[theirs] for _, theirs in pairs]
+            wanted = {tuple(row[mine] for mine, _ in pairs) for row in rows}
+            wanted.discard(tuple(None for _ in pairs))
+            children: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+            keys = sorted(wanted, key=repr)
+            out_fields = tuple(embed.fields)
+            read_fields = tuple({f.name: f for f in (*out_fields, *target_fields)}.values())
+            order = order_for(embed.target, ())
+            columns = selected_columns(read_fields, order)
+            decoder = RowDecoder.for_columns(embed.target, read_fields, columns)
+            for start in range(0, len(keys), _IN_CHUNK):
+                chunk = keys[start : start + _IN_CHUNK]
+                match = _InKeys(tuple(target_fields), tuple(chunk))
+                statement = build_select(embed.target, columns, [match, *embed.conditions], order)
+                for raw in self.database.fetch_all(statement):
+                    child = decoder.decode(raw)
+                    link = tuple(child[f.name] for f in target_fields)
+                    children.setdefault(link, []).append({f.name: child[f.name] for f in out_fields})
+            for row in rows:
+                found = children.get(tuple(row[mine] for mine, _ in pairs), [])
+                row[embed.name] = found if relation.many else (found[0] if found else None)
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyEquals:
+    field: BoundField
+    value: Any
+
+    def clause(self) -> sa.ColumnElement[bool]:
+        try:
+            encoded = self.field.codec.to_legacy(self.value)
+        except Unencodable:
+            return sa.false()  # a key the column cannot hold names no row: 404, not a client error
+        parts = encoded if len(self.field.columns) > 1 else (encoded,)
+        return sa.and_(*(c == p for c, p in zip(self.field.columns, parts, strict=True)))
+
+
+@dataclass(frozen=True, slots=True)
+class _InKeys:
+    """Rows whose relation fields equal one of the parent key tuples (API values, encoded here)."""
+
+    fields: tuple[BoundField, ...]
+    keys: tuple[tuple[Any, ...], ...]
+
+    def clause(self) -> sa.ColumnElement[bool]:
+        encoded = []
+        for key in self.keys:
+            try:
+                encoded.append(tuple(f.codec.to_legacy(v) for f, v in zip(self.fields, key, strict=True)))
+            except Unencodable:
+                continue  # a parent value the child column cannot hold matches no child
+        if not encoded:
+            return sa.false()
+        if len(self.fields) == 1:
+            return self.fields[0].columns[0].in_([e[0] for e in encoded])
+        return sa.or_(
+            *(sa.and_(*(f.columns[0] == v for f, v in zip(self.fields, e, strict=True))) for e in encoded)
+        )

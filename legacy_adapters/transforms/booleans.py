@@ -1,0 +1,73 @@
+"""Boolean transforms: a pair of stored codes, one for true and one for false.
+
+``yes_no`` ('Y'/'N'), ``one_zero`` (1/0), ``active_inactive`` ('A'/'I') and ``boolean`` with the
+codes from ``bool_values``. Any other stored code is ``Undecodable``: a stray 'X' is not false.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .base import Undecodable, Unencodable
+
+if TYPE_CHECKING:
+    from ..mapping.model import FieldSpec
+
+__all__ = ("BoolCodes", "active_inactive", "boolean", "one_zero", "yes_no")
+
+
+def _matches(raw: Any, code: str | int | float) -> bool:
+    if isinstance(code, str):
+        # Only strings match a letter code, compared without CHAR padding: a stored 1 is no 'Y'.
+        return isinstance(raw, str) and raw.rstrip(" ") == code.rstrip(" ")
+    if isinstance(raw, str):
+        # A 1/0 flag kept in a CHAR(1) column reads back as '1'/'0'.
+        return raw.strip() == str(code)
+    # A BIT column arrives as a bool, which compares equal to 1/0 as it should.
+    return isinstance(raw, int | float) and raw == code
+
+
+@dataclass(frozen=True, slots=True)
+class BoolCodes:
+    true_code: str | int | float
+    false_code: str | int | float
+    order_preserving: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        if _matches(self.true_code, self.false_code):
+            raise ValueError(f"true and false are both stored as {self.true_code!r}")
+
+    def to_api(self, raw: Any) -> bool:
+        if _matches(raw, self.true_code):
+            return True
+        if _matches(raw, self.false_code):
+            return False
+        raise Undecodable(f"{raw!r} is neither {self.true_code!r} (true) nor {self.false_code!r} (false)")
+
+    def to_legacy(self, value: Any) -> str | int | float:
+        if not isinstance(value, bool):
+            raise Unencodable(f"expected true or false, got {value!r}")
+        return self.true_code if value else self.false_code
+
+
+def yes_no(spec: FieldSpec) -> BoolCodes:
+    """'Y'/'N'."""
+    return BoolCodes("Y", "N")
+
+
+def one_zero(spec: FieldSpec) -> BoolCodes:
+    """1/0 integers; the strings '1'/'0' decode too."""
+    return BoolCodes(1, 0)
+
+
+def active_inactive(spec: FieldSpec) -> BoolCodes:
+    """'A'/'I'."""
+    return BoolCodes("A", "I")
+
+
+def boolean(spec: FieldSpec) -> BoolCodes:
+    """Custom codes from ``spec.bool_values`` = (true code, false code)."""
+    if spec.bool_values is None:
+        raise ValueError("transform 'boolean' needs 'bool_values'")
+    return BoolCodes(*spec.bool_values)

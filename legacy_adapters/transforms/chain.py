@@ -1,0 +1,113 @@
+"""FieldCodec: one field's whole conversion, built from its ``FieldSpec``.
+
+Reading runs the links in order: null sentinels, the named transform, the code map, implied
+decimals. Writing (and translating a filter value) runs them backwards and ends with a check
+that the stored value is not a sentinel, which would read back as null.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .base import Unencodable
+from .numbers import ImpliedDecimal, NullIf
+from .text import code_map
+
+if TYPE_CHECKING:
+    from ..mapping.model import FieldSpec
+    from .base import Transform
+
+__all__ = ("FieldCodec", "build_codec")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldCodec:
+    """A field's conversion between its stored column(s) and its API value."""
+
+    columns: tuple[str, ...]
+    """The stored column, or the (date, time) columns of a ``date_time`` pair."""
+    links: tuple[Transform, ...] = ()
+    """Transforms in read order; empty means the stored value is served as it is."""
+    null_if: NullIf | None = None
+
+    @property
+    def sentinels(self) -> tuple[str | int | float, ...]:
+        """Stored values meaning null: SQL turns ``isnull`` into them and keeps them out of ranges."""
+        return self.null_if.values if self.null_if else ()
+
+    @property
+    def order_preserving(self) -> bool:
+        """Stored order is API order, so range filters and sorting may run on the column(s)."""
+        return all(link.order_preserving for link in self.links)
+
+    def _is_null(self, raw: Any) -> bool:
+        # A pair is null when its date part is: a time of day without a date means nothing.
+        if len(self.columns) == 2 and isinstance(raw, tuple | list):
+            raw = raw[0]
+        return self.null_if.is_null(raw) if self.null_if else raw is None
+
+    def to_api(self, raw: Any) -> Any:
+        """Decode a stored value (a tuple for a pair of columns) into its API value.
+
+        Raises:
+            Undecodable: a link cannot decode it, e.g. DUEDT=20230231.
+        """
+        if self._is_null(raw):
+            return None
+        for link in self.links:
+            raw = link.to_api(raw)
+        return raw
+
+    def to_legacy(self, value: Any) -> Any:
+        """Encode an API value for storage or for comparison with the column(s).
+
+        ``None`` becomes the first sentinel (SQL NULL without sentinels); for a pair, the time
+        column then gets 0 when the schema uses sentinels, as such columns are NOT NULL.
+
+        Raises:
+            Unencodable: a link refuses the value, or it would be stored as a sentinel.
+        """
+        pair = len(self.columns) == 2
+        if value is None:
+            null = self.null_if.written_as if self.null_if else None
+            return (null, None if null is None else 0) if pair else null
+        raw = value
+        for link in reversed(self.links):
+            raw = link.to_legacy(raw)
+        if self.null_if and self._is_null(raw):
+            raise Unencodable(f"{value!r} would be stored as {raw!r}, which reads back as null")
+        return raw
+
+
+def build_codec(spec: FieldSpec) -> FieldCodec:
+    """Build the codec for one field.
+
+    Args:
+        spec: The field as written in the mapping file.
+
+    Returns:
+        The field's codec; identity when it names no transform, map or scale.
+
+    Raises:
+        UnknownTransform: ``spec.transform`` is not a registered name.
+        ValueError: an option the transform needs is missing or invalid, in a plain sentence.
+    """
+    # The registry lives in the package __init__, which imports this module first.
+    from . import get_transform
+
+    links: list[Transform] = []
+    if spec.transform is not None:
+        links.append(get_transform(spec.transform)(spec))
+    if spec.map is not None:
+        links.append(code_map(spec.map))
+    if spec.scale is not None:
+        links.append(ImpliedDecimal(spec.scale))
+    if spec.transform == "date_time":
+        assert spec.time_column is not None  # the date_time factory has checked it
+        columns: tuple[str, ...] = (spec.column, spec.time_column)
+    elif spec.time_column is not None:
+        raise ValueError("'time_column' is only used with transform 'date_time'")
+    else:
+        columns = (spec.column,)
+    return FieldCodec(columns, tuple(links), NullIf(tuple(spec.null_if)) if spec.null_if else None)

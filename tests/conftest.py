@@ -1,0 +1,93 @@
+"""Shared fixtures: one demo database per session, the real app over ASGI, real signed tokens."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from hypothesis import settings
+from litestar.testing import TestClient
+
+from gateway import create_app
+from gateway.cli import mint_token
+from legacy_adapters.demo import DEMO_MAPPING_PATH, create_demo_database
+from legacy_adapters.mapping import Mapping, load_mapping
+
+settings.register_profile("ci", max_examples=200, deadline=None)
+settings.register_profile("dev", max_examples=60, deadline=None)
+settings.load_profile("ci" if __import__("os").environ.get("CI") == "true" else "dev")
+
+JWT_SECRET = "test-secret-that-is-long-enough-for-hs256!"
+DEMO_ROWS = 2000
+
+TokenFactory = Callable[..., str]
+
+
+@pytest.fixture(autouse=True)
+def _quiet_structlog() -> Iterator[None]:
+    structlog.configure(
+        processors=[structlog.processors.KeyValueRenderer()], logger_factory=structlog.ReturnLoggerFactory()
+    )
+    yield
+
+
+@pytest.fixture(scope="session")
+def demo_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2,000-job demo database shared read-only by the session (copy it before writing)."""
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    create_demo_database(path, rows=DEMO_ROWS)
+    return path
+
+
+def demo_environ(db_path: Path) -> dict[str, str]:
+    return {"BRIDGEHEAD_JWT_SECRET": JWT_SECRET, "BRIDGEHEAD_DB_URL": f"sqlite:///{db_path}"}
+
+
+@pytest.fixture(scope="session")
+def demo_mapping(demo_db_path: Path) -> Mapping:
+    return load_mapping(DEMO_MAPPING_PATH, demo_environ(demo_db_path))
+
+
+@pytest.fixture(scope="session")
+def client(demo_mapping: Mapping) -> Iterator[TestClient[Any]]:
+    """The real app over ASGI against the session's demo database."""
+    with TestClient(create_app(demo_mapping)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def writable_db(demo_db_path: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo database for tests that change rows."""
+    copy = tmp_path / "demo.db"
+    shutil.copyfile(demo_db_path, copy)
+    return copy
+
+
+@pytest.fixture(scope="session")
+def token(demo_mapping: Mapping) -> TokenFactory:
+    """Mint a real HS256 token the demo gateway accepts: ``token("jobs:read", customer_id="C0042")``."""
+    auth = demo_mapping.auth
+    assert auth is not None and auth.hs256_secret is not None
+
+    def make(*scopes: str, sub: str = "tester", ttl_s: int = 600, **claims: Any) -> str:
+        return mint_token(
+            auth.hs256_secret,  # type: ignore[arg-type]
+            subject=sub,
+            scopes=list(scopes),
+            claims=claims,
+            ttl_s=ttl_s,
+            issuer=auth.issuer,
+            audience=auth.audience,
+        )
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def admin(token: TokenFactory) -> dict[str, str]:
+    """Headers of an admin token: sees every row and field."""
+    return {"Authorization": f"Bearer {token('admin', sub='admin')}"}

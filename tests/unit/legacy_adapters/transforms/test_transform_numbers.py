@@ -1,0 +1,75 @@
+"""Examples for implied decimals and null sentinels."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from legacy_adapters.mapping.model import FieldSpec
+from legacy_adapters.transforms import Undecodable, Unencodable, build_codec
+from legacy_adapters.transforms.numbers import ImpliedDecimal, NullIf
+
+CENTS = ImpliedDecimal(2)
+
+
+def test_implied_decimals_decode_with_their_scale() -> None:
+    assert str(CENTS.to_api(1250)) == "12.50"
+    assert str(CENTS.to_api(-5)) == "-0.05"
+    assert CENTS.to_api(Decimal(1250)) == Decimal("12.50")
+    assert str(ImpliedDecimal(0).to_api(7)) == "7"
+
+
+@pytest.mark.parametrize("raw", [Decimal("12.5"), 12.5, "1250", True, None])
+def test_implied_decimals_refuse_non_integers(raw: object) -> None:
+    with pytest.raises(Undecodable):
+        CENTS.to_api(raw)
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [(Decimal("12.5"), 1250), (Decimal("12.50"), 1250), (12, 1200), (0.1, 10), (-1.25, -125)],
+)
+def test_implied_decimals_encode_to_an_int(value: object, stored: int) -> None:
+    encoded = CENTS.to_legacy(value)
+    assert encoded == stored
+    assert type(encoded) is int
+
+
+@pytest.mark.parametrize("value", [Decimal("12.505"), 12.505, Decimal("NaN"), float("inf"), "12.50", False])
+def test_implied_decimals_refuse_rather_than_round(value: object) -> None:
+    with pytest.raises(Unencodable):
+        CENTS.to_legacy(value)
+
+
+def test_negative_scale_is_refused() -> None:
+    with pytest.raises(ValueError, match="'scale'"):
+        build_codec(FieldSpec(column="C", scale=-1))
+
+
+DUE = build_codec(FieldSpec(column="DUEDT", type="date", transform="yyyymmdd", null_if=[0, 99999999]))
+
+
+@pytest.mark.parametrize("raw", [0, 99999999, None])
+def test_sentinels_read_as_null(raw: object) -> None:
+    assert DUE.to_api(raw) is None
+
+
+def test_null_is_written_as_the_first_sentinel() -> None:
+    assert DUE.to_legacy(None) == 0
+    assert DUE.sentinels == (0, 99999999)
+
+
+def test_a_value_that_would_be_stored_as_a_sentinel_is_refused() -> None:
+    qty = build_codec(FieldSpec(column="QTY", type="decimal", scale=2, null_if=[0]))
+    assert qty.to_legacy(Decimal("0.01")) == 1
+    with pytest.raises(Unencodable, match="reads back as null"):
+        qty.to_legacy(Decimal("0"))
+
+
+def test_string_sentinels_ignore_padding_and_types_do_not_mix() -> None:
+    blank = NullIf(("", 0))
+    assert blank.is_null("        ")
+    assert blank.is_null(Decimal(0))
+    assert not blank.is_null("0")
+    assert not blank.is_null(False)

@@ -1,0 +1,178 @@
+"""Properties every transform promises: both round trips, and order where it claims it.
+
+Each case pairs a field spec with strategies for canonical stored values and for API values.
+Every registered name must have a case, so a new transform cannot skip these properties.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from legacy_adapters.mapping.model import FieldSpec
+from legacy_adapters.transforms import TRANSFORMS, FieldCodec, build_codec
+
+UTC = dt.UTC
+ZONES = ("Europe/London", "America/New_York", "Australia/Lord_Howe")
+
+# Characters from the space up: below it, Python's order of padded strings differs from the API's.
+_chars = st.characters(min_codepoint=0x20, exclude_categories=("Cs",))
+_unpadded = st.text(_chars, max_size=6).map(lambda s: s.rstrip(" "))
+_cyy_dates = st.dates(dt.date(1900, 1, 1), dt.date(2899, 12, 31))
+_times = st.times().map(lambda t: t.replace(microsecond=0))
+
+
+def _ymd(day: dt.date) -> int:
+    return day.year * 10000 + day.month * 100 + day.day
+
+
+def _hms(time: dt.time) -> int:
+    return time.hour * 10000 + time.minute * 100 + time.second
+
+
+def _unambiguous(local: dt.datetime) -> bool:
+    """Neither in a repeated hour nor skipped: the wall time names exactly one instant."""
+    return local.replace(fold=0).utcoffset() == local.replace(fold=1).utcoffset()
+
+
+@st.composite
+def _stored_pairs(draw: st.DrawFn, zone: str) -> tuple[int, int]:
+    naive = draw(
+        st.datetimes(dt.datetime(1900, 1, 2), dt.datetime(9000, 1, 1)).map(lambda d: d.replace(microsecond=0))
+    )
+    assume(_unambiguous(naive.replace(tzinfo=ZoneInfo(zone))))
+    return _ymd(naive.date()), _hms(naive.time())
+
+
+def _instants(zone: str) -> st.SearchStrategy[dt.datetime]:
+    return (
+        st.datetimes(dt.datetime(1900, 1, 2), dt.datetime(9000, 1, 1), timezones=st.just(UTC))
+        .map(lambda d: d.replace(microsecond=0))
+        .filter(lambda d: _unambiguous(d.astimezone(ZoneInfo(zone))))
+    )
+
+
+CASES: dict[str, tuple[FieldSpec, st.SearchStrategy[Any], st.SearchStrategy[Any]]] = {
+    "trim": (
+        FieldSpec(column="C", transform="trim", length=6),
+        _unpadded.map(lambda s: s.ljust(6)),
+        _unpadded,
+    ),
+    "trim unsized": (FieldSpec(column="C", transform="trim"), _unpadded, _unpadded),
+    "zero_padded": (
+        FieldSpec(column="C", transform="zero_padded", length=6),
+        st.integers(0, 999_999).map(lambda n: f"{n:06d}"),
+        st.integers(0, 999_999),
+    ),
+    "code map": (
+        FieldSpec(column="C", map={"R": "released", "H": "on_hold", 7: "seven"}),
+        st.sampled_from(["R", "H", 7]),
+        st.sampled_from(["released", "on_hold", "seven"]),
+    ),
+    "trim + code map": (
+        FieldSpec(column="C", transform="trim", length=2, map={"R": "released", "HX": "on_hold"}),
+        st.sampled_from(["R ", "HX"]),
+        st.sampled_from(["released", "on_hold"]),
+    ),
+    "implied decimals": (
+        FieldSpec(column="C", type="decimal", scale=2),
+        st.integers(-(10**15), 10**15),
+        st.decimals(-(10**13), 10**13, places=2),
+    ),
+    "yyyymmdd": (FieldSpec(column="C", transform="yyyymmdd"), st.dates().map(_ymd), st.dates()),
+    "cyymmdd": (
+        FieldSpec(column="C", transform="cyymmdd"),
+        _cyy_dates.map(lambda d: (d.year - 1900) // 100 * 1_000_000 + _ymd(d) % 1_000_000),
+        _cyy_dates,
+    ),
+    "julian": (
+        FieldSpec(column="C", transform="julian"),
+        _cyy_dates.map(lambda d: (d.year - 1900) * 1000 + d.timetuple().tm_yday),
+        _cyy_dates,
+    ),
+    "mm/dd/yyyy": (
+        FieldSpec(column="C", transform="mm/dd/yyyy"),
+        st.dates().map(lambda d: f"{d.month:02d}/{d.day:02d}/{d.year:04d}"),
+        st.dates(),
+    ),
+    "hhmmss": (FieldSpec(column="C", transform="hhmmss"), _times.map(_hms), _times),
+    **{
+        f"date_time {zone}": (
+            FieldSpec(column="D", transform="date_time", time_column="T", timezone=zone),
+            _stored_pairs(zone),
+            _instants(zone),
+        )
+        for zone in ZONES
+    },
+    **{
+        name: (FieldSpec(column="C", transform=name), st.sampled_from(codes), st.booleans())
+        for name, codes in {"yes_no": ["Y", "N"], "one_zero": [1, 0], "active_inactive": ["A", "I"]}.items()
+    },
+    "boolean": (
+        FieldSpec(column="C", transform="boolean", bool_values=("T", "F")),
+        st.sampled_from("TF"),
+        st.booleans(),
+    ),
+    "identity": (FieldSpec(column="C"), st.text(), st.text()),
+}
+
+
+def test_every_registered_transform_has_a_case() -> None:
+    named = {case.split()[0] for case in CASES}
+    assert set(TRANSFORMS) <= named
+
+
+@pytest.mark.parametrize("case", CASES)
+@given(data=st.data())
+def test_stored_value_survives_decode_then_encode(case: str, data: st.DataObject) -> None:
+    spec, stored, _ = CASES[case]
+    codec = build_codec(spec)
+    raw = data.draw(stored)
+    assert codec.to_legacy(codec.to_api(raw)) == raw
+
+
+@pytest.mark.parametrize("case", CASES)
+@given(data=st.data())
+def test_api_value_survives_encode_then_decode(case: str, data: st.DataObject) -> None:
+    spec, _, api = CASES[case]
+    codec = build_codec(spec)
+    value = data.draw(api)
+    assert codec.to_api(codec.to_legacy(value)) == value
+
+
+ORDERED = [case for case, (spec, _, _) in CASES.items() if build_codec(spec).order_preserving]
+
+
+def test_order_claims() -> None:
+    unordered = set(CASES) - set(ORDERED)
+    assert unordered == {
+        "code map",
+        "trim + code map",
+        "mm/dd/yyyy",
+        "yes_no",
+        "one_zero",
+        "active_inactive",
+        "boolean",
+    }
+
+
+@pytest.mark.parametrize("case", ORDERED)
+@given(data=st.data())
+def test_order_preserving_transforms_keep_api_order(case: str, data: st.DataObject) -> None:
+    spec, _, api = CASES[case]
+    codec: FieldCodec = build_codec(spec)
+    a, b = data.draw(api), data.draw(api)
+    assume(a != b)
+    low, high = sorted([a, b])
+    assert codec.to_legacy(low) < codec.to_legacy(high)
+
+
+def test_implied_decimal_case_is_what_it_says() -> None:
+    # Guards the property above against a vacuous codec: 1250 really is 12.50.
+    assert build_codec(CASES["implied decimals"][0]).to_api(1250) == Decimal("12.50")
