@@ -45,17 +45,32 @@ def _load(config: str, environ: AbcMapping[str, str] | None = None) -> Mapping:
         _fail(f"invalid mapping: {exc}")
 
 
+def _open_database(mapping: Mapping) -> Any:
+    """The mapping's database, or one line naming why it cannot even be set up."""
+    import sqlalchemy as sa
+
+    from legacy_adapters.database import Database
+
+    try:
+        return Database(mapping.database)
+    except (ValueError, ImportError, sa.exc.ArgumentError) as exc:
+        # An unsupported backend, a malformed URL or a driver that is not installed is a
+        # configuration mistake: say so in a line. The URL itself may carry a password: never echo it.
+        _fail(f"cannot open database.url: {exc}")
+
+
 def _preflight(mapping: Mapping) -> Any:
     """Open the database and refuse to serve a mapping whose tables or columns are missing."""
     from legacy_adapters.check import check_mapping
-    from legacy_adapters.database import Database
 
-    database = Database(mapping.database)
+    database = _open_database(mapping)
     try:
         errors = [f for f in check_mapping(mapping, database, thorough=False) if f.severity == "error"]
     except BridgeheadError as exc:
+        database.dispose()
         _fail(f"cannot check the mapping against the database: {exc}")
     if errors:
+        database.dispose()
         _fail("the mapping does not match the database:\n  " + "\n  ".join(map(str, errors)))
     return database
 
@@ -96,16 +111,13 @@ def serve(config: str, host: str, port: int, log_level: str, json_logs: bool) ->
 
 @main.command()
 @_config_option
-@click.option(
-    "--quick", is_flag=True, help="Tables and columns only; skip key uniqueness and the decode sample."
-)
+@click.option("--quick", is_flag=True, help="Tables and columns only; skip key uniqueness and the decode sample.")
 def check(config: str, quick: bool) -> None:
     """Validate the mapping against the live database; exit 1 on any error."""
     from legacy_adapters.check import check_mapping
-    from legacy_adapters.database import Database
 
     mapping = _load(config)
-    database = Database(mapping.database)
+    database = _open_database(mapping)
     try:
         findings = check_mapping(mapping, database, thorough=not quick)
     except BridgeheadError as exc:
@@ -122,12 +134,8 @@ def check(config: str, quick: bool) -> None:
 
 @main.command()
 @_config_option
-@click.option(
-    "--version", "version", default=None, help="API version (default: every version, one file each)."
-)
-@click.option(
-    "-o", "--output", type=click.Path(), default=None, help="File (one version) or folder to write."
-)
+@click.option("--version", "version", default=None, help="API version (default: every version, one file each).")
+@click.option("-o", "--output", type=click.Path(), default=None, help="File (one version) or folder to write.")
 def openapi(config: str, version: str | None, output: str | None) -> None:
     """Print or write the OpenAPI 3.1 document(s) generated from the mapping."""
     from gateway.docs import openapi_json
@@ -152,16 +160,13 @@ def openapi(config: str, version: str | None, output: str | None) -> None:
 
 
 class _LenientEnviron(dict[str, str]):
-    """The real environment, with unset variables read as empty: documents need no secrets."""
-
-    def __init__(self) -> None:
-        super().__init__(os.environ)
+    """For documents only: every variable reads as a placeholder, so no secret is needed or leaked."""
 
     def __contains__(self, key: object) -> bool:
         return True
 
     def __missing__(self, key: str) -> str:
-        return ""
+        return f"placeholder-for-{key}-in-generated-documents"
 
 
 @main.group()
@@ -197,9 +202,7 @@ def mint_token(
 @click.option("--scope", "scopes", multiple=True, help="Scopes, space separated or repeated.")
 @click.option("--claim", "claims", multiple=True, help="Extra claim as name=value (repeatable).")
 @click.option("--ttl", default="1h", show_default=True, help="Lifetime: 30m, 1h, 7d …")
-def token_issue(
-    config: str, subject: str, scopes: tuple[str, ...], claims: tuple[str, ...], ttl: str
-) -> None:
+def token_issue(config: str, subject: str, scopes: tuple[str, ...], claims: tuple[str, ...], ttl: str) -> None:
     """Mint an HS256 token signed with the mapping's hs256_secret (development only)."""
     mapping = _load(config)
     if mapping.auth is None or not mapping.auth.hs256_secret:
@@ -229,9 +232,7 @@ def token_issue(
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option(
-    "--rows", default=2000, show_default=True, type=int, help="Jobs in a newly created demo database."
-)
+@click.option("--rows", default=2000, show_default=True, type=int, help="Jobs in a newly created demo database.")
 @click.option("--log-level", default="info", show_default=True)
 def demo(host: str, port: int, rows: int, log_level: str) -> None:
     """Create the 1998 job-shop demo database (if missing) and serve it with example tokens."""

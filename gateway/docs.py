@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar import MediaType, Response, get
+from litestar.params import FromPath
 
 from gateway.exceptions import NotFound
 from gateway.openapi import build_openapi
@@ -42,7 +43,7 @@ def docs_handlers(ctx: GatewayContext) -> list[HTTPRouteHandler]:
     documents = {v: openapi_json(build_openapi(ctx.mapping, v, r)) for v, r in ctx.versions.items()}
 
     @get("/openapi/{name:str}", include_in_schema=False, sync_to_thread=False)
-    def openapi_document(name: str) -> Response[bytes]:
+    def openapi_document(name: FromPath[str]) -> Response[bytes]:
         version = name.removesuffix(".json")
         if version not in documents:
             raise NotFound(f"no API version {version!r} (versions: {', '.join(documents)})")

@@ -150,9 +150,7 @@ def from_legacy(error: LegacyError) -> GatewayError:
         case IntegrityConflict():
             return Conflict(str(error))
         case SchemaDrift():
-            return GatewayError(
-                "the mapping does not match the database; an administrator must run 'bridgehead check'"
-            )
+            return GatewayError("the mapping does not match the database; an administrator must run 'bridgehead check'")
         case DatabaseError():
             return GatewayError(str(error))
     return GatewayError("the request could not be completed")

@@ -46,9 +46,7 @@ def redact_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) 
 
 def configure_logging(level: str = "info", *, json: bool = False) -> None:
     """Set up structlog for the process: key=value lines for people, JSON lines for collectors."""
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

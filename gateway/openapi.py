@@ -83,9 +83,7 @@ def field_schema(field: BoundField, *, is_key: bool = False) -> dict[str, Any]:
 
 def _row_schema(resource: Resource) -> dict[str, Any]:
     keys = {f.name for f in resource.key}
-    properties: dict[str, Any] = {
-        f.name: field_schema(f, is_key=f.name in keys) for f in resource.fields.values()
-    }
+    properties: dict[str, Any] = {f.name: field_schema(f, is_key=f.name in keys) for f in resource.fields.values()}
     for name, target in resource.relations.items():
         ref = {"$ref": f"#/components/schemas/{_title(target.name)}"}
         many = resource.spec.relations[name].many
@@ -138,9 +136,7 @@ def _list_parameters(resource: Resource, max_limit: int, default_limit: int) -> 
             "Rows to skip, for page-numbered grids; slower than cursor on deep pages.",
             {"type": "integer", "minimum": 0},
         ),
-        _query(
-            "count", "`exact` adds the total number of matching rows.", {"type": "string", "enum": ["exact"]}
-        ),
+        _query("count", "`exact` adds the total number of matching rows.", {"type": "string", "enum": ["exact"]}),
     ]
     if resource.relations:
         params.append(
@@ -154,9 +150,7 @@ def _list_parameters(resource: Resource, max_limit: int, default_limit: int) -> 
         base = {k: v for k, v in field_schema(field).items() if k in ("type", "format", "enum")}
         if isinstance(base.get("type"), list):
             base["type"] = base["type"][0]
-            base.pop("enum", None) if field.spec.map is None else base.update(
-                enum=sorted(set(field.spec.map.values()))
-            )
+            base.pop("enum", None) if field.spec.map is None else base.update(enum=sorted(set(field.spec.map.values())))
         hidden = f" Needs scope `{field.spec.scope}`." if field.spec.scope else ""
         for op in operators_for(field):
             name = field.name if op == "eq" else f"{field.name}[{op}]"
@@ -198,9 +192,7 @@ def build_openapi(mapping: Mapping, version: str, resources: dict[str, Resource]
         }
         list_ok = {
             "description": "A page of rows, or every row when Accept asks for NDJSON or CSV.",
-            "headers": {
-                "Link": {"schema": {"type": "string"}, "description": 'rel="next" when more rows follow'}
-            },
+            "headers": {"Link": {"schema": {"type": "string"}, "description": 'rel="next" when more rows follow'}},
             "content": {
                 "application/json": {"schema": page},
                 "application/x-ndjson": {"schema": ref},
@@ -225,18 +217,14 @@ def build_openapi(mapping: Mapping, version: str, resources: dict[str, Resource]
             _query("fields", "Comma list of fields to return.", {"type": "string"}),
         ]
         if resource.relations:
-            get_params.append(
-                _query("embed", f"Relations: {', '.join(resource.relations)}.", {"type": "string"})
-            )
+            get_params.append(_query("embed", f"Relations: {', '.join(resource.relations)}.", {"type": "string"}))
         get_ok = {
             "description": "One row.",
             "headers": {"ETag": {"schema": {"type": "string"}, "description": "Strong validator of the row"}},
             "content": {"application/json": {"schema": ref}},
         }
         scope_note = f" Needs scope `{scope}`." if scope else ""
-        filter_note = (
-            " Rows are limited to the token's own by a row filter." if resource.spec.row_filter else ""
-        )
+        filter_note = " Rows are limited to the token's own by a row filter." if resource.spec.row_filter else ""
         paths[f"/{version}/{name}"] = {
             "get": {
                 "operationId": f"list_{name}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from litestar import MediaType, Response, get
+from litestar.params import FromPath
 
 from gateway.exceptions import NotFound
 from gateway.problems import PROBLEM_TYPES
@@ -28,7 +29,7 @@ def ops_handlers(ctx: GatewayContext) -> list[HTTPRouteHandler]:
         return {"status": "ok", "database": "ok"}
 
     @get("/problems/{slug:str}", include_in_schema=False, sync_to_thread=False)
-    def problem_type(slug: str) -> Response[Any]:
+    def problem_type(slug: FromPath[str]) -> Response[Any]:
         if slug not in PROBLEM_TYPES:
             raise NotFound(f"no problem type {slug!r}")
         return Response(f"{slug}: {PROBLEM_TYPES[slug]}\n", media_type=MediaType.TEXT)

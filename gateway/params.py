@@ -51,11 +51,7 @@ class _Errors:
 
     def raise_if_any(self) -> None:
         if self.items:
-            summary = (
-                self.items[0]["detail"]
-                if len(self.items) == 1
-                else f"{len(self.items)} parameters are invalid"
-            )
+            summary = self.items[0]["detail"] if len(self.items) == 1 else f"{len(self.items)} parameters are invalid"
             raise BadRequest(summary, errors=self.items)
 
 
@@ -191,9 +187,7 @@ def _parse_embed(raw: str | None, resource: Resource, errors: _Errors) -> tuple[
     names = tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
     for name in names:
         if name not in resource.relations:
-            errors.add(
-                "embed", f"unknown relation {name!r} (relations: {_known(resource.relations) or 'none'})"
-            )
+            errors.add("embed", f"unknown relation {name!r} (relations: {_known(resource.relations) or 'none'})")
     return names
 
 
@@ -206,9 +200,7 @@ def _parse_int(raw: str | None, name: str, default: int, low: int, high: int | N
         errors.add(name, f"expected a whole number, got {raw!r}")
         return default
     if value < low or (high is not None and value > high):
-        errors.add(
-            name, f"must be between {low} and {high}" if high is not None else f"must be at least {low}"
-        )
+        errors.add(name, f"must be between {low} and {high}" if high is not None else f"must be at least {low}")
         return default
     return value
 
@@ -231,9 +223,7 @@ def parse_key(raw: str, resource: Resource) -> tuple[Any, ...]:
         try:
             values.append(parse_value(field.spec.type, part))
         except ValueError as exc:
-            raise BadRequest(
-                str(exc), errors=[{"parameter": "key", "detail": f"{field.name}: {exc}"}]
-            ) from None
+            raise BadRequest(str(exc), errors=[{"parameter": "key", "detail": f"{field.name}: {exc}"}]) from None
     return tuple(values)
 
 

@@ -67,9 +67,7 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes
         return problem_response(NotFound(f"no resource at {request.url.path}"), request)
     if isinstance(exc, LitestarMethodNotAllowed):
         allow = (exc.headers or {}).get("allow", "")
-        error = MethodNotAllowed(
-            f"{request.method} is not allowed here", headers={"Allow": allow} if allow else {}
-        )
+        error = MethodNotAllowed(f"{request.method} is not allowed here", headers={"Allow": allow} if allow else {})
         return problem_response(error, request)
     error = GatewayError(exc.detail if exc.status_code < 500 else "internal error")
     error.status_code = exc.status_code

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 import msgspec
 from litestar import Request, Response, get
+from litestar.params import FromPath
 from litestar.response import Stream
 
 from gateway.auth.guards import Access, authorize_read
@@ -36,9 +37,7 @@ _encoder = msgspec.json.Encoder(decimal_format="number")
 _VARY = "Accept, Authorization"
 
 
-def _embeds(
-    ctx: GatewayContext, resource: Resource, names: tuple[str, ...], access: Access
-) -> tuple[Embed, ...]:
+def _embeds(ctx: GatewayContext, resource: Resource, names: tuple[str, ...], access: Access) -> tuple[Embed, ...]:
     embeds = []
     for name in names:
         target = resource.relations[name]
@@ -99,21 +98,15 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
             body["count"] = ctx.reader.count(resource, conditions)
         return Response(_encoder.encode(body), media_type=JSON, headers=headers)
 
-    def _export(
-        resource: Resource, params: ListParams, conditions: tuple[Any, ...], media_type: str
-    ) -> Response[Any]:
+    def _export(resource: Resource, params: ListParams, conditions: tuple[Any, ...], media_type: str) -> Response[Any]:
         if params.embeds:
-            raise BadRequest(
-                "embed is not available in exports", errors=[{"parameter": "embed", "detail": "remove"}]
-            )
+            raise BadRequest("embed is not available in exports", errors=[{"parameter": "embed", "detail": "remove"}])
         if params.cursor or params.offset is not None:
             raise BadRequest("exports stream every row; drop cursor and offset", errors=[])
         query = ReadQuery(resource, params.fields, conditions, params.sort)
         rows = ctx.reader.stream(query)
         # Pull the first chunk now, so a database error is still a problem+json, not a cut-off stream.
-        chunks = (
-            ndjson_chunks(rows) if media_type == NDJSON else csv_chunks(rows, [f.name for f in params.fields])
-        )
+        chunks = ndjson_chunks(rows) if media_type == NDJSON else csv_chunks(rows, [f.name for f in params.fields])
         first = next(chunks, b"")
         content_type = f"{CSV}; charset=utf-8; header=present" if media_type == CSV else NDJSON
 
@@ -123,7 +116,7 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
 
         return Stream(body(), media_type=content_type, headers={"Vary": _VARY})
 
-    def get_row(request: Request[Any, Any, Any], key: str) -> Response[Any]:
+    def get_row(request: Request[Any, Any, Any], key: FromPath[str]) -> Response[Any]:
         principal = ctx.authenticate(request, resource)
         access = authorize_read(resource, principal)
         values = parse_key(key, resource)
@@ -154,9 +147,7 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
     tag = [resource.name]
     return [
         get(path, sync_to_thread=True, name=f"{resource.qualified_name}.list", tags=tag)(list_rows),
-        get(f"{path}/{{key:str}}", sync_to_thread=True, name=f"{resource.qualified_name}.get", tags=tag)(
-            get_row
-        ),
+        get(f"{path}/{{key:str}}", sync_to_thread=True, name=f"{resource.qualified_name}.get", tags=tag)(get_row),
     ]
 
 

@@ -43,9 +43,7 @@ class DeprecationHeaders:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         extra = None
         if scope["type"] == "http":
-            extra = next(
-                (h for prefix, h in self.deprecated.items() if scope["path"].startswith(prefix)), None
-            )
+            extra = next((h for prefix, h in self.deprecated.items() if scope["path"].startswith(prefix)), None)
         if extra is None:
             await self.app(scope, receive, send)
             return

@@ -62,17 +62,18 @@ def check_mapping(mapping: Mapping, database: Database, *, thorough: bool = True
 def _columns_exist(inspector: sa.Inspector, resource: Resource, path: str, findings: list[Finding]) -> bool:
     table = resource.table
     try:
-        present = {
-            c["name"].lower(): c["name"] for c in inspector.get_columns(table.name, schema=table.schema)
-        }
+        actual = [c["name"] for c in inspector.get_columns(table.name, schema=table.schema)]
     except sa.exc.NoSuchTableError:
         findings.append(Finding("error", f"{path}.table", f"table {resource.spec.table!r} does not exist"))
         return False
     ok = True
     for field_name, field in resource.fields.items():
         for column in field.codec.columns:
-            if column not in present:
-                hint = f" (did you mean {present[column.lower()]!r}?)" if column.lower() in present else ""
+            # Names must match exactly: quoted identifiers are case-sensitive on some engines and
+            # collations. A name differing only by case is still an error, with the likely fix.
+            if column not in actual:
+                same = [name for name in actual if name.lower() == column.lower()]
+                hint = f" (did you mean {same[0]!r}?)" if same else ""
                 findings.append(
                     Finding(
                         "error",

@@ -88,9 +88,7 @@ class Reader:
         raw_rows = self.database.fetch_all(statement)
         more = len(raw_rows) > query.limit
         raw_rows = raw_rows[: query.limit]
-        decoder = RowDecoder.for_columns(
-            query.resource, (*query.fields, *self._embed_sources(query)), columns
-        )
+        decoder = RowDecoder.for_columns(query.resource, (*query.fields, *self._embed_sources(query)), columns)
         rows = [decoder.decode(r) for r in raw_rows]
         self._attach(query, rows)
         for row in rows:
@@ -208,6 +206,4 @@ class _InKeys:
             return sa.false()
         if len(self.fields) == 1:
             return self.fields[0].columns[0].in_([e[0] for e in encoded])
-        return sa.or_(
-            *(sa.and_(*(f.columns[0] == v for f, v in zip(self.fields, e, strict=True))) for e in encoded)
-        )
+        return sa.or_(*(sa.and_(*(f.columns[0] == v for f, v in zip(self.fields, e, strict=True))) for e in encoded))

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from gateway.auth.principal import ADMIN_SCOPE, Principal
 from gateway.exceptions import Forbidden, Unauthorized
 from legacy_adapters.query.filters import Comparison, MatchNothing, Related
-from legacy_adapters.transforms import Unencodable
 from legacy_adapters.query.values import parse_value
+from legacy_adapters.transforms import Unencodable
 
 if TYPE_CHECKING:
     from legacy_adapters.query.resource import BoundField, Resource
@@ -46,11 +46,7 @@ def authorize_read(resource: Resource, principal: Principal) -> Access:
 def _row_filters(resource: Resource, principal: Principal) -> tuple[Comparison | MatchNothing | Related, ...]:
     row_filter = resource.spec.row_filter
     exempt = resource.spec.unfiltered_scope
-    if (
-        not row_filter
-        or ADMIN_SCOPE in principal.scopes
-        or (exempt is not None and exempt in principal.scopes)
-    ):
+    if not row_filter or ADMIN_SCOPE in principal.scopes or (exempt is not None and exempt in principal.scopes):
         return ()
     conditions: list[Comparison | MatchNothing | Related] = []
     for field_name, claim_path in row_filter.items():

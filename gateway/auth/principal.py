@@ -30,9 +30,7 @@ class Principal:
         elif isinstance(scp, str):
             scopes.update(scp.split())
         subject = claims.get("sub")
-        return cls(
-            subject=str(subject) if subject is not None else None, scopes=frozenset(scopes), claims=claims
-        )
+        return cls(subject=str(subject) if subject is not None else None, scopes=frozenset(scopes), claims=claims)
 
     def has(self, scope: str | None) -> bool:
         """True when no scope is needed, the token holds it, or the token is an admin's."""

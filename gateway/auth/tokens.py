@@ -7,6 +7,7 @@ classic "sign with the public key" confusion), is refused before any key is used
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 __all__ = ("TokenVerifier",)
 
 _ASYMMETRIC = {"RS256": "RSA", "ES256": "EC"}
+# Header values reach the WWW-Authenticate challenge: only a short plain name is echoed back, since a
+# quote would break the quoted-string and a non-Latin-1 character could not be sent at all (a 500).
+_SHOWABLE_ALG = re.compile(r"[A-Za-z0-9_-]{1,16}")
 _REASONS: tuple[tuple[type[Exception], str], ...] = (
     (jwt.ExpiredSignatureError, "the token has expired"),
     (jwt.ImmatureSignatureError, "the token is not valid yet"),
@@ -44,9 +48,7 @@ class TokenVerifier:
             self.jwks = JwksCache(
                 config.jwks_url, client, ttl_s=config.jwks_cache_s, min_refetch_s=config.jwks_min_refetch_s
             )
-        self.algorithms = (["HS256"] if config.hs256_secret else []) + (
-            list(_ASYMMETRIC) if self.jwks else []
-        )
+        self.algorithms = (["HS256"] if config.hs256_secret else []) + (list(_ASYMMETRIC) if self.jwks else [])
 
     def verify(self, token: str) -> Principal:
         """The principal a valid token stands for; ``Unauthorized`` with a reason otherwise."""
@@ -56,7 +58,8 @@ class TokenVerifier:
             raise Unauthorized("the token is malformed") from None
         alg = header.get("alg")
         if alg not in self.algorithms:
-            raise Unauthorized(f"the token algorithm {alg!r} is not accepted")
+            shown = repr(alg) if isinstance(alg, str) and _SHOWABLE_ALG.fullmatch(alg) else "in its header"
+            raise Unauthorized(f"the token algorithm {shown} is not accepted")
         key = self._key(alg, header)
         options: dict[str, Any] = {"require": ["exp"], "verify_aud": self.config.audience is not None}
         try:
@@ -70,9 +73,7 @@ class TokenVerifier:
                 options=options,
             )
         except jwt.PyJWTError as exc:
-            reason = next(
-                (text for kind, text in _REASONS if isinstance(exc, kind)), "the token is not valid"
-            )
+            reason = next((text for kind, text in _REASONS if isinstance(exc, kind)), "the token is not valid")
             raise Unauthorized(reason) from None
         return Principal.from_claims(claims)
 

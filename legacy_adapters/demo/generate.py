@@ -394,9 +394,7 @@ def _insert_jobs(db: sqlite3.Connection, builder: _Builder, blocks: range) -> tu
     return jobs, operations
 
 
-def _jobs_part(
-    path: Path, tables_sql: str, rows: int, seed: int, blocks: range
-) -> tuple[int, int, dict[str, int]]:
+def _jobs_part(path: Path, tables_sql: str, rows: int, seed: int, blocks: range) -> tuple[int, int, dict[str, int]]:
     """Worker process: write some job blocks to a file of their own, for the parent to copy in."""
     builder = _Builder(rows, seed)
     db = _open(path, tables_sql)

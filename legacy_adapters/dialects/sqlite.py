@@ -56,9 +56,7 @@ class SQLiteBackend:
                 dbapi_conn.execute("PRAGMA query_only = 1")
 
         @sa.event.listens_for(engine, "before_cursor_execute")
-        def _arm(
-            conn: sa.Connection, _cursor: Any, _stmt: Any, _params: Any, context: Any, _many: bool
-        ) -> None:
+        def _arm(conn: sa.Connection, _cursor: Any, _stmt: Any, _params: Any, context: Any, _many: bool) -> None:
             state = conn.connection._connection_record.info.get("deadline")  # type: ignore[union-attr]
             if state is not None:
                 unbounded = context is not None and context.execution_options.get("no_statement_timeout")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+import types
+import typing
 from collections.abc import Mapping as AbcMapping
 from pathlib import Path
 from typing import Any
@@ -74,13 +76,11 @@ def load_mapping(path: str | Path, environ: AbcMapping[str, str] | None = None) 
     return parse_mapping(text, source=source, environ=environ)
 
 
-def parse_mapping(
-    text: str, *, source: str = "<mapping>", environ: AbcMapping[str, str] | None = None
-) -> Mapping:
+def parse_mapping(text: str, *, source: str = "<mapping>", environ: AbcMapping[str, str] | None = None) -> Mapping:
     """Validate mapping YAML given as text; see ``load_mapping``."""
     env = os.environ if environ is None else environ
     try:
-        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
+        raw = yaml.load(text, Loader=_StrictLoader)  # _StrictLoader is a SafeLoader
     except MappingError as exc:
         raise MappingError(exc.message, source=source) from None
     except yaml.YAMLError as exc:
@@ -99,9 +99,70 @@ def parse_mapping(
         raise MappingError(exc.message, path=exc.path, source=source) from None
     except msgspec.ValidationError as exc:
         message, _, where = str(exc).partition(" - at `$")
-        path = where.rstrip("`").lstrip(".")
+        path = _dotted(merged, where.rstrip("`"))
         raise MappingError(_plain(message), path=path, source=source) from None
     return mapping
+
+
+_SEGMENT = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\.\.\.|\d+)\]")
+
+
+def _dotted(raw: Any, msgspec_path: str) -> str:
+    """Name the keys msgspec elides: ``versions[...].resources[...]`` -> ``versions.v1.resources.jobs``.
+
+    msgspec reports a failing dict entry as ``[...]``, which tells a user nothing
+    about which resource or field is wrong. Walking the decoded YAML alongside the
+    Struct types finds the first entry that fails on its own, which is the one
+    msgspec stopped at (it validates entries in order).
+    """
+    parts: list[str] = []
+    target: Any = Mapping
+    for match in _SEGMENT.finditer(msgspec_path):
+        name, index = match.groups()
+        target = _branch(target, raw)
+        if name is not None:
+            hints = typing.get_type_hints(target) if isinstance(target, type) else {}
+            if name not in hints or not isinstance(raw, dict):
+                return msgspec_path.lstrip(".")
+            parts.append(f".{name}" if parts else name)
+            target, raw = hints[name], raw.get(name)
+        elif index == "...":
+            key = _failing_key(target, raw)
+            if key is None:
+                return msgspec_path.lstrip(".")
+            parts.append(f".{key}")
+            target, raw = typing.get_args(target)[1], raw[key]
+        else:
+            if not isinstance(raw, list) or int(index) >= len(raw):
+                return msgspec_path.lstrip(".")
+            parts.append(f"[{index}]")
+            args = typing.get_args(target)
+            target, raw = args[min(int(index), len(args) - 1)] if args else Any, raw[int(index)]
+    return "".join(parts)
+
+
+def _branch(target: Any, raw: Any) -> Any:
+    """The member of a union (``AuthConfig | None``, ``str | list[str]``) that ``raw`` is meant to be."""
+    if typing.get_origin(target) not in (typing.Union, types.UnionType):
+        return target
+    for arg in typing.get_args(target):
+        origin = typing.get_origin(arg) or arg
+        if isinstance(raw, dict) and (origin is dict or (isinstance(arg, type) and issubclass(arg, msgspec.Struct))):
+            return arg
+        if isinstance(raw, list) and origin in (list, tuple):
+            return arg
+    return target
+
+
+def _failing_key(target: Any, raw: Any) -> Any:
+    if typing.get_origin(target) is not dict or not isinstance(raw, dict):
+        return None
+    for key, value in raw.items():
+        try:
+            msgspec.convert({key: value}, target, strict=False)
+        except msgspec.ValidationError:
+            return key
+    return None
 
 
 def _plain(msgspec_message: str) -> str:
@@ -153,18 +214,15 @@ def _merge_versions(raw: dict[str, Any]) -> dict[str, Any]:
             return spec
         parent = spec["extends"]
         path = f"versions.{name}.extends"
-        if parent not in versions:
-            raise MappingError(
-                f"extends unknown version {parent!r} (known: {', '.join(versions)})", path=path
-            )
+        if not isinstance(parent, str) or parent not in versions:
+            raise MappingError(f"extends unknown version {parent!r} (known: {', '.join(versions)})", path=path)
         if parent in chain:
-            raise MappingError(
-                f"versions extend each other in a cycle: {' -> '.join((*chain, parent))}", path=path
-            )
+            raise MappingError(f"versions extend each other in a cycle: {' -> '.join((*chain, parent))}", path=path)
         own = {k: v for k, v in spec.items() if k != "extends"}
         own.setdefault("deprecated", False)
         own.setdefault("sunset", None)
-        resolved[name] = _deep_merge(resolve(parent, (*chain, name)), own)
+        # The chain already ends with ``name``: add only the parent, so a cycle reads v2 -> v3 -> v2.
+        resolved[name] = _deep_merge(resolve(parent, (*chain, parent)), own)
         return resolved[name]
 
     for name in versions:

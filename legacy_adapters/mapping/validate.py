@@ -69,9 +69,7 @@ def _check_auth(mapping: Mapping) -> None:
 def _check_version(path: str, version: VersionSpec) -> None:
     for name, resource in version.resources.items():
         if not _NAME.match(name):
-            raise MappingError(
-                "a resource name must be letters, digits or '_'", path=f"{path}.resources.{name}"
-            )
+            raise MappingError("a resource name must be letters, digits or '_'", path=f"{path}.resources.{name}")
         _check_resource(f"{path}.resources.{name}", resource, version)
 
 
@@ -83,22 +81,14 @@ def _check_resource(path: str, resource: ResourceSpec, version: VersionSpec) -> 
     known = ", ".join(resource.fields)
     for key in resource.key_fields:
         if key not in resource.fields:
-            raise MappingError(
-                f"key field {key!r} is not a declared field (fields: {known})", path=f"{path}.key"
-            )
+            raise MappingError(f"key field {key!r} is not a declared field (fields: {known})", path=f"{path}.key")
         if resource.fields[key].type == "datetime" or resource.fields[key].nullable:
-            raise MappingError(
-                f"key field {key!r} must be a non-null single-column field", path=f"{path}.key"
-            )
+            raise MappingError(f"key field {key!r} must be a non-null single-column field", path=f"{path}.key")
     for name in resource.default_sort or ():
         if name.lstrip("-") not in resource.fields:
-            raise MappingError(
-                f"sorts on unknown field {name!r} (fields: {known})", path=f"{path}.default_sort"
-            )
+            raise MappingError(f"sorts on unknown field {name!r} (fields: {known})", path=f"{path}.default_sort")
     if resource.anonymous and resource.row_filter:
-        raise MappingError(
-            "an anonymous resource cannot have a row filter: it has no token", path=f"{path}.row_filter"
-        )
+        raise MappingError("an anonymous resource cannot have a row filter: it has no token", path=f"{path}.row_filter")
     for field_name, claim in (resource.row_filter or {}).items():
         where = f"{path}.row_filter.{field_name}"
         relation_name, dot, target_field = field_name.rpartition(".")
@@ -108,9 +98,7 @@ def _check_resource(path: str, resource: ResourceSpec, version: VersionSpec) -> 
                 raise MappingError(f"{relation_name!r} is not a to-one relation of this resource", path=where)
             target = version.resources.get(relation.resource)
             if target is not None and target_field not in target.fields:
-                raise MappingError(
-                    f"resource {relation.resource!r} has no field {target_field!r}", path=where
-                )
+                raise MappingError(f"resource {relation.resource!r} has no field {target_field!r}", path=where)
         elif field_name not in resource.fields:
             raise MappingError(f"filters on unknown field {field_name!r} (fields: {known})", path=where)
         if not claim.startswith("claims.") or len(claim) <= len("claims."):
@@ -126,21 +114,15 @@ def _check_resource(path: str, resource: ResourceSpec, version: VersionSpec) -> 
                 path=f"{where}.resource",
             )
         if not relation.on:
-            raise MappingError(
-                "'on' must pair at least one field with the related resource's", path=f"{where}.on"
-            )
+            raise MappingError("'on' must pair at least one field with the related resource's", path=f"{where}.on")
         for mine, theirs in relation.on.items():
             if mine not in resource.fields:
                 raise MappingError(f"unknown field {mine!r} (fields: {known})", path=f"{where}.on")
             if theirs not in target.fields:
-                raise MappingError(
-                    f"resource {relation.resource!r} has no field {theirs!r}", path=f"{where}.on.{mine}"
-                )
+                raise MappingError(f"resource {relation.resource!r} has no field {theirs!r}", path=f"{where}.on.{mine}")
     for action_name, action in resource.actions.items():
         if (action.procedure is None) == (action.sql is None):
-            raise MappingError(
-                "give exactly one of 'procedure' or 'sql'", path=f"{path}.actions.{action_name}"
-            )
+            raise MappingError("give exactly one of 'procedure' or 'sql'", path=f"{path}.actions.{action_name}")
 
 
 def _check_field(path: str, name: str, field: FieldSpec) -> None:

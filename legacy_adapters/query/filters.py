@@ -101,9 +101,7 @@ class Comparison:
         if self.op == "in":
             encoded = [self._encode(v) for v in self.value]
             if len(columns) > 1:
-                condition = sa.or_(
-                    *(sa.and_(*(c == p for c, p in zip(columns, e, strict=True))) for e in encoded)
-                )
+                condition = sa.or_(*(sa.and_(*(c == p for c, p in zip(columns, e, strict=True))) for e in encoded))
             else:
                 condition = columns[0].in_(encoded)
         else:

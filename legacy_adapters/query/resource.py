@@ -69,9 +69,7 @@ def _bind(version: str, name: str, spec: ResourceSpec) -> Resource:
                 column_names.append(column)
     # quote=True: legacy names are upper case, reserved words or hold spaces; the
     # dialect quotes them its own way ([JOBMAST], "JOBMAST", `JOBMAST`).
-    table = sa.Table(
-        table_name, metadata, *(sa.Column(c, quote=True) for c in column_names), schema=schema, quote=True
-    )
+    table = sa.Table(table_name, metadata, *(sa.Column(c, quote=True) for c in column_names), schema=schema, quote=True)
     fields = {
         field_name: BoundField(
             name=field_name,

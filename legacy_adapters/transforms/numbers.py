@@ -47,12 +47,7 @@ def _same(raw: Any, sentinel: Any) -> bool:
         return raw.rstrip(" ") == sentinel.rstrip(" ")
     # bool is an int: a BIT True must not be taken for a sentinel 1; '0' is not 0 either.
     numbers = (int, float, Decimal)
-    return (
-        isinstance(raw, numbers)
-        and isinstance(sentinel, numbers)
-        and not isinstance(raw, bool)
-        and raw == sentinel
-    )
+    return isinstance(raw, numbers) and isinstance(sentinel, numbers) and not isinstance(raw, bool) and raw == sentinel
 
 
 @dataclass(frozen=True, slots=True)

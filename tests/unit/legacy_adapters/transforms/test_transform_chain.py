@@ -20,9 +20,7 @@ from legacy_adapters.transforms.text import CodeMap, Trim
 
 
 def test_trim_then_map_on_read_and_map_then_pad_on_write() -> None:
-    codec = build_codec(
-        FieldSpec(column="JSTAT", transform="trim", length=3, map={"R": "released", "H": "on_hold"})
-    )
+    codec = build_codec(FieldSpec(column="JSTAT", transform="trim", length=3, map={"R": "released", "H": "on_hold"}))
     assert [type(link) for link in codec.links] == [Trim, CodeMap]
     assert codec.to_api("R  ") == "released"
     assert codec.to_legacy("on_hold") == "H  "
@@ -50,9 +48,7 @@ def test_no_transform_is_identity() -> None:
 
 
 def test_a_pair_has_two_columns_and_nulls_on_its_date() -> None:
-    spec = FieldSpec(
-        column="ORDDT", transform="date_time", time_column="ORDTM", timezone="UTC", null_if=[0, 99999999]
-    )
+    spec = FieldSpec(column="ORDDT", transform="date_time", time_column="ORDTM", timezone="UTC", null_if=[0, 99999999])
     codec = build_codec(spec)
     assert codec.columns == ("ORDDT", "ORDTM")
     assert codec.sentinels == (0, 99999999)

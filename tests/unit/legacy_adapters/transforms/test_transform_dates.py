@@ -96,9 +96,7 @@ def test_hhmmss() -> None:
             transform.to_legacy(value)  # type: ignore[attr-defined]
 
 
-STAMP = build_codec(
-    FieldSpec(column="ORDDT", transform="date_time", time_column="ORDTM", timezone="Europe/London")
-)
+STAMP = build_codec(FieldSpec(column="ORDDT", transform="date_time", time_column="ORDTM", timezone="Europe/London"))
 
 
 @pytest.mark.parametrize(

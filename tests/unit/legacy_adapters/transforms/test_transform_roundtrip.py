@@ -43,9 +43,7 @@ def _unambiguous(local: dt.datetime) -> bool:
 
 @st.composite
 def _stored_pairs(draw: st.DrawFn, zone: str) -> tuple[int, int]:
-    naive = draw(
-        st.datetimes(dt.datetime(1900, 1, 2), dt.datetime(9000, 1, 1)).map(lambda d: d.replace(microsecond=0))
-    )
+    naive = draw(st.datetimes(dt.datetime(1900, 1, 2), dt.datetime(9000, 1, 1)).map(lambda d: d.replace(microsecond=0)))
     assume(_unambiguous(naive.replace(tzinfo=ZoneInfo(zone))))
     return _ymd(naive.date()), _hms(naive.time())
 

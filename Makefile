@@ -1,0 +1,35 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+# Both create ./.venv and install the project into it on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+
+.PHONY: demo test lint openapi bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+demo: $(STAMP)
+	$(BIN)/bridgehead demo
+
+# scripts/setup-odbc installs the ODBC driver manager and drivers the database
+# suite needs (as root; elsewhere it says what is missing and those tests skip).
+test: $(STAMP)
+	@bash scripts/setup-odbc
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check gateway legacy_adapters tests
+	$(BIN)/ruff format --check gateway legacy_adapters tests
+
+# Regenerate the committed OpenAPI documents after a mapping or gateway change.
+openapi: $(STAMP)
+	$(BIN)/bridgehead openapi -c legacy_adapters/demo/bridgehead.yaml -o openapi/
+
+clean:
+	rm -rf $(VENV) .bridgehead .pytest_cache

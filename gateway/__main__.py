@@ -1,0 +1,5 @@
+"""``python -m gateway`` runs the ``bridgehead`` command."""
+
+from gateway.cli import main
+
+main()
