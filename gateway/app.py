@@ -11,6 +11,7 @@ from litestar.middleware import DefineMiddleware
 
 from gateway.auth.tokens import TokenVerifier
 from gateway.context import GatewayContext
+from gateway.admin import admin_handlers
 from gateway.docs import docs_handlers
 from gateway.ops import ops_handlers
 from gateway.pagination import CursorCodec
@@ -20,6 +21,9 @@ from gateway.versions import DeprecationHeaders, version_routers
 from legacy_adapters.database import Database
 from legacy_adapters.query.resource import bind_version
 from legacy_adapters.reader import Reader
+from sync.state import StateDatabase
+from sync.state.audit import AuditLog
+from sync.state.idempotency import IdempotencyStore
 
 if TYPE_CHECKING:
     from legacy_adapters.mapping.model import Mapping
@@ -32,6 +36,7 @@ def create_app(
     *,
     database: Database | None = None,
     http_client: httpx.Client | None = None,
+    state: StateDatabase | None = None,
 ) -> Litestar:
     """Build the gateway for ``mapping``.
 
@@ -39,6 +44,7 @@ def create_app(
         mapping: a validated mapping (``legacy_adapters.load_mapping``).
         database: the legacy database; opened from ``mapping.database`` when omitted.
         http_client: used to fetch the JWKS; a plain client when omitted and a JWKS is configured.
+        state: the state store (idempotency keys, audit); opened from ``mapping.state`` when omitted.
     """
     database = database or Database(mapping.database)
     verifier = None
@@ -46,6 +52,9 @@ def create_app(
         if mapping.auth.jwks_url and http_client is None:
             http_client = httpx.Client(timeout=5.0)
         verifier = TokenVerifier(mapping.auth, http_client)
+    if state is None:
+        state = StateDatabase(mapping.state.url)
+    state.create_all()
     secret = mapping.api.cursor_secret.encode() if mapping.api.cursor_secret else secrets.token_bytes(32)
     ctx = GatewayContext(
         mapping=mapping,
@@ -53,6 +62,8 @@ def create_app(
         reader=Reader(database),
         cursors=CursorCodec(secret),
         verifier=verifier,
+        audit=AuditLog(state),
+        idempotency=IdempotencyStore(state, mapping.api.idempotency_ttl_s),
     )
     deprecated = {
         name: _deprecation_headers(version.deprecated, version.sunset)
@@ -63,12 +74,12 @@ def create_app(
     if deprecated:
         middleware.append(DefineMiddleware(DeprecationHeaders, deprecated=deprecated))
     return Litestar(
-        route_handlers=[*version_routers(ctx), *ops_handlers(ctx), *docs_handlers(ctx)],
+        route_handlers=[*version_routers(ctx), *ops_handlers(ctx), *docs_handlers(ctx), *admin_handlers(ctx)],
         exception_handlers=exception_handlers,
         middleware=middleware,
         openapi_config=None,
         before_send=[add_request_id_header],
-        on_shutdown=[database.dispose],
+        on_shutdown=[database.dispose, state.dispose],
         state={"ctx": ctx},
         debug=False,
     )

@@ -29,6 +29,9 @@ __all__ = ("main",)
 DEMO_DIR = Path(".bridgehead")
 _TTL = re.compile(r"^(\d+)([smhd])$")
 _TTL_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Claims `token issue` sets itself: a --claim naming one would silently replace it (``exp=5`` as text
+# makes a token the gateway refuses, ``sub=`` contradicts --sub).
+_MINTED_CLAIMS = frozenset({"sub", "iat", "nbf", "exp", "iss", "aud", "scope", "scp"})
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -208,13 +211,15 @@ def token_issue(config: str, subject: str, scopes: tuple[str, ...], claims: tupl
     if mapping.auth is None or not mapping.auth.hs256_secret:
         _fail(f"{config}: auth.hs256_secret is not set, so tokens cannot be minted here")
     match = _TTL.match(ttl)
-    if not match:
-        _fail(f"--ttl must look like 30m, 1h or 7d, not {ttl!r}")
+    if not match or int(match.group(1)) == 0:  # a zero lifetime mints a token that is already expired
+        _fail(f"--ttl must be a positive lifetime such as 30m, 1h or 7d, not {ttl!r}")
     extra: dict[str, Any] = {}
     for item in claims:
         name, sep, value = item.partition("=")
         if not sep or not name:
             _fail(f"--claim must be name=value, not {item!r}")
+        if name in _MINTED_CLAIMS:
+            _fail(f"--claim cannot set {name!r}; use --sub, --scope and --ttl (iss and aud come from the mapping)")
         extra[name] = value
     click.echo(
         mint_token(
@@ -274,17 +279,17 @@ Tokens are valid for 8 hours.
   export PORTAL='{portal}'   # customer {portal_customer} only
 
 A filtered list (translated to JSTAT = 'R' AND DUEDT < 20261201 in SQL):
-  curl -s -H "Authorization: Bearer $ADMIN" '{base}/v1/jobs?status=released&due_date[lt]=2026-12-01&sort=due_date&limit=3'
+  curl -sg -H "Authorization: Bearer $ADMIN" '{base}/v1/jobs?status=released&due_date[lt]=2026-12-01&sort=due_date&limit=3'
 
 One job with its routing operations embedded (one extra query, not one per row):
-  curl -s -H "Authorization: Bearer $ADMIN" '{base}/v1/jobs?limit=1&embed=operations'
+  curl -sg -H "Authorization: Bearer $ADMIN" '{base}/v1/jobs?limit=1&embed=operations'
 
 Every rush job as NDJSON, streamed:
-  curl -s -H "Authorization: Bearer $ADMIN" -H 'Accept: application/x-ndjson' '{base}/v1/jobs?rush=true'
+  curl -sg -H "Authorization: Bearer $ADMIN" -H 'Accept: application/x-ndjson' '{base}/v1/jobs?rush=true'
 
-The portal token sees only its customer's jobs, and gets 403 on what it has no scope for:
-  curl -s -H "Authorization: Bearer $PORTAL" '{base}/v1/jobs?limit=3'
-  curl -s -H "Authorization: Bearer $PORTAL" '{base}/v1/items?fields=item_number,standard_cost'
+The portal token sees only its customer's jobs, and gets 403 where it has no scope (stock:read):
+  curl -sg -H "Authorization: Bearer $PORTAL" '{base}/v1/jobs?limit=3&fields=job_number,customer_id,status'
+  curl -sg -H "Authorization: Bearer $PORTAL" '{base}/v1/stock'
 """
     )
     _serve(mapping, host, port, log_level, json_logs=False)

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from legacy_adapters.mapping.model import Mapping
     from legacy_adapters.query.resource import Resource
     from legacy_adapters.reader import Reader
+    from sync.state.audit import AuditLog
+    from sync.state.idempotency import IdempotencyStore
 
 __all__ = ("GatewayContext",)
 
@@ -32,8 +34,14 @@ class GatewayContext:
     reader: Reader
     cursors: CursorCodec
     verifier: TokenVerifier | None
+    audit: AuditLog
+    idempotency: IdempotencyStore
 
     def authenticate(self, request: Request[Any, Any, Any], resource: Resource) -> Principal:
+        """The caller of a resource operation; see ``authenticate_any``."""
+        return self.authenticate_any(request)
+
+    def authenticate_any(self, request: Request[Any, Any, Any]) -> Principal:
         """The caller: anonymous without a token, else the verified token's principal (or 401)."""
         header = request.headers.get("authorization")
         if not header:

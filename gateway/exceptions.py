@@ -8,6 +8,11 @@
         ├── NotFound                     404
         ├── MethodNotAllowed             405
         ├── NotAcceptable                406
+        ├── Conflict                     409
+        ├── PreconditionFailed           412
+        ├── PayloadTooLarge              413
+        ├── Unprocessable                422  (errors: one entry per bad field)
+        ├── PreconditionRequired         428
         ├── ServiceUnavailable           503  Retry-After
         └── GatewayTimeout               504
 
@@ -41,6 +46,9 @@ __all__ = (
     "MethodNotAllowed",
     "NotAcceptable",
     "NotFound",
+    "PayloadTooLarge",
+    "PreconditionFailed",
+    "PreconditionRequired",
     "ServiceUnavailable",
     "Unauthorized",
     "Unprocessable",
@@ -78,7 +86,9 @@ class Unauthorized(GatewayError):
     title = "Missing or invalid bearer token"
 
     def __init__(self, detail: str) -> None:
-        challenge = f'Bearer realm="bridgehead", error="invalid_token", error_description="{detail}"'
+        # RFC 9110 quoted-string: a quote or backslash in the description must not end it early.
+        quoted = detail.replace("\\", "\\\\").replace('"', '\\"')
+        challenge = f'Bearer realm="bridgehead", error="invalid_token", error_description="{quoted}"'
         super().__init__(detail, headers={"WWW-Authenticate": challenge})
 
 
@@ -116,6 +126,24 @@ class Conflict(GatewayError):
     status_code = 409
     slug = "conflict"
     title = "Conflict"
+
+
+class PreconditionFailed(GatewayError):
+    status_code = 412
+    slug = "precondition-failed"
+    title = "Precondition failed"
+
+
+class PayloadTooLarge(GatewayError):
+    status_code = 413
+    slug = "too-many-rows"
+    title = "Too many rows"
+
+
+class PreconditionRequired(GatewayError):
+    status_code = 428
+    slug = "if-match-required"
+    title = "If-Match required"
 
 
 class Unprocessable(GatewayError):

@@ -46,14 +46,20 @@ def redact_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) 
 
 def configure_logging(level: str = "info", *, json: bool = False) -> None:
     """Set up structlog for the process: key=value lines for people, JSON lines for collectors."""
-    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact_secrets,
+            # Tracebacks become plain text first (no local variables, which could hold a token),
+            # so the redaction below sees them too.
             structlog.processors.format_exc_info,
+            redact_secrets,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),

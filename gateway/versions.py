@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from litestar import Router
 
 from gateway.resources import resource_handlers
+from gateway.writes import write_handlers
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +27,7 @@ def version_routers(ctx: GatewayContext) -> list[Router]:
         handlers: list[Any] = []
         for resource in resources.values():
             handlers.extend(resource_handlers(ctx, resource))
+            handlers.extend(write_handlers(ctx, resource))
         routers.append(Router(path=f"/{version}", route_handlers=handlers))
     return routers
 

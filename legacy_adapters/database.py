@@ -75,6 +75,14 @@ class Database:
             for partition in result.partitions():
                 yield from partition
 
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """One write transaction: committed when the block ends, rolled back entirely on any error."""
+        with self._errors(), self.engine.connect() as conn:
+            conn.execution_options(bridgehead_write=True)
+            with conn.begin():
+                yield conn
+
     def ping(self) -> None:
         """Raise ``DatabaseUnavailable`` unless a trivial query answers."""
         with self._errors(), self.engine.connect() as conn:

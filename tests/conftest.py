@@ -44,7 +44,12 @@ def demo_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def demo_environ(db_path: Path) -> dict[str, str]:
-    return {"BRIDGEHEAD_JWT_SECRET": JWT_SECRET, "BRIDGEHEAD_DB_URL": f"sqlite:///{db_path}"}
+    """The demo mapping's variables for a database file; its state store sits beside it."""
+    return {
+        "BRIDGEHEAD_JWT_SECRET": JWT_SECRET,
+        "BRIDGEHEAD_DB_URL": f"sqlite:///{db_path}",
+        "BRIDGEHEAD_STATE_URL": f"sqlite:///{db_path.with_name(db_path.stem + '-state.db')}",
+    }
 
 
 @pytest.fixture(scope="session")

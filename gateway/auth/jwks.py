@@ -58,9 +58,14 @@ class JwksCache:
         try:
             response = self._client.get(self.url, timeout=5.0)
             response.raise_for_status()
+            document = response.json()
+            entries = document.get("keys") if isinstance(document, dict) else None
+            if not isinstance(entries, list):
+                # A misconfigured URL (an HTML page, a bare list) is a failed fetch, not a crash per request.
+                raise ValueError("not a JWK Set")
             keys = {}
-            for data in response.json().get("keys", []):
-                if "kid" not in data:
+            for data in entries:
+                if not isinstance(data, dict) or not isinstance(data.get("kid"), str):
                     continue
                 try:
                     keys[data["kid"]] = jwt.PyJWK(data)

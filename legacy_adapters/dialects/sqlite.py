@@ -52,8 +52,18 @@ class SQLiteBackend:
                 _PROGRESS_STEPS,
             )
             _record.info["deadline"] = state
+            # The driver's own implicit BEGIN cannot take the write lock up front; SQLAlchemy's
+            # "begin" event below emits BEGIN itself (see the SQLAlchemy pysqlite docs).
+            dbapi_conn.isolation_level = None
             if config.read_only:
                 dbapi_conn.execute("PRAGMA query_only = 1")
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: sa.Connection) -> None:
+            # A write takes the lock at BEGIN (IMMEDIATE), so two writers queue instead of
+            # deadlocking when both try to upgrade a read lock; reads stay deferred.
+            write = conn.get_execution_options().get("bridgehead_write")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         @sa.event.listens_for(engine, "before_cursor_execute")
         def _arm(conn: sa.Connection, _cursor: Any, _stmt: Any, _params: Any, context: Any, _many: bool) -> None:

@@ -32,15 +32,21 @@ class _StrictLoader(yaml.SafeLoader):
 
     YAML 1.1 turns ``yes``/``no``/``on``/``off`` into booleans, which silently
     breaks code maps such as ``{ON: on_order}``; legacy codes need them as text.
+    Integers are plain decimals only: YAML 1.1 reads ``01`` and ``0x1`` as 1, ``010`` as 8
+    and ``12:30`` as 750, which would turn codes such as ``{01: first, 010: tenth}`` into numbers.
     """
 
 
+_REPLACED = frozenset({"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int"})
 _StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _REPLACED]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _StrictLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$"), list("-+0123456789")
 )
 
 

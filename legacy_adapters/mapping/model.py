@@ -17,12 +17,14 @@ __all__ = (
     "ApiConfig",
     "AuthConfig",
     "DatabaseConfig",
+    "DeleteSpec",
     "FieldSpec",
     "FieldType",
     "Mapping",
     "RelationSpec",
     "ResourceSpec",
     "ScopeSpec",
+    "StateConfig",
     "VersionSpec",
 )
 
@@ -69,6 +71,12 @@ class ApiConfig(_Spec):
     title: str = "Bridgehead"
     server_url: str | None = None
     """Public base URL written into the OpenAPI ``servers`` list."""
+    max_bulk: int = 100
+    """Most rows one bulk POST may create; more is refused with 413."""
+    require_if_match: bool = False
+    """Refuse PATCH and DELETE without ``If-Match`` (428), so no client can overwrite blindly."""
+    idempotency_ttl_s: float = 86400.0
+    """How long an ``Idempotency-Key`` replays its first response."""
 
 
 class FieldSpec(_Spec):
@@ -100,6 +108,14 @@ class FieldSpec(_Spec):
     required: bool = False
 
 
+class DeleteSpec(_Spec):
+    column: str | None = None
+    """Soft delete: DELETE sets this column to ``value`` instead of removing the row."""
+    value: Scalar | None = None
+    hard: bool = False
+    """Allow removing the row itself; must be said explicitly."""
+
+
 class RelationSpec(_Spec):
     resource: str
     on: dict[str, str]
@@ -110,8 +126,9 @@ class RelationSpec(_Spec):
 class ActionSpec(_Spec):
     procedure: str | None = None
     """Stored procedure called with named parameters (SQL Server ``EXEC``)."""
-    sql: str | None = None
-    """A statement with ``:name`` parameters, for backends without procedures (the SQLite demo)."""
+    sql: str | list[str] | None = None
+    """Statement(s) with ``:name`` parameters, for backends without procedures (the SQLite demo);
+    a list runs in order in one transaction."""
     params: dict[str, str] = {}
     """Procedure parameter -> field of the addressed row or of the request body."""
     scope: str | None = None
@@ -143,6 +160,12 @@ class ResourceSpec(_Spec):
     actions: dict[str, ActionSpec] = {}
     default_sort: list[str] | None = None
     description: str | None = None
+    writable: bool = False
+    """POST and PATCH are served (fields marked ``read_only`` still refuse values)."""
+    delete: DeleteSpec | None = None
+    """How DELETE is honoured; without it DELETE answers 405."""
+    defaults: dict[str, Scalar] = {}
+    """Stored values for unmapped columns on insert, e.g. ``{DELFLG: N}`` for a NOT NULL flag."""
 
     @property
     def key_fields(self) -> tuple[str, ...]:
@@ -158,10 +181,16 @@ class VersionSpec(_Spec):
     description: str | None = None
 
 
+class StateConfig(_Spec):
+    url: str = "sqlite:///.bridgehead/state.db"
+    """Idempotency keys, audit trail and sync state. PostgreSQL when several processes share them."""
+
+
 class Mapping(_Spec):
     database: DatabaseConfig
     versions: dict[str, VersionSpec]
     auth: AuthConfig | None = None
     api: ApiConfig = ApiConfig()
+    state: StateConfig = StateConfig()
     sync: dict[str, Any] | None = None
     """Sync definitions; validated by the sync package, which owns their schema."""

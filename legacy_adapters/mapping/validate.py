@@ -121,8 +121,19 @@ def _check_resource(path: str, resource: ResourceSpec, version: VersionSpec) -> 
             if theirs not in target.fields:
                 raise MappingError(f"resource {relation.resource!r} has no field {theirs!r}", path=f"{where}.on.{mine}")
     for action_name, action in resource.actions.items():
+        where = f"{path}.actions.{action_name}"
         if (action.procedure is None) == (action.sql is None):
-            raise MappingError("give exactly one of 'procedure' or 'sql'", path=f"{path}.actions.{action_name}")
+            raise MappingError("give exactly one of 'procedure' or 'sql'", path=where)
+        for param, source in action.params.items():
+            if not source.startswith("body.") and source not in resource.fields:
+                raise MappingError(
+                    f"takes {source!r}, which is neither a field ({known}) nor 'body.<name>'", path=f"{where}.params.{param}"
+                )
+    delete = resource.delete
+    if delete is not None and bool(delete.column) == delete.hard:
+        raise MappingError("give either a soft-delete 'column' and 'value', or 'hard: true'", path=f"{path}.delete")
+    if delete is not None and delete.column and delete.value is None:
+        raise MappingError("a soft delete needs the 'value' that marks a row deleted", path=f"{path}.delete.value")
 
 
 def _check_field(path: str, name: str, field: FieldSpec) -> None:

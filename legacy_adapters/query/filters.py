@@ -138,7 +138,10 @@ class Comparison:
         if field.spec.type != "string" or field.spec.map is not None or len(field.columns) > 1:
             raise QueryError(self.parameter, f"like applies to text fields; {field.name} is not plain text")
         text = str(self.value)
-        escaped = text.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2).replace("%", "\\%").replace("_", "\\_")
+        escaped = text.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2)
+        # '[' opens a character class in SQL Server's LIKE ('[A-C]%'); escaped, every engine reads it literally.
+        for wildcard in ("%", "_", "["):
+            escaped = escaped.replace(wildcard, _LIKE_ESCAPE + wildcard)
         pattern = escaped.replace("*", "%")
         column: sa.ColumnElement[Any] = field.columns[0]
         # CHAR columns hold trailing pad spaces: a pattern ending in * absorbs them and keeps

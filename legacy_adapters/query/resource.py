@@ -79,7 +79,10 @@ def _bind(version: str, name: str, spec: ResourceSpec) -> Resource:
         )
         for field_name, field_spec in spec.fields.items()
     }
-    where = sa.text(f"({spec.where})") if spec.where else None
+    # text() reads ':name' as a bind parameter; a mapping's condition has none, so a colon
+    # in it (a literal such as ':X' or '12:30') is escaped and reaches the database as written.
+    condition = spec.where.replace(":", "\\:") if spec.where else None
+    where = sa.text(f"({condition})") if condition else None
     return Resource(
         version=version,
         name=name,

@@ -149,7 +149,8 @@ def test_embed_attaches_relations_in_one_query_per_page(
     statements: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append(statement)
 
     event.listen(app_ctx.reader.database.engine, "before_cursor_execute", count)
     try:

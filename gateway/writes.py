@@ -1,0 +1,301 @@
+"""Write handlers: POST (one row or a bulk array), PATCH, DELETE and actions, generated per resource.
+
+Each write is one database transaction that either fully happens or leaves the
+table as it was. PATCH and DELETE honour ``If-Match`` through a compare-and-set
+in the statement's WHERE clause; every write is audited; POST and actions honour
+``Idempotency-Key`` (see ``idempotency.py``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from litestar import Request, Response, delete, patch, post
+from litestar.params import FromPath, RawBody
+
+from gateway.auth.guards import authorize_write
+from gateway.exceptions import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+    PreconditionRequired,
+    Unprocessable,
+)
+from gateway.idempotency import with_idempotency
+from gateway.params import parse_key
+from gateway.request_id import request_id
+from legacy_adapters.actions import action_parameters, action_statements, run_action
+from legacy_adapters.exceptions import QueryError
+from legacy_adapters.writer import (
+    Encoded,
+    RowChanged,
+    RowExists,
+    StoredRow,
+    delete_row,
+    encode_body,
+    fetch_for_update,
+    insert_row,
+    update_row,
+)
+from sync.state.audit import AuditEntry
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from litestar.handlers import HTTPRouteHandler
+
+    from gateway.auth.guards import Access
+    from gateway.context import GatewayContext
+    from legacy_adapters.query.resource import Resource
+
+__all__ = ("write_handlers",)
+
+_encoder = msgspec.json.Encoder(decimal_format="number")
+_decoder = msgspec.json.Decoder(float_hook=Decimal)  # 12.50 stays exactly 12.50 on its way to QTY = 1250
+JSON = "application/json"
+
+
+def _decode(body: RawBody) -> Any:
+    try:
+        return _decoder.decode(body)
+    except msgspec.DecodeError:
+        raise BadRequest("the request body is not valid JSON", errors=[{"parameter": "body", "detail": "invalid JSON"}])
+
+
+def _unprocessable(encoded: Encoded, index: int | None = None) -> Unprocessable:
+    errors = [
+        {"field": p.field, "detail": p.detail, **({"index": index} if index is not None else {})}
+        for p in encoded.problems
+    ]
+    summary = errors[0]["detail"] if len(errors) == 1 else f"{len(errors)} fields are invalid"
+    if len(errors) == 1 and errors[0]["field"]:
+        summary = f"{errors[0]['field']}: {summary}"
+    return Unprocessable(summary, errors=errors)
+
+
+def _key_text(resource: Resource, api_row: dict[str, Any]) -> str:
+    parts = [str(api_row[f.name]) for f in resource.key]
+    return ",".join(p.replace("\\", "\\\\").replace(",", "\\,") for p in parts) if len(parts) > 1 else parts[0]
+
+
+def _if_match(request: Request[Any, Any, Any], required: bool) -> list[str] | None:
+    header = request.headers.get("if-match")
+    if header is None:
+        if required:
+            raise PreconditionRequired("send If-Match with the ETag from your last read of this row")
+        return None
+    return [t.strip() for t in header.split(",")]
+
+
+def _check_if_match(tags: list[str] | None, before: StoredRow) -> None:
+    # If-Match uses the strong comparison (RFC 9110 13.1.1): a weak tag never matches.
+    if tags is not None and "*" not in tags and f'"{before.etag}"' not in tags:
+        raise PreconditionFailed("the row changed since your copy was read (its ETag no longer matches)")
+
+
+def _changes(access: Access, before: dict[str, Any] | None, after: dict[str, Any] | None) -> tuple[Any, Any]:
+    """Before/after of changed fields only, without fields hidden behind a scope."""
+    names = [n for n, f in access.fields.items() if f.spec.scope is None]
+    if before is None or after is None:
+        row = before or after or {}
+        return (None, {n: row.get(n) for n in names}) if after is not None else ({n: row.get(n) for n in names}, None)
+    changed = [n for n in names if before.get(n) != after.get(n)]
+    return {n: before.get(n) for n in changed}, {n: after.get(n) for n in changed}
+
+
+def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHandler]:
+    """POST/PATCH/DELETE/action handlers for ``resource``, as far as the mapping allows writes."""
+    spec = resource.spec
+    api = ctx.mapping.api
+    database = ctx.reader.database
+
+    def audit(request: Request[Any, Any, Any], access: Access, key: str, action: str, status: int,
+              before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:  # fmt: skip
+        old, new = _changes(access, before, after)
+        ctx.audit.record(
+            AuditEntry(
+                subject=access.principal.subject,
+                request_id=request_id(request.scope),
+                version=resource.version,
+                resource=resource.name,
+                key=key,
+                action=action,
+                status=status,
+                before=old,
+                after=new,
+            )
+        )
+
+    def visible_after_write(conn: sa.Connection, key: tuple[Any, ...], access: Access) -> StoredRow:
+        """The written row as this caller may see it; a row it could not see is refused and rolled back."""
+        row = fetch_for_update(conn, resource, key, access.conditions)
+        if row is not None:
+            return row
+        if fetch_for_update(conn, resource, key, ()) is not None:
+            raise Forbidden("the row would belong to someone else (row filter); nothing was written")
+        raise Unprocessable("the row would not be visible through the API (mapping 'where'); nothing was written")
+
+    def create_one(conn: sa.Connection, encoded: Encoded, access: Access) -> StoredRow:
+        try:
+            insert_row(conn, resource, encoded)
+        except RowExists:
+            raise Conflict("a row with this key already exists") from None
+        return visible_after_write(conn, tuple(encoded.api[f.name] for f in resource.key), access)
+
+    def create(request: Request[Any, Any, Any], body: RawBody) -> Response[Any]:
+        access = authorize_write(resource, ctx.authenticate(request, resource), spec.scopes.write)
+        payload = _decode(body)
+
+        def run() -> Response[Any]:
+            if isinstance(payload, list):
+                return create_many(request, payload, access)
+            encoded = encode_body(resource, payload, access.fields, partial=False)
+            if encoded.problems:
+                raise _unprocessable(encoded)
+            with database.transaction() as conn:
+                row = create_one(conn, encoded, access)
+            key = _key_text(resource, row.api)
+            audit(request, access, key, "create", 201, None, row.api)
+            visible = {n: row.api[n] for n in access.fields}
+            headers = {"ETag": f'"{row.etag}"', "Location": f"/{resource.version}/{resource.name}/{key}"}
+            return Response(_encoder.encode(visible), status_code=201, media_type=JSON, headers=headers)
+
+        return with_idempotency(ctx, request, access.principal, body, run)
+
+    def create_many(request: Request[Any, Any, Any], rows: list[Any], access: Access) -> Response[Any]:
+        if len(rows) > api.max_bulk:
+            raise PayloadTooLarge(f"at most {api.max_bulk} rows per request; got {len(rows)}")
+        if not rows:
+            raise Unprocessable("the array is empty")
+        partial = request.query_params.get("partial") == "true"
+        encoded = [encode_body(resource, r, access.fields, partial=False) for r in rows]
+        if not partial:
+            problems = [e for i, e in enumerate(encoded) if e.problems]
+            if problems:
+                errors = [
+                    {"index": i, "field": p.field, "detail": p.detail}
+                    for i, e in enumerate(encoded)
+                    for p in e.problems
+                ]
+                raise Unprocessable(f"{len(problems)} of {len(rows)} rows are invalid; nothing was written", errors=errors)
+            with database.transaction() as conn:
+                created = [create_one(conn, e, access) for e in encoded]
+            for row in created:
+                audit(request, access, _key_text(resource, row.api), "create", 201, None, row.api)
+            data = [{n: r.api[n] for n in access.fields} for r in created]
+            return Response(_encoder.encode({"data": data}), status_code=201, media_type=JSON)
+        results: list[dict[str, Any]] = []
+        with database.transaction() as conn:
+            for index, item in enumerate(encoded):
+                if item.problems:
+                    results.append({"index": index, "status": 422, "problem": _problem_dict(_unprocessable(item))})
+                    continue
+                try:
+                    with conn.begin_nested():  # a savepoint: one bad row rolls back alone
+                        row = create_one(conn, item, access)
+                except (Conflict, Forbidden, Unprocessable) as exc:
+                    results.append({"index": index, "status": exc.status_code, "problem": _problem_dict(exc)})
+                    continue
+                results.append({"index": index, "status": 201, "data": {n: row.api[n] for n in access.fields}})
+        for result in results:
+            if result["status"] == 201:
+                audit(request, access, _key_text(resource, result["data"]), "create", 201, None, result["data"])
+        return Response(_encoder.encode({"results": results}), status_code=200, media_type=JSON)
+
+    def update(request: Request[Any, Any, Any], key: FromPath[str], body: RawBody) -> Response[Any]:
+        access = authorize_write(resource, ctx.authenticate(request, resource), spec.scopes.write)
+        values = parse_key(key, resource)
+        tags = _if_match(request, api.require_if_match)
+        encoded = encode_body(resource, _decode(body), access.fields, partial=True)
+        if encoded.problems:
+            raise _unprocessable(encoded)
+        with database.transaction() as conn:
+            before = fetch_for_update(conn, resource, values, access.conditions)
+            if before is None:
+                raise NotFound(f"no {resource.name} with key {key!r}")
+            _check_if_match(tags, before)
+            try:
+                update_row(conn, resource, before, encoded.columns)
+            except RowChanged:
+                raise PreconditionFailed("the row changed while it was being updated; read it again") from None
+            after = visible_after_write(conn, values, access)
+        audit(request, access, key, "update", 200, before.api, after.api)
+        visible = {n: after.api[n] for n in access.fields}
+        return Response(_encoder.encode(visible), media_type=JSON, headers={"ETag": f'"{after.etag}"'})
+
+    def remove(request: Request[Any, Any, Any], key: FromPath[str]) -> None:
+        access = authorize_write(resource, ctx.authenticate(request, resource), spec.scopes.write)
+        if spec.delete is None or not (spec.delete.column or spec.delete.hard):
+            raise MethodNotAllowed(f"{resource.name} rows cannot be deleted through the API")
+        values = parse_key(key, resource)
+        tags = _if_match(request, api.require_if_match)
+        with database.transaction() as conn:
+            before = fetch_for_update(conn, resource, values, access.conditions)
+            if before is None:
+                raise NotFound(f"no {resource.name} with key {key!r}")
+            _check_if_match(tags, before)
+            try:
+                delete_row(conn, resource, before)
+            except RowChanged:
+                raise PreconditionFailed("the row changed while it was being deleted; read it again") from None
+        audit(request, access, key, "delete", 204, before.api, None)
+
+    def act(request: Request[Any, Any, Any], key: FromPath[str], name: FromPath[str], body: RawBody) -> Response[Any]:
+        action = spec.actions.get(name)
+        if action is None:
+            known = ", ".join(spec.actions) or "none"
+            raise NotFound(f"{resource.name} has no action {name!r} (actions: {known})")
+        access = authorize_write(resource, ctx.authenticate(request, resource), action.scope or spec.scopes.write)
+        values = parse_key(key, resource)
+        payload = _decode(body) if body.strip() else {}
+        if not isinstance(payload, dict):
+            raise BadRequest("the action body must be a JSON object", errors=[{"parameter": "body", "detail": "object"}])
+
+        def run() -> Response[Any]:
+            with database.transaction() as conn:
+                before = fetch_for_update(conn, resource, values, access.conditions)
+                if before is None:
+                    raise NotFound(f"no {resource.name} with key {key!r}")
+                try:
+                    params = action_parameters(resource, action, before.api, payload)
+                except QueryError as exc:
+                    raise Unprocessable(exc.message, errors=[{"field": exc.parameter, "detail": exc.message}]) from None
+                outcome = run_action(conn, action_statements(action, params, conn.dialect))
+                after = fetch_for_update(conn, resource, values, ())
+            after_api = after.api if after is not None else None
+            audit(request, access, key, f"action:{name}", 200, before.api, after_api)
+            data = {n: after_api[n] for n in access.fields} if after_api is not None else None
+            return Response(_encoder.encode({"action": name, "result": outcome, "data": data}), media_type=JSON)
+
+        return with_idempotency(ctx, request, access.principal, body, run)
+
+    path = f"/{resource.name}"
+    tag = [resource.name]
+    name = resource.qualified_name
+    handlers: list[HTTPRouteHandler] = []
+    if spec.writable:
+        handlers.append(post(path, sync_to_thread=True, name=f"{name}.create", tags=tag)(create))
+        handlers.append(patch(f"{path}/{{key:str}}", sync_to_thread=True, name=f"{name}.update", tags=tag)(update))
+    if spec.delete is not None:
+        handlers.append(delete(f"{path}/{{key:str}}", sync_to_thread=True, name=f"{name}.delete", tags=tag,
+                               status_code=204)(remove))  # fmt: skip
+    if spec.actions:
+        handlers.append(
+            post(f"{path}/{{key:str}}/actions/{{name:str}}", sync_to_thread=True, name=f"{name}.act", tags=tag,
+                 status_code=200)(act)  # fmt: skip
+        )
+    return handlers
+
+
+def _problem_dict(error: Any) -> dict[str, Any]:
+    problem = {"type": f"/problems/{error.slug}", "title": error.title, "status": error.status_code}
+    problem["detail"] = error.detail
+    if error.errors:
+        problem["errors"] = error.errors
+    return problem
+

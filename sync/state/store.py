@@ -1,0 +1,58 @@
+"""The state store's engine and schema: one SQLAlchemy database shared by every stateful concern.
+
+SQLite file by default (one machine), PostgreSQL when several gateway or sync
+processes share state. Each concern (idempotency keys, audit, sync cursors, …)
+defines its tables on ``METADATA`` in its own module and gets the engine from
+``StateDatabase``; ``create_all`` is idempotent, so every process may call it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+__all__ = ("METADATA", "StateDatabase")
+
+METADATA = sa.MetaData()
+"""Every state table is declared on this metadata, in the module that owns it."""
+
+
+class StateDatabase:
+    """An engine for the state store, with its tables created on first use."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        options: dict[str, Any] = {"pool_pre_ping": True}
+        backend = sa.make_url(url).get_backend_name()
+        if backend == "sqlite":
+            database = sa.make_url(url).database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            # Writers from several threads: wait for the lock instead of failing at once.
+            options["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            if not database or database == ":memory:":
+                options["poolclass"] = sa.pool.StaticPool
+        self.engine = sa.create_engine(url, **options)
+        if backend == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.is_postgresql = backend == "postgresql"
+
+    def create_all(self) -> None:
+        # Import the modules that declare tables, so METADATA knows them all.
+        from sync.state import tables  # noqa: F401
+
+        METADATA.create_all(self.engine, checkfirst=True)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    # WAL lets readers (status, DLQ list) run while a sync run or the gateway writes.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()

@@ -1,0 +1,7 @@
+"""Imports every module that declares state tables, so ``StateDatabase.create_all`` creates them all."""
+
+from __future__ import annotations
+
+from sync.state import audit, idempotency, sync_tables  # noqa: F401
+
+__all__: tuple[str, ...] = ()
