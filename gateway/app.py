@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from litestar import Litestar
-from litestar.middleware import DefineMiddleware
 
 from gateway.auth.tokens import TokenVerifier
 from gateway.context import GatewayContext
@@ -17,7 +16,7 @@ from gateway.ops import ops_handlers
 from gateway.pagination import CursorCodec
 from gateway.problems import exception_handlers
 from gateway.request_id import RequestIdMiddleware, add_request_id_header
-from gateway.versions import DeprecationHeaders, version_routers
+from gateway.versions import deprecation_headers, version_routers
 from legacy_adapters.database import Database
 from legacy_adapters.query.resource import bind_version
 from legacy_adapters.reader import Reader
@@ -70,15 +69,15 @@ def create_app(
         for name, version in mapping.versions.items()
         if version.deprecated or version.sunset
     }
-    middleware: list[Any] = [RequestIdMiddleware]
+    before_send: list[Any] = [add_request_id_header]
     if deprecated:
-        middleware.append(DefineMiddleware(DeprecationHeaders, deprecated=deprecated))
+        before_send.append(deprecation_headers(deprecated))
     return Litestar(
         route_handlers=[*version_routers(ctx), *ops_handlers(ctx), *docs_handlers(ctx), *admin_handlers(ctx)],
         exception_handlers=exception_handlers,
-        middleware=middleware,
+        middleware=[RequestIdMiddleware],
         openapi_config=None,
-        before_send=[add_request_id_header],
+        before_send=before_send,
         on_shutdown=[database.dispose, state.dispose],
         state={"ctx": ctx},
         debug=False,

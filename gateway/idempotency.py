@@ -62,7 +62,9 @@ def with_idempotency(
         headers = {**stored.headers, _REPLAYED: "true"}
         return Response(stored.body, status_code=stored.status, headers=headers, media_type=headers.get("content-type"))
     if claim.outcome == "pending":
-        raise Conflict("a request with this Idempotency-Key is still running; retry shortly", headers={"Retry-After": "1"})
+        raise Conflict(
+            "a request with this Idempotency-Key is still running; retry shortly", headers={"Retry-After": "1"}
+        )
     try:
         response = run()
     except (GatewayError, LegacyError) as exc:

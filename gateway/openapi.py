@@ -56,7 +56,8 @@ def operators_for(field: BoundField) -> list[str]:
     return allowed
 
 
-def field_schema(field: BoundField, *, is_key: bool = False) -> dict[str, Any]:
+def field_schema(field: BoundField, *, exact: bool = False) -> dict[str, Any]:
+    """JSON Schema of a field; ``exact`` leaves out the null an undecodable stored value reads as (keys, inputs)."""
     spec = field.spec
     schema = dict(_TYPES[spec.type])
     if spec.map is not None:
@@ -67,7 +68,7 @@ def field_schema(field: BoundField, *, is_key: bool = False) -> dict[str, Any]:
         schema["maxLength"] = spec.length
     # Sentinels read as null, and so does a stored value the transform cannot decode (logged).
     may_be_null = bool(field.codec.sentinels) or spec.nullable
-    may_be_null = may_be_null or (not is_key and bool(spec.transform or spec.map or spec.scale is not None))
+    may_be_null = may_be_null or (not exact and bool(spec.transform or spec.map or spec.scale is not None))
     if may_be_null:
         schema["type"] = [schema["type"], "null"]
         if "enum" in schema:
@@ -83,7 +84,7 @@ def field_schema(field: BoundField, *, is_key: bool = False) -> dict[str, Any]:
 
 def _row_schema(resource: Resource) -> dict[str, Any]:
     keys = {f.name for f in resource.key}
-    properties: dict[str, Any] = {f.name: field_schema(f, is_key=f.name in keys) for f in resource.fields.values()}
+    properties: dict[str, Any] = {f.name: field_schema(f, exact=f.name in keys) for f in resource.fields.values()}
     for name, target in resource.relations.items():
         ref = {"$ref": f"#/components/schemas/{_title(target.name)}"}
         many = resource.spec.relations[name].many
@@ -249,6 +250,8 @@ def build_openapi(mapping: Mapping, version: str, resources: dict[str, Resource]
                 "security": _security(resource, scope),
             }
         }
+        if resource.spec.writable or resource.spec.delete is not None or resource.spec.actions:
+            _add_writes(paths, schemas, version, resource, api.max_bulk)
     schemas["Problem"] = {
         "type": "object",
         "description": "RFC 9457 problem details.",
@@ -275,3 +278,158 @@ def build_openapi(mapping: Mapping, version: str, resources: dict[str, Resource]
         "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
     }
     return document
+
+
+_IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Retry-safe: the first response to a key is replayed for 24 h; reusing it for another body is 422.",
+    "schema": {"type": "string", "maxLength": 255},
+}
+_IF_MATCH_HEADER = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": "The ETag from your last read; 412 when the row changed since (checked atomically).",
+    "schema": {"type": "string"},
+}
+_WRITE_ERRORS = {
+    "409": "Conflicts with existing data (duplicate key, constraint)",
+    "412": "The row changed since the If-Match ETag was issued",
+    "413": "More rows than the bulk limit",
+    "422": "Invalid values; `errors` lists each field",
+    "428": "If-Match is required by this API",
+}
+
+
+def _write_schema(resource: Resource, *, partial: bool) -> dict[str, Any]:
+    keys = {f.name for f in resource.key}
+    properties = {}
+    required = []
+    for field in resource.fields.values():
+        if field.spec.read_only or (partial and field.name in keys):
+            continue
+        properties[field.name] = field_schema(field, exact=True)
+        absent_ok = (
+            bool(field.codec.sentinels)
+            or field.spec.nullable
+            or all(c in resource.spec.defaults for c in field.codec.columns)
+        )
+        if not partial and (field.spec.required or not absent_ok):
+            required.append(field.name)
+    schema: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": properties}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _write_responses(ok_code: str, ok: dict[str, Any], *codes: str) -> dict[str, Any]:
+    responses: dict[str, Any] = {ok_code: ok}
+    for code in ("400", "401", "403", *codes, "503", "504"):
+        description = _WRITE_ERRORS.get(code) or _ERRORS.get(code) or ("Not found" if code == "404" else code)
+        responses[code] = {
+            "description": description,
+            "content": {"application/problem+json": {"schema": _PROBLEM_REF}},
+        }
+    return dict(sorted(responses.items()))
+
+
+def _add_writes(
+    paths: dict[str, Any], schemas: dict[str, Any], version: str, resource: Resource, max_bulk: int
+) -> None:
+    name, spec = resource.name, resource.spec
+    title = _title(name)
+    ref = {"$ref": f"#/components/schemas/{title}"}
+    write_scope = spec.scopes.write
+    security = [{"bearerAuth": [write_scope] if write_scope else []}]
+    key_param = paths[f"/{version}/{name}/{{key}}"]["get"]["parameters"][0]
+    row_ok = {
+        "description": "The row as stored.",
+        "headers": {"ETag": {"schema": {"type": "string"}}},
+        "content": {"application/json": {"schema": ref}},
+    }
+    if spec.writable:
+        schemas[f"{title}Create"] = _write_schema(resource, partial=False)
+        schemas[f"{title}Patch"] = _write_schema(resource, partial=True)
+        create_ref = {"$ref": f"#/components/schemas/{title}Create"}
+        paths[f"/{version}/{name}"]["post"] = {
+            "operationId": f"create_{name}",
+            "summary": f"Create one of {name}, or up to {max_bulk} in one transaction",
+            "description": "An array creates all rows or none; with `partial=true` each row succeeds or fails alone.",
+            "tags": [name],
+            "parameters": [
+                _IDEMPOTENCY_HEADER,
+                _query(
+                    "partial", "With an array: commit the valid rows, report each row's result.", {"type": "boolean"}
+                ),
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"oneOf": [create_ref, {"type": "array", "items": create_ref, "maxItems": max_bulk}]}
+                    }
+                },
+            },
+            "responses": _write_responses("201", {**row_ok, "description": "Created."}, "409", "413", "422"),
+            "security": security,
+        }
+        paths[f"/{version}/{name}/{{key}}"]["patch"] = {
+            "operationId": f"update_{name}",
+            "summary": f"Change named fields of one of {name}",
+            "description": "Only the fields given are written; other columns keep their stored values.",
+            "tags": [name],
+            "parameters": [key_param, _IF_MATCH_HEADER],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{title}Patch"}}},
+            },
+            "responses": _write_responses("200", row_ok, "404", "409", "412", "422", "428"),
+            "security": security,
+        }
+    if spec.delete is not None:
+        how = f"Sets {spec.delete.column} (a soft delete)." if spec.delete.column else "Removes the row."
+        paths[f"/{version}/{name}/{{key}}"]["delete"] = {
+            "operationId": f"delete_{name}",
+            "summary": f"Delete one of {name}",
+            "description": how,
+            "tags": [name],
+            "parameters": [key_param, _IF_MATCH_HEADER],
+            "responses": _write_responses("204", {"description": "Deleted."}, "404", "412", "428"),
+            "security": security,
+        }
+    for action_name, action in spec.actions.items():
+        scope = action.scope or write_scope
+        body_params = sorted(s.removeprefix("body.") for s in action.params.values() if s.startswith("body."))
+        operation: dict[str, Any] = {
+            "operationId": f"{name}_{action_name}",
+            "summary": action.description or f"Run {action_name} on one of {name}",
+            "tags": [name],
+            "parameters": [key_param, _IDEMPOTENCY_HEADER],
+            "responses": _write_responses(
+                "200",
+                {
+                    "description": "The action's result (rows it returned, or rows affected) and the row after it.",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"action": {"type": "string"}, "result": {"type": "object"}, "data": ref},
+                            }
+                        }
+                    },
+                },
+                "404",
+                "409",
+                "422",
+            ),  # fmt: skip
+            "security": [{"bearerAuth": [scope] if scope else []}],
+        }
+        if body_params:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": {
+                    "type": "object", "required": body_params, "properties": {p: {} for p in body_params}}}},
+            }  # fmt: skip
+        paths[f"/{version}/{name}/{{key}}/actions/{action_name}"] = {"post": operation}

@@ -14,11 +14,13 @@ from gateway.resources import resource_handlers
 from gateway.writes import write_handlers
 
 if TYPE_CHECKING:
-    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+    from collections.abc import Awaitable, Callable
+
+    from litestar.types import Message, Scope
 
     from gateway.context import GatewayContext
 
-__all__ = ("DeprecationHeaders", "version_routers")
+__all__ = ("deprecation_headers", "version_routers")
 
 
 def version_routers(ctx: GatewayContext) -> list[Router]:
@@ -32,29 +34,19 @@ def version_routers(ctx: GatewayContext) -> list[Router]:
     return routers
 
 
-class DeprecationHeaders:
-    """ASGI middleware adding ``Deprecation``/``Sunset`` to every response of a deprecated version.
+def deprecation_headers(deprecated: dict[str, dict[str, str]]) -> Callable[[Message, Scope], Awaitable[None]]:
+    """A ``before_send`` hook adding ``Deprecation``/``Sunset`` to every response under a deprecated version.
 
-    Middleware rather than a hook so error responses and streams carry them too.
+    A hook rather than middleware: Litestar runs middleware only for matched routes, and a
+    404 under a deprecated version must warn the client too.
     """
+    prefixes = {f"/{v}/": [(k.lower().encode(), v.encode()) for k, v in h.items()] for v, h in deprecated.items()}
 
-    def __init__(self, app: ASGIApp, deprecated: dict[str, dict[str, str]]) -> None:
-        self.app = app
-        self.deprecated = {f"/{v}/": headers for v, headers in deprecated.items()}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        extra = None
-        if scope["type"] == "http":
-            extra = next((h for prefix, h in self.deprecated.items() if scope["path"].startswith(prefix)), None)
-        if extra is None:
-            await self.app(scope, receive, send)
+    async def add(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start" or scope["type"] != "http":
             return
+        extra = next((h for prefix, h in prefixes.items() if scope["path"].startswith(prefix)), None)
+        if extra:
+            message.setdefault("headers", []).extend(extra)  # type: ignore[union-attr, typeddict-item]
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.extend((k.lower().encode(), v.encode()) for k, v in extra.items())
-                message = {**message, "headers": headers}  # type: ignore[typeddict-item]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    return add

@@ -182,7 +182,9 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
                     for i, e in enumerate(encoded)
                     for p in e.problems
                 ]
-                raise Unprocessable(f"{len(problems)} of {len(rows)} rows are invalid; nothing was written", errors=errors)
+                raise Unprocessable(
+                    f"{len(problems)} of {len(rows)} rows are invalid; nothing was written", errors=errors
+                )
             with database.transaction() as conn:
                 created = [create_one(conn, e, access) for e in encoded]
             for row in created:
@@ -254,7 +256,9 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
         values = parse_key(key, resource)
         payload = _decode(body) if body.strip() else {}
         if not isinstance(payload, dict):
-            raise BadRequest("the action body must be a JSON object", errors=[{"parameter": "body", "detail": "object"}])
+            raise BadRequest(
+                "the action body must be a JSON object", errors=[{"parameter": "body", "detail": "object"}]
+            )
 
         def run() -> Response[Any]:
             with database.transaction() as conn:
@@ -286,8 +290,13 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
                                status_code=204)(remove))  # fmt: skip
     if spec.actions:
         handlers.append(
-            post(f"{path}/{{key:str}}/actions/{{name:str}}", sync_to_thread=True, name=f"{name}.act", tags=tag,
-                 status_code=200)(act)  # fmt: skip
+            post(
+                f"{path}/{{key:str}}/actions/{{name:str}}",
+                sync_to_thread=True,
+                name=f"{name}.act",
+                tags=tag,
+                status_code=200,
+            )(act)  # fmt: skip
         )
     return handlers
 
@@ -298,4 +307,3 @@ def _problem_dict(error: Any) -> dict[str, Any]:
     if error.errors:
         problem["errors"] = error.errors
     return problem
-

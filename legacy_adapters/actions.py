@@ -52,9 +52,7 @@ def action_parameters(
     return values
 
 
-def action_statements(
-    action: ActionSpec, params: AbcMapping[str, Any], dialect: sa.Dialect
-) -> list[sa.TextClause]:
+def action_statements(action: ActionSpec, params: AbcMapping[str, Any], dialect: sa.Dialect) -> list[sa.TextClause]:
     """The statements that run ``action`` on ``dialect``, every value a bound parameter."""
     if action.sql is not None:
         statements = [action.sql] if isinstance(action.sql, str) else action.sql

@@ -45,3 +45,17 @@ def test_served_document_and_docs_page(client: TestClient[Any]) -> None:
     assert served.content.decode() == (OPENAPI_DIR / "v1.json").read_text()
     page = client.get("/docs")
     assert page.status_code == 200 and "/openapi/v1.json" in page.text
+
+
+def test_writes_are_documented() -> None:
+    paths = json.loads((OPENAPI_DIR / "v1.json").read_text())["paths"]
+    create = paths["/v1/jobs"]["post"]
+    assert {"201", "409", "413", "422"} <= set(create["responses"])
+    assert "Idempotency-Key" in [p["name"] for p in create["parameters"]]
+    update = paths["/v1/jobs/{key}"]["patch"]
+    assert {"412", "422", "428"} <= set(update["responses"])
+    assert "If-Match" in [p["name"] for p in update["parameters"]]
+    assert "204" in paths["/v1/jobs/{key}"]["delete"]["responses"]
+    release = paths["/v1/jobs/{key}/actions/release"]["post"]
+    assert release["security"] == [{"bearerAuth": ["jobs:release"]}]
+    assert "post" not in paths["/v1/customers"]  # not writable in the mapping

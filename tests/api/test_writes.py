@@ -86,7 +86,12 @@ def test_create_encodes_api_values_into_legacy_form(
     ],
 )
 def test_bad_values_are_422_and_nothing_is_written(
-    writer: TestClient[Any], writable_db: Path, app_headers: dict[str, str], change: dict[str, Any], field: str, phrase: str
+    writer: TestClient[Any],
+    writable_db: Path,
+    app_headers: dict[str, str],
+    change: dict[str, Any],
+    field: str,
+    phrase: str,
 ) -> None:
     before = checksum(writable_db)
     response = writer.post("/v1/jobs", json={**NEW_JOB, **change}, headers=app_headers)
@@ -97,7 +102,9 @@ def test_bad_values_are_422_and_nothing_is_written(
     assert checksum(writable_db) == before
 
 
-def test_missing_required_fields_are_listed(writer: TestClient[Any], writable_db: Path, app_headers: dict[str, str]) -> None:
+def test_missing_required_fields_are_listed(
+    writer: TestClient[Any], writable_db: Path, app_headers: dict[str, str]
+) -> None:
     before = checksum(writable_db)
     response = writer.post("/v1/jobs", json={"job_number": "J900002"}, headers=app_headers)
     assert response.status_code == 422
@@ -132,7 +139,9 @@ def test_bulk_create_is_all_or_nothing(writer: TestClient[Any], writable_db: Pat
     assert all(stored(writable_db, r["job_number"]) for r in rows)
 
 
-def test_bulk_partial_commits_the_good_rows(writer: TestClient[Any], writable_db: Path, app_headers: dict[str, str]) -> None:
+def test_bulk_partial_commits_the_good_rows(
+    writer: TestClient[Any], writable_db: Path, app_headers: dict[str, str]
+) -> None:
     rows = [
         {**NEW_JOB, "job_number": "J920001"},
         {**NEW_JOB, "job_number": "J920002", "status": "cancelled"},
@@ -154,7 +163,9 @@ def test_bulk_over_the_limit_is_413(writer: TestClient[Any], writable_db: Path, 
     assert checksum(writable_db) == before
 
 
-def test_patch_touches_only_the_named_columns(writer: TestClient[Any], writable_db: Path, app_headers: dict[str, str]) -> None:
+def test_patch_touches_only_the_named_columns(
+    writer: TestClient[Any], writable_db: Path, app_headers: dict[str, str]
+) -> None:
     writer.get("/v1/jobs/J000002", headers=app_headers)  # a client reads the row ...
     with sqlite3.connect(writable_db) as conn:  # ... meanwhile the legacy system changes another column
         conn.execute("UPDATE JOBMAST SET NOTES = 'changed by the old system' WHERE JOBNO = 'J000002   '")
@@ -164,7 +175,9 @@ def test_patch_touches_only_the_named_columns(writer: TestClient[Any], writable_
     assert row is not None and row[7] == "N" and row[10] == "changed by the old system"
 
 
-def test_if_match_prevents_the_lost_update(writer: TestClient[Any], writable_db: Path, app_headers: dict[str, str]) -> None:
+def test_if_match_prevents_the_lost_update(
+    writer: TestClient[Any], writable_db: Path, app_headers: dict[str, str]
+) -> None:
     etag = writer.get("/v1/jobs/J000003", headers=app_headers).headers["etag"]
     first = writer.patch("/v1/jobs/J000003", json={"notes": "first"}, headers={**app_headers, "If-Match": etag})
     assert first.status_code == 200 and first.headers["etag"] != etag
@@ -175,9 +188,7 @@ def test_if_match_prevents_the_lost_update(writer: TestClient[Any], writable_db:
     assert writer.get("/v1/jobs/J000003", headers=app_headers).json()["notes"] == "first"
 
 
-def test_if_match_under_a_real_race_lets_exactly_one_writer_win(
-    writable_db: Path, app_headers: dict[str, str]
-) -> None:
+def test_if_match_under_a_real_race_lets_exactly_one_writer_win(writable_db: Path, app_headers: dict[str, str]) -> None:
     mapping = load_mapping(DEMO_MAPPING_PATH, demo_environ(writable_db))
     with TestClient(create_app(mapping)) as client:
         etag = client.get("/v1/jobs/J000004", headers=app_headers).headers["etag"]
@@ -187,7 +198,9 @@ def test_if_match_under_a_real_race_lets_exactly_one_writer_win(
         def write(n: int) -> None:
             barrier.wait()
             headers = {**app_headers, "If-Match": etag}
-            statuses.append(client.patch("/v1/jobs/J000004", json={"notes": f"writer {n}"}, headers=headers).status_code)
+            statuses.append(
+                client.patch("/v1/jobs/J000004", json={"notes": f"writer {n}"}, headers=headers).status_code
+            )
 
         threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
         for t in threads:
@@ -208,7 +221,9 @@ def test_if_match_can_be_required(writable_db: Path, app_headers: dict[str, str]
     assert checksum(writable_db) == before
 
 
-def test_delete_is_the_mapped_soft_delete(writer: TestClient[Any], writable_db: Path, app_headers: dict[str, str]) -> None:
+def test_delete_is_the_mapped_soft_delete(
+    writer: TestClient[Any], writable_db: Path, app_headers: dict[str, str]
+) -> None:
     assert writer.delete("/v1/jobs/J000006", headers=app_headers).status_code == 204
     assert writer.get("/v1/jobs/J000006", headers=app_headers).status_code == 404
     row = stored(writable_db, "J000006")
@@ -216,7 +231,9 @@ def test_delete_is_the_mapped_soft_delete(writer: TestClient[Any], writable_db: 
     assert writer.delete("/v1/jobs/J000006", headers=app_headers).status_code == 404
 
 
-def test_resources_without_writes_refuse_them(writer: TestClient[Any], admin: dict[str, str], writable_db: Path) -> None:
+def test_resources_without_writes_refuse_them(
+    writer: TestClient[Any], admin: dict[str, str], writable_db: Path
+) -> None:
     before = checksum(writable_db, "CUSTMAST")
     assert writer.post("/v1/customers", json={"customer_id": "C9"}, headers=admin).status_code == 405
     assert writer.delete("/v1/customers/C0001", headers=admin).status_code == 405
@@ -231,7 +248,9 @@ def test_write_scope_and_row_filter_apply(
     assert writer.post("/v1/jobs", json=NEW_JOB, headers=reader).status_code == 403
     portal = {"Authorization": f"Bearer {token('jobs:read', 'jobs:write', customer_id='C0001')}"}
     with sqlite3.connect(writable_db) as conn:
-        other = conn.execute("SELECT TRIM(JOBNO) FROM JOBMAST WHERE CUSTNO <> 'C0001   ' AND DELFLG <> 'Y'").fetchone()[0]
+        other = conn.execute("SELECT TRIM(JOBNO) FROM JOBMAST WHERE CUSTNO <> 'C0001   ' AND DELFLG <> 'Y'").fetchone()[
+            0
+        ]
     before = checksum(writable_db)
     assert writer.patch(f"/v1/jobs/{other}", json={"rush": True}, headers=portal).status_code == 404
     assert writer.delete(f"/v1/jobs/{other}", headers=portal).status_code == 404
@@ -351,8 +370,8 @@ def test_hidden_fields_are_not_written_to_the_audit(
     writable_db: Path, admin: dict[str, str], token: TokenFactory
 ) -> None:
     text = DEMO_MAPPING_PATH.read_text().replace(
-        "          notes: {column: NOTES, type: string, transform: trim, null_if: [\"\"], nullable: true}",
-        "          notes: {column: NOTES, type: string, transform: trim, null_if: [\"\"], nullable: true, scope: notes:read}",
+        '          notes: {column: NOTES, type: string, transform: trim, null_if: [""], nullable: true}',
+        '          notes: {column: NOTES, type: string, transform: trim, null_if: [""], nullable: true, scope: notes:read}',
     )
     assert "scope: notes:read" in text
     mapping = parse_mapping(text, environ=demo_environ(writable_db))
