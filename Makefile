@@ -31,5 +31,13 @@ lint: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/bridgehead openapi -c legacy_adapters/demo/bridgehead.yaml -o openapi/
 
+# Bridgehead vs a hand-written floor endpoint vs sandman2 on a cached 1M-job database;
+# wrk (apt-get install wrk) drives interleaved rounds; the table lands in bench/results/latest.md.
+# BENCH_ARGS passes options through, e.g. BENCH_ARGS="--backend sqlite --rounds 5".
+bench: $(STAMP)
+	@bash scripts/setup-odbc
+	@command -v wrk >/dev/null || { echo "bench: wrk is missing (apt-get install wrk)"; exit 1; }
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .bridgehead .pytest_cache

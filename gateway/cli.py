@@ -316,3 +316,9 @@ def demo_db(rows: int, seed: int, output: str) -> None:
     started = dt.datetime.now()
     summary = create_demo_database(Path(output), rows=rows, seed=seed)
     click.echo(f"{output}: {summary} in {(dt.datetime.now() - started).total_seconds():.1f}s")
+
+
+from sync.cli import sandbox_command, sync_group  # noqa: E402
+
+main.add_command(sync_group, "sync")
+main.add_command(sandbox_command, "sandbox")

@@ -80,7 +80,8 @@ class Reader:
     def page(self, query: ReadQuery) -> Page:
         """One page of rows, plus the keyset position of its last row when more rows follow."""
         order = query.order
-        columns = selected_columns((*query.fields, *self._embed_sources(query)), order)
+        sources = self._embed_sources(query)
+        columns = selected_columns((*query.fields, *sources), order)
         conditions = list(query.conditions)
         if query.after is not None:
             conditions.append(Keyset(order, query.after))
@@ -88,11 +89,12 @@ class Reader:
         raw_rows = self.database.fetch_all(statement)
         more = len(raw_rows) > query.limit
         raw_rows = raw_rows[: query.limit]
-        decoder = RowDecoder.for_columns(query.resource, (*query.fields, *self._embed_sources(query)), columns)
-        rows = [decoder.decode(r) for r in raw_rows]
+        decoder = RowDecoder.for_columns(query.resource, (*query.fields, *sources), columns)
+        rows = decoder.decode_all(raw_rows)
         self._attach(query, rows)
-        for row in rows:
-            for extra in self._hidden_sources(query):
+        hidden = self._hidden_sources(query) if sources else ()
+        for extra in hidden:  # relation keys read only to attach embeds
+            for row in rows:
                 row.pop(extra, None)
         last = decoder.raw(raw_rows[-1], [k.column.name for k in order]) if more and raw_rows else None
         return Page(rows=rows, last=last, order=order)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from legacy_adapters.query.condition import MappingCondition
 from legacy_adapters.transforms import FieldCodec, build_codec
 
 if TYPE_CHECKING:
@@ -81,8 +82,7 @@ def _bind(version: str, name: str, spec: ResourceSpec) -> Resource:
     }
     # text() reads ':name' as a bind parameter; a mapping's condition has none, so a colon
     # in it (a literal such as ':X' or '12:30') is escaped and reaches the database as written.
-    condition = spec.where.replace(":", "\\:") if spec.where else None
-    where = sa.text(f"({condition})") if condition else None
+    where = MappingCondition(spec.where) if spec.where else None
     return Resource(
         version=version,
         name=name,

@@ -3,11 +3,15 @@
 A value that cannot be decoded (a stored 20230231, an unknown status letter) is
 served as null and logged with table, key and column, so one dirty row never
 hides the others and never goes unnoticed.
+
+This is the per-row hot path of every list and export: the plan is built once per
+query, each field's codec is specialised once (``FieldCodec.api_decoder``), and the
+loop does no attribute or length look-ups per value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +28,9 @@ __all__ = ("RowDecoder",)
 
 log = structlog.get_logger("bridgehead.rows")
 
+_Step = tuple[str, Callable[[Any], Any], int, tuple[int, ...] | None]
+"""(field name, decoder, column position, all positions for a multi-column field else None)."""
+
 
 @dataclass(frozen=True, slots=True)
 class RowDecoder:
@@ -33,7 +40,9 @@ class RowDecoder:
     fields: tuple[BoundField, ...]
     columns: tuple[str, ...]
     _plan: tuple[tuple[str, Any, tuple[int, ...]], ...]
+    """(field name, codec, column positions); legacy_adapters/check.py reads it."""
     _key_index: tuple[int, ...]
+    _steps: tuple[_Step, ...]
 
     @classmethod
     def for_columns(
@@ -42,27 +51,36 @@ class RowDecoder:
         names = tuple(c.name for c in columns)
         index = {name: i for i, name in enumerate(names)}
         plan = tuple((f.name, f.codec, tuple(index[c.name] for c in f.columns)) for f in fields)
+        steps = tuple(
+            (name, codec.api_decoder(), positions[0], positions if len(positions) > 1 else None)
+            for name, codec, positions in plan
+        )
         key_index = tuple(index[c.name] for k in resource.key for c in k.columns if c.name in index)
-        return cls(resource, tuple(fields), names, plan, key_index)
+        return cls(resource, tuple(fields), names, plan, key_index, steps)
 
     def decode(self, row: Sequence[Any]) -> dict[str, Any]:
         """One API dict; undecodable values become None and are logged."""
         out: dict[str, Any] = {}
-        for name, codec, positions in self._plan:
-            raw = row[positions[0]] if len(positions) == 1 else tuple(row[i] for i in positions)
+        for name, decode, position, positions in self._steps:
+            raw = row[position] if positions is None else tuple(row[i] for i in positions)
             try:
-                out[name] = codec.to_api(raw)
+                out[name] = decode(raw)
             except Undecodable as exc:
                 out[name] = None
                 log.warning(
                     "undecodable value served as null",
                     table=self.resource.spec.table,
                     key=[row[i] for i in self._key_index],
-                    column=self.columns[positions[0]],
+                    column=self.columns[position],
                     field=name,
                     reason=str(exc),
                 )
         return out
+
+    def decode_all(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+        """``decode`` over many rows."""
+        decode = self.decode
+        return [decode(r) for r in rows]
 
     def raw(self, row: Sequence[Any], names: Sequence[str]) -> tuple[Any, ...]:
         """The stored values of the named columns, e.g. for a keyset cursor or an ETag."""

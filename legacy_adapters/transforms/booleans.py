@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from .base import Undecodable, Unencodable
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..mapping.model import FieldSpec
 
 __all__ = ("BoolCodes", "active_inactive", "boolean", "one_zero", "yes_no")
@@ -44,6 +46,33 @@ class BoolCodes:
         if _matches(raw, self.false_code):
             return False
         raise Undecodable(f"{raw!r} is neither {self.true_code!r} (true) nor {self.false_code!r} (false)")
+
+    def api_decoder(self) -> Callable[[Any], Any]:
+        """``to_api`` for the row loop: dict lookups with ``_matches``'s rules, the full path for the rest."""
+        letters: dict[str, bool] = {}  # letter codes, compared without CHAR padding
+        digits: dict[str, bool] = {}  # numeric codes kept as text in a CHAR column
+        numbers: dict[int | float, bool] = {}
+        for code, value in ((self.false_code, False), (self.true_code, True)):
+            if isinstance(code, str):
+                letters[code.rstrip(" ")] = value
+            else:
+                digits[str(code)] = value
+                numbers[code] = value
+        slow = self.to_api
+
+        def decode(raw: Any) -> Any:
+            kind = type(raw)
+            if kind is str:
+                found = letters.get(raw.rstrip(" "))
+                if found is None and digits:
+                    found = digits.get(raw.strip())
+            elif kind is int or kind is float:
+                found = numbers.get(raw)
+            else:
+                found = None
+            return slow(raw) if found is None else found
+
+        return decode
 
     def to_legacy(self, value: Any) -> str | int | float:
         if not isinstance(value, bool):

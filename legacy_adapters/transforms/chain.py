@@ -15,6 +15,8 @@ from .numbers import ImpliedDecimal, NullIf
 from .text import code_map
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..mapping.model import FieldSpec
     from .base import Transform
 
@@ -59,6 +61,41 @@ class FieldCodec:
             raw = link.to_api(raw)
         return raw
 
+    def api_decoder(self) -> Callable[[Any], Any]:
+        """``to_api`` specialised once per field, for loops over many rows.
+
+        Same results and the same ``Undecodable`` errors as ``to_api``; each link contributes
+        its own ``api_decoder`` when it has one (its ``to_api`` otherwise), and the null test
+        and the chain are closed over instead of looked up per value.
+        """
+        steps = tuple(link.api_decoder() if hasattr(link, "api_decoder") else link.to_api for link in self.links)
+        if self.null_if is None:
+            # Only SQL NULL is null; a pair (a tuple) never is.
+            null: Callable[[Any], bool] | None = None
+        elif len(self.columns) == 2:
+            date_is_null = self.null_if.tester()
+
+            def null(raw: Any) -> bool:
+                return date_is_null(raw[0] if isinstance(raw, tuple | list) else raw)
+        else:
+            null = self.null_if.tester()
+        if len(steps) == 1:
+            (only,) = steps
+            if null is None:
+                return lambda raw: None if raw is None else only(raw)
+            return lambda raw: None if null(raw) else only(raw)
+
+        is_null = null if null is not None else _is_none
+
+        def decode(raw: Any) -> Any:
+            if is_null(raw):
+                return None
+            for step in steps:
+                raw = step(raw)
+            return raw
+
+        return decode
+
     def to_legacy(self, value: Any) -> Any:
         """Encode an API value for storage or for comparison with the column(s).
 
@@ -78,6 +115,10 @@ class FieldCodec:
         if self.null_if and self._is_null(raw):
             raise Unencodable(f"{value!r} would be stored as {raw!r}, which reads back as null")
         return raw
+
+
+def _is_none(raw: Any) -> bool:
+    return raw is None
 
 
 def build_codec(spec: FieldSpec) -> FieldCodec:

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .base import Undecodable, Unencodable
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..mapping.model import FieldSpec
 
 __all__ = ("CenturyDate", "DateTimePair", "JulianDate", "PackedDate", "PackedTime", "SlashDate", "date_time")
@@ -59,6 +61,20 @@ class PackedDate:
         except ValueError as exc:
             raise Undecodable(f"{raw!r} is not a YYYYMMDD date: {exc}") from None
 
+    def api_decoder(self) -> Callable[[Any], Any]:
+        """``to_api`` for the row loop: a plain non-negative ``int`` goes straight to ``date``."""
+        slow, date = self.to_api, dt.date
+
+        def decode(raw: Any) -> Any:
+            if type(raw) is int and raw >= 0:
+                try:
+                    return date(raw // 10000, raw // 100 % 100, raw % 100)
+                except ValueError:
+                    pass  # the full path raises Undecodable with its message
+            return slow(raw)
+
+        return decode
+
     def to_legacy(self, value: Any) -> int:
         day = _as_date(value)
         return day.year * 10000 + day.month * 100 + day.day
@@ -78,6 +94,20 @@ class CenturyDate:
             return dt.date(1900 + number // 10000, number // 100 % 100, number % 100)
         except ValueError as exc:
             raise Undecodable(f"{raw!r} is not a CYYMMDD date: {exc}") from None
+
+    def api_decoder(self) -> Callable[[Any], Any]:
+        """``to_api`` for the row loop: a plain ``int`` of at most 7 digits goes straight to ``date``."""
+        slow, date = self.to_api, dt.date
+
+        def decode(raw: Any) -> Any:
+            if type(raw) is int and 0 <= raw < 10_000_000:
+                try:
+                    return date(1900 + raw // 10000, raw // 100 % 100, raw % 100)
+                except ValueError:
+                    pass
+            return slow(raw)
+
+        return decode
 
     def to_legacy(self, value: Any) -> int:
         day = _as_date(value)
@@ -170,6 +200,25 @@ class DateTimePair:
             raise Undecodable(f"expected a (date, time) pair, got {raw!r}")
         day, time = PackedDate().to_api(raw[0]), PackedTime().to_api(raw[1])
         return dt.datetime.combine(day, time, tzinfo=self.zone)
+
+    def api_decoder(self) -> Callable[[Any], Any]:
+        """``to_api`` for the row loop: two plain non-negative ``int`` go straight to ``datetime``."""
+        slow, zone, datetime = self.to_api, self.zone, dt.datetime
+
+        def decode(raw: Any) -> Any:
+            if type(raw) is tuple and len(raw) == 2:
+                day, time = raw
+                if type(day) is int and type(time) is int and day >= 0 and time >= 0:
+                    try:
+                        return datetime(
+                            day // 10000, day // 100 % 100, day % 100,
+                            time // 10000, time // 100 % 100, time % 100, tzinfo=zone,
+                        )  # fmt: skip
+                    except ValueError:
+                        pass
+            return slow(raw)
+
+        return decode
 
     def to_legacy(self, value: Any) -> tuple[int, int]:
         if not isinstance(value, dt.datetime) or value.utcoffset() is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -27,6 +28,15 @@ class ImpliedDecimal:
         if isinstance(raw, bool) or not isinstance(raw, int | Decimal) or raw != int(raw):
             raise Undecodable(f"expected a whole number, got {raw!r}")
         return Decimal(int(raw)).scaleb(-self.scale)
+
+    def api_decoder(self) -> Callable[[Any], Any]:
+        """``to_api`` for the row loop: a plain ``int`` skips the checks it needs no more."""
+        exponent, slow = -self.scale, self.to_api
+
+        def decode(raw: Any) -> Any:
+            return Decimal(raw).scaleb(exponent) if type(raw) is int else slow(raw)
+
+        return decode
 
     def to_legacy(self, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
@@ -64,6 +74,28 @@ class NullIf:
     def is_null(self, raw: Any) -> bool:
         """Whether a stored value is SQL NULL or one of the sentinels."""
         return raw is None or any(_same(raw, sentinel) for sentinel in self.values)
+
+    def tester(self) -> Callable[[Any], bool]:
+        """``is_null`` for the row loop: set lookups for plain str/int/float/Decimal values.
+
+        Equal numbers hash alike across int, float and Decimal, so ``in`` answers what
+        ``_same`` does; bool, subclasses and other types take the full path.
+        """
+        texts = frozenset(v.rstrip(" ") for v in self.values if isinstance(v, str))
+        numbers = frozenset(v for v in self.values if not isinstance(v, str))
+        slow = self.is_null
+
+        def test(raw: Any) -> bool:
+            if raw is None:
+                return True
+            kind = type(raw)
+            if kind is str:
+                return raw.rstrip(" ") in texts
+            if kind is int or kind is float or kind is Decimal:
+                return raw in numbers
+            return slow(raw)
+
+        return test
 
     @property
     def written_as(self) -> str | int | float:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .base import Undecodable, Unencodable
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from ..mapping.model import FieldSpec
 
@@ -27,6 +27,15 @@ class Trim:
         if not isinstance(raw, str):
             raise Undecodable(f"expected a string, got {raw!r}")
         return raw.rstrip(" ")
+
+    def api_decoder(self) -> Callable[[Any], Any]:
+        """``to_api`` for the row loop: a plain ``str`` takes the short path, anything else the full one."""
+        slow = self.to_api
+
+        def decode(raw: Any) -> Any:
+            return raw.rstrip(" ") if type(raw) is str else slow(raw)
+
+        return decode
 
     def to_legacy(self, value: Any) -> str:
         if not isinstance(value, str):
@@ -98,6 +107,19 @@ class CodeMap:
         if name is None:
             raise Undecodable(f"unknown code {raw!r}")
         return name
+
+    def api_decoder(self) -> Callable[[Any], Any]:
+        """``to_api`` for the row loop: one dict lookup for a known ``str`` code, the full path otherwise."""
+        by_code, slow = self._by_code, self.to_api
+
+        def decode(raw: Any) -> Any:
+            if type(raw) is str:
+                name = by_code.get(raw.rstrip(" "))
+                if name is not None:
+                    return name
+            return slow(raw)
+
+        return decode
 
     def to_legacy(self, value: Any) -> str | int:
         code = self._by_name.get(value) if isinstance(value, str) else None

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 ADMIN = Principal("admin", frozenset({"admin"}))
 PORTAL = Principal("portal", frozenset({"jobs:read"}), {"customer_id": "C0042"})
-DELETED = "(DELFLG <> 'Y')"
+DELETED = "([DELFLG] <> 'Y')"
 JOB_COLUMNS = ", ".join(
     f"[JOBMAST].[{c}]"
     for c in ("JOBNO", "CUSTNO", "ITEMNO", "JSTAT", "ORDDT", "ORDTM", "DUEDT", "RUSHFL", "QTY", "PRIO", "NOTES")
@@ -383,7 +383,7 @@ def test_keyset_over_three_columns_keeps_or_equal_on_the_last_only(resources: di
     text, params = tsql(statement)
 
     assert (
-        "WHERE (DELFLG <> 'Y') AND ([JOBMAST].[ORDDT] < ? "
+        "WHERE ([DELFLG] <> 'Y') AND ([JOBMAST].[ORDDT] < ? "
         "OR [JOBMAST].[ORDDT] = ? AND [JOBMAST].[ORDTM] < ? "
         "OR [JOBMAST].[ORDDT] = ? AND [JOBMAST].[ORDTM] = ? AND [JOBMAST].[JOBNO] > ?) "
         "ORDER BY [JOBMAST].[ORDDT] DESC, [JOBMAST].[ORDTM] DESC, [JOBMAST].[JOBNO] ASC"

@@ -1,0 +1,116 @@
+"""SQLite through the sqliteodbc driver: ``sqlite+pyodbc:///path/to/file.db`` (or ``?odbc_connect=...``).
+
+Not for production — it exists so the whole pyodbc path (connection strings,
+pyodbc type mapping, cancellation, error shapes) can be tested on any machine
+with ``libsqliteodbc``. ``SQLiteDialect_pyodbc`` mixes SQLAlchemy's pyodbc
+connector into the SQLite dialect. ``StepAPI=1`` with autocommit makes the
+driver step through rows as they are fetched instead of buffering the whole
+result. SQLite has no statement timeout: a watchdog cancels the statement
+(SQLCancel -> ``sqlite3_interrupt``) when its deadline passes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import types
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sqlalchemy.connectors.pyodbc import PyODBCConnector
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.base import SQLiteDialect
+
+from legacy_adapters.dialects._odbc import OdbcBackend, add_option
+from legacy_adapters.exceptions import DatabaseUnavailable, IntegrityConflict, SchemaDrift, StatementTimeout
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+    from sqlalchemy.engine.interfaces import ConnectArgsType
+
+    from legacy_adapters.mapping.model import DatabaseConfig
+
+__all__ = ("SQLiteDialect_pyodbc", "SQLiteOdbcBackend")
+
+
+class _PyodbcModule(types.ModuleType):
+    """pyodbc, plus the ``sqlite_version_info`` SQLAlchemy's SQLite dialect reads off its DB-API module."""
+
+    # sqliteodbc and Python's sqlite3 link the same system libsqlite3 on Debian.
+    sqlite_version_info = sqlite3.sqlite_version_info
+
+    def __init__(self, module: types.ModuleType) -> None:
+        super().__init__(module.__name__)
+        self._module = module
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+
+class SQLiteDialect_pyodbc(PyODBCConnector, SQLiteDialect):
+    """SQLite SQL, pyodbc execution through sqliteodbc."""
+
+    supports_statement_cache = True
+    pyodbc_driver_name = "SQLite3"
+
+    @classmethod
+    def import_dbapi(cls) -> Any:
+        return _PyodbcModule(__import__("pyodbc"))
+
+    def create_connect_args(self, url: URL) -> ConnectArgsType:
+        query = dict(url.query)
+        connect_args: dict[str, Any] = {"autocommit": True}
+        if "autocommit" in query:
+            connect_args["autocommit"] = str(query.pop("autocommit")).lower() in ("1", "true", "yes")
+        if "odbc_connect" in query:
+            connection_string = str(query.pop("odbc_connect"))
+        else:
+            driver = str(query.pop("driver", self.pyodbc_driver_name))
+            connection_string = f"DRIVER={{{driver}}};Database={url.database or ''}"
+            for key, value in query.items():
+                connection_string += f";{key}={value}"
+        connection_string = add_option(connection_string, "StepAPI", "1")
+        return (connection_string,), connect_args
+
+    def set_isolation_level(self, dbapi_connection: Any, level: Any) -> None:
+        if level == "AUTOCOMMIT":
+            dbapi_connection.autocommit = True
+        else:
+            super().set_isolation_level(dbapi_connection, level)
+
+    def get_isolation_level(self, dbapi_connection: Any) -> Any:
+        cursor = dbapi_connection.cursor()
+        row = cursor.execute("PRAGMA read_uncommitted").fetchone()
+        cursor.close()
+        # sqliteodbc returns the pragma's value as text.
+        return "READ UNCOMMITTED" if row and int(row[0]) == 1 else "SERIALIZABLE"
+
+    def _get_server_version_info(self, connection: Any) -> tuple[int, ...]:
+        version = connection.exec_driver_sql("select sqlite_version()").scalar()
+        return tuple(int(p) for p in str(version).split(".") if p.isdigit())
+
+
+registry.register("sqlite.pyodbc", __name__, "SQLiteDialect_pyodbc")
+
+
+class SQLiteOdbcBackend(OdbcBackend):
+    name = "sqlite+pyodbc"
+    watchdog = True
+    PHRASES: ClassVar = (
+        ("interrupted", StatementTimeout),
+        ("no such table", SchemaDrift),
+        ("no such column", SchemaDrift),
+        ("constraint failed", IntegrityConflict),
+        ("unable to open", DatabaseUnavailable),
+        ("database is locked", DatabaseUnavailable),
+        ("disk i/o", DatabaseUnavailable),
+        *OdbcBackend.PHRASES,
+    )
+
+    def _write_mode(self, dbapi_conn: Any, on: bool) -> None:
+        # Reads stream in autocommit (StepAPI); a write transaction must be one transaction.
+        dbapi_conn.autocommit = not on
+
+    def _on_connect(self, dbapi_conn: Any, config: DatabaseConfig) -> None:
+        if config.read_only:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA query_only = 1")
+            cursor.close()

@@ -1,0 +1,148 @@
+"""Backends under test, how to make each one ready, and mappings that serve them (used by conftest and tests)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from legacy_adapters.demo import DEMO_MAPPING_PATH
+from legacy_adapters.demo.load import load_demo
+from legacy_adapters.mapping import Mapping, load_mapping
+
+CI = os.environ.get("CI") == "true"
+JWT_SECRET = "test-secret-that-is-long-enough-for-hs256!"
+"""The root conftest's secret, so its ``token`` fixture signs for these apps too."""
+TEST_DATABASE = "bridgehead_tests"
+PG_URL = os.environ.get(
+    "BRIDGEHEAD_TEST_PG_URL",
+    f"postgresql+pyodbc://postgres@127.0.0.1:5432/{TEST_DATABASE}?driver=PostgreSQL+Unicode",
+)
+MARIADB_URL = os.environ.get(
+    "BRIDGEHEAD_TEST_MARIADB_URL",
+    f"mysql+pyodbc://root@127.0.0.1:3306/{TEST_DATABASE}?driver=MariaDB+Unicode",
+)
+MSSQL_URL = os.environ.get("BRIDGEHEAD_MSSQL_URL", "")
+
+
+@dataclass(frozen=True)
+class BackendCase:
+    id: str
+    driver: str | None
+    """The ODBC driver name it needs (``None``: no ODBC)."""
+    always_skippable: bool = False
+
+
+CASES = (
+    BackendCase("sqlite", None),
+    BackendCase("sqlite-odbc", "SQLite3"),
+    BackendCase("postgresql-odbc", "PostgreSQL Unicode"),
+    BackendCase("mariadb-odbc", "MariaDB Unicode"),
+    BackendCase("mssql", None, always_skippable=True),
+)
+BACKEND_PARAMS = [
+    pytest.param(case, id=case.id, marks=[pytest.mark.odbc] if case.id != "sqlite" else []) for case in CASES
+]
+
+
+def unavailable(reason: str, *, always_skippable: bool = False) -> None:
+    """Skip locally; fail in CI, where every backend but SQL Server must be there."""
+    if CI and not always_skippable:
+        pytest.fail(f"{reason} (CI=true: run scripts/setup-odbc and start the database)", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_driver(name: str) -> None:
+    try:
+        import pyodbc
+    except ImportError as exc:  # libodbc.so.2 missing: pyodbc's import fails
+        unavailable(f"pyodbc cannot load the ODBC driver manager ({exc}); run scripts/setup-odbc")
+    if name not in pyodbc.drivers():
+        unavailable(f"ODBC driver {name!r} is not registered (odbcinst -q -d); run scripts/setup-odbc")
+
+
+def require_port(url: sa.URL, default_port: int) -> None:
+    host, port = url.host or "127.0.0.1", url.port or default_port
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError:
+        unavailable(f"no database server listening on {host}:{port}")
+
+
+def _odbc_admin(url: sa.URL, statement: str) -> None:
+    """Run one statement against the server's default database (to create the test database)."""
+    import pyodbc
+
+    if url.get_backend_name() == "postgresql":
+        server = f"Server={url.host};Port={url.port or 5432};Database=test;UID={url.username}"
+    else:
+        server = f"Server={url.host};Port={url.port or 3306};UID={url.username}"
+    driver = url.query["driver"]
+    conn = pyodbc.connect(f"DRIVER={{{driver}}};{server}", autocommit=True, timeout=5)
+    try:
+        conn.cursor().execute(statement)
+    except pyodbc.Error as exc:
+        if "already exists" not in str(exc):
+            raise
+    finally:
+        conn.close()
+
+
+def _prepare(case: BackendCase, demo_db_path: Path, tmp: Path) -> str:
+    """Make ``case``'s database ready with the demo data; return its SQLAlchemy URL."""
+    if case.id == "sqlite":
+        return f"sqlite:///{demo_db_path}"
+    if case.id == "mssql":
+        if not MSSQL_URL:
+            unavailable("BRIDGEHEAD_MSSQL_URL is not set (a scratch SQL Server database)", always_skippable=True)
+        load_demo(demo_db_path, MSSQL_URL, schema=os.environ.get("BRIDGEHEAD_MSSQL_SCHEMA", "dbo"))
+        return MSSQL_URL
+    assert case.driver is not None
+    require_driver(case.driver)
+    if case.id == "sqlite-odbc":
+        url = f"sqlite+pyodbc:///{tmp / 'odbc.db'}"
+    elif case.id == "postgresql-odbc":
+        parsed = sa.make_url(PG_URL)
+        require_port(parsed, 5432)
+        _odbc_admin(parsed, f'CREATE DATABASE "{parsed.database}"')
+        url = PG_URL
+    else:
+        parsed = sa.make_url(MARIADB_URL)
+        require_port(parsed, 3306)
+        _odbc_admin(parsed, f"CREATE DATABASE IF NOT EXISTS `{parsed.database}`")
+        url = MARIADB_URL
+    load_demo(demo_db_path, url)
+    return url
+
+
+_prepared: dict[str, str] = {}
+
+
+def prepared_url(case_id: str, demo_db_path: Path, factory: pytest.TempPathFactory) -> str:
+    """The URL of ``case_id``'s database with the demo data in it, loading it on first use."""
+    if case_id not in _prepared:
+        case = next(c for c in CASES if c.id == case_id)
+        _prepared[case_id] = _prepare(case, demo_db_path, factory.mktemp(case_id))
+    return _prepared[case_id]
+
+
+def portable_mapping_text(url: str) -> str:
+    """The demo mapping's YAML, the same on every engine: its ``where`` names columns as
+    ``{DELFLG}``, which each dialect quotes its own way (PostgreSQL would fold a bare DELFLG)."""
+    del url  # kept for callers; nothing differs per engine any more
+    return DEMO_MAPPING_PATH.read_text(encoding="utf-8")
+
+
+def mapping_for(url: str, tmp: Path, **database: Any) -> Mapping:
+    """The demo mapping serving ``url``; ``database`` overrides ``database:`` settings."""
+    text = portable_mapping_text(url)
+    for key, value in database.items():
+        text = text.replace("  statement_timeout_s: 5\n", f"  statement_timeout_s: 5\n  {key}: {value}\n")
+    path = tmp / "bridgehead.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_mapping(path, {"BRIDGEHEAD_JWT_SECRET": JWT_SECRET, "BRIDGEHEAD_DB_URL": url})
