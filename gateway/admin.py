@@ -10,6 +10,7 @@ from litestar import Request, Response, get
 
 from gateway.auth.principal import ADMIN_SCOPE
 from gateway.exceptions import BadRequest, Forbidden, Unauthorized
+from gateway.executor import offloaded
 
 if TYPE_CHECKING:
     from litestar.handlers import HTTPRouteHandler
@@ -22,7 +23,6 @@ _FILTERS = ("resource", "subject", "action", "key", "since", "until")
 
 
 def admin_handlers(ctx: GatewayContext) -> list[HTTPRouteHandler]:
-    @get("/admin/audit", include_in_schema=False, sync_to_thread=True)
     def audit(request: Request[Any, Any, Any]) -> Response[bytes]:
         principal = ctx.authenticate_any(request)
         if principal.anonymous:
@@ -53,4 +53,4 @@ def admin_handlers(ctx: GatewayContext) -> list[HTTPRouteHandler]:
             headers["Link"] = f'</admin/audit?{link}>; rel="next"'
         return Response(msgspec.json.encode(body), media_type="application/json", headers=headers)
 
-    return [audit]
+    return [get("/admin/audit", include_in_schema=False)(offloaded(ctx.executor, audit))]

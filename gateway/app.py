@@ -12,6 +12,7 @@ from gateway.auth.tokens import TokenVerifier
 from gateway.context import GatewayContext
 from gateway.admin import admin_handlers
 from gateway.docs import docs_handlers
+from gateway.executor import DatabaseExecutor
 from gateway.ops import ops_handlers
 from gateway.pagination import CursorCodec
 from gateway.problems import exception_handlers
@@ -63,6 +64,7 @@ def create_app(
         verifier=verifier,
         audit=AuditLog(state),
         idempotency=IdempotencyStore(state, mapping.api.idempotency_ttl_s),
+        executor=(executor := DatabaseExecutor(mapping.database.pool_size)),
     )
     deprecated = {
         name: _deprecation_headers(version.deprecated, version.sunset)
@@ -78,7 +80,7 @@ def create_app(
         middleware=[RequestIdMiddleware],
         openapi_config=None,
         before_send=before_send,
-        on_shutdown=[database.dispose, state.dispose],
+        on_shutdown=[executor.shutdown, database.dispose, state.dispose],
         state={"ctx": ctx},
         debug=False,
     )

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from litestar import Request
 
     from gateway.auth.tokens import TokenVerifier
+    from gateway.executor import DatabaseExecutor
     from gateway.pagination import CursorCodec
     from legacy_adapters.mapping.model import Mapping
     from legacy_adapters.query.resource import Resource
@@ -36,6 +37,7 @@ class GatewayContext:
     verifier: TokenVerifier | None
     audit: AuditLog
     idempotency: IdempotencyStore
+    executor: DatabaseExecutor
 
     def authenticate(self, request: Request[Any, Any, Any], resource: Resource) -> Principal:
         """The caller of a resource operation; see ``authenticate_any``."""

@@ -23,9 +23,9 @@ def ops_handlers(ctx: GatewayContext) -> list[HTTPRouteHandler]:
     def live() -> dict[str, str]:
         return {"status": "ok"}
 
-    @get("/health/ready", include_in_schema=False, sync_to_thread=True)
-    def ready() -> dict[str, str]:
-        ctx.reader.database.ping()  # DatabaseUnavailable -> 503 problem+json with Retry-After
+    @get("/health/ready", include_in_schema=False)
+    async def ready() -> dict[str, str]:
+        await ctx.executor.run(ctx.reader.database.ping)  # DatabaseUnavailable -> 503 with Retry-After
         return {"status": "ok", "database": "ok"}
 
     @get("/problems/{slug:str}", include_in_schema=False, sync_to_thread=False)

@@ -19,6 +19,7 @@ from litestar.response import Stream
 
 from gateway.auth.guards import Access, authorize_read
 from gateway.exceptions import BadRequest, Forbidden, NotFound
+from gateway.executor import offloaded
 from gateway.export import CSV, NDJSON, csv_chunks, ndjson_chunks
 from gateway.negotiation import JSON, choose_media_type
 from gateway.pagination import InvalidCursor
@@ -114,7 +115,7 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
             yield first
             yield from chunks
 
-        return Stream(body(), media_type=content_type, headers={"Vary": _VARY})
+        return Stream(ctx.executor.iterate(body()), media_type=content_type, headers={"Vary": _VARY})
 
     def get_row(request: Request[Any, Any, Any], key: FromPath[str]) -> Response[Any]:
         principal = ctx.authenticate(request, resource)
@@ -146,8 +147,8 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
     path = f"/{resource.name}"
     tag = [resource.name]
     return [
-        get(path, sync_to_thread=True, name=f"{resource.qualified_name}.list", tags=tag)(list_rows),
-        get(f"{path}/{{key:str}}", sync_to_thread=True, name=f"{resource.qualified_name}.get", tags=tag)(get_row),
+        get(path, name=f"{resource.qualified_name}.list", tags=tag)(offloaded(ctx.executor, list_rows)),
+        get(f"{path}/{{key:str}}", name=f"{resource.qualified_name}.get", tags=tag)(offloaded(ctx.executor, get_row)),
     ]
 
 

@@ -27,6 +27,7 @@ from gateway.exceptions import (
     PreconditionRequired,
     Unprocessable,
 )
+from gateway.executor import offloaded
 from gateway.idempotency import with_idempotency
 from gateway.params import parse_key
 from gateway.request_id import request_id
@@ -283,20 +284,16 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
     name = resource.qualified_name
     handlers: list[HTTPRouteHandler] = []
     if spec.writable:
-        handlers.append(post(path, sync_to_thread=True, name=f"{name}.create", tags=tag)(create))
-        handlers.append(patch(f"{path}/{{key:str}}", sync_to_thread=True, name=f"{name}.update", tags=tag)(update))
+        handlers.append(post(path, name=f"{name}.create", tags=tag)(offloaded(ctx.executor, create)))
+        handlers.append(patch(f"{path}/{{key:str}}", name=f"{name}.update", tags=tag)(offloaded(ctx.executor, update)))
     if spec.delete is not None:
-        handlers.append(delete(f"{path}/{{key:str}}", sync_to_thread=True, name=f"{name}.delete", tags=tag,
-                               status_code=204)(remove))  # fmt: skip
+        handlers.append(delete(f"{path}/{{key:str}}", name=f"{name}.delete", tags=tag,
+                               status_code=204)(offloaded(ctx.executor, remove)))  # fmt: skip
     if spec.actions:
         handlers.append(
-            post(
-                f"{path}/{{key:str}}/actions/{{name:str}}",
-                sync_to_thread=True,
-                name=f"{name}.act",
-                tags=tag,
-                status_code=200,
-            )(act)  # fmt: skip
+            post(f"{path}/{{key:str}}/actions/{{name:str}}", name=f"{name}.act", tags=tag, status_code=200)(
+                offloaded(ctx.executor, act)
+            )
         )
     return handlers
 

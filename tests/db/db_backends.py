@@ -1,4 +1,11 @@
-"""Backends under test, how to make each one ready, and mappings that serve them (used by conftest and tests)."""
+"""Backends under test, how to make each one ready, and mappings that serve them (used by conftest and tests).
+
+The read tests share one loaded database per backend (``prepared_url``). Write
+tests get their own (``prepared_writes_url``: database ``bridgehead_writes``, or
+a separate SQLite file) so nothing they change can reach the read tests; the
+tables they write are saved once after the load and put back by
+``restore_written_tables`` after each test, which is far quicker than a reload.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +26,10 @@ CI = os.environ.get("CI") == "true"
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256!"
 """The root conftest's secret, so its ``token`` fixture signs for these apps too."""
 TEST_DATABASE = "bridgehead_tests"
+WRITES_DATABASE = "bridgehead_writes"
+WRITTEN_TABLES = ("JOBMAST", "JOBOPS")
+"""The demo tables the write tests change (and ``restore_written_tables`` puts back)."""
+SAVED_PREFIX = "BH_SAVED_"
 PG_URL = os.environ.get(
     "BRIDGEHEAD_TEST_PG_URL",
     f"postgresql+pyodbc://postgres@127.0.0.1:5432/{TEST_DATABASE}?driver=PostgreSQL+Unicode",
@@ -93,7 +104,7 @@ def _odbc_admin(url: sa.URL, statement: str) -> None:
         conn.close()
 
 
-def _prepare(case: BackendCase, demo_db_path: Path, tmp: Path) -> str:
+def _prepare(case: BackendCase, demo_db_path: Path, tmp: Path, database: str = TEST_DATABASE) -> str:
     """Make ``case``'s database ready with the demo data; return its SQLAlchemy URL."""
     if case.id == "sqlite":
         return f"sqlite:///{demo_db_path}"
@@ -105,19 +116,25 @@ def _prepare(case: BackendCase, demo_db_path: Path, tmp: Path) -> str:
     assert case.driver is not None
     require_driver(case.driver)
     if case.id == "sqlite-odbc":
-        url = f"sqlite+pyodbc:///{tmp / 'odbc.db'}"
+        url = f"sqlite+pyodbc:///{tmp / f'{database}.db'}"
     elif case.id == "postgresql-odbc":
-        parsed = sa.make_url(PG_URL)
+        parsed = _with_database(PG_URL, database)
         require_port(parsed, 5432)
         _odbc_admin(parsed, f'CREATE DATABASE "{parsed.database}"')
-        url = PG_URL
+        url = parsed.render_as_string(hide_password=False)
     else:
-        parsed = sa.make_url(MARIADB_URL)
+        parsed = _with_database(MARIADB_URL, database)
         require_port(parsed, 3306)
         _odbc_admin(parsed, f"CREATE DATABASE IF NOT EXISTS `{parsed.database}`")
-        url = MARIADB_URL
+        url = parsed.render_as_string(hide_password=False)
     load_demo(demo_db_path, url)
     return url
+
+
+def _with_database(url: str, database: str) -> sa.URL:
+    """``url`` pointing at ``database`` (the read tests' database unless it is the default one)."""
+    parsed = sa.make_url(url)
+    return parsed if database == TEST_DATABASE else parsed.set(database=database)
 
 
 _prepared: dict[str, str] = {}
@@ -131,6 +148,42 @@ def prepared_url(case_id: str, demo_db_path: Path, factory: pytest.TempPathFacto
     return _prepared[case_id]
 
 
+def prepared_writes_url(case_id: str, demo_db_path: Path, factory: pytest.TempPathFactory) -> str:
+    """A database of its own for ``case_id``'s write tests, loaded once, its written tables saved.
+
+    SQL Server has one scratch database (``BRIDGEHEAD_MSSQL_URL``): there the write
+    tests share it with the read tests and rely on ``restore_written_tables``.
+    """
+    key = f"{case_id}/writes"
+    if key not in _prepared:
+        case = next(c for c in CASES if c.id == case_id)
+        url = _prepare(case, demo_db_path, factory.mktemp(f"{case_id}-writes"), WRITES_DATABASE)
+        engine = sa.create_engine(url)
+        try:
+            with engine.begin() as conn:
+                quote = conn.dialect.identifier_preparer.quote
+                for table in WRITTEN_TABLES:
+                    saved = quote(SAVED_PREFIX + table)
+                    if sa.inspect(conn).has_table(SAVED_PREFIX + table):
+                        conn.exec_driver_sql(f"DROP TABLE {saved}")
+                    if conn.dialect.name == "mssql":
+                        conn.exec_driver_sql(f"SELECT * INTO {saved} FROM {quote(table)}")
+                    else:
+                        conn.exec_driver_sql(f"CREATE TABLE {saved} AS SELECT * FROM {quote(table)}")
+        finally:
+            engine.dispose()
+        _prepared[key] = url
+    return _prepared[key]
+
+
+def restore_written_tables(conn: sa.Connection) -> None:
+    """Put back the rows ``prepared_writes_url`` saved (the indexes stay: no reload needed)."""
+    quote = conn.dialect.identifier_preparer.quote
+    for table in WRITTEN_TABLES:
+        conn.exec_driver_sql(f"DELETE FROM {quote(table)}")
+        conn.exec_driver_sql(f"INSERT INTO {quote(table)} SELECT * FROM {quote(SAVED_PREFIX + table)}")
+
+
 def portable_mapping_text(url: str) -> str:
     """The demo mapping's YAML, the same on every engine: its ``where`` names columns as
     ``{DELFLG}``, which each dialect quotes its own way (PostgreSQL would fold a bare DELFLG)."""
@@ -138,11 +191,30 @@ def portable_mapping_text(url: str) -> str:
     return DEMO_MAPPING_PATH.read_text(encoding="utf-8")
 
 
-def mapping_for(url: str, tmp: Path, **database: Any) -> Mapping:
-    """The demo mapping serving ``url``; ``database`` overrides ``database:`` settings."""
+def mapping_for(
+    url: str, tmp: Path, *, state_url: str | None = None, job_actions: str = "", **database: Any
+) -> Mapping:
+    """The demo mapping serving ``url``; ``database`` overrides ``database:`` settings.
+
+    Args:
+        url: the legacy database.
+        tmp: where the mapping file (and, unless ``state_url`` names one, the state store) is written.
+        state_url: the state store (idempotency keys, audit); default a SQLite file in ``tmp``,
+            so no test shares keys or audit rows with another.
+        job_actions: YAML of extra ``jobs`` actions, indented as the demo's ``release``.
+    """
     text = portable_mapping_text(url)
     for key, value in database.items():
         text = text.replace("  statement_timeout_s: 5\n", f"  statement_timeout_s: 5\n  {key}: {value}\n")
+    if job_actions:
+        marker = "        actions:\n"
+        assert marker in text, "the demo mapping's jobs have no actions block any more"
+        text = text.replace(marker, marker + job_actions.rstrip("\n") + "\n", 1)
     path = tmp / "bridgehead.yaml"
     path.write_text(text, encoding="utf-8")
-    return load_mapping(path, {"BRIDGEHEAD_JWT_SECRET": JWT_SECRET, "BRIDGEHEAD_DB_URL": url})
+    environ = {
+        "BRIDGEHEAD_JWT_SECRET": JWT_SECRET,
+        "BRIDGEHEAD_DB_URL": url,
+        "BRIDGEHEAD_STATE_URL": state_url or f"sqlite:///{tmp / 'state.db'}",
+    }
+    return load_mapping(path, environ)
