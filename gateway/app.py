@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from litestar import Litestar
 
+from gateway.admin import admin_handlers
 from gateway.auth.tokens import TokenVerifier
 from gateway.context import GatewayContext
-from gateway.admin import admin_handlers
 from gateway.docs import docs_handlers
 from gateway.executor import DatabaseExecutor
 from gateway.ops import ops_handlers

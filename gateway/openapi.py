@@ -423,7 +423,7 @@ def _add_writes(
                 "404",
                 "409",
                 "422",
-            ),  # fmt: skip
+            ),
             "security": [{"bearerAuth": [scope] if scope else []}],
         }
         if body_params:

@@ -65,7 +65,9 @@ def _decode(body: RawBody) -> Any:
     try:
         return _decoder.decode(body)
     except msgspec.DecodeError:
-        raise BadRequest("the request body is not valid JSON", errors=[{"parameter": "body", "detail": "invalid JSON"}])
+        raise BadRequest(
+            "the request body is not valid JSON", errors=[{"parameter": "body", "detail": "invalid JSON"}]
+        ) from None
 
 
 def _unprocessable(encoded: Encoded, index: int | None = None) -> Unprocessable:

@@ -27,7 +27,7 @@ class MappingCondition(sa.sql.expression.ColumnElement[bool]):
     inherit_cache = True
     # NullType, not Boolean: engines without booleans (SQL Server) would otherwise append "= 1".
     type = sa.types.NullType()
-    _traverse_internals = [("sql", InternalTraversal.dp_string)]  # noqa: RUF012 - SQLAlchemy's protocol
+    _traverse_internals = [("sql", InternalTraversal.dp_string)]
 
     def __init__(self, sql: str) -> None:
         self.sql = sql

@@ -33,7 +33,7 @@ NEW_JOB = {
 
 def checksum(db: Path, table: str = "JOBMAST") -> str:
     with sqlite3.connect(db) as conn:
-        rows = conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()  # noqa: S608 - fixed names
+        rows = conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
     return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
@@ -334,7 +334,8 @@ def test_failing_statement_inside_an_action_leaves_nothing_behind(
             sql:
               - "UPDATE JOBMAST SET JSTAT = 'R' WHERE JOBNO = :JobNo"
               - "INSERT INTO JOBOPS (JOBNO, OPSEQ, WRKCTR, OPDESC, STDHRS, OPSTAT, STRDT, STRTM, DONEFL)
-                 SELECT JOBNO, OPSEQ, WRKCTR, OPDESC, STDHRS, OPSTAT, STRDT, STRTM, DONEFL FROM JOBOPS WHERE JOBNO = :JobNo"
+                 SELECT JOBNO, OPSEQ, WRKCTR, OPDESC, STDHRS, OPSTAT, STRDT, STRTM, DONEFL
+                 FROM JOBOPS WHERE JOBNO = :JobNo"
             params: {JobNo: job_number}
             scope: jobs:release
 """
@@ -369,10 +370,8 @@ def test_audit_trail_holds_before_and_after(
 def test_hidden_fields_are_not_written_to_the_audit(
     writable_db: Path, admin: dict[str, str], token: TokenFactory
 ) -> None:
-    text = DEMO_MAPPING_PATH.read_text().replace(
-        '          notes: {column: NOTES, type: string, transform: trim, null_if: [""], nullable: true}',
-        '          notes: {column: NOTES, type: string, transform: trim, null_if: [""], nullable: true, scope: notes:read}',
-    )
+    notes = '          notes: {column: NOTES, type: string, transform: trim, null_if: [""], nullable: true'
+    text = DEMO_MAPPING_PATH.read_text().replace(notes + "}", notes + ", scope: notes:read}")
     assert "scope: notes:read" in text
     mapping = parse_mapping(text, environ=demo_environ(writable_db))
     headers = {"Authorization": f"Bearer {token('admin', sub='root')}"}
