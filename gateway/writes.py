@@ -143,6 +143,16 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
             raise Forbidden("the row would belong to someone else (row filter); nothing was written")
         raise Unprocessable("the row would not be visible through the API (mapping 'where'); nothing was written")
 
+    def locked_row(
+        conn: sa.Connection, key: str, values: tuple[Any, ...], access: Access, if_match: list[str] | None
+    ) -> StoredRow:
+        """The row a PATCH, DELETE or action works on, read under lock; 404 unless visible, 412 on If-Match."""
+        before = fetch_for_update(conn, resource, values, access.conditions)
+        if before is None:
+            raise NotFound(f"no {resource.name} with key {key!r}")
+        _check_if_match(if_match, before)
+        return before
+
     def create_one(conn: sa.Connection, encoded: Encoded, access: Access) -> StoredRow:
         try:
             insert_row(conn, resource, encoded)
@@ -220,10 +230,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
         if encoded.problems:
             raise _unprocessable(encoded)
         with database.transaction() as conn:
-            before = fetch_for_update(conn, resource, values, access.conditions)
-            if before is None:
-                raise NotFound(f"no {resource.name} with key {key!r}")
-            _check_if_match(tags, before)
+            before = locked_row(conn, key, values, access, tags)
             try:
                 update_row(conn, resource, before, encoded.columns)
             except RowChanged:
@@ -240,10 +247,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
         values = parse_key(key, resource)
         tags = _if_match(request, api.require_if_match)
         with database.transaction() as conn:
-            before = fetch_for_update(conn, resource, values, access.conditions)
-            if before is None:
-                raise NotFound(f"no {resource.name} with key {key!r}")
-            _check_if_match(tags, before)
+            before = locked_row(conn, key, values, access, tags)
             try:
                 delete_row(conn, resource, before)
             except RowChanged:
@@ -265,9 +269,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
 
         def run() -> Response[Any]:
             with database.transaction() as conn:
-                before = fetch_for_update(conn, resource, values, access.conditions)
-                if before is None:
-                    raise NotFound(f"no {resource.name} with key {key!r}")
+                before = locked_row(conn, key, values, access, None)
                 try:
                     params = action_parameters(resource, action, before.api, payload)
                 except QueryError as exc:

@@ -5,10 +5,15 @@ addressed row (``job_number``) or of the request body (``body.reason``). Values
 are encoded for storage by the field's codec; body values without a field are
 bound as given. The statement differs per engine: ``EXEC`` with named
 parameters on SQL Server, ``CALL`` on PostgreSQL and MariaDB.
+
+Declared ``sql`` may name tables and columns in braces, ``UPDATE {JOBMAST} SET
+{JSTAT} = 'R'``, quoted per engine like the mapping's ``where``: PostgreSQL folds a
+bare ``JOBMAST`` to ``jobmast`` and misses the upper-case table.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping as AbcMapping
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = ("action_parameters", "action_statements", "run_action")
 
 BODY_PREFIX = "body."
+_NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_ $#@]*)\}")
+"""``{JOBMAST}``: a table or column name, the same form as in the mapping's ``where``."""
 
 
 def action_parameters(
@@ -56,7 +63,8 @@ def action_statements(action: ActionSpec, params: AbcMapping[str, Any], dialect:
     """The statements that run ``action`` on ``dialect``, every value a bound parameter."""
     if action.sql is not None:
         statements = [action.sql] if isinstance(action.sql, str) else action.sql
-        return [_bind(sa.text(sql), params) for sql in statements]
+        quote = dialect.identifier_preparer.quote
+        return [_bind(sa.text(_NAME.sub(lambda m: quote(m.group(1)), sql)), params) for sql in statements]
     return [_procedure_call(action, params, dialect)]
 
 

@@ -4,17 +4,27 @@ Every write runs in one transaction. An update or delete names, in its WHERE
 clause, every mapped column's value as it was read, so a row changed by anyone
 in between is never overwritten: the statement touches no row and the caller
 answers 412. Nothing here builds SQL from strings.
+
+A value the mapping accepts may still not fit its column where only the database
+knows the limit (a ``VARCHAR(200)`` without ``length:`` in the mapping, an
+``INTEGER`` too small for 12 digits). PostgreSQL, MariaDB (strict mode) and SQL
+Server refuse it with SQLSTATE 22001/22003: that is bad input (422, the
+candidate fields named), not a server failure. SQLite stores any length.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping as AbcMapping
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+import structlog
 
+from legacy_adapters.dialects._odbc import sqlstate
+from legacy_adapters.exceptions import TransformError
 from legacy_adapters.query.builder import Condition, selected_columns
 from legacy_adapters.query.rows import RowDecoder
 from legacy_adapters.query.values import coerce_json
@@ -162,9 +172,58 @@ def _write_table(resource: Resource, extra: Sequence[str] = ()) -> sa.TableClaus
     return table
 
 
-def _unchanged(table: sa.TableClause, before: StoredRow) -> list[sa.ColumnElement[bool]]:
+def _bound(dialect: sa.Dialect, value: Any) -> Any:
+    """``value`` as it must be bound on ``dialect`` to reach the database unchanged.
+
+    MariaDB Connector/ODBC drops the fractional seconds of a bound DATETIME/TIME
+    parameter (sqliteodbc keeps milliseconds): ``T = ?`` then never matches a
+    ``DATETIME(6)`` value read a moment ago — every compare-and-set would answer
+    412 — and an insert would lose the microseconds. Sent as text, the server
+    converts it with the fraction kept. Like the driver, the text ignores a zone.
+    """
+    losing = dialect.name == "mysql" or (dialect.name == "sqlite" and dialect.driver == "pyodbc")
+    if losing and isinstance(value, dt.datetime | dt.time) and value.microsecond:
+        naive = value.replace(tzinfo=None)
+        return sa.literal(naive.isoformat(" ") if isinstance(naive, dt.datetime) else naive.isoformat(), sa.String)
+    return value
+
+
+def _unchanged(dialect: sa.Dialect, table: sa.TableClause, before: StoredRow) -> list[sa.ColumnElement[bool]]:
     """Compare-and-set: every mapped column still holds what was read."""
-    return [table.c[n].is_(None) if v is None else table.c[n] == v for n, v in before.raw.items()]
+    return [table.c[n].is_(None) if v is None else table.c[n] == _bound(dialect, v) for n, v in before.raw.items()]
+
+
+log = structlog.get_logger("bridgehead.writer")
+
+_OUT_OF_RANGE = {
+    "22001": "is too long for its column in the database",  # string data, right truncation
+    "22003": "is out of range for its column in the database",  # numeric value out of range
+}
+
+
+def _write(conn: sa.Connection, resource: Resource, statement: sa.Executable, columns: AbcMapping[str, Any]) -> Any:
+    """Execute a write; a value its column cannot hold becomes a ``TransformError`` (422)."""
+    try:
+        return conn.execute(statement)
+    except sa.exc.DBAPIError as exc:
+        state = sqlstate(exc)
+        if state not in _OUT_OF_RANGE:
+            raise
+        log.info("value refused by the database", sqlstate=state, detail=str(getattr(exc, "orig", exc)))
+        # The engine's message names the column but is not for clients (and differs per engine):
+        # name the written fields that may be the culprit instead — free text without a declared
+        # length (one with a length was checked), or numbers; dates, flags and codes always fit.
+        types = ("string",) if state == "22001" else ("integer", "decimal", "number")
+        names = [
+            f.name
+            for f in resource.fields.values()
+            if f.spec.type in types
+            and not (state == "22001" and (f.spec.length or f.spec.map))
+            and any(c.name in columns for c in f.columns)
+        ]
+        if len(names) == 1:
+            raise TransformError(names[0], f"the value {_OUT_OF_RANGE[state]}") from None
+        raise TransformError("", f"a value (of {', '.join(names) or 'the row'}) {_OUT_OF_RANGE[state]}") from None
 
 
 def insert_row(conn: sa.Connection, resource: Resource, encoded: Encoded) -> None:
@@ -174,7 +233,9 @@ def insert_row(conn: sa.Connection, resource: Resource, encoded: Encoded) -> Non
     taken = sa.select(sa.literal(1)).select_from(table).where(*(table.c[c] == encoded.columns[c] for c in key_columns))
     if conn.execute(taken.limit(1)).first() is not None:
         raise RowExists
-    conn.execute(sa.insert(table).values({table.c[c]: v for c, v in encoded.columns.items()}))
+    _write(
+        conn, resource, sa.insert(table).values({table.c[c]: v for c, v in encoded.columns.items()}), encoded.columns
+    )
 
 
 def update_row(conn: sa.Connection, resource: Resource, before: StoredRow, columns: dict[str, Any]) -> None:
@@ -182,8 +243,9 @@ def update_row(conn: sa.Connection, resource: Resource, before: StoredRow, colum
     if not columns:
         return
     table = _write_table(resource, list(columns))
-    statement = sa.update(table).where(*_unchanged(table, before)).values({table.c[c]: v for c, v in columns.items()})
-    if conn.execute(statement).rowcount != 1:
+    values = {table.c[c]: _bound(conn.dialect, v) for c, v in columns.items()}
+    statement = sa.update(table).where(*_unchanged(conn.dialect, table, before)).values(values)
+    if _write(conn, resource, statement, columns).rowcount != 1:
         raise RowChanged
 
 
@@ -192,9 +254,10 @@ def delete_row(conn: sa.Connection, resource: Resource, before: StoredRow) -> No
     spec = resource.spec.delete
     if spec is not None and spec.column:
         table = _write_table(resource, [spec.column])
-        statement: Any = sa.update(table).where(*_unchanged(table, before)).values({table.c[spec.column]: spec.value})
+        unchanged = _unchanged(conn.dialect, table, before)
+        statement: Any = sa.update(table).where(*unchanged).values({table.c[spec.column]: spec.value})
     else:
         table = _write_table(resource)
-        statement = sa.delete(table).where(*_unchanged(table, before))
+        statement = sa.delete(table).where(*_unchanged(conn.dialect, table, before))
     if conn.execute(statement).rowcount != 1:
         raise RowChanged

@@ -15,6 +15,7 @@ string needs on top of the URL (``_connection_string``). Everything else is here
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -86,7 +87,7 @@ class Watchdog:
     def arm(self, cursor: Any, seconds: float) -> None:
         with self._lock:
             self._cancel_timer()
-            timer = threading.Timer(seconds, cursor.cancel)
+            timer = threading.Timer(seconds, _cancel, (cursor,))
             timer.daemon = True
             timer.start()
             self._timer = timer
@@ -99,6 +100,12 @@ class Watchdog:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+def _cancel(cursor: Any) -> None:
+    # The statement may have ended and its cursor closed just before the deadline: nothing to cancel.
+    with contextlib.suppress(Exception):
+        cursor.cancel()
 
 
 class OdbcBackend:

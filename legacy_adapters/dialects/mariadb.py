@@ -43,8 +43,10 @@ class MariaDBBackend(OdbcBackend):
         1451: IntegrityConflict,  # FK parent row
         1452: IntegrityConflict,  # FK child row
         1048: IntegrityConflict,  # column cannot be null
+        # SIGNAL SQLSTATE '45000' in a procedure: the legacy logic refusing the change, not a server fault.
+        1644: IntegrityConflict,
     }
-    SQLSTATES: ClassVar = {**OdbcBackend.SQLSTATES, "70100": StatementTimeout}
+    SQLSTATES: ClassVar = {**OdbcBackend.SQLSTATES, "70100": StatementTimeout, "45000": IntegrityConflict}
 
     def _connection_string(self, connection_string: str, config: DatabaseConfig) -> str:
         # SQLAlchemy writes SQL Server's "Server=host,port"; Connector/ODBC wants Port= on its own.

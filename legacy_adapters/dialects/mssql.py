@@ -21,7 +21,7 @@ import datetime as dt
 import struct
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from legacy_adapters.dialects._odbc import OdbcBackend, add_option, option_present
+from legacy_adapters.dialects._odbc import OdbcBackend, add_option, native_code, option_present
 from legacy_adapters.exceptions import (
     DatabaseError,
     DatabaseUnavailable,
@@ -66,6 +66,14 @@ class MSSQLBackend(OdbcBackend):
         976: DatabaseUnavailable,  # AG secondary not readable
         983: DatabaseUnavailable,  # AG database role not resolved
     }
+
+    def _kind(self, error: BaseException) -> type[DatabaseError]:
+        code = native_code(error)
+        # THROW / RAISERROR with a user message number (>= 50000) in a procedure: the legacy logic
+        # refusing the change (409), not a server fault.
+        if code is not None and code >= 50000:
+            return IntegrityConflict
+        return super()._kind(error)
 
     def _connection_string(self, connection_string: str, config: DatabaseConfig) -> str:
         if config.read_only:

@@ -80,6 +80,8 @@ class PostgreSQLBackend(OdbcBackend):
         "23503": IntegrityConflict,
         "23502": IntegrityConflict,
         "23514": IntegrityConflict,
+        # RAISE EXCEPTION in a procedure: the legacy logic refusing the change, not a server fault.
+        "P0001": IntegrityConflict,
     }
 
     def _on_connect(self, dbapi_conn: Any, config: DatabaseConfig) -> None:

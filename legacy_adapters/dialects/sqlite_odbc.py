@@ -7,6 +7,12 @@ connector into the SQLite dialect. ``StepAPI=1`` with autocommit makes the
 driver step through rows as they are fetched instead of buffering the whole
 result. SQLite has no statement timeout: a watchdog cancels the statement
 (SQLCancel -> ``sqlite3_interrupt``) when its deadline passes.
+
+Write transactions stay in ODBC autocommit and are opened with ``BEGIN IMMEDIATE``
+(as the native SQLite backend does): the driver's own transactions start with a
+deferred ``BEGIN``, so concurrent writers each took a read lock, then deadlocked
+upgrading it and sat out the driver's 100-second busy timeout. ``COMMIT`` and
+``ROLLBACK`` are therefore statements too (``SQLEndTran`` does nothing in autocommit).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import sqlite3
 import types
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import sqlalchemy as sa
 from sqlalchemy.connectors.pyodbc import PyODBCConnector
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.base import SQLiteDialect
@@ -83,9 +90,31 @@ class SQLiteDialect_pyodbc(PyODBCConnector, SQLiteDialect):
         # sqliteodbc returns the pragma's value as text.
         return "READ UNCOMMITTED" if row and int(row[0]) == 1 else "SERIALIZABLE"
 
+    def do_commit(self, dbapi_connection: Any) -> None:
+        _end_transaction(dbapi_connection, "COMMIT")
+
+    def do_rollback(self, dbapi_connection: Any) -> None:
+        _end_transaction(dbapi_connection, "ROLLBACK")
+
     def _get_server_version_info(self, connection: Any) -> tuple[int, ...]:
         version = connection.exec_driver_sql("select sqlite_version()").scalar()
         return tuple(int(p) for p in str(version).split(".") if p.isdigit())
+
+
+def _end_transaction(dbapi_connection: Any, statement: str) -> None:
+    """End the transaction ``BEGIN IMMEDIATE`` opened; a connection without one has nothing to end."""
+    if not dbapi_connection.autocommit:  # ?autocommit=false: the driver runs the transaction
+        getattr(dbapi_connection, statement.lower())()
+        return
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(statement)
+    except Exception as exc:
+        # Every connection is rolled back when it returns to the pool, reads (never begun) too.
+        if "no transaction is active" not in str(exc):
+            raise
+    finally:
+        cursor.close()
 
 
 registry.register("sqlite.pyodbc", __name__, "SQLiteDialect_pyodbc")
@@ -105,9 +134,20 @@ class SQLiteOdbcBackend(OdbcBackend):
         *OdbcBackend.PHRASES,
     )
 
-    def _write_mode(self, dbapi_conn: Any, on: bool) -> None:
-        # Reads stream in autocommit (StepAPI); a write transaction must be one transaction.
-        dbapi_conn.autocommit = not on
+    def install(self, engine: sa.Engine, config: DatabaseConfig) -> None:
+        super().install(engine, config)
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: sa.Connection) -> None:
+            # Reads stream in autocommit (StepAPI). A write takes the write lock up front, so
+            # concurrent writers queue (up to the busy timeout) instead of deadlocking.
+            write = conn.get_execution_options().get("bridgehead_write")
+            if write and conn.connection.dbapi_connection.autocommit:  # type: ignore[union-attr]
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def _connection_string(self, connection_string: str, config: DatabaseConfig) -> str:
+        # The driver waits 100 s for a lock by default; wait as long as for a pooled connection.
+        return add_option(connection_string, "Timeout", str(max(1, round(config.connect_timeout_s * 1000))))
 
     def _on_connect(self, dbapi_conn: Any, config: DatabaseConfig) -> None:
         if config.read_only:

@@ -49,6 +49,7 @@ TRANSFORMS: dict[str, TransformFactory] = {
     "julian": _fixed(dates.JulianDate()),
     "mm/dd/yyyy": _fixed(dates.SlashDate()),
     "one_zero": booleans.one_zero,
+    "strip": text.strip,
     "trim": text.trim,
     "yes_no": booleans.yes_no,
     "yyyymmdd": _fixed(dates.PackedDate()),

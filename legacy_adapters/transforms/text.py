@@ -51,6 +51,31 @@ class Trim:
 
 
 @dataclass(frozen=True, slots=True)
+class Strip:
+    """Hand-typed text (a VARCHAR e-mail, a name) read without the spaces around it.
+
+    Unlike ``trim`` it also drops leading spaces, so stored order is not API order.
+    """
+
+    length: int | None = None
+    order_preserving: bool = field(default=False, init=False)
+
+    def to_api(self, raw: Any) -> str:
+        if not isinstance(raw, str):
+            raise Undecodable(f"expected a string, got {raw!r}")
+        return raw.strip()
+
+    def to_legacy(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise Unencodable(f"expected a string, got {value!r}")
+        if value != value.strip():
+            raise Unencodable(f"{value!r} starts or ends with spaces, which would be read back without them")
+        if self.length is not None and len(value) > self.length:
+            raise Unencodable(f"{value!r} is longer than {self.length} characters")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
 class ZeroPadded:
     """A number kept as a fixed-width digit string: ``'000123'`` <-> ``123``."""
 
@@ -133,6 +158,11 @@ def trim(spec: FieldSpec) -> Trim:
     if spec.length is not None and spec.length < 1:
         raise ValueError("'length' must be at least 1")
     return Trim(spec.length)
+
+
+def strip(spec: FieldSpec) -> Strip:
+    """Build ``strip`` from a field: ``spec.length`` bounds writes when set."""
+    return Strip(spec.length)
 
 
 def zero_padded(spec: FieldSpec) -> ZeroPadded:

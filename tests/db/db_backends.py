@@ -192,7 +192,13 @@ def portable_mapping_text(url: str) -> str:
 
 
 def mapping_for(
-    url: str, tmp: Path, *, state_url: str | None = None, job_actions: str = "", **database: Any
+    url: str,
+    tmp: Path,
+    *,
+    state_url: str | None = None,
+    job_actions: str = "",
+    resources: str = "",
+    **database: Any,
 ) -> Mapping:
     """The demo mapping serving ``url``; ``database`` overrides ``database:`` settings.
 
@@ -202,6 +208,7 @@ def mapping_for(
         state_url: the state store (idempotency keys, audit); default a SQLite file in ``tmp``,
             so no test shares keys or audit rows with another.
         job_actions: YAML of extra ``jobs`` actions, indented as the demo's ``release``.
+        resources: YAML of extra ``v1`` resources, indented as the demo's ``customers``.
     """
     text = portable_mapping_text(url)
     for key, value in database.items():
@@ -210,6 +217,9 @@ def mapping_for(
         marker = "        actions:\n"
         assert marker in text, "the demo mapping's jobs have no actions block any more"
         text = text.replace(marker, marker + job_actions.rstrip("\n") + "\n", 1)
+    if resources:
+        marker = "    resources:\n"
+        text = text.replace(marker, marker + resources.rstrip("\n") + "\n", 1)
     path = tmp / "bridgehead.yaml"
     path.write_text(text, encoding="utf-8")
     environ = {

@@ -60,6 +60,8 @@ MSSQL = [
     ("42000", "Cannot open database requested by the login", 4060, DatabaseUnavailable),
     ("22001", "String or binary data would be truncated", 8152, DatabaseError),
     ("42000", "Incorrect syntax near 'FROM'", 102, DatabaseError),
+    ("42000", "JOBMAST has an incomplete routing", 50001, IntegrityConflict),  # THROW in a procedure
+    ("42000", "Release refused", 50000, IntegrityConflict),  # RAISERROR('…', 16, 1)
 ]
 POSTGRESQL = [
     ("08001", 'connection to server at "127.0.0.1", port 5432 failed: Connection refused', 101, DatabaseUnavailable),
@@ -70,6 +72,7 @@ POSTGRESQL = [
     ("23505", "ERROR: duplicate key value violates unique constraint", 1, IntegrityConflict),
     ("HY000", "server closed the connection unexpectedly", 35, DatabaseUnavailable),
     ("42601", "ERROR: syntax error at or near", 1, DatabaseError),
+    ("P0001", "ERROR: JOBMAST J0001 has an incomplete routing", 1, IntegrityConflict),  # RAISE EXCEPTION
 ]
 MARIADB = [
     ("HY000", "Can't connect to server on '127.0.0.1' (115)", 2002, DatabaseUnavailable),
@@ -81,6 +84,7 @@ MARIADB = [
     ("42S22", "Unknown column 'X' in 'SELECT'", 1054, SchemaDrift),
     ("23000", "Duplicate entry '1' for key 'u'", 1062, IntegrityConflict),
     ("42000", "You have an error in your SQL syntax", 1064, DatabaseError),
+    ("45000", "JOBMAST has an incomplete routing", 1644, IntegrityConflict),  # SIGNAL SQLSTATE '45000'
 ]
 SQLITE_ODBC = [
     ("HY000", "[SQLite]interrupted (9)", 9, StatementTimeout),

@@ -88,7 +88,7 @@ def test_unknown_transform_message_lists_known_names_sorted() -> None:
         get_transform("yyyymmd")
     assert str(caught.value) == (
         "unknown transform 'yyyymmd' (known: active_inactive, boolean, cyymmdd, date_time, hhmmss, "
-        "julian, mm/dd/yyyy, one_zero, trim, yes_no, yyyymmdd, zero_padded)"
+        "julian, mm/dd/yyyy, one_zero, strip, trim, yes_no, yyyymmdd, zero_padded)"
     )
     assert isinstance(caught.value, ValueError)
 

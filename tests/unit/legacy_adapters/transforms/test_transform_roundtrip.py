@@ -56,6 +56,8 @@ def _instants(zone: str) -> st.SearchStrategy[dt.datetime]:
     )
 
 
+_stripped = st.text(st.characters(codec="ascii", exclude_categories=("Cc",)), max_size=20).map(str.strip)
+
 CASES: dict[str, tuple[FieldSpec, st.SearchStrategy[Any], st.SearchStrategy[Any]]] = {
     "trim": (
         FieldSpec(column="C", transform="trim", length=6),
@@ -63,6 +65,7 @@ CASES: dict[str, tuple[FieldSpec, st.SearchStrategy[Any], st.SearchStrategy[Any]
         _unpadded,
     ),
     "trim unsized": (FieldSpec(column="C", transform="trim"), _unpadded, _unpadded),
+    "strip": (FieldSpec(column="C", transform="strip"), _stripped, _stripped),
     "zero_padded": (
         FieldSpec(column="C", transform="zero_padded", length=6),
         st.integers(0, 999_999).map(lambda n: f"{n:06d}"),
@@ -151,6 +154,7 @@ def test_order_claims() -> None:
     unordered = set(CASES) - set(ORDERED)
     assert unordered == {
         "code map",
+        "strip",
         "trim + code map",
         "mm/dd/yyyy",
         "yes_no",

@@ -1,0 +1,237 @@
+"""``bridgehead sync run|status|history|dlq list|dlq replay|pause|resume`` and ``bridgehead sandbox``.
+
+Mounted by ``gateway/cli.py``. Each command reads the mapping's ``sync`` section;
+failures a user can cause end in one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from legacy_adapters.exceptions import BridgeheadError
+
+if TYPE_CHECKING:
+    from sync.config import SyncConfig
+    from sync.state.sync_store import SyncStore
+
+__all__ = ("sandbox_command", "sync_group")
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"bridgehead: {message}", err=True)
+    sys.exit(2)
+
+
+def _default_config() -> str:
+    from legacy_adapters.demo import DEMO_MAPPING_PATH
+
+    return "bridgehead.yaml" if Path("bridgehead.yaml").exists() else str(DEMO_MAPPING_PATH)
+
+
+def _load(config: str | None) -> tuple[Any, SyncConfig]:
+    from legacy_adapters.mapping import load_mapping
+    from sync.config import load_sync_config
+
+    environ = dict(os.environ)
+    # Sync never verifies tokens: a mapping whose auth secret is unset still syncs.
+    environ.setdefault("BRIDGEHEAD_JWT_SECRET", "unused-by-sync-" + "x" * 32)
+    try:
+        mapping = load_mapping(config or _default_config(), environ)
+        return mapping, load_sync_config(mapping.sync)
+    except BridgeheadError as exc:
+        _fail(f"invalid mapping: {exc}")
+
+
+def _store(sync_config: SyncConfig, url: str | None) -> SyncStore:
+    from sync.state.sync_store import SyncStore
+
+    return SyncStore.from_url(url or sync_config.state_url)
+
+
+_config = click.option(
+    "-c", "--config", default=None, help="The mapping file (default ./bridgehead.yaml, else the demo's)."
+)
+_state = click.option("--state-url", default=None, help="State store URL (default: sync.state_url of the mapping).")
+
+
+@click.group("sync")
+def sync_group() -> None:
+    """Push legacy changes into SaaS tools (Shopify)."""
+
+
+@sync_group.command("run")
+@_config
+@_state
+@click.option("--dry-run", is_flag=True, help="Print planned creates/updates/deletes and a sample diff; send nothing.")
+@click.option("--only", default=None, help="Run one sync by name.")
+@click.option("--loop", is_flag=True, help="Keep running each sync on its interval_s schedule.")
+def run(config: str | None, state_url: str | None, dry_run: bool, only: str | None, loop: bool) -> None:
+    """Run every sync once (or one with --only)."""
+    import httpx
+    from rich.progress import Progress
+
+    from legacy_adapters.database import Database
+    from sync.engine import SyncEngine
+
+    mapping, sync_config = _load(config)
+    if only and only not in sync_config.syncs:
+        _fail(f"unknown sync {only!r} (known: {', '.join(sync_config.syncs)})")
+    store = _store(sync_config, state_url)
+    database = Database(mapping.database)
+    with httpx.Client() as http, Progress(transient=True, disable=dry_run) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total)
+            bar.update(tasks[name], completed=done, total=total)
+
+        engine = SyncEngine(sync_config, mapping, database, store, http, progress=progress)
+        next_due: dict[str, float] = {}
+        while True:
+            now = time.monotonic()
+            for name, spec in sync_config.syncs.items():
+                if only not in (None, name) or next_due.get(name, 0) > now:
+                    continue
+                try:
+                    report = engine.run(name, dry_run=dry_run)
+                except BridgeheadError as exc:
+                    _fail(f"sync {name}: {exc}")
+                _print_report(report, dry_run)
+                next_due[name] = now + spec.interval_s
+            if not loop:
+                break
+            time.sleep(max(0.5, min(next_due.values()) - time.monotonic()))
+
+
+def _print_report(report: Any, dry_run: bool) -> None:
+    planned = ", ".join(f"{report.planned[o]} {o}s" for o in ("create", "update", "delete"))
+    done = ", ".join(f"{report.done[o]} {o}s" for o in ("create", "update", "delete"))
+    if dry_run:
+        click.echo(f"{report.sync}: would send {planned} (plus {report.pending_before} waiting from earlier runs)")
+        for sample in report.samples:
+            diff = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sample["diff"].items())
+            click.echo(f"    {sample['op']:6} {sample['key']}  {diff}"[:200])
+        return
+    tail = f", {report.failed} failed, {report.dead_lettered} dead-lettered" if report.failed else ""
+    extra = f", {report.conflicts} conflicts" if report.conflicts else ""
+    line = f"{report.sync}: run {report.run_id} {report.status}: planned {planned}; done {done}{tail}{extra}"
+    click.echo(line + (f" ({report.error})" if report.error else ""))
+
+
+@sync_group.command("status")
+@_config
+@_state
+def status(config: str | None, state_url: str | None) -> None:
+    """Each sync: paused?, last run, records waiting, dead letters, remote records known."""
+    _, sync_config = _load(config)
+    store = _store(sync_config, state_url)
+    click.echo(f"{'sync':<12}{'state':<10}{'last run':<30}{'waiting':>8}{'dlq':>6}{'mapped':>8}")
+    for name in sync_config.syncs:
+        last = store.runs(name, limit=1)
+        when = f"#{last[0]['id']} {last[0]['status']} {last[0]['started_at']:%Y-%m-%d %H:%M}" if last else "never"
+        state = "paused" if store.is_paused(name) else "active"
+        click.echo(
+            f"{name:<12}{state:<10}{when:<30}{store.pending(name):>8}{len(store.dlq(name)):>6}{store.id_count(name):>8}"
+        )
+
+
+@sync_group.command("history")
+@_config
+@_state
+@click.option("--sync", "name", default=None)
+@click.option("--limit", default=20, show_default=True)
+def history(config: str | None, state_url: str | None, name: str | None, limit: int) -> None:
+    """Past runs, newest first, with planned and done counts."""
+    _, sync_config = _load(config)
+    for r in _store(sync_config, state_url).runs(name, limit):
+        planned = f"{r['planned_creates']}/{r['planned_updates']}/{r['planned_deletes']}"
+        done = f"{r['done_creates']}/{r['done_updates']}/{r['done_deletes']}"
+        dry = " dry-run" if r["dry_run"] else ""
+        counts = f"planned c/u/d {planned:<12} done {done:<12} failed {r['failed']} dlq {r['dead_lettered']}{dry}"
+        click.echo(f"#{r['id']:<5}{r['sync']:<12}{r['status']:<17}{r['started_at']:%Y-%m-%d %H:%M:%S}  {counts}")
+
+
+@sync_group.group("dlq")
+def dlq() -> None:
+    """The dead-letter queue: records that failed past their retry budget."""
+
+
+@dlq.command("list")
+@_config
+@_state
+@click.option("--sync", "name", default=None)
+def dlq_list(config: str | None, state_url: str | None, name: str | None) -> None:
+    _, sync_config = _load(config)
+    letters = _store(sync_config, state_url).dlq(name)
+    for d in letters:
+        click.echo(f"#{d['id']:<5}{d['sync']:<12}{d['key']:<24}{d['op']:<8}attempts {d['attempts']}  {d['last_error']}")
+    click.echo(f"{len(letters)} dead letter(s)")
+
+
+@dlq.command("replay")
+@_config
+@_state
+@click.option("--sync", "name", default=None)
+@click.option("--id", "ids", multiple=True, type=int, help="Replay only these (repeatable); all by default.")
+def dlq_replay(config: str | None, state_url: str | None, name: str | None, ids: tuple[int, ...]) -> None:
+    """Put dead letters back in the outbox with a fresh budget; the next run sends them."""
+    _, sync_config = _load(config)
+    count = _store(sync_config, state_url).replay(name, list(ids) or None)
+    click.echo(f"{count} record(s) queued again; run `bridgehead sync run` to send them")
+
+
+@sync_group.command("pause")
+@_config
+@_state
+@click.argument("name")
+def pause(config: str | None, state_url: str | None, name: str) -> None:
+    """Stop a sync (a running one stops after its current batch)."""
+    _set_paused(config, state_url, name, True)
+
+
+@sync_group.command("resume")
+@_config
+@_state
+@click.argument("name")
+def resume(config: str | None, state_url: str | None, name: str) -> None:
+    _set_paused(config, state_url, name, False)
+
+
+def _set_paused(config: str | None, state_url: str | None, name: str, paused: bool) -> None:
+    _, sync_config = _load(config)
+    if name not in sync_config.syncs:
+        _fail(f"unknown sync {name!r} (known: {', '.join(sync_config.syncs)})")
+    _store(sync_config, state_url).set_paused(name, paused)
+    click.echo(f"{name}: {'paused' if paused else 'resumed'}")
+
+
+@click.command("sandbox")
+@click.option("--port", default=8787, show_default=True, type=int)
+@click.option("--token", default="sandbox-token", show_default=True)
+@click.option(
+    "--fault-rate",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Share of requests that fail (429/5xx/timeouts/drops).",
+)
+def sandbox_command(port: int, token: str, fault_rate: float) -> None:
+    """Serve a fake Shopify (GraphQL Admin API 2026-04) on 127.0.0.1 for the demo and tests."""
+    import uvicorn
+
+    from sync.sandbox import make_fake
+
+    fake = make_fake(token, fault_rate)
+    click.echo(f"Fake Shopify: http://127.0.0.1:{port}/admin/api/{fake.api_version}/graphql.json")
+    click.echo(f"Access token: {token}   (header X-Shopify-Access-Token)")
+    click.echo("In another terminal:  bridgehead sync run --dry-run   then   bridgehead sync run")
+    uvicorn.run(
+        fake.asgi, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off", interface="asgi3"
+    )

@@ -1,0 +1,148 @@
+"""The ``sync:`` section of the mapping file, decoded into frozen Structs (STYLE C4).
+
+``Mapping.sync`` is plain data; ``load_sync_config`` converts it with msgspec and
+reports every mistake as a ``MappingError`` whose path starts with ``sync.``, so
+a typo in a sync definition reads like any other mapping error.
+
+A field mapping is one of ``{field: api_field}``, ``{template: "{a} {b}"}``
+(concatenation), ``{field: x, lookup: {A: ACTIVE}}`` (a code map), ``{value: 7}``
+(a constant) or ``{ref: {sync: items, attr: inventory_item_id}, field: item_number}``
+(another sync's remote id of the row named by ``field``), each with an ``owner``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from legacy_adapters.exceptions import MappingError
+
+__all__ = (
+    "AlertConfig",
+    "DestinationConfig",
+    "DetectorConfig",
+    "FieldMap",
+    "Owner",
+    "RefSpec",
+    "SyncConfig",
+    "SyncMode",
+    "SyncSpec",
+    "load_sync_config",
+)
+
+SyncMode = Literal["upsert", "update_only", "insert_only", "mirror"]
+Owner = Literal["legacy", "destination", "newest"]
+DEFAULT_STATE_URL = "sqlite:///.bridgehead/state.db"
+
+
+class _Spec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Base of every sync Struct: immutable, strict about unknown keys."""
+
+
+class RefSpec(_Spec):
+    sync: str
+    """The sync whose id map holds the remote record (``items`` for stock)."""
+    attr: str = "id"
+    """``id`` for the remote id, else a key of the remote extras (``inventory_item_id``)."""
+
+
+class FieldMap(_Spec):
+    field: str | None = None
+    """API field of the resource whose value is sent (or, with ``ref``, whose value names the row)."""
+    template: str | None = None
+    """``str.format`` template over the row's API fields: concatenation."""
+    lookup: dict[str, Any] | None = None
+    """Code map applied to ``field``'s value (rendered as text: ``true``/``false`` for booleans)."""
+    value: Any = None
+    """A constant."""
+    ref: RefSpec | None = None
+    owner: Owner = "legacy"
+    """legacy: always sent; destination: sent on create only; newest: the later change wins, conflicts recorded."""
+
+
+class DetectorConfig(_Spec):
+    kind: Literal["snapshot_hash", "high_water", "change_tracking"] = "snapshot_hash"
+    column: str | None = None
+    """high_water: the API field holding a rowversion or updated-at value."""
+    batch_size: int = 5000
+    """Rows compared per batch (snapshot) or read per page."""
+
+
+class DestinationConfig(_Spec):
+    url: str
+    """Shop base URL; the GraphQL endpoint is ``{url}/admin/api/{api_version}/graphql.json``."""
+    token: str
+    kind: Literal["shopify"] = "shopify"
+    api_version: str = "2026-04"
+    """Pinned Admin API version: behaviour (``changeFromQuantity``) depends on it."""
+    timeout_s: float = 10.0
+
+
+class SyncSpec(_Spec):
+    resource: str
+    destination: str
+    object: Literal["product", "customer", "inventory"]
+    fields: dict[str, FieldMap]
+    """Destination field -> how its value is made."""
+    version: str | None = None
+    """API version whose resource is read; the mapping's first version by default."""
+    mode: SyncMode = "upsert"
+    on_delete: Literal["delete", "archive"] = "delete"
+    """What mirror mode does to a remote record whose source row is gone."""
+    interval_s: float = 30.0
+    """Schedule for ``sync run --loop``; stock latency is at most this plus one run."""
+    detector: DetectorConfig = DetectorConfig()
+    batch_size: int = 50
+    max_attempts: int = 3
+    """Runs a record may fail in before it goes to the dead-letter queue."""
+    request_attempts: int = 6
+    """Attempts of one request (stamina) before the record counts as failed for this run."""
+
+
+class AlertConfig(_Spec):
+    after_failures: int = 3
+    """Alert when a sync fails (or partially fails) this many runs in a row."""
+    webhook_url: str | None = None
+    command: str | None = None
+    """A shell command run with BRIDGEHEAD_SYNC and BRIDGEHEAD_FAILURES in its environment."""
+
+
+class SyncConfig(_Spec):
+    destinations: dict[str, DestinationConfig]
+    syncs: dict[str, SyncSpec]
+    state_url: str = DEFAULT_STATE_URL
+    alert: AlertConfig | None = None
+    lease_s: float = 60.0
+    """How long a worker's claim on outbox records lasts before another worker may take them."""
+
+
+def load_sync_config(raw: dict[str, Any] | None) -> SyncConfig:
+    """Decode and cross-check the mapping's ``sync`` section.
+
+    Raises:
+        MappingError: with ``path`` such as ``sync.syncs.items.mode``.
+    """
+    if raw is None:
+        raise MappingError("the mapping has no sync section", path="sync")
+    try:
+        config = msgspec.convert(raw, SyncConfig)
+    except msgspec.ValidationError as exc:
+        message, _, where = str(exc).rpartition(" - at `$")
+        if not message:
+            message, where = str(exc), ""
+        raise MappingError(message.replace("`", "'"), path="sync" + where.rstrip("`")) from None
+    for name, spec in config.syncs.items():
+        path = f"sync.syncs.{name}"
+        if spec.destination not in config.destinations:
+            known = ", ".join(config.destinations)
+            raise MappingError(f"unknown destination {spec.destination!r} (known: {known})", path=f"{path}.destination")
+        for target, fmap in spec.fields.items():
+            kinds = sum(x is not None for x in (fmap.template, fmap.value)) + (fmap.field is not None and not fmap.ref)
+            if fmap.ref is None and kinds != 1:
+                raise MappingError("give exactly one of field, template, value", path=f"{path}.fields.{target}")
+            if fmap.ref is not None and (fmap.field is None or fmap.ref.sync not in config.syncs):
+                raise MappingError("ref needs a field and a known sync", path=f"{path}.fields.{target}.ref")
+        if spec.detector.kind == "high_water" and not spec.detector.column:
+            raise MappingError("high_water needs a column", path=f"{path}.detector.column")
+    return config

@@ -1,0 +1,42 @@
+"""The Connector protocol: push a batch of planned records, get one result per record back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from sync.exceptions import SyncError
+
+__all__ = ("Connector", "OutRecord", "PushResult")
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    key: str
+    """The legacy key (JSON text), also the external id the destination upserts by."""
+    op: Literal["create", "update", "delete"]
+    values: dict[str, Any]
+    """Destination field -> value, already filtered by field ownership."""
+    remote_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    key: str
+    remote_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    error: SyncError | None = None
+
+
+class Connector(Protocol):
+    max_batch: int
+    """Records per ``push`` call the destination accepts in one request."""
+
+    def push(self, records: list[OutRecord]) -> list[PushResult]:
+        """Deliver the records; per-record failures are results, a run-ending failure raises Fatal."""
+        ...
+
+    def fetch(self, remote_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Current destination values (and ``updatedAt``) of records, for ``newest`` ownership."""
+        ...

@@ -1,0 +1,25 @@
+"""Shopify's access-token header as an ``httpx.Auth`` (STYLE C7).
+
+Admin API offline tokens do not expire and have no refresh flow, so a 401 is
+final: the client turns it into ``Fatal`` rather than retrying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import httpx
+
+__all__ = ("ShopifyTokenAuth",)
+
+
+class ShopifyTokenAuth(httpx.Auth):
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["X-Shopify-Access-Token"] = self._token
+        yield request
+
+    def __repr__(self) -> str:  # never print the token
+        return "ShopifyTokenAuth(<redacted>)"

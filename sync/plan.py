@@ -1,0 +1,113 @@
+"""From a legacy row to the destination values to send: field expressions and per-field ownership.
+
+``render`` evaluates a sync's field map over one row in API form. ``decide``
+then drops what the legacy side may not overwrite: ``destination`` fields go out
+on create only; a ``newest`` field is sent unless the shop changed it since our
+last send, in which case the later change wins when both times are known, the
+shop wins when the legacy change time is unknown (a snapshot diff cannot date
+it), and every such clash is returned as a ``Conflict`` to be recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import string
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sync.config import FieldMap
+
+__all__ = ("Conflict", "decide", "referenced_fields", "render")
+
+RefLookup = Callable[[str, str, str], Any]
+"""(sync, encoded key, attr) -> the remote id or extra of that sync's record, or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    field: str
+    legacy: Any
+    remote: Any
+    winner: str
+
+
+def referenced_fields(fields: dict[str, FieldMap]) -> set[str]:
+    """API fields a sync reads: named fields and every ``{name}`` in templates."""
+    names: set[str] = set()
+    for fmap in fields.values():
+        if fmap.field:
+            names.add(fmap.field)
+        if fmap.template:
+            names.update(n.split(".")[0].split("[")[0] for _, n, _, _ in string.Formatter().parse(fmap.template) if n)
+    return names
+
+
+def _text(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def render(fields: dict[str, FieldMap], row: dict[str, Any], ref: RefLookup) -> dict[str, Any]:
+    """Destination field -> value for one row."""
+    from sync.changes.base import encode_key
+
+    out: dict[str, Any] = {}
+    for target, fmap in fields.items():
+        if fmap.ref is not None:
+            out[target] = ref(fmap.ref.sync, encode_key([row.get(fmap.field or "")]), fmap.ref.attr)
+        elif fmap.template is not None:
+            out[target] = fmap.template.format_map({k: "" if v is None else v for k, v in row.items()}).strip()
+        elif fmap.field is not None:
+            value = row.get(fmap.field)
+            out[target] = fmap.lookup.get(_text(value), value) if fmap.lookup and value is not None else value
+        else:
+            out[target] = fmap.value
+    return out
+
+
+def decide(
+    fields: dict[str, FieldMap],
+    values: dict[str, Any],
+    *,
+    creating: bool,
+    sent: dict[str, Any],
+    remote: dict[str, Any] | None,
+    legacy_changed_at: dt.datetime | None,
+) -> tuple[dict[str, Any], list[Conflict]]:
+    """The subset of ``values`` to send, and the conflicts found on ``newest`` fields."""
+    if creating:
+        return dict(values), []
+    out: dict[str, Any] = {}
+    conflicts: list[Conflict] = []
+    for target, value in values.items():
+        owner = fields[target].owner if target in fields else "legacy"
+        if owner == "destination":
+            continue
+        if (
+            owner == "newest"
+            and remote is not None
+            and target in remote
+            and remote[target] != sent.get(target, remote[target])
+        ):
+            # The shop changed it since our last send.
+            if value == sent.get(target):
+                continue  # legacy did not change it: nothing to decide, the shop's value stands
+            remote_at = _parse(remote.get("updatedAt"))
+            legacy_wins = legacy_changed_at is not None and remote_at is not None and legacy_changed_at > remote_at
+            conflicts.append(Conflict(target, value, remote[target], "legacy" if legacy_wins else "destination"))
+            if not legacy_wins:
+                continue
+        out[target] = value
+    return out, conflicts
+
+
+def _parse(value: Any) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def changed(values: dict[str, Any], sent: dict[str, Any], keys: Iterable[str]) -> dict[str, tuple[Any, Any]]:
+    """Field -> (last sent, new) for a dry-run sample diff."""
+    return {k: (sent.get(k), values.get(k)) for k in keys if sent.get(k) != values.get(k)}

@@ -1,0 +1,228 @@
+"""Run history (a small state machine), record outcomes, conflicts and the dead-letter queue.
+
+Mixed into ``SyncStore``. A delivered record leaves the outbox in the same
+transaction that stores its fingerprint and remote id, so a crash between the two
+cannot happen; a failed one stays in the outbox until its attempt budget is spent,
+then moves to the DLQ with its last error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import sqlalchemy as sa
+
+from sync.state.sync_tables import CONFLICTS, CONTROLS, DLQ, FINGERPRINTS, ID_MAP, OUTBOX, RECORD_ERRORS, RUNS
+
+if TYPE_CHECKING:
+    from sync.state.sync_store import OutboxItem
+
+__all__ = ("FINAL_STATES", "TRANSITIONS", "InvalidTransition", "RunLog")
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "queued": frozenset({"running", "cancelled", "failed"}),
+    "running": frozenset({"succeeded", "partially_failed", "failed", "cancelled"}),
+}
+"""queued -> running -> succeeded | partially_failed | failed | cancelled; final states go nowhere."""
+FINAL_STATES = frozenset({"succeeded", "partially_failed", "failed", "cancelled"})
+COUNTS = (
+    *(f"{s}_{o}" for s in ("planned", "done") for o in ("creates", "updates", "deletes")),
+    "failed",
+    "dead_lettered",
+    "conflicts",
+)
+
+
+class InvalidTransition(RuntimeError):
+    """A run was moved to a state its current state cannot reach (a bug, not a user error)."""
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class RunLog:
+    engine: sa.Engine
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def start_run(self, sync: str, worker: str, *, dry_run: bool = False) -> int:
+        with self.engine.begin() as conn:
+            values: dict[str, Any] = dict.fromkeys(COUNTS, 0)
+            values |= {"sync": sync, "status": "queued", "worker": worker, "dry_run": dry_run, "started_at": _now()}
+            return int(conn.execute(RUNS.insert().values(**values)).inserted_primary_key[0])
+
+    def move_run(self, run_id: int, status: str, *, error: str | None = None) -> None:
+        """Advance the run's state machine; refuses transitions it does not allow."""
+        with self.engine.begin() as conn:
+            current = conn.scalar(sa.select(RUNS.c.status).where(RUNS.c.id == run_id))
+            if status not in TRANSITIONS.get(str(current), frozenset()):
+                raise InvalidTransition(f"run {run_id}: {current} -> {status}")
+            values: dict[str, Any] = {"status": status}
+            if status in FINAL_STATES:
+                values |= {"finished_at": _now(), "error": error}
+            conn.execute(RUNS.update().where(RUNS.c.id == run_id).values(**values))
+
+    def add_counts(self, run_id: int, **counts: int) -> None:
+        if counts := {k: v for k, v in counts.items() if v}:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    RUNS.update()
+                    .where(RUNS.c.id == run_id)
+                    .values({RUNS.c[k]: RUNS.c[k] + v for k, v in counts.items()})
+                )
+
+    def runs(self, sync: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        query = sa.select(RUNS).order_by(RUNS.c.id.desc()).limit(limit)
+        if sync:
+            query = query.where(RUNS.c.sync == sync)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def note_outcome(self, sync: str, failing: bool) -> int:
+        """Count consecutive failing runs of ``sync``; returns the new count (0 after a success)."""
+        with self.engine.begin() as conn:
+            column = CONTROLS.c.consecutive_failures
+            conn.execute(
+                CONTROLS.update().where(CONTROLS.c.sync == sync).values({column: column + 1 if failing else 0})
+            )
+            return int(conn.scalar(sa.select(column).where(CONTROLS.c.sync == sync)) or 0)
+
+    # -- record outcomes ---------------------------------------------------------------------
+
+    def complete(self, item: OutboxItem, remote_id: str | None, extra: dict[str, Any], sent: dict[str, Any]) -> None:
+        """Record one delivered record; see ``complete_many``."""
+        self.complete_many([(item, remote_id, extra, sent)])
+
+    def complete_many(self, done: Sequence[tuple[OutboxItem, str | None, dict[str, Any], dict[str, Any]]]) -> None:
+        """Record delivered records: out of the outbox, fingerprint and id map updated, in one transaction."""
+        from sync.state.sync_store import upsert
+
+        prints, ids = [], []
+        with self.engine.begin() as conn:
+            for item, remote_id, extra, sent in done:
+                gone = conn.execute(
+                    OUTBOX.delete().where(OUTBOX.c.id == item.id, _same(OUTBOX.c.fingerprint, item.fingerprint))
+                )
+                if gone.rowcount == 0:
+                    # Re-planned while we pushed: the newer version stays for the next claim.
+                    conn.execute(
+                        OUTBOX.update().where(OUTBOX.c.id == item.id).values(lease_owner=None, lease_until=None)
+                    )
+                conn.execute(DLQ.delete().where(DLQ.c.sync == item.sync, DLQ.c.key == item.key))
+                if item.op == "delete":
+                    conn.execute(
+                        FINGERPRINTS.delete().where(FINGERPRINTS.c.sync == item.sync, FINGERPRINTS.c.key == item.key)
+                    )
+                    conn.execute(ID_MAP.delete().where(ID_MAP.c.sync == item.sync, ID_MAP.c.key == item.key))
+                    continue
+                if item.fingerprint:
+                    prints.append({"sync": item.sync, "key": item.key, "fingerprint": item.fingerprint})
+                if remote_id:
+                    ids.append({
+                        "sync": item.sync, "key": item.key, "remote_id": remote_id,
+                        "extra": msgspec.json.encode(extra).decode(), "sent": msgspec.json.encode(sent).decode(),
+                        "updated_at": _now(),
+                    })  # fmt: skip
+            upsert(conn, FINGERPRINTS, prints, ["sync", "key"])
+            upsert(conn, ID_MAP, ids, ["sync", "key"])
+
+    def fail(self, item: OutboxItem, run_id: int, error: str, *, max_attempts: int, spend: bool = True) -> bool:
+        """Record a failed attempt; returns True when the record went to the dead-letter queue."""
+        attempts = item.attempts + (1 if spend else 0)
+        with self.engine.begin() as conn:
+            conn.execute(
+                RECORD_ERRORS.insert().values(run_id=run_id, sync=item.sync, key=item.key, error=error, at=_now())
+            )
+            if spend and attempts >= max_attempts:
+                conn.execute(OUTBOX.delete().where(OUTBOX.c.id == item.id))
+                from sync.state.sync_store import upsert
+
+                row = {
+                    "sync": item.sync,
+                    "key": item.key,
+                    "op": item.op,
+                    "row": None if item.row is None else msgspec.json.encode(item.row).decode(),
+                    "fingerprint": item.fingerprint,
+                    "attempts": attempts,
+                    "last_error": error,
+                    "created_at": _now(),
+                }
+                upsert(conn, DLQ, [row], ["sync", "key"])
+                return True
+            conn.execute(
+                OUTBOX.update()
+                .where(OUTBOX.c.id == item.id)
+                .values(
+                    attempts=attempts, last_error=error, not_before_run=run_id + 1, lease_owner=None, lease_until=None
+                )
+            )
+            return False
+
+    def record_errors(self, run_id: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            query = sa.select(RECORD_ERRORS).where(RECORD_ERRORS.c.run_id == run_id).order_by(RECORD_ERRORS.c.id)
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def record_conflict(
+        self, run_id: int, sync: str, key: str, field: str, legacy: Any, remote: Any, winner: str
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                CONFLICTS.insert().values(
+                    run_id=run_id, sync=sync, key=key, field=field, legacy_value=_text(legacy),
+                    remote_value=_text(remote), winner=winner, at=_now(),
+                )
+            )  # fmt: skip
+
+    def conflicts(self, sync: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            query = sa.select(CONFLICTS).where(CONFLICTS.c.sync == sync).order_by(CONFLICTS.c.id)
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    # -- dead-letter queue -------------------------------------------------------------------
+
+    def dlq(self, sync: str | None = None) -> list[dict[str, Any]]:
+        query = sa.select(DLQ).order_by(DLQ.c.id)
+        if sync:
+            query = query.where(DLQ.c.sync == sync)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def parked(self, sync: str, keys: Sequence[str]) -> dict[str, str | None]:
+        """Dead-lettered keys and the fingerprint they failed with: the same row is not retried by itself."""
+        with self.engine.connect() as conn:
+            query = sa.select(DLQ.c.key, DLQ.c.fingerprint).where(DLQ.c.sync == sync, DLQ.c.key.in_(list(keys)))
+            return {r.key: r.fingerprint for r in conn.execute(query)}
+
+    def replay(self, sync: str | None = None, ids: Sequence[int] | None = None) -> int:
+        """Move dead letters back into the outbox with a fresh attempt budget; returns how many."""
+        query = sa.select(DLQ)
+        if sync:
+            query = query.where(DLQ.c.sync == sync)
+        if ids:
+            query = query.where(DLQ.c.id.in_(list(ids)))
+        from sync.state.sync_store import upsert
+
+        with self.engine.begin() as conn:
+            letters = conn.execute(query).all()
+            rows = [
+                {"sync": d.sync, "key": d.key, "op": d.op, "row": d.row, "fingerprint": d.fingerprint,
+                 "attempts": 0, "not_before_run": 0, "last_error": None}
+                for d in letters
+            ]  # fmt: skip
+            upsert(conn, OUTBOX, rows, ["sync", "key"])
+            if letters:
+                conn.execute(DLQ.delete().where(DLQ.c.id.in_([d.id for d in letters])))
+        return len(letters)
+
+
+def _same(column: sa.ColumnElement[Any], value: str | None) -> sa.ColumnElement[bool]:
+    return column.is_(None) if value is None else column == value
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else msgspec.json.encode(value).decode()

@@ -1,0 +1,68 @@
+"""Sync fixtures: a fake Shopify over MockTransport, a state store, the engine on a writable demo DB."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import stamina
+
+from legacy_adapters.database import Database
+from legacy_adapters.demo import DEMO_MAPPING_PATH
+from legacy_adapters.mapping import Mapping, load_mapping
+from sync.config import SyncConfig, load_sync_config
+from sync.connectors.shopify.fake import CostBucket, FakeShopify
+from sync.engine import SyncEngine
+from sync.state.sync_store import SyncStore
+from tests.conftest import demo_environ
+
+
+@pytest.fixture(autouse=True)
+def _stamina_testing() -> Iterator[None]:
+    # No real waits; keep the configured attempt counts so retries really happen.
+    stamina.set_testing(True, attempts=10, cap=True)
+    yield
+    stamina.set_testing(False)
+
+
+@pytest.fixture
+def fake() -> FakeShopify:
+    # A large bucket so functional tests are not paced; throttling has its own tests.
+    return FakeShopify(bucket=CostBucket(maximum=1_000_000, restore_rate=1_000_000))
+
+
+@pytest.fixture
+def sync_mapping(writable_db: Path) -> Mapping:
+    return load_mapping(DEMO_MAPPING_PATH, demo_environ(writable_db))
+
+
+@pytest.fixture
+def sync_config(sync_mapping: Mapping) -> SyncConfig:
+    return load_sync_config(sync_mapping.sync)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SyncStore:
+    return SyncStore.from_url(f"sqlite:///{tmp_path / 'state.db'}")
+
+
+EngineFactory = Callable[..., SyncEngine]
+
+
+@pytest.fixture
+def make_engine(
+    sync_mapping: Mapping, sync_config: SyncConfig, store: SyncStore, fake: FakeShopify
+) -> Iterator[EngineFactory]:
+    databases: list[Database] = []
+
+    def make(**kwargs: object) -> SyncEngine:
+        database = Database(sync_mapping.database)
+        databases.append(database)
+        http = httpx.Client(transport=httpx.MockTransport(fake.handler))
+        return SyncEngine(sync_config, sync_mapping, database, store, http, **kwargs)  # type: ignore[arg-type]
+
+    yield make
+    for database in databases:
+        database.dispose()
