@@ -1,0 +1,229 @@
+"""``python -m bench``: prepare, start every server, run interleaved rounds, export, write the table.
+
+python -m bench                         # the full run `make bench` does (< 15 min on 2 cores)
+python -m bench --backend sqlite        # Python's sqlite3 instead of pyodbc + sqliteodbc
+python -m bench --rounds 1 --duration 2 --scenarios get,list_100 --no-export   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+
+from bench import data
+from bench.export import run_export
+from bench.load import run_wrk
+from bench.report import Cell, render
+from bench.scenarios import SCENARIOS, bridgehead_deep_cursors
+from bench.servers import SANDMAN2_BIN, ServerSpec, start
+
+SERVERS = (
+    ServerSpec("bridgehead", "Bridgehead", "bridgehead"),
+    ServerSpec("bridgehead_tuned", "Bridgehead + proposed pool/watchdog fixes (bench patch)", "bridgehead_tuned"),
+    ServerSpec("floor", "floor (thread pool)", "floor", {"BENCH_FLOOR_MODE": "thread"}),
+    ServerSpec("floor_executor", "floor, one hop to a pool-sized executor", "floor", {"BENCH_FLOOR_MODE": "executor"}),
+    ServerSpec("floor_loop", "floor, blocking on the event loop", "floor", {"BENCH_FLOOR_MODE": "loop"}),
+    ServerSpec("sandman2", "sandman2", "sandman2"),
+)
+VARIANTS = {"floor_executor", "floor_loop", "bridgehead_tuned"}
+EXPORTED = ("bridgehead", "floor", "sandman2")
+
+
+def _say(text: str) -> None:
+    print(f"bench: {text}", flush=True)
+
+
+def default_backend() -> str:
+    """``sqlite+pyodbc`` when legacy_adapters registers it and the SQLite3 ODBC driver is installed."""
+    try:
+        from legacy_adapters.dialects import BACKENDS
+    except ImportError:
+        return "sqlite"
+    if "sqlite+pyodbc" not in BACKENDS:
+        return "sqlite"
+    probe = subprocess.run(["odbcinst", "-q", "-d", "-n", "SQLite3"], capture_output=True, check=False)
+    return "sqlite+pyodbc" if probe.returncode == 0 else "sqlite"
+
+
+def ensure_sandman2() -> bool:
+    if (SANDMAN2_BIN / "gunicorn").exists():
+        return True
+    _say("creating bench/.venv-sandman2 (once) ...")
+    venv = SANDMAN2_BIN.parent
+    requirements = data.ROOT / "bench" / "sandman2-requirements.txt"
+    steps = [
+        [sys.executable if sys.prefix == sys.base_prefix else "python3", "-m", "venv", str(venv)],
+        [str(SANDMAN2_BIN / "pip"), "install", "-q", "-r", str(requirements)],
+        [str(SANDMAN2_BIN / "pip"), "install", "-q", "--no-deps", "sandman2==1.2.3"],
+    ]
+    for step in steps:
+        if subprocess.run(step, check=False).returncode != 0:
+            _say(f"sandman2 set-up failed at: {' '.join(step)}; it is left out of this run")
+            return False
+    return True
+
+
+def _check(servers: dict, headers: dict[str, str], samples: data.Samples, extras: dict) -> list[str]:
+    """Every path answers 200, and the floor's data equals Bridgehead's (the same work is compared)."""
+    notes = []
+    for scenario in SCENARIOS:
+        bodies = {}
+        for name, running in servers.items():
+            paths = scenario.paths(running.spec.kind, samples, extras)
+            if paths is None:
+                continue
+            for path in paths[:3]:
+                r = httpx.get(running.base + path, headers=headers, timeout=120)
+                if r.status_code != 200:
+                    raise SystemExit(f"bench: {name} {path} answered {r.status_code}: {r.text[:300]}")
+            r = httpx.get(running.base + paths[0], headers=headers, timeout=120).json()
+            bodies[name] = r.get("data", r) if isinstance(r, dict) else r
+        if "bridgehead" in bodies and "floor" in bodies and scenario.name != "page_10000":
+            same = bodies["bridgehead"] == bodies["floor"]
+            if not same:
+                notes.append(f"- WARNING: {scenario.name}: the floor's body differs from Bridgehead's.")
+                _say(notes[-1])
+    return notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--backend", choices=("auto", "sqlite+pyodbc", "sqlite"), default="auto")
+    parser.add_argument("--db-url", help="override the database URL entirely (all servers use it)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes per server (same for all)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=4, help="seconds per wrk run")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS))
+    parser.add_argument("--servers", default=",".join(s.name for s in SERVERS))
+    parser.add_argument("--no-export", action="store_true")
+    parser.add_argument("--export-timeout", type=float, default=180)
+    parser.add_argument("--out", default=str(data.ROOT / "bench" / "results" / "latest.md"))
+    args = parser.parse_args(argv)
+    began = time.monotonic()
+
+    db = data.ensure_database(args.rows)
+    samples = data.load_samples(db)
+    mapping = data.bench_mapping()
+    backend = default_backend() if args.backend == "auto" else args.backend
+    url = args.db_url or f"{backend}:///{db}"
+    token = data.mint()
+    headers = {"Authorization": f"Bearer {token}"}
+    env = {
+        "BENCH_DB_URL": url,
+        "BRIDGEHEAD_DB_URL": url,
+        "BRIDGEHEAD_JWT_SECRET": data.JWT_SECRET,
+        "BENCH_JWT_SECRET": data.JWT_SECRET,
+        "BENCH_CURSOR_SECRET": data.CURSOR_SECRET,
+        "BENCH_MAPPING": str(mapping),
+    }
+    wanted = set(args.servers.split(","))
+    if "sandman2" in wanted and not ensure_sandman2():
+        wanted.discard("sandman2")
+    specs = [s for s in SERVERS if s.name in wanted]
+    scenarios = [s for s in SCENARIOS if s.name in args.scenarios.split(",")]
+    _say(
+        f"backend {url.split(':')[0]}, {args.workers} workers per server, wrk -t{args.threads} -c{args.connections} -d{args.duration}s"
+    )
+
+    servers = {}
+    try:
+        for i, spec in enumerate(specs):
+            servers[spec.name] = start(spec, 18100 + i, args.workers, env, "/")
+            _say(f"started {spec.name} on :{18100 + i}")
+        extras = (
+            {"deep_cursors": bridgehead_deep_cursors(servers["bridgehead"].base, headers, samples)}
+            if "bridgehead" in servers
+            else {}
+        )
+        notes = _check(servers, headers, samples, extras)
+
+        cells: dict[tuple[str, str], Cell] = {}
+        plan = []
+        for scenario in scenarios:
+            for spec in specs:
+                if spec.name in VARIANTS and not scenario.variants:
+                    continue
+                paths = scenario.paths(spec.kind, samples, extras)
+                if paths is not None:
+                    plan.append((scenario, spec, paths))
+                    cells[(scenario.name, spec.name)] = Cell()
+        _say(f"warm-up: {len(plan)} pairs x {args.warmup}s")
+        for scenario, spec, paths in plan:
+            run_wrk(servers[spec.name].base, paths, headers, args.warmup, args.threads, args.connections)
+        for round_no in range(args.rounds):
+            # Interleave: every pair once per round, the server order rotated each round.
+            for scenario in scenarios:
+                pairs = [(sc, sp, p) for sc, sp, p in plan if sc is scenario]
+                shift = round_no % max(1, len(pairs))
+                for sc, spec, paths in pairs[shift:] + pairs[:shift]:
+                    result = run_wrk(
+                        servers[spec.name].base, paths, headers, args.duration, args.threads, args.connections
+                    )
+                    cells[(sc.name, spec.name)].results.append(result)
+                    flag = f" ERRORS={result.errors}" if result.errors else ""
+                    _say(
+                        f"round {round_no + 1}/{args.rounds} {sc.name:<14} {spec.name:<15} {result.rps:8.0f} req/s  p50 {result.p50_ms:7.1f} ms  p99 {result.p99_ms:7.1f} ms{flag}"
+                    )
+    finally:
+        for running in servers.values():
+            running.stop()
+
+    exports = {}
+    if not args.no_export:
+        for spec in specs:
+            if spec.name not in EXPORTED:
+                continue
+            running = start(spec, 18200, args.workers, env, "/")
+            try:
+                _say(f"export from {spec.name} ...")
+                exports[spec.name] = e = run_export(running, headers, args.export_timeout)
+                _say(
+                    f"export {spec.name}: {e.rows:,} rows in {e.seconds:.1f} s = {e.rows_per_s:,.0f} rows/s, peak RSS {e.peak_rss_mb:,.0f} MB ({e.status})"
+                )
+            finally:
+                running.stop()
+
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=data.ROOT, check=False
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        cwd=data.ROOT,
+        check=False,
+    ).stdout.strip()
+    header = [
+        "# Bridgehead benchmark: latest run",
+        "",
+        f"- {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, commit {commit}{' + uncommitted changes' if dirty else ''}, "
+        f"{os.cpu_count()} CPUs, load average at the end {os.getloadavg()[0]:.1f}",
+        f"- database: `{url.split(':')[0]}` ({'pyodbc through the SQLite ODBC driver, StepAPI=1' if 'pyodbc' in url else 'Python sqlite3'}), "
+        f"{samples.all_jobs:,} jobs ({samples.visible_jobs:,} visible)",
+        f"- every server: {args.workers} worker processes, pool of 5 connections per worker; auth on for Bridgehead and the floor (HS256 bearer token), none in sandman2",
+        f"- load: `wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s` on 127.0.0.1, {args.rounds} interleaved rounds after a {args.warmup:g} s warm-up; medians of the rounds",
+        f"- whole run {(time.monotonic() - began) / 60:.1f} min",
+    ]
+    text = render(header, scenarios, specs, cells, exports, notes)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write(text)
+    print(text)
+    _say(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

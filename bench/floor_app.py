@@ -1,0 +1,272 @@
+"""The floor: the jobs endpoint a developer would write by hand for the demo database.
+
+Litestar + SQLAlchemy Core + the same driver (whatever ``BENCH_DB_URL`` names) +
+msgspec encoding, the same HS256 token check and the same legacy clean-up of the
+same fields (trim, status letters, YYYYMMDD and date+time pairs, implied
+decimals, Y/N and 1/0 flags, sentinels), returning byte-for-byte the bodies
+Bridgehead returns for the benchmark's requests (``bench.checks`` verifies it).
+No mapping, no generic query building: each statement is written once at import.
+
+``BENCH_FLOOR_MODE`` picks how the blocking database work runs:
+
+``thread``    ``sync_to_thread=True`` handlers, as Bridgehead runs them (the floor proper);
+``executor``  an async handler making one hop per request to a dedicated executor sized
+              to the connection pool, which fetches, cleans up and encodes together;
+``loop``      the blocking call made on the event loop itself (the ceiling, not a model to ship).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jwt
+import msgspec
+import sqlalchemy as sa
+from litestar import Litestar, Request, Response, get
+from litestar.exceptions import NotAuthorizedException, NotFoundException
+from litestar.response import Stream
+
+import legacy_adapters.dialects  # noqa: F401 - registers sqlite+pyodbc with SQLAlchemy
+
+__all__ = ("create_app",)
+
+log = logging.getLogger("floor")
+
+POOL_SIZE = 5  # Bridgehead's default database.pool_size
+_LONDON = ZoneInfo("Europe/London")
+_STATUS = {"R": "released", "H": "on_hold", "C": "complete", "P": "planned"}
+_STATUS_CODE = {v: k for k, v in _STATUS.items()}
+_OPSTATUS = {"Q": "queued", "S": "started", "F": "finished"}
+_encoder = msgspec.json.Encoder(decimal_format="number")
+
+_meta = sa.MetaData()
+JOBMAST = sa.Table(
+    "JOBMAST",
+    _meta,
+    *(
+        sa.Column(c, quote=True)
+        for c in ("JOBNO", "CUSTNO", "ITEMNO", "JSTAT", "ORDDT", "ORDTM", "DUEDT", "RUSHFL", "QTY", "PRIO", "NOTES")
+    ),
+    sa.Column("DELFLG", quote=True),
+    quote=True,
+)
+JOBOPS = sa.Table(
+    "JOBOPS",
+    _meta,
+    *(
+        sa.Column(c, quote=True)
+        for c in ("JOBNO", "OPSEQ", "WRKCTR", "OPDESC", "STDHRS", "OPSTAT", "STRDT", "STRTM", "DONEFL")
+    ),
+    quote=True,
+)
+_JOB_COLUMNS = [c for c in JOBMAST.c if c.name != "DELFLG"]
+# Written as literal SQL, as the mapping's `where` is: sqliteodbc streams (StepAPI=1) only
+# statements without parameters, and buffers the whole result of a prepared one.
+_VISIBLE = sa.text("\"DELFLG\" <> 'Y'")
+_GET_ONE = sa.select(*_JOB_COLUMNS).where(sa.bindparam("key") == JOBMAST.c.JOBNO, _VISIBLE).limit(2)
+
+
+# -- legacy clean-up, written out by hand ------------------------------------------------------------
+
+
+def _date(raw: Any) -> dt.date | None:
+    if raw == 0 or raw == 99999999:
+        return None
+    try:
+        return dt.date(raw // 10000, raw // 100 % 100, raw % 100)
+    except (ValueError, TypeError):
+        log.warning("bad date %r", raw)
+        return None
+
+
+def _stamp(day: Any, time: Any) -> dt.datetime | None:
+    try:
+        return dt.datetime(
+            day // 10000, day // 100 % 100, day % 100, time // 10000, time // 100 % 100, time % 100, tzinfo=_LONDON
+        )
+    except (ValueError, TypeError):
+        log.warning("bad timestamp %r %r", day, time)
+        return None
+
+
+def _flag(raw: Any, true: Any, false: Any) -> bool | None:
+    if raw == true:
+        return True
+    if raw == false:
+        return False
+    log.warning("bad flag %r", raw)
+    return None
+
+
+def _job(r: Any) -> dict[str, Any]:
+    status = _STATUS.get(r[3].rstrip(" "))
+    if status is None:
+        log.warning("bad status %r", r[3])
+    notes = r[10]
+    return {
+        "job_number": r[0].rstrip(" "),
+        "customer_id": r[1].rstrip(" "),
+        "item_number": r[2].rstrip(" "),
+        "status": status,
+        "ordered_at": _stamp(r[4], r[5]),
+        "due_date": _date(r[6]),
+        "rush": _flag(r[7], "Y", "N"),
+        "quantity": Decimal(r[8]).scaleb(-2),
+        "priority": _flag(r[9], 1, 0),
+        "notes": None if notes is None or notes.rstrip(" ") == "" else notes.rstrip(" "),
+    }
+
+
+def _operation(r: Any) -> dict[str, Any]:
+    status = _OPSTATUS.get(r[5].rstrip(" "))
+    if status is None:
+        log.warning("bad operation status %r", r[5])
+    return {
+        "job_number": r[0].rstrip(" "),
+        "sequence": r[1],
+        "work_center": r[2].rstrip(" "),
+        "description": r[3].rstrip(" "),
+        "standard_hours": Decimal(r[4]).scaleb(-2),
+        "status": status,
+        "started_at": None if r[6] == 0 else _stamp(r[6], r[7]),
+        "done": _flag(r[8], "Y", "N"),
+    }
+
+
+# -- the app ------------------------------------------------------------------------------------------
+
+
+class _Floor:
+    """Engine, token check and the three endpoints' blocking work."""
+
+    def __init__(self, url: str, secret: str, issuer: str, audience: str) -> None:
+        self.engine = sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=0, pool_pre_ping=False)
+        self.secret, self.issuer, self.audience = secret, issuer, audience
+
+    def check_token(self, request: Request[Any, Any, Any]) -> None:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer":
+            raise NotAuthorizedException("a bearer token is required")
+        try:
+            claims = jwt.decode(
+                token, self.secret, algorithms=["HS256"], audience=self.audience, issuer=self.issuer,
+                leeway=30, options={"require": ["exp"]},
+            )  # fmt: skip
+        except jwt.PyJWTError:
+            raise NotAuthorizedException("invalid token") from None
+        scopes = set(str(claims.get("scope", "")).split())
+        if not scopes & {"admin", "jobs:read", "jobs:read:all"}:
+            raise NotAuthorizedException("insufficient scope")
+
+    def get_job(self, key: str) -> bytes | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(_GET_ONE, {"key": key.ljust(10)}).first()
+        return None if row is None else _encoder.encode(_job(row))
+
+    def _list_statement(self, query: dict[str, str]) -> tuple[sa.Select[Any], int]:
+        limit = min(int(query.get("limit", 50)), 500)
+        statement = sa.select(*_JOB_COLUMNS).where(_VISIBLE)
+        if "customer_id" in query:
+            statement = statement.where(query["customer_id"].ljust(8) == JOBMAST.c.CUSTNO)
+        if "status" in query:
+            statement = statement.where(_STATUS_CODE[query["status"]] == JOBMAST.c.JSTAT)
+        if query.get("sort") == "due_date":
+            order = (JOBMAST.c.DUEDT, JOBMAST.c.JOBNO)
+        else:
+            order = (JOBMAST.c.JOBNO,)
+        if "after" in query:  # keyset: the last row's sort values, comma separated
+            parts = query["after"].split(",")
+            if len(order) == 2:
+                due, job = int(parts[0]), parts[1].ljust(10)
+                statement = statement.where(sa.tuple_(*order) > sa.tuple_(sa.literal(due), sa.literal(job)))
+            else:
+                statement = statement.where(parts[0].ljust(10) < JOBMAST.c.JOBNO)
+        return statement.order_by(*order), limit
+
+    def list_jobs(self, query: dict[str, str]) -> bytes:
+        statement, limit = self._list_statement(query)
+        with self.engine.connect() as conn:
+            raw = conn.execute(statement.limit(limit + 1)).all()
+            more = len(raw) > limit
+            rows = [_job(r) for r in raw[:limit]]
+            if query.get("embed") == "operations" and rows:
+                keys = sorted({r[0] for r in raw[:limit]})
+                children: dict[str, list[dict[str, Any]]] = {}
+                ops = sa.select(*JOBOPS.c).where(JOBOPS.c.JOBNO.in_(keys)).order_by(JOBOPS.c.JOBNO, JOBOPS.c.OPSEQ)
+                for op in conn.execute(ops):
+                    item = _operation(op)
+                    children.setdefault(item["job_number"], []).append(item)
+                for row in rows:
+                    row["operations"] = children.get(row["job_number"], [])
+        after = None
+        if more:
+            last = raw[limit - 1]
+            after = f"{last.DUEDT},{last.JOBNO.rstrip()}" if query.get("sort") == "due_date" else last.JOBNO.rstrip()
+        return _encoder.encode({"data": rows, "next_cursor": after})
+
+    def export_jobs(self) -> Any:
+        statement, _ = self._list_statement({})
+        buffer = bytearray()
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=2000).execute(statement)
+            for partition in result.partitions():
+                for r in partition:
+                    _encoder.encode_into(_job(r), buffer, len(buffer))
+                    buffer.extend(b"\n")
+                yield bytes(buffer)
+                buffer.clear()
+
+
+def create_app() -> Litestar:
+    """The floor app, configured from ``BENCH_DB_URL``, ``BENCH_JWT_SECRET`` and ``BENCH_FLOOR_MODE``."""
+    floor = _Floor(os.environ["BENCH_DB_URL"], os.environ["BENCH_JWT_SECRET"], "bridgehead-demo", "bridgehead")
+    mode = os.environ.get("BENCH_FLOOR_MODE", "thread")
+
+    def _get(request: Request[Any, Any, Any], key: str) -> Response[bytes]:
+        floor.check_token(request)
+        body = floor.get_job(key)
+        if body is None:
+            raise NotFoundException("no such job")
+        return Response(body, media_type="application/json")
+
+    def _list(request: Request[Any, Any, Any]) -> Response[Any]:
+        floor.check_token(request)
+        query = dict(request.query_params)
+        if "application/x-ndjson" in request.headers.get("accept", ""):
+            return Stream(floor.export_jobs(), media_type="application/x-ndjson")
+        return Response(floor.list_jobs(query), media_type="application/json")
+
+    if mode == "executor":
+        executor = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="db")
+
+        async def get_async(request: Request[Any, Any, Any], key: str) -> Response[bytes]:
+            floor.check_token(request)
+            body = await asyncio.get_running_loop().run_in_executor(executor, floor.get_job, key)
+            if body is None:
+                raise NotFoundException("no such job")
+            return Response(body, media_type="application/json")
+
+        async def list_async(request: Request[Any, Any, Any]) -> Response[Any]:
+            floor.check_token(request)
+            query = dict(request.query_params)
+            if "application/x-ndjson" in request.headers.get("accept", ""):
+                return Stream(floor.export_jobs(), media_type="application/x-ndjson")
+            body = await asyncio.get_running_loop().run_in_executor(executor, floor.list_jobs, query)
+            return Response(body, media_type="application/json")
+
+        handlers = [get("/v1/jobs/{key:str}")(get_async), get("/v1/jobs")(list_async)]
+    else:
+        threaded = mode == "thread"
+        handlers = [
+            get("/v1/jobs/{key:str}", sync_to_thread=threaded)(_get),
+            get("/v1/jobs", sync_to_thread=threaded)(_list),
+        ]
+    return Litestar(route_handlers=handlers, openapi_config=None, on_shutdown=[floor.engine.dispose])

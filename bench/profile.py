@@ -1,0 +1,143 @@
+"""``python -m bench.profile``: sample Bridgehead's hot path with py-spy under wrk load.
+
+Starts Bridgehead with one worker (so one process holds all the work), drives one
+scenario with wrk, records with ``py-spy record --format raw`` (collapsed stacks) and
+prints where the samples fall: by function (self and inclusive) and by our own
+categories (auth, params, SQL compile, driver, row decoding, encoding, framework).
+The collapsed stacks stay in ``bench/.cache/profile-<scenario>.txt`` (speedscope and
+flamegraph.pl read them) for a closer look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import subprocess
+import sys
+import threading
+
+from bench import data
+from bench.__main__ import SERVERS, default_backend
+from bench.load import run_wrk
+from bench.scenarios import SCENARIOS, bridgehead_deep_cursors
+from bench.servers import VENV_BIN, start
+
+# First match wins, checked from the leaf upwards: the innermost frame we recognise names the cost.
+CATEGORIES = (
+    (
+        "driver (pyodbc fetch/execute)",
+        ("pyodbc", "do_execute", "fetchall (sqlalchemy/engine/cursor", "_fetchall_impl", "fetchmany"),
+    ),
+    ("watchdog timer thread start", ("Watchdog.arm", "Thread.start", "Timer")),
+    ("row decoding (transforms)", ("legacy_adapters/transforms", "rows.py")),
+    ("ETag / msgpack / hashing", ("row_etag",)),
+    ("JSON encoding", ("Encoder.encode", "encode (msgspec")),
+    (
+        "SQL building + compile",
+        ("compile", "build_select", "builder.py", "filters.py", "_compiler", "selected_columns", "order_for"),
+    ),
+    (
+        "connection pool checkout/checkin + pre-ping",
+        ("pool/base.py", "pool/impl.py", "_do_ping", "do_ping", "_checkout", "_checkin"),
+    ),
+    ("SQLAlchemy execute machinery", ("sqlalchemy/engine",)),
+    ("auth (JWT verify)", ("jwt/", "authenticate", "TokenVerifier")),
+    ("query parameters / cursors", ("gateway/params.py", "gateway/pagination.py")),
+    ("structlog / logging", ("structlog", "logging/")),
+    (
+        "thread hop (anyio to_thread)",
+        ("anyio", "to_thread", "run_sync_in_worker_thread", "_thread.lock", "concurrent/futures"),
+    ),
+    ("Litestar + uvicorn (HTTP, routing, middleware)", ("litestar", "uvicorn", "httptools", "asyncio", "uvloop")),
+)
+
+
+def _category(stack: list[str]) -> str:
+    for frame in reversed(stack):
+        for name, needles in CATEGORIES:
+            if any(n in frame for n in needles):
+                return name
+    return "other"
+
+
+def summarise(raw_path: str, top: int = 25) -> str:
+    own: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    cats: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in open(raw_path):
+        stack_text, _, count_text = line.rstrip().rpartition(" ")
+        if not stack_text:
+            continue
+        count = int(count_text)
+        stack = [f for f in stack_text.split(";") if not f.startswith(("process ", "thread "))]
+        if not stack:
+            continue
+        total += count
+        own[stack[-1]] += count
+        for frame in set(stack):
+            inclusive[frame] += count
+        cats[_category(stack)] += count
+    out = [f"{total} samples (busy threads only)", "", "| where | share |", "|---|--:|"]
+    out += [f"| {name} | {100 * n / total:.1f} % |" for name, n in cats.most_common()]
+    out += ["", "Top functions by own time:", ""]
+    out += [f"- {100 * n / total:5.1f} %  {frame}" for frame, n in own.most_common(top)]
+    out += ["", "Top functions by inclusive time:", ""]
+    out += [f"- {100 * n / total:5.1f} %  {frame}" for frame, n in inclusive.most_common(top)]
+    return "\n".join(out)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile")
+    parser.add_argument("--scenario", default="get")
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--backend", default="auto")
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    db = data.ensure_database(1_000_000)
+    samples = data.load_samples(db)
+    backend = default_backend() if args.backend == "auto" else args.backend
+    url = f"{backend}:///{db}"
+    env = {
+        "BRIDGEHEAD_DB_URL": url, "BRIDGEHEAD_JWT_SECRET": data.JWT_SECRET,
+        "BENCH_CURSOR_SECRET": data.CURSOR_SECRET, "BENCH_MAPPING": str(data.bench_mapping()),
+    }  # fmt: skip
+    headers = {"Authorization": f"Bearer {data.mint()}"}
+    spec = next(s for s in SERVERS if s.name == "bridgehead")
+    scenario = next(s for s in SCENARIOS if s.name == args.scenario)
+    running = start(spec, 18300, 1, env, "/")
+    try:
+        extras = {"deep_cursors": bridgehead_deep_cursors(running.base, headers, samples)}
+        paths = scenario.paths("bridgehead", samples, extras)
+        run_wrk(running.base, paths, headers, 2, 1, args.connections)  # warm-up
+        stem = data.CACHE / f"profile-{args.scenario}"
+        spy = [
+            str(VENV_BIN / "py-spy"),
+            "record",
+            "--nonblocking",
+            "-r",
+            "250",
+            "-d",
+            str(args.seconds),
+            "-p",
+            str(running.process.pid),
+        ]
+        recorders = [
+            subprocess.Popen([*spy, "-f", "raw", "-o", f"{stem}.txt"], stdout=subprocess.DEVNULL),
+        ]
+        load = threading.Thread(
+            target=run_wrk, args=(running.base, paths, headers, args.seconds + 1, 1, args.connections)
+        )
+        load.start()
+        for r in recorders:
+            r.wait()
+        load.join()
+    finally:
+        running.stop()
+    print(f"# py-spy, {backend}, scenario {args.scenario}, {args.seconds} s, wrk -t1 -c{args.connections}\n")
+    print(summarise(f"{stem}.txt"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Medians, ratios and the markdown table written to bench/results/latest.md."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.export import ExportResult
+    from bench.load import Result
+    from bench.scenarios import Scenario
+    from bench.servers import ServerSpec
+
+__all__ = ("Cell", "render")
+
+
+class Cell:
+    """All rounds of one (scenario, server) pair."""
+
+    def __init__(self) -> None:
+        self.results: list[Result] = []
+
+    @property
+    def rps(self) -> float:
+        return statistics.median(r.rps for r in self.results)
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(r.p50_ms for r in self.results)
+
+    @property
+    def p99(self) -> float:
+        return statistics.median(r.p99_ms for r in self.results)
+
+    @property
+    def errors(self) -> int:
+        return sum(r.errors for r in self.results)
+
+
+def _ratio(a: float, b: float | None) -> str:
+    return f"{a / b:.2f}×" if b else "–"
+
+
+def render(
+    header: Sequence[str],
+    scenarios: Sequence[Scenario],
+    servers: Sequence[ServerSpec],
+    cells: dict[tuple[str, str], Cell],
+    exports: dict[str, ExportResult],
+    notes: Sequence[str],
+) -> str:
+    lines = [*header, ""]
+    lines += [
+        "| scenario | server | req/s (median) | p50 ms | p99 ms | req/s vs floor | p99 vs floor | req/s vs sandman2 | rounds (req/s) | errors |",
+        "|---|---|--:|--:|--:|--:|--:|--:|---|--:|",
+    ]
+    for scenario in scenarios:
+        floor = cells.get((scenario.name, "floor"))
+        sandman = cells.get((scenario.name, "sandman2"))
+        for server in servers:
+            cell = cells.get((scenario.name, server.name))
+            if cell is None or not cell.results:
+                continue
+            rounds = " ".join(f"{r.rps:.0f}" for r in cell.results)
+            lines.append(
+                f"| {scenario.title} | {server.label} | {cell.rps:,.0f} | {cell.p50:.1f} | {cell.p99:.1f} | "
+                f"{_ratio(cell.rps, floor.rps if floor else None)} | {_ratio(cell.p99, floor.p99 if floor else None)} | "
+                f"{_ratio(cell.rps, sandman.rps if sandman else None)} | {rounds} | {cell.errors} |"
+            )
+    deep, first = cells.get(("page_10000", "bridgehead")), cells.get(("page_1", "bridgehead"))
+    if deep and first and deep.results and first.results:
+        lines += [
+            "",
+            f"Keyset: Bridgehead's page 10,000 p50 is {_ratio(deep.p50, first.p50)} page 1's "
+            f"({deep.p50:.1f} vs {first.p50:.1f} ms); p99 {_ratio(deep.p99, first.p99)}. Target: within 2×.",
+        ]
+    if exports:
+        lines += [
+            "",
+            "### Full export (every visible job; sandman2: its whole-table JSON, deleted rows included)",
+            "",
+            "| server | rows | seconds | rows/s | first byte s | MB sent | peak RSS MB (VmHWM) | RSS at rest MB | status |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|---|",
+        ]
+        labels = {s.name: s.label for s in servers}
+        for name, e in exports.items():
+            lines.append(
+                f"| {labels.get(name, name)} | {e.rows:,} | {e.seconds:.1f} | {e.rows_per_s:,.0f} | {e.first_byte_s:.2f} | "
+                f"{e.megabytes:,.0f} | {e.peak_rss_mb:,.0f} | {e.idle_rss_mb:,.0f} | {e.status} |"
+            )
+    if notes:
+        lines += ["", *notes]
+    return "\n".join(lines) + "\n"
