@@ -25,13 +25,13 @@ from bench.servers import SANDMAN2_BIN, ServerSpec, start
 
 SERVERS = (
     ServerSpec("bridgehead", "Bridgehead", "bridgehead"),
-    ServerSpec("bridgehead_tuned", "Bridgehead + proposed pool/watchdog fixes (bench patch)", "bridgehead_tuned"),
-    ServerSpec("floor", "floor (thread pool)", "floor", {"BENCH_FLOOR_MODE": "thread"}),
-    ServerSpec("floor_executor", "floor, one hop to a pool-sized executor", "floor", {"BENCH_FLOOR_MODE": "executor"}),
+    # The floor runs the way Bridgehead does: one hop per request to an executor sized to the pool.
+    ServerSpec("floor", "floor (one hop to a pool-sized executor)", "floor", {"BENCH_FLOOR_MODE": "executor"}),
+    ServerSpec("floor_thread", "floor, framework thread pool per request", "floor", {"BENCH_FLOOR_MODE": "thread"}),
     ServerSpec("floor_loop", "floor, blocking on the event loop", "floor", {"BENCH_FLOOR_MODE": "loop"}),
     ServerSpec("sandman2", "sandman2", "sandman2"),
 )
-VARIANTS = {"floor_executor", "floor_loop", "bridgehead_tuned"}
+VARIANTS = {"floor_thread", "floor_loop"}
 EXPORTED = ("bridgehead", "floor", "sandman2")
 
 

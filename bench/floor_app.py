@@ -9,9 +9,10 @@ No mapping, no generic query building: each statement is written once at import.
 
 ``BENCH_FLOOR_MODE`` picks how the blocking database work runs:
 
-``thread``    ``sync_to_thread=True`` handlers, as Bridgehead runs them (the floor proper);
 ``executor``  an async handler making one hop per request to a dedicated executor sized
-              to the connection pool, which fetches, cleans up and encodes together;
+              to the connection pool, which fetches, cleans up and encodes together, as
+              Bridgehead runs them (the floor proper);
+``thread``    ``sync_to_thread=True`` handlers, the framework's generic thread pool;
 ``loop``      the blocking call made on the event loop itself (the ceiling, not a model to ship).
 """
 

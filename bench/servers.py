@@ -40,7 +40,6 @@ class ServerSpec:
             ]  # fmt: skip
         factory = {
             "bridgehead": "bench.apps:bridgehead",
-            "bridgehead_tuned": "bench.apps:bridgehead_tuned",
             "floor": "bench.floor_app:create_app",
         }[self.kind]
         return [

@@ -78,7 +78,17 @@ def _preflight(mapping: Mapping) -> Any:
     return database
 
 
-def _serve(mapping: Mapping, host: str, port: int, log_level: str, json_logs: bool) -> None:
+def _serve(
+    mapping: Mapping,
+    host: str,
+    port: int,
+    log_level: str,
+    json_logs: bool,
+    *,
+    workers: int = 1,
+    config: str | None = None,
+    environ: AbcMapping[str, str] | None = None,
+) -> None:
     import uvicorn
 
     from gateway.app import create_app
@@ -86,8 +96,31 @@ def _serve(mapping: Mapping, host: str, port: int, log_level: str, json_logs: bo
 
     configure_logging(log_level, json=json_logs)
     database = _preflight(mapping)
-    app = create_app(mapping, database=database)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning", "access_log": False}
+    if workers > 1 and config is not None:
+        # Worker processes build their own app from the file; they share state through the state
+        # store, never through memory. Variables the demo set for us travel through the environment.
+        database.dispose()
+        os.environ.update({k: v for k, v in (environ or {}).items() if k.startswith("BRIDGEHEAD_")})
+        os.environ.update({_CONFIG_ENV: config, _LOG_ENV: f"{log_level}:{int(json_logs)}"})
+        uvicorn.run("gateway.cli:app_from_environment", factory=True, workers=workers, **options)
+        return
+    uvicorn.run(create_app(mapping, database=database), proxy_headers=False, **options)
+
+
+_CONFIG_ENV = "BRIDGEHEAD_CONFIG"
+_LOG_ENV = "BRIDGEHEAD_LOG"
+
+
+def app_from_environment() -> Any:
+    """The app of one ``serve --workers N`` worker process: the mapping named by ``BRIDGEHEAD_CONFIG``."""
+    from gateway.app import create_app
+    from gateway.logging import configure_logging
+    from legacy_adapters.mapping.load import load_mapping
+
+    level, _, json_logs = os.environ.get(_LOG_ENV, "info:0").partition(":")
+    configure_logging(level, json=json_logs == "1")
+    return create_app(load_mapping(os.environ[_CONFIG_ENV]))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -105,11 +138,12 @@ _config_option = click.option(
 @_config_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
 @click.option("--log-level", default="info", show_default=True)
 @click.option("--json-logs", is_flag=True, help="One JSON object per log line.")
-def serve(config: str, host: str, port: int, log_level: str, json_logs: bool) -> None:
+def serve(config: str, host: str, port: int, workers: int, log_level: str, json_logs: bool) -> None:
     """Serve the API described by a mapping file."""
-    _serve(_load(config), host, port, log_level, json_logs)
+    _serve(_load(config), host, port, log_level, json_logs, workers=workers, config=config)
 
 
 @main.command()

@@ -7,9 +7,9 @@ Litestar runs middleware only for matched routes, and a 404 needs its id too.
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -28,7 +28,7 @@ def request_id(scope: Scope | dict[str, Any]) -> str:
     state = scope.setdefault("state", {})  # type: ignore[typeddict-unknown-key]
     if "request_id" not in state:
         given = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"x-request-id"), "")
-        state["request_id"] = given if _VALID.match(given) else uuid.uuid4().hex
+        state["request_id"] = given if _VALID.match(given) else os.urandom(16).hex()
         state["started"] = time.perf_counter()
     return str(state["request_id"])
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from legacy_adapters.query.condition import MappingCondition
+from legacy_adapters.query.rows import WarningThrottle
 from legacy_adapters.transforms import FieldCodec, build_codec
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class Resource:
     key: tuple[BoundField, ...]
     where: sa.ColumnElement[bool] | None = None
     relations: dict[str, Resource] = field(default_factory=dict)
+    warnings: WarningThrottle = field(default_factory=WarningThrottle)
+    """Repeated warnings about the same dirty stored value are held back for a while."""
 
     @property
     def qualified_name(self) -> str:

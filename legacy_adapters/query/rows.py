@@ -11,6 +11,7 @@ loop does no attribute or length look-ups per value.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,9 +25,36 @@ if TYPE_CHECKING:
 
     from legacy_adapters.query.resource import BoundField, Resource
 
-__all__ = ("RowDecoder",)
+__all__ = ("RowDecoder", "WarningThrottle")
 
 log = structlog.get_logger("bridgehead.rows")
+
+WARN_INTERVAL_S = 300.0
+
+
+class WarningThrottle:
+    """Say once per interval that a stored value cannot be decoded, not on every read of its row.
+
+    A dirty row on a busy first page would otherwise log on every request (a fifth of
+    that page's time when profiled) and drown the log; the count of repeats is kept.
+    """
+
+    def __init__(self, interval_s: float = WARN_INTERVAL_S) -> None:
+        self.interval_s = interval_s
+        self.suppressed = 0
+        self._last: dict[tuple[Any, ...], float] = {}
+
+    def allow(self, key: tuple[Any, ...]) -> bool:
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval_s:
+            self.suppressed += 1
+            return False
+        if len(self._last) >= 10_000:  # bounded: a table full of dirt must not grow memory
+            self._last.clear()
+        self._last[key] = now
+        return True
+
 
 _Step = tuple[str, Callable[[Any], Any], int, tuple[int, ...] | None]
 """(field name, decoder, column position, all positions for a multi-column field else None)."""
@@ -67,14 +95,16 @@ class RowDecoder:
                 out[name] = decode(raw)
             except Undecodable as exc:
                 out[name] = None
-                log.warning(
-                    "undecodable value served as null",
-                    table=self.resource.spec.table,
-                    key=[row[i] for i in self._key_index],
-                    column=self.columns[position],
-                    field=name,
-                    reason=str(exc),
-                )
+                key = [row[i] for i in self._key_index]
+                if self.resource.warnings.allow((name, *key)):
+                    log.warning(
+                        "undecodable value served as null",
+                        table=self.resource.spec.table,
+                        key=key,
+                        column=self.columns[position],
+                        field=name,
+                        reason=str(exc),
+                    )
         return out
 
     def decode_all(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:

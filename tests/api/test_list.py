@@ -87,21 +87,26 @@ def test_values_are_translated_into_clean_json(
 
 
 def test_dirty_values_are_served_as_null_and_logged(
-    client: TestClient[Any], admin: dict[str, str], demo_db_path: Path
+    demo_mapping: Any, admin: dict[str, str], demo_db_path: Path
 ) -> None:
     from structlog.testing import capture_logs
+
+    from gateway import create_app
 
     bad_date = legacy(demo_db_path, "SELECT TRIM(JOBNO), DUEDT FROM JOBMAST WHERE DUEDT = 20230231 AND DELFLG <> 'Y'")
     bad_status = legacy(demo_db_path, "SELECT TRIM(JOBNO) FROM JOBMAST WHERE JSTAT = 'X' AND DELFLG <> 'Y'")
     assert bad_date and bad_status
-    with capture_logs() as logs:
-        date_row = client.get(f"/v1/jobs/{bad_date[0][0]}", headers=admin)
-        status_row = client.get(f"/v1/jobs/{bad_status[0][0]}", headers=admin)
+    with TestClient(create_app(demo_mapping)) as fresh, capture_logs() as logs:
+        date_row = fresh.get(f"/v1/jobs/{bad_date[0][0]}", headers=admin)
+        status_row = fresh.get(f"/v1/jobs/{bad_status[0][0]}", headers=admin)
+        for _ in range(5):  # the same dirty value read again is not logged again
+            assert fresh.get(f"/v1/jobs/{bad_date[0][0]}", headers=admin).json()["due_date"] is None
     assert date_row.status_code == 200 and date_row.json()["due_date"] is None
     assert date_row.json()["job_number"] == bad_date[0][0]  # the rest of the row is still served
     assert status_row.status_code == 200 and status_row.json()["status"] is None
     warnings = [e for e in logs if e["event"] == "undecodable value served as null"]
-    assert {(w["table"], w["column"]) for w in warnings} >= {("JOBMAST", "DUEDT"), ("JOBMAST", "JSTAT")}
+    assert {(w["table"], w["column"]) for w in warnings} == {("JOBMAST", "DUEDT"), ("JOBMAST", "JSTAT")}
+    assert len(warnings) == 2
     assert any(w["key"] == [bad_date[0][0].ljust(10)] for w in warnings)
 
 
