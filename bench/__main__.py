@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                     plan.append((scenario, spec, paths))
                     cells[(scenario.name, spec.name)] = Cell()
         _say(f"warm-up: {len(plan)} pairs x {args.warmup}s")
-        for scenario, spec, paths in plan:
+        for _scenario, spec, paths in plan:
             run_wrk(servers[spec.name].base, paths, headers, args.warmup, args.threads, args.connections)
         for round_no in range(args.rounds):
             # Interleave: every pair once per round, the server order rotated each round.

@@ -289,7 +289,7 @@ class _Builder:
             for n in range(block * _JOB_BLOCK, min(total, (block + 1) * _JOB_BLOCK)):
                 # Job numbers were handed out in order, so order dates rise with them.
                 day = min(n * _ORDER_SPAN // total + int(rand() * 4), _ORDER_SPAN)
-                if n >= recent_from:
+                if n >= recent_from:  # noqa: SIM108 - clearer than a nested conditional
                     status = _STATUS_RECENT[int(rand() * n_recent)]
                 else:
                     status = "C" if rand() < 0.985 else "H"

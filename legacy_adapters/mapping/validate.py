@@ -127,7 +127,8 @@ def _check_resource(path: str, resource: ResourceSpec, version: VersionSpec) -> 
         for param, source in action.params.items():
             if not source.startswith("body.") and source not in resource.fields:
                 raise MappingError(
-                    f"takes {source!r}, which is neither a field ({known}) nor 'body.<name>'", path=f"{where}.params.{param}"
+                    f"takes {source!r}, which is neither a field ({known}) nor 'body.<name>'",
+                    path=f"{where}.params.{param}",
                 )
     delete = resource.delete
     if delete is not None and bool(delete.column) == delete.hard:

@@ -93,7 +93,7 @@ _JSON_FORMS = {
     "decimal": "a number",
     "number": "a number",
     "boolean": "true or false",
-    "date": "an ISO 8601 date string such as \"2026-12-01\"",
-    "time": "an ISO 8601 time string such as \"14:30:00\"",
+    "date": 'an ISO 8601 date string such as "2026-12-01"',
+    "time": 'an ISO 8601 time string such as "14:30:00"',
     "datetime": "an ISO 8601 date-time string with offset",
 }
