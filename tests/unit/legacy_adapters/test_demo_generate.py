@@ -226,7 +226,7 @@ def test_mapping_columns_exist(db: sqlite3.Connection) -> None:
             if field.length is not None and columns[field.column].startswith("CHAR"):
                 assert columns[field.column] == f"CHAR({field.length})", f"{name}.{field_name}"
         if resource.where:
-            condition = resource.where.replace("{", "\"").replace("}", "\"")  # {COLUMN} placeholders
+            condition = resource.where.replace("{", '"').replace("}", '"')  # {COLUMN} placeholders
             db.execute(f"SELECT COUNT(*) FROM {resource.table} WHERE {condition}")
 
 
