@@ -230,12 +230,11 @@ def insert_row(conn: sa.Connection, resource: Resource, encoded: Encoded) -> Non
     """Insert one row; ``RowExists`` when its key is taken (checked, since legacy tables often lack a PK)."""
     table = _write_table(resource, list(encoded.columns))
     key_columns = [c.name for f in resource.key for c in f.columns]
-    taken = sa.select(sa.literal(1)).select_from(table).where(*(table.c[c] == encoded.columns[c] for c in key_columns))
+    values = {c: _bound(conn.dialect, v) for c, v in encoded.columns.items()}
+    taken = sa.select(sa.literal(1)).select_from(table).where(*(table.c[c] == values[c] for c in key_columns))
     if conn.execute(taken.limit(1)).first() is not None:
         raise RowExists
-    _write(
-        conn, resource, sa.insert(table).values({table.c[c]: v for c, v in encoded.columns.items()}), encoded.columns
-    )
+    _write(conn, resource, sa.insert(table).values({table.c[c]: v for c, v in values.items()}), encoded.columns)
 
 
 def update_row(conn: sa.Connection, resource: Resource, before: StoredRow, columns: dict[str, Any]) -> None:
