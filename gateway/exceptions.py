@@ -34,6 +34,7 @@ from legacy_adapters.exceptions import (
     QueryError,
     SchemaDrift,
     StatementTimeout,
+    TransactionConflict,
     TransformError,
 )
 
@@ -173,6 +174,10 @@ def from_legacy(error: LegacyError) -> GatewayError:
             return Unprocessable(error.message, errors=[{"field": error.field, "detail": error.message}])
         case DatabaseUnavailable():
             return ServiceUnavailable(str(error), headers={"Retry-After": "5"})
+        case TransactionConflict():
+            return ServiceUnavailable(
+                "the database was busy with conflicting writes; retry", headers={"Retry-After": "1"}
+            )
         case StatementTimeout():
             return GatewayTimeout(str(error))
         case IntegrityConflict():

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import sqlalchemy as sa
 from litestar import Request, Response, delete, patch, post
 from litestar.params import FromPath, RawBody
 
@@ -26,13 +27,14 @@ from gateway.exceptions import (
     PreconditionFailed,
     PreconditionRequired,
     Unprocessable,
+    from_legacy,
 )
 from gateway.executor import offloaded
 from gateway.idempotency import with_idempotency
 from gateway.params import parse_key
 from gateway.request_id import request_id
 from legacy_adapters.actions import action_parameters, action_statements, run_action
-from legacy_adapters.exceptions import QueryError
+from legacy_adapters.exceptions import LegacyError, QueryError
 from legacy_adapters.writer import (
     Encoded,
     RowChanged,
@@ -47,7 +49,6 @@ from legacy_adapters.writer import (
 from sync.state.audit import AuditEntry
 
 if TYPE_CHECKING:
-    import sqlalchemy as sa
     from litestar.handlers import HTTPRouteHandler
 
     from gateway.auth.guards import Access
@@ -170,8 +171,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
             encoded = encode_body(resource, payload, access.fields, partial=False)
             if encoded.problems:
                 raise _unprocessable(encoded)
-            with database.transaction() as conn:
-                row = create_one(conn, encoded, access)
+            row = database.run_transaction(lambda conn: create_one(conn, encoded, access))
             key = _key_text(resource, row.api)
             audit(request, access, key, "create", 201, None, row.api)
             visible = {n: row.api[n] for n in access.fields}
@@ -198,14 +198,14 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
                 raise Unprocessable(
                     f"{len(problems)} of {len(rows)} rows are invalid; nothing was written", errors=errors
                 )
-            with database.transaction() as conn:
-                created = [create_one(conn, e, access) for e in encoded]
+            created = database.run_transaction(lambda conn: [create_one(conn, e, access) for e in encoded])
             for row in created:
                 audit(request, access, _key_text(resource, row.api), "create", 201, None, row.api)
             data = [{n: r.api[n] for n in access.fields} for r in created]
             return Response(_encoder.encode({"data": data}), status_code=201, media_type=JSON)
-        results: list[dict[str, Any]] = []
-        with database.transaction() as conn:
+
+        def attempt(conn: sa.Connection) -> list[dict[str, Any]]:
+            results: list[dict[str, Any]] = []
             for index, item in enumerate(encoded):
                 if item.problems:
                     results.append({"index": index, "status": 422, "problem": _problem_dict(_unprocessable(item))})
@@ -216,7 +216,18 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
                 except (Conflict, Forbidden, Unprocessable) as exc:
                     results.append({"index": index, "status": exc.status_code, "problem": _problem_dict(exc)})
                     continue
+                except (LegacyError, sa.exc.DBAPIError) as exc:
+                    # A value or constraint only the database refuses fails this row, not the request.
+                    legacy = exc if isinstance(exc, LegacyError) else database.backend.classify(exc)
+                    if getattr(legacy, "transient", False):
+                        raise legacy from None  # the database itself is in trouble: fail the whole request
+                    error = from_legacy(legacy)
+                    results.append({"index": index, "status": error.status_code, "problem": _problem_dict(error)})
+                    continue
                 results.append({"index": index, "status": 201, "data": {n: row.api[n] for n in access.fields}})
+            return results
+
+        results = database.run_transaction(attempt)
         for result in results:
             if result["status"] == 201:
                 audit(request, access, _key_text(resource, result["data"]), "create", 201, None, result["data"])
@@ -229,13 +240,16 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
         encoded = encode_body(resource, _decode(body), access.fields, partial=True)
         if encoded.problems:
             raise _unprocessable(encoded)
-        with database.transaction() as conn:
+
+        def change(conn: sa.Connection) -> tuple[StoredRow, StoredRow]:
             before = locked_row(conn, key, values, access, tags)
             try:
                 update_row(conn, resource, before, encoded.columns)
             except RowChanged:
                 raise PreconditionFailed("the row changed while it was being updated; read it again") from None
-            after = visible_after_write(conn, values, access)
+            return before, visible_after_write(conn, values, access)
+
+        before, after = database.run_transaction(change)
         audit(request, access, key, "update", 200, before.api, after.api)
         visible = {n: after.api[n] for n in access.fields}
         return Response(_encoder.encode(visible), media_type=JSON, headers={"ETag": f'"{after.etag}"'})
@@ -246,12 +260,16 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
             raise MethodNotAllowed(f"{resource.name} rows cannot be deleted through the API")
         values = parse_key(key, resource)
         tags = _if_match(request, api.require_if_match)
-        with database.transaction() as conn:
+
+        def drop(conn: sa.Connection) -> StoredRow:
             before = locked_row(conn, key, values, access, tags)
             try:
                 delete_row(conn, resource, before)
             except RowChanged:
                 raise PreconditionFailed("the row changed while it was being deleted; read it again") from None
+            return before
+
+        before = database.run_transaction(drop)
         audit(request, access, key, "delete", 204, before.api, None)
 
     def act(request: Request[Any, Any, Any], key: FromPath[str], name: FromPath[str], body: RawBody) -> Response[Any]:
@@ -268,14 +286,16 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
             )
 
         def run() -> Response[Any]:
-            with database.transaction() as conn:
+            def perform(conn: sa.Connection) -> tuple[StoredRow, dict[str, Any], StoredRow | None]:
                 before = locked_row(conn, key, values, access, None)
                 try:
                     params = action_parameters(resource, action, before.api, payload)
                 except QueryError as exc:
                     raise Unprocessable(exc.message, errors=[{"field": exc.parameter, "detail": exc.message}]) from None
                 outcome = run_action(conn, action_statements(action, params, conn.dialect))
-                after = fetch_for_update(conn, resource, values, ())
+                return before, outcome, fetch_for_update(conn, resource, values, ())
+
+            before, outcome, after = database.run_transaction(perform)
             after_api = after.api if after is not None else None
             audit(request, access, key, f"action:{name}", 200, before.api, after_api)
             data = {n: after_api[n] for n in access.fields} if after_api is not None else None

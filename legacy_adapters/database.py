@@ -7,16 +7,17 @@ whose message is safe to show; the driver's own text is logged, never returned.
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 import structlog
 
 from legacy_adapters.dialects import get_backend
-from legacy_adapters.exceptions import DatabaseError, DatabaseUnavailable
+from legacy_adapters.exceptions import DatabaseError, DatabaseUnavailable, TransactionConflict
 
 if TYPE_CHECKING:
     from legacy_adapters.mapping.model import DatabaseConfig
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ("Database",)
 
 log = structlog.get_logger("bridgehead.database")
+T = TypeVar("T")
 
 
 PING_AFTER_IDLE_S = 5.0
@@ -120,6 +122,24 @@ class Database:
             conn.execution_options(bridgehead_write=True)
             with conn.begin():
                 yield conn
+
+    def run_transaction(self, work: Callable[[sa.Connection], T], attempts: int = 3) -> T:
+        """Run ``work`` in one write transaction, rerunning it when the engine picks it as a deadlock victim.
+
+        Engines break deadlocks by rolling one transaction back (SQL Server 1205, MariaDB
+        1213, PostgreSQL 40P01); nothing of it was kept, so running it again is safe, and
+        what the client wanted happens instead of an error it cannot act on.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.transaction() as conn:
+                    return work(conn)
+            except TransactionConflict:
+                if attempt == attempts:
+                    raise
+                log.info("transaction rerun after a deadlock", attempt=attempt)
+                time.sleep(random.uniform(0, 0.02 * 2**attempt))  # full jitter: the two sides must not collide again
+        raise AssertionError("unreachable")
 
     def ping(self) -> None:
         """Raise ``DatabaseUnavailable`` unless a trivial query answers."""

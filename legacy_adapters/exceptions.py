@@ -24,6 +24,7 @@ __all__ = (
     "QueryError",
     "SchemaDrift",
     "StatementTimeout",
+    "TransactionConflict",
     "TransformError",
 )
 
@@ -79,6 +80,12 @@ class DatabaseUnavailable(DatabaseError):
 
 class StatementTimeout(DatabaseError):
     """A statement exceeded its timeout and was cancelled."""
+
+    transient = True
+
+
+class TransactionConflict(DatabaseError):
+    """The engine rolled the transaction back to break a deadlock or keep it serializable."""
 
     transient = True
 

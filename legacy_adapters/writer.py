@@ -15,6 +15,7 @@ candidate fields named), not a server failure. SQLite stores any length.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Mapping as AbcMapping
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -226,13 +227,31 @@ def _write(conn: sa.Connection, resource: Resource, statement: sa.Executable, co
         raise TransformError("", f"a value (of {', '.join(names) or 'the row'}) {_OUT_OF_RANGE[state]}") from None
 
 
+def _serialized(conn: sa.Connection, taken: sa.Select[Any], table: sa.TableClause, key: list[Any]) -> sa.Select[Any]:
+    """Make "is this key taken?" hold until commit, so two inserts of one new key cannot both pass.
+
+    Legacy tables often have no unique index to catch the second insert. SQLite's
+    BEGIN IMMEDIATE already serialises writers; elsewhere the check takes a lock
+    that a concurrent check of the same key must wait for.
+    """
+    name = conn.dialect.name
+    if name == "mssql":
+        return taken.with_hint(table, "WITH (UPDLOCK, HOLDLOCK)")  # a key-range lock, even on no row
+    if name in ("mysql", "mariadb"):
+        return taken.with_for_update()  # InnoDB locks the gap where the row would go
+    if name == "postgresql":
+        digest = hashlib.blake2b(repr((table.name, key)).encode(), digest_size=8).digest()
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(int.from_bytes(digest, "big", signed=True))))
+    return taken
+
+
 def insert_row(conn: sa.Connection, resource: Resource, encoded: Encoded) -> None:
     """Insert one row; ``RowExists`` when its key is taken (checked, since legacy tables often lack a PK)."""
     table = _write_table(resource, list(encoded.columns))
     key_columns = [c.name for f in resource.key for c in f.columns]
     values = {c: _bound(conn.dialect, v) for c, v in encoded.columns.items()}
     taken = sa.select(sa.literal(1)).select_from(table).where(*(table.c[c] == values[c] for c in key_columns))
-    if conn.execute(taken.limit(1)).first() is not None:
+    if conn.execute(_serialized(conn, taken, table, [values[c] for c in key_columns]).limit(1)).first() is not None:
         raise RowExists
     _write(conn, resource, sa.insert(table).values({table.c[c]: v for c, v in values.items()}), encoded.columns)
 

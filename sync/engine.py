@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from legacy_adapters.mapping.model import Mapping as LegacyMapping
     from sync.changes.base import Change
     from sync.config import SyncConfig, SyncSpec
-    from sync.state.sync_store import OutboxItem, SyncStore
+    from sync.state.base import OutboxItem, StateStore
 
 __all__ = ("RunReport", "SyncEngine")
 
@@ -71,7 +71,7 @@ class SyncEngine:
         config: SyncConfig,
         mapping: LegacyMapping,
         database: Database,
-        store: SyncStore,
+        store: StateStore,
         http: httpx.Client,
         *,
         worker: str | None = None,
@@ -113,6 +113,10 @@ class SyncEngine:
 
     def run(self, name: str, *, dry_run: bool = False) -> RunReport:
         spec = self.config.syncs[name]
+        if not dry_run:
+            # A run whose worker died (kill -9) would otherwise stay "running" in history forever.
+            for stale in self.store.abandon_stale_runs(name, self.config.lease_s):
+                log.warning("sync run abandoned", sync=name, run=stale)
         report = RunReport(self.store.start_run(name, self.worker, dry_run=dry_run), name)
         if self.store.is_paused(name):
             return self._finish(report, "cancelled", "paused")
@@ -128,6 +132,11 @@ class SyncEngine:
         except _Paused:
             self.store.release(self.worker)
             return self._finish(report, "cancelled", "paused during the run")
+        except Exception as exc:
+            # Legacy database down, a bug: record the failure (and count it for alerts), then let it surface.
+            self.store.release(self.worker)
+            self._finish(report, "failed", f"{type(exc).__name__}: {exc}")
+            raise
         status = "partially_failed" if report.failed or report.dead_lettered else "succeeded"
         return self._finish(report, status, None)
 

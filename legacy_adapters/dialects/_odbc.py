@@ -31,6 +31,7 @@ from legacy_adapters.exceptions import (
     IntegrityConflict,
     SchemaDrift,
     StatementTimeout,
+    TransactionConflict,
 )
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ _MESSAGES: dict[_ErrorType, str] = {
     StatementTimeout: "the database did not answer in time",
     IntegrityConflict: "the change conflicts with existing data",
     SchemaDrift: "a mapped table or column is missing from the database",
+    TransactionConflict: "the transaction lost a deadlock and was rolled back",
     DatabaseError: "the database could not run the query",
 }
 
@@ -173,6 +175,7 @@ class OdbcBackend:
         "HYT00": StatementTimeout,
         "HYT01": DatabaseUnavailable,  # connection timeout
         "57014": StatementTimeout,
+        "40001": TransactionConflict,  # deadlock victim / serialization failure: rerun the transaction
         "23000": IntegrityConflict,
         "42S02": SchemaDrift,
         "42S22": SchemaDrift,
@@ -291,7 +294,7 @@ class OdbcBackend:
     # -- errors --------------------------------------------------------------------------------------
 
     KEEPS_CONNECTION: ClassVar[frozenset[str]] = frozenset({"40001"})
-    """SQLSTATEs classified as unavailable (retry later) whose connection is still sound."""
+    """SQLSTATEs whose connection is still sound though the statement failed (a deadlock victim)."""
 
     def is_disconnect(self, error: BaseException) -> bool:
         """Whether the connection that raised ``error`` is dead and the pool must reconnect."""

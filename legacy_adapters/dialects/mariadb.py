@@ -13,7 +13,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from legacy_adapters.dialects._odbc import OdbcBackend, split_server_port
-from legacy_adapters.exceptions import DatabaseUnavailable, IntegrityConflict, SchemaDrift, StatementTimeout
+from legacy_adapters.exceptions import (
+    DatabaseUnavailable,
+    IntegrityConflict,
+    SchemaDrift,
+    StatementTimeout,
+    TransactionConflict,
+)
 
 if TYPE_CHECKING:
     from legacy_adapters.mapping.model import DatabaseConfig
@@ -25,6 +31,8 @@ class MariaDBBackend(OdbcBackend):
     name = "mysql"
     NATIVE_CODES: ClassVar = {
         1969: StatementTimeout,  # ER_STATEMENT_TIMEOUT (max_statement_time)
+        1213: TransactionConflict,  # ER_LOCK_DEADLOCK: rerun the transaction
+        1205: TransactionConflict,  # ER_LOCK_WAIT_TIMEOUT
         3024: StatementTimeout,  # MySQL: max_execution_time exceeded
         1317: StatementTimeout,  # ER_QUERY_INTERRUPTED (a cancel)
         2002: DatabaseUnavailable,  # cannot connect (socket)

@@ -27,6 +27,7 @@ from legacy_adapters.exceptions import (
     DatabaseUnavailable,
     IntegrityConflict,
     SchemaDrift,
+    TransactionConflict,
 )
 
 if TYPE_CHECKING:
@@ -48,14 +49,14 @@ class MSSQLBackend(OdbcBackend):
     name = "mssql"
     SQLSTATES: ClassVar = {
         **OdbcBackend.SQLSTATES,
-        "40001": DatabaseUnavailable,  # deadlock victim (1205): transient, retry
+        "40001": TransactionConflict,  # deadlock victim (1205): rerun the transaction
         "42S02": SchemaDrift,  # invalid object name (208)
         "42S22": SchemaDrift,  # invalid column name (207)
         "23000": IntegrityConflict,  # 2627 unique, 2601 duplicate key, 547 FK
         "22001": DatabaseError,  # string data right truncation: the write path makes it a 422
     }
     NATIVE_CODES: ClassVar = {
-        1205: DatabaseUnavailable,  # deadlock victim
+        1205: TransactionConflict,  # deadlock victim
         208: SchemaDrift,
         207: SchemaDrift,
         2627: IntegrityConflict,

@@ -16,7 +16,13 @@ from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.postgresql.base import PGDialect
 
 from legacy_adapters.dialects._odbc import OdbcBackend, add_option, split_server_port
-from legacy_adapters.exceptions import DatabaseUnavailable, IntegrityConflict, SchemaDrift, StatementTimeout
+from legacy_adapters.exceptions import (
+    DatabaseUnavailable,
+    IntegrityConflict,
+    SchemaDrift,
+    StatementTimeout,
+    TransactionConflict,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -69,6 +75,7 @@ class PostgreSQLBackend(OdbcBackend):
     SQLSTATES: ClassVar = {
         **OdbcBackend.SQLSTATES,
         "57014": StatementTimeout,  # query_canceled: statement_timeout or a cancel request
+        "40P01": TransactionConflict,  # deadlock_detected
         "57P01": DatabaseUnavailable,  # admin_shutdown
         "57P02": DatabaseUnavailable,  # crash_shutdown
         "57P03": DatabaseUnavailable,  # cannot_connect_now (starting up)

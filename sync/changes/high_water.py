@@ -1,8 +1,20 @@
 """High-water mark on a rowversion or updated-at column: cheap, exact, blind to deletes.
 
-The cursor is the highest value seen plus the keys seen *at* that value: the next
-pass reads ``column >= mark`` and drops those keys, so rows written in the same
-second (or a rowversion read mid-transaction) are neither lost nor sent twice.
+The cursor is the highest value seen. The next pass reads ``column >= mark``
+(not ``>``): a row written in the same second as the mark, after the pass that
+set it, is still read. Rows read again at the mark are dropped when their
+fingerprint equals the one last *delivered*, so they are not sent twice; a row
+rewritten within the same tick (new values, same timestamp) differs and goes
+out, and a row read but never delivered (dry-run, failure, crash) still differs
+and is not lost. The same check drops rows whose timestamp moved but whose
+mapped fields did not (a change to an unmapped column).
+
+Comparing fingerprints rather than storing the keys seen at the mark keeps the
+cursor small when a bulk load stamped a million rows with one timestamp.
+
+A SQL Server ``rowversion`` is taken when a row is written, not when its
+transaction commits: a long transaction can commit a value below a mark already
+read. Where that matters, use the ``change_tracking`` detector instead.
 """
 
 from __future__ import annotations
@@ -19,12 +31,14 @@ from sync.changes.base import Change, encode_key, fingerprint
 if TYPE_CHECKING:
     from legacy_adapters.query.resource import BoundField, Resource
     from legacy_adapters.reader import Reader
-    from sync.state.sync_store import SyncStore
+    from sync.state.base import StateStore
 
 __all__ = ("HighWaterDetector",)
 
 
 class HighWaterDetector:
+    """Rows at or above the stored mark of ``column``; see the module docstring for the boundary."""
+
     sees_deletes = False
 
     def __init__(
@@ -33,12 +47,15 @@ class HighWaterDetector:
         resource: Resource,
         fields: tuple[BoundField, ...],
         reader: Reader,
-        store: SyncStore,
+        store: StateStore,
         column: str,
         batch_size: int = 5000,
     ) -> None:
         self.sync, self.resource, self.fields, self.reader, self.store = sync, resource, fields, reader, store
         self.column = resource.fields[column]
+        # Fingerprints cover the sync's fields only (as the snapshot diff's do), so a row whose
+        # timestamp moved while nothing the sync sends changed compares equal and stays quiet.
+        self._printed = frozenset(f.name for f in fields)
         if self.column not in fields:
             self.fields = (*fields, self.column)
         self.batch_size = batch_size
@@ -47,29 +64,30 @@ class HighWaterDetector:
 
     def detect(self) -> Iterator[list[Change]]:
         cursor = self.store.get_cursor(self.sync) or {}
-        mark, at_mark = cursor.get("mark"), set(cursor.get("keys", ()))
+        mark = cursor.get("mark")
         conditions = ()
         if mark is not None:
             value = dt.datetime.fromisoformat(mark) if self.column.spec.type == "datetime" else mark
             conditions = (Comparison(self.column, "gte", value, self.column.name),)
         query = ReadQuery(self.resource, self.fields, conditions, sort=((self.column, False),))
         rows = self.reader.stream(query)
-        new_mark, new_keys = mark, set(at_mark)
+        new_mark = mark
         while batch := list(islice(rows, self.batch_size)):
+            keyed = [(encode_key([r[k] for k in self.key_names]), r) for r in batch]
+            delivered = self.store.fingerprints(self.sync, [k for k, _ in keyed])
             changes = []
-            for row in batch:
-                key = encode_key([row[k] for k in self.key_names])
-                value = _plain(row[self.column.name])
-                if value == mark and key in at_mark:
-                    continue  # delivered by the previous pass
-                if value != new_mark:
-                    new_mark, new_keys = value, set()
-                new_keys.add(key)
-                stamp = row[self.column.name] if isinstance(row[self.column.name], dt.datetime) else None
-                changes.append(Change(key, "upsert", row, fingerprint(row), stamp))
+            for key, row in keyed:
+                raw = row[self.column.name]
+                if raw is not None:  # rows arrive in column order: the last non-null value is the highest
+                    new_mark = _plain(raw)
+                digest = fingerprint({k: v for k, v in row.items() if k in self._printed})
+                if delivered.get(key) == digest:
+                    continue  # read again at the mark, or touched without a mapped change: already there
+                stamp = raw if isinstance(raw, dt.datetime) else None
+                changes.append(Change(key, "upsert", row, digest, stamp))
             if changes:
                 yield changes
-        self._next = {"mark": new_mark, "keys": sorted(new_keys)}
+        self._next = {"mark": new_mark}
 
     def commit(self) -> None:
         if self._next is not None:

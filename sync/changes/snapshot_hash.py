@@ -19,7 +19,7 @@ from sync.changes.base import Change, encode_key, fingerprint
 if TYPE_CHECKING:
     from legacy_adapters.query.resource import BoundField, Resource
     from legacy_adapters.reader import Reader
-    from sync.state.sync_store import SyncStore
+    from sync.state.base import StateStore
 
 __all__ = ("SnapshotHashDetector",)
 
@@ -33,7 +33,7 @@ class SnapshotHashDetector:
         resource: Resource,
         fields: tuple[BoundField, ...],
         reader: Reader,
-        store: SyncStore,
+        store: StateStore,
         batch_size: int = 5000,
     ) -> None:
         self.sync, self.resource, self.fields = sync, resource, fields

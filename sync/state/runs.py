@@ -22,12 +22,16 @@ if TYPE_CHECKING:
 
 __all__ = ("FINAL_STATES", "TRANSITIONS", "InvalidTransition", "RunLog")
 
+_OUTCOMES = frozenset({"succeeded", "partially_failed", "failed", "cancelled"})
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "queued": frozenset({"running", "cancelled", "failed"}),
-    "running": frozenset({"succeeded", "partially_failed", "failed", "cancelled"}),
+    "queued": frozenset({"running", "cancelled", "failed", "abandoned"}),
+    "running": _OUTCOMES | {"abandoned"},
+    # Abandoned is a presumption (no live lease, e.g. after kill -9): a worker that was only
+    # stalled and turns up again may still record how its run really ended.
+    "abandoned": _OUTCOMES,
 }
-"""queued -> running -> succeeded | partially_failed | failed | cancelled; final states go nowhere."""
-FINAL_STATES = frozenset({"succeeded", "partially_failed", "failed", "cancelled"})
+"""queued -> running -> succeeded | partially_failed | failed | cancelled | abandoned; outcomes go nowhere."""
+FINAL_STATES = _OUTCOMES | {"abandoned"}
 COUNTS = (
     *(f"{s}_{o}" for s in ("planned", "done") for o in ("creates", "updates", "deletes")),
     "failed",
@@ -42,6 +46,11 @@ class InvalidTransition(RuntimeError):
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # SQLite hands back naive datetimes for timezone-aware columns: they were stored in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 class RunLog:
@@ -81,6 +90,42 @@ class RunLog:
             query = query.where(RUNS.c.sync == sync)
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
+
+    def abandon_stale_runs(self, sync: str, grace_s: float) -> list[int]:
+        """Mark unfinished runs of ``sync`` ``abandoned`` when their worker holds no live lease; their ids.
+
+        A worker shows it is alive by a lease: the sync's planning lease or an outbox
+        lease. A run older than ``grace_s`` whose worker holds neither died (kill -9,
+        power loss) or lost its leases to another worker anyway; its outbox records
+        are delivered by later runs.
+        """
+        now = _now()
+        with self.engine.begin() as conn:
+            control = conn.execute(
+                sa.select(CONTROLS.c.plan_owner, CONTROLS.c.plan_until).where(CONTROLS.c.sync == sync)
+            ).first()
+            live = set(
+                conn.scalars(
+                    sa.select(OUTBOX.c.lease_owner).where(OUTBOX.c.sync == sync, OUTBOX.c.lease_until > now).distinct()
+                )
+            )
+            if control and control.plan_owner and control.plan_until and _aware(control.plan_until) > now:
+                live.add(control.plan_owner)
+            unfinished = conn.execute(
+                sa.select(RUNS.c.id, RUNS.c.worker, RUNS.c.started_at).where(
+                    RUNS.c.sync == sync, RUNS.c.status.in_(("queued", "running"))
+                )
+            ).all()
+            cutoff = now - dt.timedelta(seconds=grace_s)
+            stale = [r for r in unfinished if r.worker not in live and _aware(r.started_at) < cutoff]
+            for run in stale:
+                error = f"abandoned: worker {run.worker} stopped without finishing (no live lease)"
+                conn.execute(
+                    RUNS.update()
+                    .where(RUNS.c.id == run.id, RUNS.c.status.in_(("queued", "running")))
+                    .values(status="abandoned", finished_at=now, error=error)
+                )
+        return [r.id for r in stale]
 
     def note_outcome(self, sync: str, failing: bool) -> int:
         """Count consecutive failing runs of ``sync``; returns the new count (0 after a success)."""

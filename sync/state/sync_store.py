@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 import sqlalchemy as sa
 
+from sync.state.base import IdEntry, OutboxItem
 from sync.state.runs import RunLog
 from sync.state.store import StateDatabase
 from sync.state.sync_tables import CONTROLS, CURSORS, FINGERPRINTS, ID_MAP, OUTBOX, SEEN, SYNC_TABLES
@@ -53,25 +53,6 @@ def _insert(conn: sa.Connection) -> Any:
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert
-
-
-@dataclass(frozen=True, slots=True)
-class IdEntry:
-    remote_id: str
-    extra: dict[str, Any]
-    sent: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
-    id: int
-    sync: str
-    key: str
-    op: str
-    row: dict[str, Any] | None
-    fingerprint: str | None
-    changed_at: dt.datetime | None
-    attempts: int
 
 
 class SyncStore(RunLog):

@@ -623,3 +623,37 @@ def test_compare_and_set_on_a_fractional_datetime(
     finally:
         with fresh.begin() as conn:
             conn.exec_driver_sql(f"DROP TABLE {q('BH_STAMPS')}")
+
+
+BINS = """
+      bins:
+        table: STKBAL
+        key: [item_number, warehouse]
+        scopes: {read: stock:read, write: stock:write}
+        writable: true
+        fields:
+          item_number: {column: ITEMNO, type: string, transform: trim, length: 15}
+          warehouse: {column: WHSE, type: string, transform: trim, length: 3}
+          on_hand: {column: ONHAND, type: decimal, scale: 3}
+          allocated: {column: ALLOC, type: decimal, scale: 3}
+          counted_on: {column: CNTDT, type: date, transform: "mm/dd/yyyy", null_if: [""]}
+"""
+
+
+def test_parallel_inserts_of_one_key_on_a_table_without_unique_index_create_one_row(
+    writes_url: str, fresh: sa.Engine, tmp_path: Path, token: TokenFactory
+) -> None:
+    # STKBAL has no primary key and no unique index: only the gateway's own check stands
+    # between twelve simultaneous creates of one new bin and twelve copies of it.
+    headers = {"Authorization": f"Bearer {token('stock:read', 'stock:write')}"}
+    body = {"item_number": "RACE-00001", "warehouse": "W99", "on_hand": 1.5, "allocated": 0}
+    q = _q(fresh)
+    try:
+        with TestClient(create_app(mapping_for(writes_url, tmp_path, resources=BINS))) as client:
+            statuses = parallel(12, lambda _n: client.post("/v1/bins", json=body, headers=headers).status_code)
+        ((count,),) = execute(fresh, f"SELECT COUNT(*) FROM {q('STKBAL')} WHERE {q('WHSE')} = 'W99'")
+        assert int(count) == 1  # sqliteodbc reports an aggregate as text
+        assert sorted(statuses) == [201] + [409] * 11
+    finally:
+        with fresh.begin() as conn:
+            conn.execute(sa.text(f"DELETE FROM {q('STKBAL')} WHERE {q('WHSE')} = 'W99'"))

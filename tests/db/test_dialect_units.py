@@ -28,6 +28,7 @@ from legacy_adapters.exceptions import (
     IntegrityConflict,
     SchemaDrift,
     StatementTimeout,
+    TransactionConflict,
 )
 from legacy_adapters.mapping import load_mapping
 from legacy_adapters.mapping.model import DatabaseConfig
@@ -51,7 +52,7 @@ MSSQL = [
     ("08003", "Connection not open", None, DatabaseUnavailable),
     ("HYT00", "Query timeout expired", 0, StatementTimeout),
     ("HYT01", "Connection timeout expired", 0, DatabaseUnavailable),
-    ("40001", "Transaction (Process ID 52) was deadlocked", 1205, DatabaseUnavailable),
+    ("40001", "Transaction (Process ID 52) was deadlocked", 1205, TransactionConflict),
     ("23000", "Violation of PRIMARY KEY constraint", 2627, IntegrityConflict),
     ("23000", "Cannot insert duplicate key row", 2601, IntegrityConflict),
     ("23000", "The INSERT statement conflicted with the FOREIGN KEY", 547, IntegrityConflict),
@@ -73,6 +74,8 @@ POSTGRESQL = [
     ("HY000", "server closed the connection unexpectedly", 35, DatabaseUnavailable),
     ("42601", "ERROR: syntax error at or near", 1, DatabaseError),
     ("P0001", "ERROR: JOBMAST J0001 has an incomplete routing", 1, IntegrityConflict),  # RAISE EXCEPTION
+    ("40P01", "ERROR: deadlock detected", 1, TransactionConflict),
+    ("40001", "ERROR: could not serialize access due to concurrent update", 1, TransactionConflict),
 ]
 MARIADB = [
     ("HY000", "Can't connect to server on '127.0.0.1' (115)", 2002, DatabaseUnavailable),
@@ -85,6 +88,7 @@ MARIADB = [
     ("23000", "Duplicate entry '1' for key 'u'", 1062, IntegrityConflict),
     ("42000", "You have an error in your SQL syntax", 1064, DatabaseError),
     ("45000", "JOBMAST has an incomplete routing", 1644, IntegrityConflict),  # SIGNAL SQLSTATE '45000'
+    ("40001", "Deadlock found when trying to get lock; try restarting transaction", 1213, TransactionConflict),
 ]
 SQLITE_ODBC = [
     ("HY000", "[SQLite]interrupted (9)", 9, StatementTimeout),
