@@ -1,0 +1,181 @@
+"""The StateStore protocol: everything the sync engine, its detectors and the CLI keep between runs (STYLE C5).
+
+Two implementations: ``SyncStore`` (SQLAlchemy Core over a SQLite file or
+PostgreSQL, ``sync/state/sync_store.py``) and ``MemoryStore``
+(``sync/state/memory.py``, one process, gone on exit). ``tests/contracts/test_state_store.py``
+runs the same tests on both (and on PostgreSQL), so what is written here is
+what every store must do. Keys are a sync's legacy key as JSON text
+(``encode_key``); rows and cursors are JSON-able values.
+
+What a store promises, beyond the signatures:
+
+- a delivered record leaves the outbox in the same step that stores its
+  fingerprint and remote id (``complete_many``), unless it was re-planned with a
+  newer fingerprint meanwhile, in which case the newer plan stays;
+- ``claim`` hands concurrent workers disjoint records; a lease that expires
+  (the worker died) makes its records claimable again;
+- a record that failed in run N is not claimed again before run N + 1, and
+  after ``max_attempts`` spent attempts it is in the DLQ, not the outbox;
+- run history is a state machine (``sync.state.runs.TRANSITIONS``): an invalid
+  move raises ``InvalidTransition``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = ("IdEntry", "OutboxItem", "StateStore")
+
+
+@dataclass(frozen=True, slots=True)
+class IdEntry:
+    """What the id map holds for one legacy key."""
+
+    remote_id: str
+    extra: dict[str, Any]
+    """Connector extras (``inventory_item_id`` of a product) that other syncs ``ref``."""
+    sent: dict[str, Any]
+    """The destination values we last sent: sample diffs and ``newest`` ownership."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One planned record, as claimed by a worker."""
+
+    id: int
+    sync: str
+    key: str
+    op: str
+    row: dict[str, Any] | None
+    fingerprint: str | None
+    changed_at: dt.datetime | None
+    attempts: int
+
+
+class StateStore(Protocol):
+    """Durable (or, in memory, per-process) sync state; safe to share between threads."""
+
+    # -- controls: pause and the planning lease --------------------------------------------
+
+    def set_paused(self, sync: str, paused: bool) -> None: ...
+
+    def is_paused(self, sync: str) -> bool: ...
+
+    def acquire_plan(self, sync: str, worker: str, lease_s: float) -> bool:
+        """Take the right to detect changes for ``sync`` unless another live worker holds it."""
+        ...
+
+    def release_plan(self, sync: str, worker: str) -> None: ...
+
+    def plan_held(self, sync: str) -> bool:
+        """A worker holds an unexpired planning lease for ``sync``."""
+        ...
+
+    # -- cursors, fingerprints, the snapshot's scratch set ---------------------------------
+
+    def get_cursor(self, sync: str) -> Any:
+        """The detector's cursor as last committed, None before the first commit."""
+        ...
+
+    def set_cursor(self, sync: str, cursor: Any) -> None: ...
+
+    def fingerprints(self, sync: str, keys: Sequence[str]) -> dict[str, str]:
+        """Fingerprints of the rows as last delivered (or accepted), for the keys that have one."""
+        ...
+
+    def clear_seen(self, sync: str) -> None: ...
+
+    def mark_seen(self, sync: str, keys: Iterable[str]) -> None: ...
+
+    def unseen_keys(self, sync: str, batch_size: int = 5000) -> Iterator[list[str]]:
+        """Keys with a fingerprint that were not marked seen, in key order: deleted at the source."""
+        ...
+
+    def forget(self, sync: str, keys: Sequence[str]) -> None:
+        """Drop fingerprints (deletes the mode ignores, so they are not reported again)."""
+        ...
+
+    def accept(self, sync: str, prints: dict[str, str]) -> None:
+        """Store fingerprints without delivering (changes the mode chose not to send)."""
+        ...
+
+    # -- id map ----------------------------------------------------------------------------
+
+    def id_entries(self, sync: str, keys: Sequence[str]) -> dict[str, IdEntry]: ...
+
+    def id_count(self, sync: str) -> int: ...
+
+    # -- outbox ----------------------------------------------------------------------------
+
+    def enqueue(self, sync: str, items: Sequence[dict[str, Any]]) -> None:
+        """Plan records (``key, op, row, fingerprint, changed_at``); a re-plan keeps spent attempts."""
+        ...
+
+    def outbox_prints(self, sync: str, keys: Sequence[str]) -> dict[str, str | None]: ...
+
+    def pending(self, sync: str) -> int: ...
+
+    def claim(self, sync: str, worker: str, run_id: int, limit: int, lease_s: float) -> list[OutboxItem]:
+        """Lease up to ``limit`` free records, oldest first; concurrent workers get disjoint sets."""
+        ...
+
+    def release(self, worker: str) -> None:
+        """Give back every lease ``worker`` holds."""
+        ...
+
+    def complete(
+        self, item: OutboxItem, remote_id: str | None, extra: dict[str, Any], sent: dict[str, Any]
+    ) -> None: ...
+
+    def complete_many(self, done: Sequence[tuple[OutboxItem, str | None, dict[str, Any], dict[str, Any]]]) -> None:
+        """Delivered records: out of the outbox, fingerprint and id map updated (or removed for deletes)."""
+        ...
+
+    def fail(self, item: OutboxItem, run_id: int, error: str, *, max_attempts: int, spend: bool = True) -> bool:
+        """Record a failed attempt; True when the record went to the dead-letter queue."""
+        ...
+
+    # -- runs, errors, conflicts, DLQ --------------------------------------------------------
+
+    def start_run(self, sync: str, worker: str, *, dry_run: bool = False) -> int: ...
+
+    def move_run(self, run_id: int, status: str, *, error: str | None = None) -> None: ...
+
+    def add_counts(self, run_id: int, **counts: int) -> None: ...
+
+    def runs(self, sync: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """Newest first, each with the columns of ``sync_runs``."""
+        ...
+
+    def abandon_stale_runs(self, sync: str, grace_s: float) -> list[int]:
+        """Mark unfinished runs of ``sync`` ``abandoned`` when their worker holds no live lease; their ids.
+
+        A run younger than ``grace_s`` is presumed alive (it may be waiting for another
+        worker's plan without holding anything yet).
+        """
+        ...
+
+    def note_outcome(self, sync: str, failing: bool) -> int:
+        """The count of consecutive failing runs after this one (0 after a success)."""
+        ...
+
+    def record_errors(self, run_id: int) -> list[dict[str, Any]]: ...
+
+    def record_conflict(
+        self, run_id: int, sync: str, key: str, field: str, legacy: Any, remote: Any, winner: str
+    ) -> None: ...
+
+    def conflicts(self, sync: str) -> list[dict[str, Any]]: ...
+
+    def dlq(self, sync: str | None = None) -> list[dict[str, Any]]: ...
+
+    def parked(self, sync: str, keys: Sequence[str]) -> dict[str, str | None]:
+        """Dead-lettered keys with the fingerprint they failed with."""
+        ...
+
+    def replay(self, sync: str | None = None, ids: Sequence[int] | None = None) -> int:
+        """Dead letters back to the outbox with a fresh attempt budget; how many."""
+        ...

@@ -1,0 +1,336 @@
+"""An in-memory ``StateStore``: one process, gone on exit. For tests and throwaway runs.
+
+It keeps the promises of ``sync/state/base.py`` (the contract tests run on it
+too) with dicts under one lock. Rows, cursors and payloads are copied through
+JSON on the way in, as the SQL store stores them, so a caller mutating a dict
+afterwards cannot change what was stored; listings return the same shapes as
+``SyncStore`` (payload columns as JSON text).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import msgspec
+
+from sync.state.base import IdEntry, OutboxItem
+from sync.state.runs import COUNTS, FINAL_STATES, TRANSITIONS, InvalidTransition
+
+__all__ = ("MemoryStore",)
+
+Key = tuple[str, str]
+"""(sync, encoded legacy key)."""
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else msgspec.json.encode(value).decode()
+
+
+def _copy(value: Any) -> Any:
+    return msgspec.json.decode(msgspec.json.encode(value))
+
+
+def _item(record: dict[str, Any]) -> OutboxItem:
+    row = None if record["row"] is None else msgspec.json.decode(record["row"])
+    return OutboxItem(record["id"], record["sync"], record["key"], record["op"], row, record["fingerprint"],
+                      record["changed_at"], record["attempts"])  # fmt: skip
+
+
+class MemoryStore:
+    """Sync state in dicts; safe to share between the threads of one process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._ids = itertools.count(1)
+        self._controls: dict[str, dict[str, Any]] = {}
+        self._cursors: dict[str, str] = {}
+        self._prints: dict[Key, str] = {}
+        self._seen: dict[str, set[str]] = {}
+        self._id_map: dict[Key, IdEntry] = {}
+        self._outbox: dict[Key, dict[str, Any]] = {}
+        self._runs: dict[int, dict[str, Any]] = {}
+        self._errors: list[dict[str, Any]] = []
+        self._conflicts: list[dict[str, Any]] = []
+        self._dlq: dict[Key, dict[str, Any]] = {}
+
+    # -- controls ----------------------------------------------------------------------------
+
+    def _control(self, sync: str) -> dict[str, Any]:
+        return self._controls.setdefault(
+            sync, {"paused": False, "plan_owner": None, "plan_until": None, "consecutive_failures": 0}
+        )
+
+    def set_paused(self, sync: str, paused: bool) -> None:
+        with self._lock:
+            self._control(sync)["paused"] = paused
+
+    def is_paused(self, sync: str) -> bool:
+        with self._lock:
+            return bool(self._controls.get(sync, {}).get("paused"))
+
+    def acquire_plan(self, sync: str, worker: str, lease_s: float) -> bool:
+        now = _now()
+        with self._lock:
+            control = self._control(sync)
+            owner, until = control["plan_owner"], control["plan_until"]
+            if owner is not None and owner != worker and until is not None and until >= now:
+                return False
+            control["plan_owner"], control["plan_until"] = worker, now + dt.timedelta(seconds=lease_s)
+            return True
+
+    def release_plan(self, sync: str, worker: str) -> None:
+        with self._lock:
+            control = self._control(sync)
+            if control["plan_owner"] == worker:
+                control["plan_owner"] = control["plan_until"] = None
+
+    def plan_held(self, sync: str) -> bool:
+        with self._lock:
+            control = self._controls.get(sync, {})
+            until = control.get("plan_until")
+            return bool(control.get("plan_owner") and until and until > _now())
+
+    # -- cursors and fingerprints ------------------------------------------------------------
+
+    def get_cursor(self, sync: str) -> Any:
+        with self._lock:
+            text = self._cursors.get(sync)
+        return None if text is None else msgspec.json.decode(text)
+
+    def set_cursor(self, sync: str, cursor: Any) -> None:
+        with self._lock:
+            self._cursors[sync] = msgspec.json.encode(cursor).decode()
+
+    def fingerprints(self, sync: str, keys: Sequence[str]) -> dict[str, str]:
+        with self._lock:
+            return {k: self._prints[(sync, k)] for k in keys if (sync, k) in self._prints}
+
+    def clear_seen(self, sync: str) -> None:
+        with self._lock:
+            self._seen.pop(sync, None)
+
+    def mark_seen(self, sync: str, keys: Iterable[str]) -> None:
+        with self._lock:
+            self._seen.setdefault(sync, set()).update(keys)
+
+    def unseen_keys(self, sync: str, batch_size: int = 5000) -> Iterator[list[str]]:
+        with self._lock:
+            seen = self._seen.get(sync, set())
+            gone = sorted(k for s, k in self._prints if s == sync and k not in seen)
+        for start in range(0, len(gone), batch_size):
+            yield gone[start : start + batch_size]
+
+    def forget(self, sync: str, keys: Sequence[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._prints.pop((sync, key), None)
+
+    def accept(self, sync: str, prints: dict[str, str]) -> None:
+        with self._lock:
+            self._prints.update({(sync, k): v for k, v in prints.items()})
+
+    # -- id map ------------------------------------------------------------------------------
+
+    def id_entries(self, sync: str, keys: Sequence[str]) -> dict[str, IdEntry]:
+        with self._lock:
+            return {k: self._id_map[(sync, k)] for k in keys if (sync, k) in self._id_map}
+
+    def id_count(self, sync: str) -> int:
+        with self._lock:
+            return sum(1 for s, _ in self._id_map if s == sync)
+
+    # -- outbox ------------------------------------------------------------------------------
+
+    def enqueue(self, sync: str, items: Sequence[dict[str, Any]]) -> None:
+        with self._lock:
+            for item in items:
+                planned = {
+                    "op": item["op"],
+                    "row": _json(item.get("row")),
+                    "fingerprint": item.get("fingerprint"),
+                    "changed_at": item.get("changed_at"),
+                }
+                current = self._outbox.get((sync, item["key"]))
+                if current is not None:  # a re-plan keeps its id, spent attempts and lease
+                    current.update(planned)
+                    continue
+                self._outbox[(sync, item["key"])] = {
+                    "id": next(self._ids), "sync": sync, "key": item["key"], **planned,
+                    "attempts": item.get("attempts", 0), "last_error": None, "not_before_run": 0,
+                    "lease_owner": None, "lease_until": None,
+                }  # fmt: skip
+
+    def outbox_prints(self, sync: str, keys: Sequence[str]) -> dict[str, str | None]:
+        with self._lock:
+            return {k: self._outbox[(sync, k)]["fingerprint"] for k in keys if (sync, k) in self._outbox}
+
+    def pending(self, sync: str) -> int:
+        with self._lock:
+            return sum(1 for s, _ in self._outbox if s == sync)
+
+    def claim(self, sync: str, worker: str, run_id: int, limit: int, lease_s: float) -> list[OutboxItem]:
+        now = _now()
+        with self._lock:
+            free = [
+                r
+                for (s, _), r in self._outbox.items()
+                if s == sync and r["not_before_run"] <= run_id and (r["lease_until"] is None or r["lease_until"] < now)
+            ]
+            picked = sorted(free, key=lambda r: r["id"])[:limit]
+            for r in picked:
+                r["lease_owner"], r["lease_until"] = worker, now + dt.timedelta(seconds=lease_s)
+            return [_item(r) for r in picked]
+
+    def release(self, worker: str) -> None:
+        with self._lock:
+            for r in self._outbox.values():
+                if r["lease_owner"] == worker:
+                    r["lease_owner"] = r["lease_until"] = None
+
+    def _by_id(self, item: OutboxItem) -> dict[str, Any] | None:
+        record = self._outbox.get((item.sync, item.key))
+        return record if record is not None and record["id"] == item.id else None
+
+    def complete(self, item: OutboxItem, remote_id: str | None, extra: dict[str, Any], sent: dict[str, Any]) -> None:
+        self.complete_many([(item, remote_id, extra, sent)])
+
+    def complete_many(self, done: Sequence[tuple[OutboxItem, str | None, dict[str, Any], dict[str, Any]]]) -> None:
+        with self._lock:
+            for item, remote_id, extra, sent in done:
+                key = (item.sync, item.key)
+                record = self._by_id(item)
+                if record is not None and record["fingerprint"] == item.fingerprint:
+                    del self._outbox[key]
+                elif record is not None:  # re-planned while we pushed: the newer version waits
+                    record["lease_owner"] = record["lease_until"] = None
+                self._dlq.pop(key, None)
+                if item.op == "delete":
+                    self._prints.pop(key, None)
+                    self._id_map.pop(key, None)
+                    continue
+                if item.fingerprint:
+                    self._prints[key] = item.fingerprint
+                if remote_id:
+                    self._id_map[key] = IdEntry(remote_id, _copy(extra), _copy(sent))
+
+    def fail(self, item: OutboxItem, run_id: int, error: str, *, max_attempts: int, spend: bool = True) -> bool:
+        attempts = item.attempts + (1 if spend else 0)
+        with self._lock:
+            self._errors.append({"id": len(self._errors) + 1, "run_id": run_id, "sync": item.sync, "key": item.key,
+                                 "error": error, "at": _now()})  # fmt: skip
+            key = (item.sync, item.key)
+            if spend and attempts >= max_attempts:
+                self._outbox.pop(key, None)
+                previous = self._dlq.get(key)
+                self._dlq[key] = {
+                    "id": previous["id"] if previous else next(self._ids), "sync": item.sync, "key": item.key,
+                    "op": item.op, "row": _json(item.row), "fingerprint": item.fingerprint, "attempts": attempts,
+                    "last_error": error, "created_at": _now(),
+                }  # fmt: skip
+                return True
+            record = self._by_id(item)
+            if record is not None:
+                record.update(attempts=attempts, last_error=error, not_before_run=run_id + 1,
+                              lease_owner=None, lease_until=None)  # fmt: skip
+            return False
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def start_run(self, sync: str, worker: str, *, dry_run: bool = False) -> int:
+        with self._lock:
+            run_id = len(self._runs) + 1
+            self._runs[run_id] = {
+                "id": run_id, "sync": sync, "status": "queued", "worker": worker, "dry_run": dry_run,
+                "started_at": _now(), "finished_at": None, **dict.fromkeys(COUNTS, 0), "error": None,
+            }  # fmt: skip
+            return run_id
+
+    def move_run(self, run_id: int, status: str, *, error: str | None = None) -> None:
+        with self._lock:
+            run = self._runs[run_id]
+            if status not in TRANSITIONS.get(run["status"], frozenset()):
+                raise InvalidTransition(f"run {run_id}: {run['status']} -> {status}")
+            run["status"] = status
+            if status in FINAL_STATES:
+                run["finished_at"], run["error"] = _now(), error
+
+    def add_counts(self, run_id: int, **counts: int) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                self._runs[run_id][name] += value
+
+    def runs(self, sync: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        with self._lock:
+            found = [dict(r) for r in reversed(self._runs.values()) if sync in (None, "", r["sync"])]
+        return found[:limit]
+
+    def abandon_stale_runs(self, sync: str, grace_s: float) -> list[int]:
+        now = _now()
+        with self._lock:
+            control = self._controls.get(sync, {})
+            live = {r["lease_owner"] for (s, _), r in self._outbox.items() if s == sync and r["lease_until"]
+                    and r["lease_until"] > now}  # fmt: skip
+            if control.get("plan_owner") and control.get("plan_until") and control["plan_until"] > now:
+                live.add(control["plan_owner"])
+            cutoff = now - dt.timedelta(seconds=grace_s)
+            stale = [r for r in self._runs.values() if r["sync"] == sync and r["status"] in ("queued", "running")
+                     and r["worker"] not in live and r["started_at"] < cutoff]  # fmt: skip
+            for run in stale:
+                error = f"abandoned: worker {run['worker']} stopped without finishing (no live lease)"
+                run.update(status="abandoned", finished_at=now, error=error)
+            return [r["id"] for r in stale]
+
+    def note_outcome(self, sync: str, failing: bool) -> int:
+        with self._lock:
+            control = self._control(sync)
+            control["consecutive_failures"] = control["consecutive_failures"] + 1 if failing else 0
+            return int(control["consecutive_failures"])
+
+    def record_errors(self, run_id: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(e) for e in self._errors if e["run_id"] == run_id]
+
+    def record_conflict(
+        self, run_id: int, sync: str, key: str, field: str, legacy: Any, remote: Any, winner: str
+    ) -> None:
+        with self._lock:
+            self._conflicts.append({
+                "id": len(self._conflicts) + 1, "run_id": run_id, "sync": sync, "key": key, "field": field,
+                "legacy_value": _json(legacy), "remote_value": _json(remote), "winner": winner, "at": _now(),
+            })  # fmt: skip
+
+    def conflicts(self, sync: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(c) for c in self._conflicts if c["sync"] == sync]
+
+    # -- dead-letter queue -------------------------------------------------------------------
+
+    def dlq(self, sync: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            letters = [dict(d) for d in self._dlq.values() if sync in (None, "", d["sync"])]
+        return sorted(letters, key=lambda d: d["id"])
+
+    def parked(self, sync: str, keys: Sequence[str]) -> dict[str, str | None]:
+        with self._lock:
+            return {k: self._dlq[(sync, k)]["fingerprint"] for k in keys if (sync, k) in self._dlq}
+
+    def replay(self, sync: str | None = None, ids: Sequence[int] | None = None) -> int:
+        with self._lock:
+            letters = [d for d in self._dlq.values() if sync in (None, "", d["sync"]) and (not ids or d["id"] in ids)]
+            for d in letters:
+                del self._dlq[(d["sync"], d["key"])]
+                existing = self._outbox.get((d["sync"], d["key"]))
+                self._outbox[(d["sync"], d["key"])] = {
+                    "id": existing["id"] if existing else next(self._ids), "sync": d["sync"], "key": d["key"],
+                    "op": d["op"], "row": d["row"], "fingerprint": d["fingerprint"], "changed_at": None,
+                    "attempts": 0, "last_error": None, "not_before_run": 0, "lease_owner": None, "lease_until": None,
+                }  # fmt: skip
+            return len(letters)
