@@ -108,10 +108,12 @@ class Database:
         The statement timeout does not apply: an export may rightly run for minutes.
         Closing the generator early (a client that went away) releases the connection.
         """
+        streamable = self.backend.streamable(statement, self.engine.dialect)
         with self._errors(), self.engine.connect() as conn:
-            result = conn.execution_options(
-                stream_results=True, yield_per=batch_size, no_statement_timeout=True
-            ).execute(statement)
+            conn = conn.execution_options(stream_results=True, yield_per=batch_size, no_statement_timeout=True)
+            # A rendered string goes to the driver as is: no parameter parsing, no '%' or ':' escaping.
+            is_text = isinstance(streamable, str)
+            result = conn.exec_driver_sql(streamable) if is_text else conn.execute(streamable)  # type: ignore[arg-type]
             for partition in result.partitions():
                 yield from partition
 

@@ -302,6 +302,9 @@ class OdbcBackend:
             return False
         return self._kind(error) is DatabaseUnavailable
 
+    def streamable(self, statement: sa.Executable, dialect: sa.Dialect) -> sa.Executable | str:
+        return statement
+
     def classify(self, error: BaseException) -> DatabaseError:
         kind = self._kind(error)
         return kind(_MESSAGES[kind])

@@ -31,6 +31,10 @@ class Backend(Protocol):
         """Attach event listeners (timeouts, session settings) to a new engine."""
         ...
 
+    def streamable(self, statement: sa.Executable, dialect: sa.Dialect) -> sa.Executable | str:
+        """The form of ``statement`` that the driver streams (most drivers: the statement itself)."""
+        ...
+
     def classify(self, error: BaseException) -> DatabaseError:
         """Turn a driver error into a safe ``DatabaseError``; driver text never leaves this module."""
         ...

@@ -72,6 +72,9 @@ class SQLiteBackend:
                 unbounded = context is not None and context.execution_options.get("no_statement_timeout")
                 state["deadline"] = None if unbounded else time.monotonic() + timeout
 
+    def streamable(self, statement: sa.Executable, dialect: sa.Dialect) -> sa.Executable | str:
+        return statement
+
     def classify(self, error: BaseException) -> DatabaseError:
         text = str(getattr(error, "orig", error)).lower()
         if isinstance(getattr(error, "orig", error), sqlite3.IntegrityError):
