@@ -21,11 +21,12 @@ demo: $(STAMP)
 # suite needs (as root; elsewhere it says what is missing and those tests skip).
 test: $(STAMP)
 	@bash scripts/setup-odbc
+	$(BIN)/ruff check gateway legacy_adapters sync tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway legacy_adapters tests
-	$(BIN)/ruff format --check gateway legacy_adapters tests
+	$(BIN)/ruff check gateway legacy_adapters sync tests bench
+	$(BIN)/ruff format --check gateway legacy_adapters sync tests bench
 
 # Regenerate the committed OpenAPI documents after a mapping or gateway change.
 openapi: $(STAMP)
@@ -36,7 +37,8 @@ openapi: $(STAMP)
 # BENCH_ARGS passes options through, e.g. BENCH_ARGS="--backend sqlite --rounds 5".
 bench: $(STAMP)
 	@bash scripts/setup-odbc
-	@command -v wrk >/dev/null || { echo "bench: wrk is missing (apt-get install wrk)"; exit 1; }
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
+		|| { echo "bench: wrk is missing and cannot be installed here (apt-get install wrk as root)"; exit 1; }
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
