@@ -22,7 +22,7 @@ from legacy_adapters.exceptions import DatabaseError, DatabaseUnavailable, Trans
 if TYPE_CHECKING:
     from legacy_adapters.mapping.model import DatabaseConfig
 
-__all__ = ("Database",)
+__all__ = ("Database", "Prepared")
 
 log = structlog.get_logger("bridgehead.database")
 T = TypeVar("T")
@@ -65,6 +65,24 @@ def _ping_idle_connections(engine: sa.Engine) -> None:
             raise sa.exc.DisconnectionError("idle connection is dead") from None
 
 
+class Prepared:
+    """A statement compiled once for one engine and run with fresh values each time.
+
+    Building and compiling a Core statement per request costs more than the query
+    itself on a keyed read; the shape of a get-by-key never changes, only its values.
+    """
+
+    def __init__(self, statement: sa.Executable, dialect: sa.Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        self._positions = compiled.positiontup
+        self._defaults = compiled.construct_params()
+
+    def parameters(self, values: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        merged = {**self._defaults, **values}
+        return tuple(merged[name] for name in self._positions) if self._positions is not None else merged
+
+
 class Database:
     """A pooled engine for one legacy database."""
 
@@ -97,6 +115,14 @@ class Database:
         """Run ``statement`` and return every row as a tuple."""
         with self._errors(), self.engine.connect() as conn:
             return [tuple(r) for r in conn.execute(statement)]
+
+    def prepare(self, statement: sa.Executable) -> Prepared:
+        return Prepared(statement, self.engine.dialect)
+
+    def fetch_prepared(self, prepared: Prepared, values: dict[str, Any]) -> list[Sequence[Any]]:
+        """Run a prepared statement with ``values`` for its named parameters."""
+        with self._errors(), self.engine.connect() as conn:
+            return [tuple(r) for r in conn.exec_driver_sql(prepared.sql, prepared.parameters(values))]
 
     def scalar(self, statement: sa.Executable) -> Any:
         with self._errors(), self.engine.connect() as conn:

@@ -22,7 +22,7 @@ from legacy_adapters.query.rows import RowDecoder
 from legacy_adapters.transforms import Unencodable
 
 if TYPE_CHECKING:
-    from legacy_adapters.database import Database
+    from legacy_adapters.database import Database, Prepared
     from legacy_adapters.query.resource import BoundField, Resource
 
 __all__ = ("Embed", "Page", "ReadQuery", "Reader", "row_etag")
@@ -76,6 +76,7 @@ class Reader:
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        self._prepared: dict[str, _ByKey] = {}
 
     def page(self, query: ReadQuery) -> Page:
         """One page of rows, plus the keyset position of its last row when more rows follow."""
@@ -111,15 +112,17 @@ class Reader:
         embeds: Sequence[Embed] = (),
     ) -> tuple[dict[str, Any], str] | None:
         """One row by its API key values, with its ETag; None when no visible row has that key."""
-        all_fields = tuple(resource.fields.values())
-        columns = selected_columns(all_fields)
-        key_conditions = [_KeyEquals(f, v) for f, v in zip(resource.key, key, strict=True)]
-        statement = build_select(resource, columns, [*key_conditions, *conditions], limit=2)
-        raw_rows = self.database.fetch_all(statement)
+        by_key = self._by_key(resource)
+        if conditions:  # row filters differ per token: build this one
+            key_conditions = [_KeyEquals(f, v) for f, v in zip(resource.key, key, strict=True)]
+            statement = build_select(resource, by_key.columns, [*key_conditions, *conditions], limit=2)
+            raw_rows = self.database.fetch_all(statement)
+        else:
+            values = _key_values(resource, key)
+            raw_rows = self.database.fetch_prepared(by_key.prepared, values) if values is not None else []
         if not raw_rows:
             return None
-        decoder = RowDecoder.for_columns(resource, all_fields, columns)
-        full = decoder.decode(raw_rows[0])
+        full = by_key.decoder.decode(raw_rows[0])
         row = {f.name: full[f.name] for f in fields}
         query = ReadQuery(resource, tuple(fields), embeds=tuple(embeds))
         if embeds:
@@ -127,6 +130,22 @@ class Reader:
             self._attach(query, holder)
             row.update({e.name: full[e.name] for e in embeds})
         return row, row_etag(raw_rows[0])
+
+    def _by_key(self, resource: Resource) -> _ByKey:
+        cached = self._prepared.get(resource.qualified_name)
+        if cached is None:
+            all_fields = tuple(resource.fields.values())
+            columns = selected_columns(all_fields)
+            placeholders = [
+                column == sa.bindparam(f"key_{i}_{j}", None)  # a value here keeps it optional to compile
+                for i, field in enumerate(resource.key)
+                for j, column in enumerate(field.columns)
+            ]
+            statement = build_select(resource, columns, [_Clause(sa.and_(*placeholders))], limit=2)
+            decoder = RowDecoder.for_columns(resource, all_fields, columns)
+            cached = _ByKey(columns, self.database.prepare(statement), decoder)
+            self._prepared[resource.qualified_name] = cached
+        return cached
 
     def stream(self, query: ReadQuery) -> Iterator[dict[str, Any]]:
         """Every matching row in sort order, decoded as it arrives (constant memory)."""
@@ -174,6 +193,37 @@ class Reader:
             for row in rows:
                 found = children.get(tuple(row[mine] for mine, _ in pairs), [])
                 row[embed.name] = found if relation.many else (found[0] if found else None)
+
+
+@dataclass(frozen=True, slots=True)
+class _ByKey:
+    """Get-by-key for one resource, prepared once: its columns, compiled statement and row decoder."""
+
+    columns: list[sa.Column[Any]]
+    prepared: Prepared
+    decoder: RowDecoder
+
+
+@dataclass(frozen=True, slots=True)
+class _Clause:
+    condition: sa.ColumnElement[bool]
+
+    def clause(self) -> sa.ColumnElement[bool]:
+        return self.condition
+
+
+def _key_values(resource: Resource, key: Sequence[Any]) -> dict[str, Any] | None:
+    """Stored values for the prepared key parameters; None when a value cannot be stored (no such row)."""
+    values: dict[str, Any] = {}
+    for i, (key_field, value) in enumerate(zip(resource.key, key, strict=True)):
+        try:
+            encoded = key_field.codec.to_legacy(value)
+        except Unencodable:
+            return None
+        parts = encoded if len(key_field.columns) > 1 else (encoded,)
+        for j, part in enumerate(parts):
+            values[f"key_{i}_{j}"] = part
+    return values
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,13 @@ class JwksCache:
                 self._fetch(now)
             return self._keys.get(kid)
 
+    def holds(self, kid: str) -> bool:
+        """Whether the key set as last fetched still has ``kid`` (no fetch, for cached verdicts)."""
+        with self._lock:
+            if self._fetched_at is not None and self._clock() - self._fetched_at > self._ttl:
+                self._fetch(self._clock())  # stale: the issuer may have withdrawn keys since
+            return kid in self._keys
+
     def _fetch(self, now: float) -> None:
         try:
             response = self._client.get(self.url, timeout=5.0)

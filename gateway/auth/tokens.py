@@ -8,6 +8,7 @@ classic "sign with the public key" confusion), is refused before any key is used
 from __future__ import annotations
 
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ("TokenVerifier",)
 
 _ASYMMETRIC = {"RS256": "RSA", "ES256": "EC"}
+_CACHE_SIZE = 4096
 # Header values reach the WWW-Authenticate challenge: only a short plain name is echoed back, since a
 # quote would break the quoted-string and a non-Latin-1 character could not be sent at all (a 500).
 _SHOWABLE_ALG = re.compile(r"[A-Za-z0-9_-]{1,16}")
@@ -49,9 +51,30 @@ class TokenVerifier:
                 config.jwks_url, client, ttl_s=config.jwks_cache_s, min_refetch_s=config.jwks_min_refetch_s
             )
         self.algorithms = (["HS256"] if config.hs256_secret else []) + (list(_ASYMMETRIC) if self.jwks else [])
+        # Verified tokens, until they expire: a client sends the same token on every request,
+        # and checking its signature again cost a quarter of a keyed read. Bounded, and a
+        # hit still re-checks the time claims, so nothing stays valid longer than it says.
+        self._verified: dict[str, tuple[Principal, float, float, str | None]] = {}
 
     def verify(self, token: str) -> Principal:
         """The principal a valid token stands for; ``Unauthorized`` with a reason otherwise."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, not_before, expires, kid = cached
+            now = time.time()
+            in_time = not_before - self.config.leeway_s <= now < expires + self.config.leeway_s
+            # A key the issuer has since withdrawn from its JWKS no longer vouches for the token.
+            key_current = kid is None or (self.jwks is not None and self.jwks.holds(kid))
+            if in_time and key_current:
+                return principal
+            self._verified.pop(token, None)
+        principal, claims, kid = self._verify(token)
+        if len(self._verified) >= _CACHE_SIZE:
+            self._verified.clear()  # crude but bounded; a busy gateway refills it in one round of clients
+        self._verified[token] = (principal, float(claims.get("nbf", 0)), float(claims["exp"]), kid)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, dict[str, Any], str | None]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -75,7 +98,7 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             reason = next((text for kind, text in _REASONS if isinstance(exc, kind)), "the token is not valid")
             raise Unauthorized(reason) from None
-        return Principal.from_claims(claims)
+        return Principal.from_claims(claims), claims, header.get("kid") if alg != "HS256" else None
 
     def _key(self, alg: str, header: dict[str, Any]) -> Any:
         if alg == "HS256":

@@ -48,9 +48,11 @@ if TYPE_CHECKING:
 __all__ = (
     "ChangeSource",
     "ChangeTrackingDetector",
+    "CtRow",
     "SqlServerChangeSource",
     "changes_statement",
     "current_version_statement",
+    "key_columns",
     "min_valid_version_statement",
 )
 

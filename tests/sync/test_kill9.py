@@ -54,7 +54,8 @@ def test_kill_minus_9_mid_run_then_recover(writable_db: Path, tmp_path: Path, sy
         assert 0 < killed_at < 200, "the worker was not killed mid-run"
 
         store = SyncStore.from_url(state_url)
-        assert store.runs("items")[0]["status"] == "running"  # what a crash leaves behind
+        killed = store.runs("items")[0]
+        assert killed["status"] == "running"  # what a crash leaves behind
         time.sleep(1.1)  # the dead worker's leases expire
         config = msgspec.structs.replace(sync_config, lease_s=1.0)
         shop = msgspec.structs.replace(config.destinations["shop"], url=server.url)
@@ -64,6 +65,11 @@ def test_kill_minus_9_mid_run_then_recover(writable_db: Path, tmp_path: Path, sy
             report = SyncEngine(config, sync_mapping, database, store, http).run("items")
         database.dispose()
     assert report.status == "succeeded"
+    # The next run closed the dead worker's run instead of leaving it "running" forever.
+    history = {r["id"]: r for r in store.runs("items")}
+    assert history[killed["id"]]["status"] == "abandoned"
+    assert killed["worker"] in history[killed["id"]]["error"] and history[killed["id"]]["finished_at"] is not None
+    assert history[report.run_id]["status"] == "succeeded"
     keys = Counter(p["metafields"][("bridgehead", "legacy_key")] for p in fake.shop.products.values())
     assert len(keys) == 200 and max(keys.values()) == 1, "a product was created twice"
     assert store.pending("items") == 0 and store.id_count("items") == 200

@@ -62,6 +62,7 @@ class Recording:
     def __init__(self, database: Database) -> None:
         self.database = database
         self.statements: list[sa.Select[Any]] = []
+        self.prepared_values: list[dict[str, Any]] = []
 
     def fetch_all(self, statement: sa.Select[Any]) -> list[Sequence[Any]]:
         self.statements.append(statement)
@@ -74,6 +75,14 @@ class Recording:
     def stream(self, statement: sa.Select[Any]) -> Iterator[Sequence[Any]]:
         self.statements.append(statement)
         return self.database.stream(statement)
+
+    def prepare(self, statement: sa.Select[Any]) -> Any:
+        self.statements.append(statement)
+        return self.database.prepare(statement)
+
+    def fetch_prepared(self, prepared: Any, values: dict[str, Any]) -> list[Sequence[Any]]:
+        self.prepared_values.append(values)
+        return self.database.fetch_prepared(prepared, values)
 
 
 @pytest.fixture(scope="module")
@@ -455,7 +464,9 @@ def test_get_by_key_reads_at_most_two_rows(recording: Recording, resources: dict
 
     assert text.startswith("SELECT TOP 2 [JOBMAST].[JOBNO]")
     assert text.endswith(f"WHERE {DELETED} AND [JOBMAST].[JOBNO] = ?")
-    assert params == [f"{MARKER}1".ljust(10)]  # CHAR(10)
+    # Prepared once per resource: the key arrives as a parameter value, never in the SQL.
+    assert params == [None]
+    assert list(recording.prepared_values[-1].values()) == [f"{MARKER}1".ljust(10)]  # CHAR(10)
 
 
 # -- identifiers a 1998 schema really has -------------------------------------------------------------

@@ -1,0 +1,221 @@
+"""``python -m bench.sync_snapshot``: the snapshot diff over 1M rows, and sync throughput at the shop's rate limit.
+
+python -m bench.sync_snapshot                       # both (about 4 min on 2 cores)
+python -m bench.sync_snapshot --only snapshot       # 1M-row diff: time and peak RSS per pass
+python -m bench.sync_snapshot --only throughput --records 2000
+
+Snapshot: the demo's JOBMAST (1M jobs, ``bench/.cache/jobs-1000000.db``, made
+once by ``bench/data.py``) read through the demo mapping's ``jobs`` resource,
+every field. Each pass runs in its own process so its peak RSS is its own:
+
+- ``stream``: the baseline, ``Reader.stream`` of the same rows, decoded, nothing else;
+- ``first``: the diff against an empty state, storing each batch's fingerprints as
+  delivery would (all rows are changes);
+- ``unchanged``: the diff again (no changes);
+- ``one_percent``: after 1 % of the stored fingerprints are made stale (as if those
+  rows had changed since delivery: the diff's work is the same), the diff again.
+
+Throughput: the ``items`` sync (one product per legacy item) into the fake shop on
+the Advanced-plan bucket (2,000 points, 200 restored per second) over
+``httpx.MockTransport``, so the bucket, not the network, is the limit. Reported:
+points the shop charged over the points the bucket allowed during the run
+(``maximum + restoreRate x elapsed``), and THROTTLED answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import data
+
+__all__ = ("main",)
+
+STATE = data.CACHE / "sync-snapshot-state.db"
+PASSES = ("stream", "first", "unchanged", "one_percent")
+BATCH = 5000
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _environ(db: Path, state: Path) -> dict[str, str]:
+    return {
+        "BRIDGEHEAD_DB_URL": f"sqlite:///{db}",
+        "BRIDGEHEAD_STATE_URL": f"sqlite:///{state.with_name('unused-state.db')}",
+        "BRIDGEHEAD_JWT_SECRET": data.JWT_SECRET,
+    }
+
+
+def _one_pass(name: str, db: Path) -> dict[str, Any]:
+    """Run one pass in this process; what it did, how long, and this process's peak RSS."""
+    from legacy_adapters.database import Database
+    from legacy_adapters.demo import DEMO_MAPPING_PATH
+    from legacy_adapters.mapping import load_mapping
+    from legacy_adapters.query.resource import bind_version
+    from legacy_adapters.reader import Reader, ReadQuery
+    from sync.changes import SnapshotHashDetector
+    from sync.state.sync_store import SyncStore
+
+    mapping = load_mapping(DEMO_MAPPING_PATH, _environ(db, STATE))
+    jobs = bind_version(mapping, "v1")["jobs"]
+    fields = tuple(jobs.fields.values())
+    database = Database(mapping.database)
+    read = [0]
+
+    class CountingReader(Reader):
+        def stream(self, query: ReadQuery) -> Any:
+            for row in super().stream(query):
+                read[0] += 1
+                yield row
+
+    reader = CountingReader(database)
+    changes = 0
+    started = time.perf_counter()
+    if name == "stream":
+        for _ in reader.stream(ReadQuery(jobs, fields)):
+            pass
+    else:
+        store = SyncStore.from_url(f"sqlite:///{STATE}")
+        detector = SnapshotHashDetector("jobs", jobs, fields, reader, store, BATCH)
+        for batch in detector.detect():
+            changes += len(batch)
+            if name == "first":  # delivery stores the fingerprints; the next passes compare against them
+                store.accept("jobs", {c.key: c.fingerprint for c in batch if c.fingerprint})
+        detector.commit()
+        store.db.dispose()
+    seconds = time.perf_counter() - started
+    database.dispose()
+    return {"pass": name, "seconds": seconds, "rows": read[0], "changes": changes, "rss_mb": _rss_mb()}
+
+
+def _stale_one_percent(state: Path) -> int:
+    with sqlite3.connect(state) as conn:
+        changed = conn.execute("UPDATE sync_fingerprints SET fingerprint = 'stale' WHERE rowid % 100 = 0").rowcount
+    conn.close()
+    return int(changed)
+
+
+def run_snapshot(rows: int) -> list[dict[str, Any]]:
+    db = data.ensure_database(rows)
+    for path in (STATE, STATE.with_suffix(".db-wal"), STATE.with_suffix(".db-shm")):
+        path.unlink(missing_ok=True)
+    results = []
+    for name in PASSES:
+        if name == "one_percent":
+            print(f"bench: {_stale_one_percent(STATE):,} fingerprints made stale", flush=True)
+        print(f"bench: snapshot pass {name} ...", flush=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.sync_snapshot", "--pass", name, "--db", str(db)],
+            check=True, capture_output=True, text=True, cwd=data.ROOT,
+        )  # fmt: skip
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return results
+
+
+def run_throughput(records: int) -> dict[str, Any]:
+    """The items sync into the fake shop at its bucket's pace; points used over points allowed."""
+    import httpx
+
+    from legacy_adapters.database import Database
+    from legacy_adapters.demo import DEMO_MAPPING_PATH, create_demo_database
+    from legacy_adapters.mapping import load_mapping
+    from sync.config import load_sync_config
+    from sync.connectors.shopify.fake import CostBucket, FakeShopify
+    from sync.engine import SyncEngine
+    from sync.state.memory import MemoryStore
+
+    db = data.CACHE / f"sync-items-{records}.db"
+    if not db.exists():  # the demo makes one item per ten jobs
+        data.CACHE.mkdir(parents=True, exist_ok=True)
+        create_demo_database(db, rows=records * 10)
+    mapping = load_mapping(DEMO_MAPPING_PATH, _environ(db, STATE))
+    config = load_sync_config(mapping.sync)
+    fake = FakeShopify(bucket=CostBucket(maximum=2000, restore_rate=200))
+    charged = {"points": 0.0, "requests": 0, "throttled": 0}
+
+    def metered(request: httpx.Request) -> httpx.Response:
+        response = fake.handler(request)
+        body = json.loads(response.content or b"{}")
+        cost = (body.get("extensions") or {}).get("cost") or {}
+        charged["points"] += cost.get("actualQueryCost") or 0
+        charged["requests"] += 1
+        codes = [(e.get("extensions") or {}).get("code") for e in body.get("errors") or [] if isinstance(e, dict)]
+        charged["throttled"] += "THROTTLED" in codes
+        return response
+
+    database = Database(mapping.database)
+    with httpx.Client(transport=httpx.MockTransport(metered)) as http:
+        engine = SyncEngine(config, mapping, database, MemoryStore(), http)
+        print(f"bench: throughput, items sync of {records:,} records ...", flush=True)
+        started = time.perf_counter()
+        (report,) = engine.run_all(only="items")
+        elapsed = time.perf_counter() - started
+    database.dispose()
+    allowed = fake.bucket.maximum + fake.bucket.restore_rate * elapsed
+    delivered = sum(report.done.values())
+    return {
+        "records": delivered, "status": report.status, "seconds": elapsed, "points": charged["points"],
+        "allowed": allowed, "share": charged["points"] / allowed, "requests": charged["requests"],
+        "throttled": charged["throttled"], "ceiling_rps": allowed / (charged["points"] / delivered) / elapsed,
+        "rps": delivered / elapsed,
+    }  # fmt: skip
+
+
+def render(snapshot: list[dict[str, Any]], throughput: dict[str, Any] | None) -> str:
+    lines = []
+    if snapshot:
+        base = snapshot[0]
+        lines += [
+            f"Snapshot diff, {base['rows']:,} JOBMAST rows (demo mapping `jobs`, every field), batch {BATCH:,}",
+            "",
+            "| pass | time (s) | rows/s | peak RSS (MiB) | changes | time vs stream | RSS vs stream |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in snapshot:
+            rate = base["rows"] / r["seconds"]
+            lines.append(
+                f"| {r['pass']} | {r['seconds']:.1f} | {rate:,.0f} | {r['rss_mb']:.0f} | {r['changes']:,} "
+                f"| {r['seconds'] / base['seconds']:.2f}× | {r['rss_mb'] / base['rss_mb']:.2f}× |"
+            )
+    if throughput:
+        t = throughput
+        lines += [
+            "",
+            "Throughput into the fake shop at its rate limit (Advanced plan bucket: 2,000 points, 200/s)",
+            "",
+            "| records | time (s) | records/s | ceiling records/s | points used | points allowed | share of limit "
+            "| requests | THROTTLED |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            f"| {t['records']:,} | {t['seconds']:.1f} | {t['rps']:.1f} | {t['ceiling_rps']:.1f} | {t['points']:,.0f} "
+            f"| {t['allowed']:,.0f} | {t['share']:.0%} | {t['requests']:,} | {t['throttled']} |",
+        ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.sync_snapshot", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("snapshot", "throughput"))
+    parser.add_argument("--rows", type=int, default=1_000_000, help="jobs in the cached demo database")
+    parser.add_argument("--records", type=int, default=2000, help="items synced in the throughput run")
+    parser.add_argument("--pass", dest="one", choices=PASSES, help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(_one_pass(args.one, Path(args.db))))
+        return
+    snapshot = run_snapshot(args.rows) if args.only in (None, "snapshot") else []
+    throughput = run_throughput(args.records) if args.only in (None, "throughput") else None
+    print(render(snapshot, throughput))
+
+
+if __name__ == "__main__":
+    main()

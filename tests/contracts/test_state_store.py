@@ -1,0 +1,188 @@
+"""The StateStore contract (sync/state/base.py), run on SQLite, in memory and on PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from sync.state.base import OutboxItem, StateStore
+from sync.state.runs import InvalidTransition
+
+
+def plan(store: StateStore, *keys: str, op: str = "upsert", fp: str = "f1") -> None:
+    store.enqueue("s", [{"key": k, "op": op, "row": {"k": k, "n": 1}, "fingerprint": fp} for k in keys])
+
+
+def deliver(store: StateStore, items: list[OutboxItem], remote: str = "gid://1") -> None:
+    store.complete_many([(i, f"{remote}/{i.key}", {"inv": i.key}, {"title": i.key}) for i in items])
+
+
+def test_cursor_round_trips_as_json_and_is_per_sync(state_store: StateStore) -> None:
+    assert state_store.get_cursor("s") is None
+    cursor: dict[str, Any] = {"version": 41, "mark": "2026-01-15T09:00:00+00:00"}
+    state_store.set_cursor("s", cursor)
+    cursor["version"] = 99  # the caller's dict is not the stored one
+    state_store.set_cursor("t", {"version": 1})
+    assert state_store.get_cursor("s") == {"version": 41, "mark": "2026-01-15T09:00:00+00:00"}
+    state_store.set_cursor("s", {"version": 42})
+    assert state_store.get_cursor("s") == {"version": 42}
+
+
+def test_unseen_fingerprinted_keys_are_the_deletes(state_store: StateStore) -> None:
+    state_store.accept("s", {'["a"]': "1", '["b"]': "2", '["c"]': "3"})
+    state_store.accept("other", {'["z"]': "9"})
+    state_store.clear_seen("s")
+    state_store.mark_seen("s", ['["a"]', '["a"]', '["x"]'])  # duplicates and unknown keys are fine
+    assert [k for batch in state_store.unseen_keys("s", batch_size=1) for k in batch] == ['["b"]', '["c"]']
+    assert state_store.fingerprints("s", ['["a"]', '["x"]']) == {'["a"]': "1"}
+    state_store.forget("s", ['["b"]'])
+    state_store.clear_seen("s")
+    assert [k for batch in state_store.unseen_keys("s") for k in batch] == ['["a"]', '["c"]']
+
+
+def test_delivery_leaves_the_outbox_and_records_fingerprint_and_remote_id(state_store: StateStore) -> None:
+    plan(state_store, "a", "b")
+    assert state_store.pending("s") == 2 and state_store.outbox_prints("s", ["a", "zz"]) == {"a": "f1"}
+    items = state_store.claim("s", "w1", run_id=1, limit=10, lease_s=60)
+    assert [(i.key, i.op, i.row, i.attempts) for i in items] == [
+        ("a", "upsert", {"k": "a", "n": 1}, 0),
+        ("b", "upsert", {"k": "b", "n": 1}, 0),
+    ]
+    deliver(state_store, items)
+    assert state_store.pending("s") == 0
+    assert state_store.fingerprints("s", ["a", "b"]) == {"a": "f1", "b": "f1"}
+    entry = state_store.id_entries("s", ["a"])["a"]
+    assert (entry.remote_id, entry.extra, entry.sent) == ("gid://1/a", {"inv": "a"}, {"title": "a"})
+    assert state_store.id_count("s") == 2
+
+
+def test_a_record_replanned_while_pushed_stays_for_the_next_claim(state_store: StateStore) -> None:
+    plan(state_store, "a")
+    (item,) = state_store.claim("s", "w1", 1, 10, 60)
+    plan(state_store, "a", fp="f2")  # the row changed again while w1 was pushing
+    deliver(state_store, [item])
+    assert state_store.pending("s") == 1
+    (again,) = state_store.claim("s", "w2", 1, 10, 60)
+    assert again.fingerprint == "f2"
+
+
+def test_concurrent_claims_are_disjoint_and_expired_leases_come_back(state_store: StateStore) -> None:
+    plan(state_store, *"abcde")
+    first = state_store.claim("s", "w1", 1, 3, lease_s=0.3)
+    second = state_store.claim("s", "w2", 1, 10, lease_s=60)
+    assert {i.key for i in first} == {"a", "b", "c"} and {i.key for i in second} == {"d", "e"}
+    assert state_store.claim("s", "w3", 1, 10, 60) == []
+    time.sleep(0.35)  # w1 died: its leases expire
+    assert {i.key for i in state_store.claim("s", "w3", 1, 10, 60)} == {"a", "b", "c"}
+    state_store.release("w2")
+    assert {i.key for i in state_store.claim("s", "w4", 1, 10, 60)} == {"d", "e"}
+
+
+def test_failure_waits_for_the_next_run_then_dead_letters_after_the_budget(state_store: StateStore) -> None:
+    plan(state_store, "a")
+    (item,) = state_store.claim("s", "w", 1, 10, 60)
+    assert state_store.fail(item, 1, "INVALID: price", max_attempts=2) is False
+    assert state_store.claim("s", "w", 1, 10, 60) == [], "retried in the run it failed in"
+    (item,) = state_store.claim("s", "w", 2, 10, 60)
+    assert item.attempts == 1
+    plan(state_store, "a")  # re-planned: spent attempts are kept, or a poison row would loop forever
+    assert state_store.claim("s", "w2", 2, 10, 60) == [], "a re-plan must not drop the pusher's lease"
+    state_store.release("w")
+    (item,) = state_store.claim("s", "w", 3, 10, 60)
+    assert item.attempts == 1
+    assert state_store.fail(item, 3, "INVALID: price again", max_attempts=2) is True
+    assert state_store.pending("s") == 0
+    (letter,) = state_store.dlq("s")
+    assert (letter["key"], letter["attempts"], letter["last_error"]) == ("a", 2, "INVALID: price again")
+    assert state_store.parked("s", ["a", "b"]) == {"a": "f1"}
+    assert [e["error"] for e in state_store.record_errors(3)] == ["INVALID: price again"]
+
+
+def test_deferred_failures_spend_no_attempt(state_store: StateStore) -> None:
+    plan(state_store, "a")
+    (item,) = state_store.claim("s", "w", 1, 10, 60)
+    assert state_store.fail(item, 1, "waits on its product", max_attempts=1, spend=False) is False
+    (item,) = state_store.claim("s", "w", 2, 10, 60)
+    assert item.attempts == 0
+
+
+def test_replay_moves_dead_letters_back_with_a_fresh_budget(state_store: StateStore) -> None:
+    plan(state_store, "a", "b")
+    for item in state_store.claim("s", "w", 1, 10, 60):
+        state_store.fail(item, 1, "boom", max_attempts=1)
+    letters = state_store.dlq("s")
+    assert len(letters) == 2
+    assert state_store.replay("s", ids=[letters[0]["id"]]) == 1
+    (item,) = state_store.claim("s", "w", 1, 10, 60)
+    assert (item.key, item.attempts, item.row) == (letters[0]["key"], 0, {"k": letters[0]["key"], "n": 1})
+    deliver(state_store, [item])
+    assert [d["key"] for d in state_store.dlq()] == [letters[1]["key"]]
+
+
+def test_a_delivered_delete_forgets_the_fingerprint_and_the_remote_id(state_store: StateStore) -> None:
+    plan(state_store, "a")
+    deliver(state_store, state_store.claim("s", "w", 1, 10, 60))
+    plan(state_store, "a", op="delete", fp="")
+    (item,) = state_store.claim("s", "w", 1, 10, 60)
+    assert item.op == "delete"
+    state_store.complete(item, None, {}, {})
+    assert state_store.id_entries("s", ["a"]) == {} and state_store.fingerprints("s", ["a"]) == {}
+
+
+def test_run_history_is_a_state_machine_with_counts(state_store: StateStore) -> None:
+    run = state_store.start_run("s", "w")
+    assert state_store.runs("s")[0]["status"] == "queued"
+    state_store.move_run(run, "running")
+    state_store.add_counts(run, planned_creates=3, done_creates=2, failed=1)
+    state_store.add_counts(run, done_creates=1)
+    state_store.move_run(run, "partially_failed", error="1 record failed")
+    latest = state_store.runs("s")[0]
+    assert (latest["status"], latest["planned_creates"], latest["done_creates"], latest["failed"]) == (
+        "partially_failed", 3, 3, 1,
+    )  # fmt: skip
+    assert latest["finished_at"] is not None and latest["error"] == "1 record failed"
+    with pytest.raises(InvalidTransition):
+        state_store.move_run(run, "running")
+    other = state_store.start_run("t", "w")
+    assert [r["id"] for r in state_store.runs()] == [other, run] and state_store.runs("s", limit=1)[0]["id"] == run
+
+
+def test_stale_running_runs_are_abandoned_only_without_a_live_lease(state_store: StateStore) -> None:
+    dead, pushing, planning = (state_store.start_run("s", w) for w in ("dead", "pushing", "planning"))
+    for run in (dead, pushing, planning):
+        state_store.move_run(run, "running")
+    plan(state_store, "a")
+    state_store.claim("s", "pushing", pushing, 10, lease_s=60)
+    assert state_store.acquire_plan("s", "planning", lease_s=60)
+    assert state_store.abandon_stale_runs("s", grace_s=60) == [], "a run younger than the grace is presumed alive"
+    time.sleep(0.05)
+    assert state_store.abandon_stale_runs("s", grace_s=0.01) == [dead]
+    statuses = {r["id"]: (r["status"], r["error"]) for r in state_store.runs("s")}
+    assert statuses[dead][0] == "abandoned" and "dead" in statuses[dead][1]
+    assert statuses[pushing][0] == statuses[planning][0] == "running"
+    state_store.move_run(dead, "succeeded")  # a stalled worker that turns up may still record its outcome
+
+
+def test_pause_planning_lease_and_failure_streak(state_store: StateStore) -> None:
+    assert not state_store.is_paused("s")
+    state_store.set_paused("s", True)
+    assert state_store.is_paused("s") and not state_store.is_paused("t")
+    state_store.set_paused("s", False)
+    assert state_store.acquire_plan("s", "w1", lease_s=0.2) and state_store.plan_held("s")
+    assert not state_store.acquire_plan("s", "w2", lease_s=60)
+    time.sleep(0.25)
+    assert not state_store.plan_held("s") and state_store.acquire_plan("s", "w2", lease_s=60)
+    state_store.release_plan("s", "w1")  # not the holder: no effect
+    assert state_store.plan_held("s")
+    state_store.release_plan("s", "w2")
+    assert not state_store.plan_held("s")
+    assert [state_store.note_outcome("s", f) for f in (True, True, False, True)] == [1, 2, 0, 1]
+
+
+def test_conflicts_are_recorded_per_sync(state_store: StateStore) -> None:
+    state_store.record_conflict(1, "s", '["C1"]', "email", "old@x", "new@x", "destination")
+    (conflict,) = state_store.conflicts("s")
+    assert (conflict["field"], conflict["winner"], conflict["remote_value"]) == ("email", "destination", '"new@x"')
+    assert state_store.conflicts("t") == []
