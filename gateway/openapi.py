@@ -149,9 +149,10 @@ def _list_parameters(resource: Resource, max_limit: int, default_limit: int) -> 
         )
     for field in fields:
         base = {k: v for k, v in field_schema(field).items() if k in ("type", "format", "enum")}
-        if isinstance(base.get("type"), list):
+        if isinstance(base.get("type"), list):  # a filter value is never null: isnull asks for those rows
             base["type"] = base["type"][0]
-            base.pop("enum", None) if field.spec.map is None else base.update(enum=sorted(set(field.spec.map.values())))
+        if "enum" in base:
+            base["enum"] = [v for v in base["enum"] if v is not None]
         hidden = f" Needs scope `{field.spec.scope}`." if field.spec.scope else ""
         for op in operators_for(field):
             name = field.name if op == "eq" else f"{field.name}[{op}]"
