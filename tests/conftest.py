@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
+import sqlalchemy as sa
 import structlog
 from hypothesis import settings
 from litestar.testing import TestClient
@@ -19,7 +23,7 @@ from legacy_adapters.mapping import Mapping, load_mapping
 
 settings.register_profile("ci", max_examples=200, deadline=None)
 settings.register_profile("dev", max_examples=60, deadline=None)
-settings.load_profile("ci" if __import__("os").environ.get("CI") == "true" else "dev")
+settings.load_profile("ci" if os.environ.get("CI") == "true" else "dev")
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256!"
 DEMO_ROWS = 2000
@@ -96,3 +100,36 @@ def token(demo_mapping: Mapping) -> TokenFactory:
 def admin(token: TokenFactory) -> dict[str, str]:
     """Headers of an admin token: sees every row and field."""
     return {"Authorization": f"Bearer {token('admin', sub='admin')}"}
+
+
+def service_unavailable(reason: str) -> NoReturn:
+    """Skip a test whose service is missing locally; in CI (CI=true) that is a failure, never a skip."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: the service must be running)", pytrace=False)
+    pytest.skip(reason)
+
+
+PG_STATE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@contextmanager
+def private_pg_schema() -> Iterator[str]:
+    """A PostgreSQL URL whose tables land in a schema of their own, dropped afterwards.
+
+    Sessions and CI runs share the ``test`` database; a private schema keeps their
+    state tables from seeing, or dropping, each other's.
+    """
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_STATE_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.SQLAlchemyError as exc:
+        admin.dispose()
+        service_unavailable(f"PostgreSQL not reachable: {type(exc).__name__}")
+    try:
+        yield f"{PG_STATE_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

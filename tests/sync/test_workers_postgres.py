@@ -4,29 +4,21 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
 
 from sync.connectors.shopify.fake import FakeShopify
 from sync.state.sync_store import SyncStore
-from sync.state.sync_tables import SYNC_TABLES
-
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from tests.conftest import private_pg_schema
 
 
 @pytest.fixture
-def pg_store() -> SyncStore:
-    try:
-        engine = sa.create_engine(PG_URL)
-        with engine.connect():
-            pass
-    except Exception as exc:  # pragma: no cover - depends on the machine
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    for table in reversed(SYNC_TABLES):
-        table.drop(engine, checkfirst=True)
-    engine.dispose()
-    return SyncStore.from_url(PG_URL)
+def pg_store() -> Iterator[SyncStore]:
+    with private_pg_schema() as url:
+        store = SyncStore.from_url(url)
+        yield store
+        store.db.dispose()
 
 
 def test_two_workers_split_the_outbox(make_engine, fake: FakeShopify, pg_store: SyncStore, sync_config) -> None:
