@@ -24,7 +24,7 @@ _FILTERS = ("resource", "subject", "action", "key", "since", "until")
 
 def admin_handlers(ctx: GatewayContext) -> list[HTTPRouteHandler]:
     def audit(request: Request[Any, Any, Any]) -> Response[bytes]:
-        principal = ctx.authenticate_any(request)
+        principal = ctx.authenticate(request)
         if principal.anonymous:
             raise Unauthorized("a bearer token is required")
         if ADMIN_SCOPE not in principal.scopes:

@@ -39,11 +39,7 @@ class GatewayContext:
     idempotency: IdempotencyStore
     executor: DatabaseExecutor
 
-    def authenticate(self, request: Request[Any, Any, Any], resource: Resource) -> Principal:
-        """The caller of a resource operation; see ``authenticate_any``."""
-        return self.authenticate_any(request)
-
-    def authenticate_any(self, request: Request[Any, Any, Any]) -> Principal:
+    def authenticate(self, request: Request[Any, Any, Any]) -> Principal:
         """The caller: anonymous without a token, else the verified token's principal (or 401)."""
         header = request.headers.get("authorization")
         if not header:

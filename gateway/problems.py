@@ -18,7 +18,7 @@ from gateway.exceptions import GatewayError, MethodNotAllowed, NotFound, from_le
 from gateway.request_id import request_id
 from legacy_adapters.exceptions import LegacyError
 
-__all__ = ("PROBLEM_JSON", "PROBLEM_TYPES", "Problem", "exception_handlers", "problem_response")
+__all__ = ("PROBLEM_JSON", "PROBLEM_TYPES", "Problem", "exception_handlers", "problem_of", "problem_response")
 
 PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger("bridgehead.problems")
@@ -34,20 +34,23 @@ class Problem(msgspec.Struct, omit_defaults=True):
     request_id: str | None = None
 
 
-def problem_response(error: GatewayError, request: Request[Any, Any, Any] | None = None) -> Response[bytes]:
-    """Render ``error`` as ``application/problem+json`` with its headers."""
-    rid = request_id(request.scope) if request is not None else None
-    problem = Problem(
+def problem_of(error: GatewayError, request: Request[Any, Any, Any] | None = None) -> Problem:
+    """The problem details of ``error``; ``instance`` and ``request_id`` only when there is a request."""
+    return Problem(
         type=f"/problems/{error.slug}",
         title=error.title,
         status=error.status_code,
         detail=error.detail,
         instance=request.url.path if request is not None else None,
         errors=error.errors,
-        request_id=rid,
+        request_id=request_id(request.scope) if request is not None else None,
     )
+
+
+def problem_response(error: GatewayError, request: Request[Any, Any, Any] | None = None) -> Response[bytes]:
+    """Render ``error`` as ``application/problem+json`` with its headers."""
     return Response(
-        msgspec.json.encode(problem),
+        msgspec.json.encode(problem_of(error, request)),
         status_code=error.status_code,
         media_type=PROBLEM_JSON,
         headers=error.headers,

@@ -61,7 +61,7 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
     api = ctx.mapping.api
 
     def list_rows(request: Request[Any, Any, Any]) -> Response[Any]:
-        principal = ctx.authenticate(request, resource)
+        principal = ctx.authenticate(request)
         access = authorize_read(resource, principal)
         media_type = choose_media_type(request.headers.get("accept"))
         params = parse_list_params(request.query_params.multi_items(), resource, access, api)
@@ -118,7 +118,7 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
         return Stream(ctx.executor.iterate(body()), media_type=content_type, headers={"Vary": _VARY})
 
     def get_row(request: Request[Any, Any, Any], key: FromPath[str]) -> Response[Any]:
-        principal = ctx.authenticate(request, resource)
+        principal = ctx.authenticate(request)
         access = authorize_read(resource, principal)
         values = parse_key(key, resource)
         fields = parse_fields(request.query_params.get("fields"), access)

@@ -21,6 +21,7 @@ from gateway.exceptions import (
     BadRequest,
     Conflict,
     Forbidden,
+    GatewayError,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -32,6 +33,7 @@ from gateway.exceptions import (
 from gateway.executor import offloaded
 from gateway.idempotency import with_idempotency
 from gateway.params import parse_key
+from gateway.problems import problem_of
 from gateway.request_id import request_id
 from legacy_adapters.actions import action_parameters, action_statements, run_action
 from legacy_adapters.exceptions import LegacyError, QueryError
@@ -80,6 +82,11 @@ def _unprocessable(encoded: Encoded, index: int | None = None) -> Unprocessable:
     if len(errors) == 1 and errors[0]["field"]:
         summary = f"{errors[0]['field']}: {summary}"
     return Unprocessable(summary, errors=errors)
+
+
+def _row_problem(error: GatewayError) -> dict[str, Any]:
+    """One bulk row's failure, as the same problem details a whole request would get."""
+    return msgspec.to_builtins(problem_of(error))
 
 
 def _key_text(resource: Resource, api_row: dict[str, Any]) -> str:
@@ -162,7 +169,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
         return visible_after_write(conn, tuple(encoded.api[f.name] for f in resource.key), access)
 
     def create(request: Request[Any, Any, Any], body: RawBody) -> Response[Any]:
-        access = authorize_write(resource, ctx.authenticate(request, resource), spec.scopes.write)
+        access = authorize_write(resource, ctx.authenticate(request), spec.scopes.write)
         payload = _decode(body)
 
         def run() -> Response[Any]:
@@ -208,13 +215,13 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
             results: list[dict[str, Any]] = []
             for index, item in enumerate(encoded):
                 if item.problems:
-                    results.append({"index": index, "status": 422, "problem": _problem_dict(_unprocessable(item))})
+                    results.append({"index": index, "status": 422, "problem": _row_problem(_unprocessable(item))})
                     continue
                 try:
                     with conn.begin_nested():  # a savepoint: one bad row rolls back alone
                         row = create_one(conn, item, access)
                 except (Conflict, Forbidden, Unprocessable) as exc:
-                    results.append({"index": index, "status": exc.status_code, "problem": _problem_dict(exc)})
+                    results.append({"index": index, "status": exc.status_code, "problem": _row_problem(exc)})
                     continue
                 except (LegacyError, sa.exc.DBAPIError) as exc:
                     # A value or constraint only the database refuses fails this row, not the request.
@@ -222,7 +229,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
                     if getattr(legacy, "transient", False):
                         raise legacy from None  # the database itself is in trouble: fail the whole request
                     error = from_legacy(legacy)
-                    results.append({"index": index, "status": error.status_code, "problem": _problem_dict(error)})
+                    results.append({"index": index, "status": error.status_code, "problem": _row_problem(error)})
                     continue
                 results.append({"index": index, "status": 201, "data": {n: row.api[n] for n in access.fields}})
             return results
@@ -234,7 +241,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
         return Response(_encoder.encode({"results": results}), status_code=200, media_type=JSON)
 
     def update(request: Request[Any, Any, Any], key: FromPath[str], body: RawBody) -> Response[Any]:
-        access = authorize_write(resource, ctx.authenticate(request, resource), spec.scopes.write)
+        access = authorize_write(resource, ctx.authenticate(request), spec.scopes.write)
         values = parse_key(key, resource)
         tags = _if_match(request, api.require_if_match)
         encoded = encode_body(resource, _decode(body), access.fields, partial=True)
@@ -255,7 +262,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
         return Response(_encoder.encode(visible), media_type=JSON, headers={"ETag": f'"{after.etag}"'})
 
     def remove(request: Request[Any, Any, Any], key: FromPath[str]) -> None:
-        access = authorize_write(resource, ctx.authenticate(request, resource), spec.scopes.write)
+        access = authorize_write(resource, ctx.authenticate(request), spec.scopes.write)
         if spec.delete is None or not (spec.delete.column or spec.delete.hard):
             raise MethodNotAllowed(f"{resource.name} rows cannot be deleted through the API")
         values = parse_key(key, resource)
@@ -277,7 +284,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
         if action is None:
             known = ", ".join(spec.actions) or "none"
             raise NotFound(f"{resource.name} has no action {name!r} (actions: {known})")
-        access = authorize_write(resource, ctx.authenticate(request, resource), action.scope or spec.scopes.write)
+        access = authorize_write(resource, ctx.authenticate(request), action.scope or spec.scopes.write)
         values = parse_key(key, resource)
         payload = _decode(body) if body.strip() else {}
         if not isinstance(payload, dict):
@@ -320,11 +327,3 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
             )
         )
     return handlers
-
-
-def _problem_dict(error: Any) -> dict[str, Any]:
-    problem = {"type": f"/problems/{error.slug}", "title": error.title, "status": error.status_code}
-    problem["detail"] = error.detail
-    if error.errors:
-        problem["errors"] = error.errors
-    return problem

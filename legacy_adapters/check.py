@@ -16,7 +16,6 @@ from legacy_adapters.exceptions import DatabaseError
 from legacy_adapters.query.builder import build_select, selected_columns
 from legacy_adapters.query.resource import Resource, bind_version
 from legacy_adapters.query.rows import RowDecoder
-from legacy_adapters.transforms import Undecodable
 
 if TYPE_CHECKING:
     from legacy_adapters.database import Database
@@ -118,13 +117,9 @@ def _sample(database: Database, resource: Resource, path: str) -> list[Finding]:
     failures: dict[str, int] = {}
     examples: dict[str, str] = {}
     for row in rows:
-        for name, codec, positions in decoder._plan:
-            raw = row[positions[0]] if len(positions) == 1 else tuple(row[i] for i in positions)
-            try:
-                codec.to_api(raw)
-            except Undecodable as exc:
-                failures[name] = failures.get(name, 0) + 1
-                examples.setdefault(name, str(exc))
+        for name, reason in decoder.problems(row):
+            failures[name] = failures.get(name, 0) + 1
+            examples.setdefault(name, reason)
     return [
         Finding(
             "warning",

@@ -93,7 +93,7 @@ class Reader:
         decoder = RowDecoder.for_columns(query.resource, (*query.fields, *sources), columns)
         rows = decoder.decode_all(raw_rows)
         self._attach(query, rows)
-        hidden = self._hidden_sources(query) if sources else ()
+        hidden = {f.name for f in sources} - {f.name for f in query.fields}
         for extra in hidden:  # relation keys read only to attach embeds
             for row in rows:
                 row.pop(extra, None)
@@ -162,10 +162,6 @@ class Reader:
     def _embed_sources(query: ReadQuery) -> tuple[BoundField, ...]:
         names = {mine for e in query.embeds for mine in query.resource.spec.relations[e.name].on}
         return tuple(query.resource.fields[n] for n in sorted(names))
-
-    @staticmethod
-    def _hidden_sources(query: ReadQuery) -> set[str]:
-        return {f.name for f in Reader._embed_sources(query)} - {f.name for f in query.fields}
 
     def _attach(self, query: ReadQuery, rows: list[dict[str, Any]]) -> None:
         """Add each embed to every row with one query per chunk of parent keys."""

@@ -9,6 +9,7 @@ filtered in Python and no SQL is built from strings.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
@@ -73,7 +74,7 @@ _COMPARE = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Comparison:
     """``field[op]=value`` with an already typed API value (a tuple for ``in``, a bool for ``isnull``)."""
 
@@ -87,7 +88,11 @@ class Comparison:
         return select.where(self.clause())
 
     def clause(self) -> sa.ColumnElement[bool]:
-        """The WHERE condition in legacy terms."""
+        """The WHERE condition in legacy terms (built once: request validation and the query share it)."""
+        return self._clause
+
+    @cached_property
+    def _clause(self) -> sa.ColumnElement[bool]:
         field, columns = self.field, self.field.columns
         if self.op == "isnull":
             return self._null_clause(self.value)

@@ -12,7 +12,7 @@ loop does no attribute or length look-ups per value.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,8 +67,6 @@ class RowDecoder:
     resource: Resource
     fields: tuple[BoundField, ...]
     columns: tuple[str, ...]
-    _plan: tuple[tuple[str, Any, tuple[int, ...]], ...]
-    """(field name, codec, column positions); legacy_adapters/check.py reads it."""
     _key_index: tuple[int, ...]
     _steps: tuple[_Step, ...]
 
@@ -84,7 +82,7 @@ class RowDecoder:
             for name, codec, positions in plan
         )
         key_index = tuple(index[c.name] for k in resource.key for c in k.columns if c.name in index)
-        return cls(resource, tuple(fields), names, plan, key_index, steps)
+        return cls(resource, tuple(fields), names, key_index, steps)
 
     def decode(self, row: Sequence[Any]) -> dict[str, Any]:
         """One API dict; undecodable values become None and are logged."""
@@ -106,6 +104,14 @@ class RowDecoder:
                         reason=str(exc),
                     )
         return out
+
+    def problems(self, row: Sequence[Any]) -> Iterator[tuple[str, str]]:
+        """(field, reason) for each value of ``row`` that cannot be decoded; nothing is logged."""
+        for name, decode, position, positions in self._steps:
+            try:
+                decode(row[position] if positions is None else tuple(row[i] for i in positions))
+            except Undecodable as exc:
+                yield name, str(exc)
 
     def decode_all(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
         """``decode`` over many rows."""
