@@ -25,8 +25,10 @@ from tests.conftest import service_unavailable
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256!"
 """The root conftest's secret, so its ``token`` fixture signs for these apps too."""
-TEST_DATABASE = "bridgehead_tests"
-WRITES_DATABASE = "bridgehead_writes"
+# BRIDGEHEAD_TEST_DB_SUFFIX keeps checkouts that run the suite at the same time on one server apart.
+_SUFFIX = os.environ.get("BRIDGEHEAD_TEST_DB_SUFFIX", "")
+TEST_DATABASE = f"bridgehead_tests{_SUFFIX}"
+WRITES_DATABASE = f"bridgehead_writes{_SUFFIX}"
 WRITTEN_TABLES = ("JOBMAST", "JOBOPS")
 """The demo tables the write tests change (and ``restore_written_tables`` puts back)."""
 SAVED_PREFIX = "BH_SAVED_"
