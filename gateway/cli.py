@@ -22,6 +22,7 @@ import jwt
 from legacy_adapters.exceptions import BridgeheadError, MappingError
 
 if TYPE_CHECKING:
+    from gateway.logging import LogFormat
     from legacy_adapters.mapping.model import Mapping
 
 __all__ = ("main",)
@@ -83,7 +84,7 @@ def _serve(
     host: str,
     port: int,
     log_level: str,
-    json_logs: bool,
+    log_format: LogFormat,
     *,
     workers: int = 1,
     config: str | None = None,
@@ -93,16 +94,18 @@ def _serve(
 
     from gateway.app import create_app
     from gateway.logging import configure_logging
+    from gateway.server import server_stack
 
-    configure_logging(log_level, json=json_logs)
+    configure_logging(log_level, log_format=log_format)
     database = _preflight(mapping)
     options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning", "access_log": False}
+    options.update(server_stack())
     if workers > 1 and config is not None:
         # Worker processes build their own app from the file; they share state through the state
         # store, never through memory. Variables the demo set for us travel through the environment.
         database.dispose()
         os.environ.update({k: v for k, v in (environ or {}).items() if k.startswith("BRIDGEHEAD_")})
-        os.environ.update({_CONFIG_ENV: config, _LOG_ENV: f"{log_level}:{int(json_logs)}"})
+        os.environ.update({_CONFIG_ENV: config, _LOG_ENV: f"{log_level}:{log_format}"})
         uvicorn.run("gateway.cli:app_from_environment", factory=True, workers=workers, **options)
         return
     uvicorn.run(create_app(mapping, database=database), proxy_headers=False, **options)
@@ -118,8 +121,8 @@ def app_from_environment() -> Any:
     from gateway.logging import configure_logging
     from legacy_adapters.mapping.load import load_mapping
 
-    level, _, json_logs = os.environ.get(_LOG_ENV, "info:0").partition(":")
-    configure_logging(level, json=json_logs == "1")
+    level, _, log_format = os.environ.get(_LOG_ENV, "info:auto").partition(":")
+    configure_logging(level, log_format=log_format if log_format in ("json", "console") else "auto")  # type: ignore[arg-type]
     return create_app(load_mapping(os.environ[_CONFIG_ENV]))
 
 
@@ -129,6 +132,13 @@ def main() -> None:
     """Bridgehead: a versioned REST API in front of a legacy SQL database."""
 
 
+_log_format_option = click.option(
+    "--log-format",
+    type=click.Choice(["auto", "json", "console"]),
+    default="auto",
+    show_default=True,
+    help="auto: readable lines on a terminal, one JSON object per line otherwise.",
+)
 _config_option = click.option(
     "-c", "--config", required=True, type=click.Path(dir_okay=False), help="The mapping file (YAML)."
 )
@@ -140,10 +150,12 @@ _config_option = click.option(
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
 @click.option("--log-level", default="info", show_default=True)
-@click.option("--json-logs", is_flag=True, help="One JSON object per log line.")
-def serve(config: str, host: str, port: int, workers: int, log_level: str, json_logs: bool) -> None:
+@_log_format_option
+@click.option("--json-logs", is_flag=True, help="Same as --log-format json.")
+def serve(config: str, host: str, port: int, workers: int, log_level: str, log_format: str, json_logs: bool) -> None:
     """Serve the API described by a mapping file."""
-    _serve(_load(config), host, port, log_level, json_logs, workers=workers, config=config)
+    fmt: Any = "json" if json_logs else log_format
+    _serve(_load(config), host, port, log_level, fmt, workers=workers, config=config)
 
 
 @main.command()
@@ -326,7 +338,7 @@ The portal token sees only its customer's jobs, and gets 403 where it has no sco
   curl -sg -H "Authorization: Bearer $PORTAL" '{base}/v1/stock'
 """
     )
-    _serve(mapping, host, port, log_level, json_logs=False)
+    _serve(mapping, host, port, log_level, "auto")
 
 
 def _first_customer(database: Path) -> str:
