@@ -17,10 +17,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/bridgehead demo
 
+# scripts/setup-browser installs Debian chromium for the browser tests.
 # scripts/setup-odbc installs the ODBC driver manager and drivers the database
 # suite needs (as root; elsewhere it says what is missing and those tests skip).
 test: $(STAMP)
 	@bash scripts/setup-odbc
+	@bash scripts/setup-browser
 	$(BIN)/ruff check gateway legacy_adapters sync tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

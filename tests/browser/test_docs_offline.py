@@ -1,0 +1,41 @@
+"""``/docs`` renders every API version's operations from assets in the wheel, with no internet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from legacy_adapters.mapping import Mapping
+from tests.browser.conftest import OfflinePage
+
+
+def test_docs_render_offline_with_every_version(
+    offline_page: OfflinePage, live_gateway: str, demo_mapping: Mapping
+) -> None:
+    page: Any = offline_page.page
+    page.goto(f"{live_gateway}/docs", wait_until="networkidle")
+    page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+    paths = set(page.locator(".opblock-summary-path").all_inner_texts())
+    assert "/v1/jobs" in {p.strip() for p in paths}
+    assert "/v1/jobs/{key}" in {p.strip().replace("\u200b", "") for p in paths}
+    assert offline_page.blocked == []  # nothing was even asked of the internet
+    assert offline_page.failed == []
+    # The version switcher lists every version of the mapping; each renders its own operations.
+    options = page.locator(".topbar select option").all_inner_texts()
+    assert options == list(demo_mapping.versions)
+    for version in demo_mapping.versions:
+        page.select_option(".topbar select", label=version)
+        page.locator(".opblock-summary-path", has_text=f"/{version}/jobs").first.wait_for(timeout=20_000)
+        assert page.locator(".topbar select").input_value().endswith(f"/openapi/{version}.json")
+
+
+def test_docs_assets_are_a_fixed_list(live_gateway: str) -> None:
+    import httpx
+
+    css = httpx.get(f"{live_gateway}/docs/assets/swagger-ui.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    for probe in ("..%2F..%2Fpyproject.toml", "index.html", "swagger-ui.js.map"):
+        answer = httpx.get(f"{live_gateway}/docs/assets/{probe}")
+        assert answer.status_code == 404 and answer.headers["content-type"] == "application/problem+json"
+    page = httpx.get(f"{live_gateway}/docs")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "cdn." not in page.text and "https://" not in page.text
