@@ -13,6 +13,7 @@ from gateway.auth.tokens import TokenVerifier
 from gateway.context import GatewayContext
 from gateway.docs import docs_handlers
 from gateway.executor import DatabaseExecutor
+from gateway.metrics import InProgressMiddleware, count_response, instrument_engine, metrics_handlers
 from gateway.ops import ops_handlers
 from gateway.pagination import CursorCodec
 from gateway.problems import exception_handlers
@@ -71,13 +72,20 @@ def create_app(
         for name, version in mapping.versions.items()
         if version.deprecated or version.sunset
     }
-    before_send: list[Any] = [add_request_id_header]
+    instrument_engine(database.engine)
+    before_send: list[Any] = [add_request_id_header, count_response]
     if deprecated:
         before_send.append(deprecation_headers(deprecated))
     return Litestar(
-        route_handlers=[*version_routers(ctx), *ops_handlers(ctx), *docs_handlers(ctx), *admin_handlers(ctx)],
+        route_handlers=[
+            *version_routers(ctx),
+            *ops_handlers(ctx),
+            *docs_handlers(ctx),
+            *admin_handlers(ctx),
+            *metrics_handlers(),
+        ],
         exception_handlers=exception_handlers,
-        middleware=[RequestIdMiddleware],
+        middleware=[RequestIdMiddleware, InProgressMiddleware],
         openapi_config=None,
         before_send=before_send,
         on_shutdown=[executor.shutdown, database.dispose, state.dispose],

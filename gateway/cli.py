@@ -10,7 +10,9 @@ import datetime as dt
 import os
 import re
 import secrets
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Mapping as AbcMapping
 from pathlib import Path
@@ -106,7 +108,15 @@ def _serve(
         database.dispose()
         os.environ.update({k: v for k, v in (environ or {}).items() if k.startswith("BRIDGEHEAD_")})
         os.environ.update({_CONFIG_ENV: config, _LOG_ENV: f"{log_level}:{log_format}"})
-        uvicorn.run("gateway.cli:app_from_environment", factory=True, workers=workers, **options)
+        # Each worker writes its metrics under this folder; /metrics on any worker adds them up.
+        metrics_dir = None
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bridgehead-metrics-")
+        try:
+            uvicorn.run("gateway.cli:app_from_environment", factory=True, workers=workers, **options)
+        finally:
+            if metrics_dir:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
         return
     uvicorn.run(create_app(mapping, database=database), proxy_headers=False, **options)
 

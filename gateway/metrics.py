@@ -1,0 +1,148 @@
+"""Prometheus metrics at ``/metrics``: requests, latency, database statements and pool use.
+
+Metrics are process-wide (prometheus_client's registry), so every app built in a process
+shares them. Under ``serve --workers N`` the parent points ``PROMETHEUS_MULTIPROC_DIR`` at a
+fresh folder before the workers start; each worker writes its samples there and whichever
+worker answers ``/metrics`` adds them all up, so a scrape sees the whole server.
+
+Names and labels (documented in README "Operations"):
+
+=====================================================  =========================================
+``bridgehead_http_requests_total``                     counter; method, route (the template,
+                                                       ``/v1/jobs/{key}``; ``unmatched`` for 404s
+                                                       outside any route), status
+``bridgehead_http_request_duration_seconds``           histogram to the response's first byte;
+                                                       method, route
+``bridgehead_http_requests_in_progress``               gauge, summed over workers
+``bridgehead_db_statement_duration_seconds``           histogram of legacy statements; operation
+                                                       (select, insert, update, delete, call)
+``bridgehead_db_connections_in_use``                   gauge of checked-out legacy connections
+=====================================================  =========================================
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from litestar import Response, get
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prometheus_multiprocess
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from litestar.handlers import HTTPRouteHandler
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ("InProgressMiddleware", "count_response", "instrument_engine", "metrics_handlers")
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+_LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+REQUESTS = Counter("bridgehead_http_requests", "HTTP requests answered.", ("method", "route", "status"))
+LATENCY = Histogram(
+    "bridgehead_http_request_duration_seconds",
+    "Time from a request's arrival to its response's first byte.",
+    ("method", "route"),
+    buckets=_LATENCY_BUCKETS,
+)
+IN_PROGRESS = Gauge("bridgehead_http_requests_in_progress", "Requests being answered now.", multiprocess_mode="livesum")
+STATEMENTS = Histogram(
+    "bridgehead_db_statement_duration_seconds",
+    "Legacy database statements, from execute to the driver's first answer.",
+    ("operation",),
+    buckets=_LATENCY_BUCKETS,
+)
+CONNECTIONS_IN_USE = Gauge(
+    "bridgehead_db_connections_in_use",
+    "Legacy database connections checked out of the pool.",
+    multiprocess_mode="livesum",
+)
+
+
+async def count_response(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: count and time the response (it runs for unmatched routes too)."""
+    if message["type"] != "http.response.start" or scope["type"] != "http":
+        return
+    route = str(scope.get("path_template") or "unmatched")  # type: ignore[typeddict-item]
+    state: dict[str, Any] = scope.get("state", {})  # type: ignore[assignment]
+    started = state.get("started")
+    method = scope["method"]
+    REQUESTS.labels(method, route, str(message["status"])).inc()
+    if started is not None:
+        LATENCY.labels(method, route).observe(time.perf_counter() - started)
+
+
+class InProgressMiddleware:
+    """Counts the requests being answered now (matched routes: the others answer at once)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        IN_PROGRESS.inc()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            IN_PROGRESS.dec()
+
+
+def instrument_engine(engine: sa.Engine) -> None:
+    """Time every statement on ``engine`` and track its checked-out connections."""
+    import sqlalchemy as sa
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _started(_conn: Any, _cursor: Any, _sql: str, _params: Any, context: Any, _many: bool) -> None:
+        if context is not None:
+            context._bridgehead_started = time.perf_counter()
+
+    @sa.event.listens_for(engine, "after_cursor_execute")
+    def _finished(_conn: Any, _cursor: Any, sql: str, _params: Any, context: Any, _many: bool) -> None:
+        started = getattr(context, "_bridgehead_started", None)
+        if started is not None:
+            STATEMENTS.labels(_operation(sql)).observe(time.perf_counter() - started)
+
+    @sa.event.listens_for(engine, "checkout")
+    def _checkout(*_args: Any) -> None:
+        CONNECTIONS_IN_USE.inc()
+
+    @sa.event.listens_for(engine, "checkin")
+    def _checkin(*_args: Any) -> None:
+        CONNECTIONS_IN_USE.dec()
+
+
+_OPERATIONS = {"select": "select", "with": "select", "insert": "insert", "update": "update", "delete": "delete"}
+
+
+def _operation(sql: str) -> str:
+    word = sql.lstrip(" (\n\t{").split(None, 1)[0].lower() if sql.strip() else ""
+    return _OPERATIONS.get(word, "call" if word in ("exec", "execute", "call") else "other")
+
+
+def _registry() -> CollectorRegistry:
+    if not os.environ.get(MULTIPROC_ENV):
+        return REGISTRY
+    registry = CollectorRegistry()
+    prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
+def metrics_handlers() -> list[HTTPRouteHandler]:
+    @get("/metrics", include_in_schema=False, sync_to_thread=False)
+    def metrics() -> Response[bytes]:
+        return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
+
+    return [metrics]
