@@ -191,12 +191,17 @@ def check(config: str, quick: bool) -> None:
     sys.exit(1 if errors else 0)
 
 
-@main.command()
-@_config_option
+@main.group(invoke_without_command=True)
+@click.option("-c", "--config", type=click.Path(dir_okay=False), help="The mapping file (YAML).")
 @click.option("--version", "version", default=None, help="API version (default: every version, one file each).")
 @click.option("-o", "--output", type=click.Path(), default=None, help="File (one version) or folder to write.")
-def openapi(config: str, version: str | None, output: str | None) -> None:
-    """Print or write the OpenAPI 3.1 document(s) generated from the mapping."""
+@click.pass_context
+def openapi(ctx: click.Context, config: str | None, version: str | None, output: str | None) -> None:
+    """Print or write the OpenAPI 3.1 document(s) generated from the mapping (or: openapi diff OLD NEW)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if config is None:
+        raise click.UsageError("Missing option '-c' / '--config'.")
     from gateway.docs import openapi_json
     from gateway.openapi import build_openapi
     from legacy_adapters.query.resource import bind_version
@@ -216,6 +221,88 @@ def openapi(config: str, version: str | None, output: str | None) -> None:
         Path(output).mkdir(parents=True, exist_ok=True)
         for name, document in documents.items():
             (Path(output) / f"{name}.json").write_bytes(document)
+
+
+@openapi.command("diff")
+@click.argument("old")
+@click.argument("new")
+@click.option("--quiet", is_flag=True, help="Print breaking changes only.")
+def openapi_diff(old: str, new: str, quiet: bool) -> None:
+    """Classify every change from OLD to NEW; exit 1 when one is breaking.
+
+    OLD and NEW are files, or git:REV:PATH for a committed version (git:origin/main:openapi/v1.json).
+    """
+    from gateway.openapi_diff import diff_documents
+
+    changes = diff_documents(_read_document(old), _read_document(new))
+    breaking = [c for c in changes if c.breaking]
+    for change in changes:
+        if change.breaking or not quiet:
+            click.echo(str(change))
+    click.echo(f"{len(breaking)} breaking, {len(changes) - len(breaking)} compatible change(s): {old} -> {new}")
+    sys.exit(1 if breaking else 0)
+
+
+@openapi.command("guard")
+@click.option("--base", default=None, help="Compare with this git ref's merge base too (e.g. origin/main).")
+@click.option("--dir", "folder", default="openapi", show_default=True, type=click.Path(file_okay=False))
+def openapi_guard(base: str | None, folder: str) -> None:
+    """Fail when a committed document breaks a released one.
+
+    Each FOLDER/<version>.json is compared with FOLDER/released/<version>.json (the contract of a
+    released version, copied there when it is released) and, with --base, with the same file at
+    the merge base of HEAD and BASE. A version with no released copy is not yet promised to anyone.
+    """
+    import subprocess
+
+    from gateway.openapi_diff import diff_documents
+
+    pairs: list[tuple[str, str]] = []
+    for current in sorted(Path(folder).glob("*.json")):
+        released = Path(folder) / "released" / current.name
+        if released.exists():
+            pairs.append((str(released), str(current)))
+        if base is not None:
+            merge_base = subprocess.run(["git", "merge-base", "HEAD", base], capture_output=True, check=False)
+            if merge_base.returncode != 0:
+                _fail(f"--base {base}: no merge base with HEAD ({merge_base.stderr.decode().strip()})", code=2)
+            rev = merge_base.stdout.decode().strip()
+            known = subprocess.run(["git", "cat-file", "-e", f"{rev}:{current.as_posix()}"], check=False)
+            if known.returncode == 0:
+                pairs.append((f"git:{rev}:{current.as_posix()}", str(current)))
+    failed = 0
+    for old, new in pairs:
+        breaking = [c for c in diff_documents(_read_document(old), _read_document(new)) if c.breaking]
+        for change in breaking:
+            click.echo(f"{new}: {change}")
+        failed += len(breaking)
+        click.echo(f"{old} -> {new}: {len(breaking)} breaking change(s)")
+    sys.exit(1 if failed else 0)
+
+
+def _read_document(spec: str) -> dict[str, Any]:
+    """An OpenAPI document from a file or from git (``git:REV:PATH``); a clear exit 2 otherwise."""
+    import json
+    import subprocess
+
+    if spec.startswith("git:"):
+        rev, _, path = spec[4:].partition(":")
+        shown = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, check=False)
+        if shown.returncode != 0:
+            _fail(f"{spec}: {shown.stderr.decode(errors='replace').strip() or 'not found in git'}", code=2)
+        text = shown.stdout
+    else:
+        try:
+            text = Path(spec).read_bytes()
+        except OSError as exc:
+            _fail(f"{spec}: {exc.strerror}", code=2)
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        _fail(f"{spec}: not a JSON document ({exc})", code=2)
+    if not isinstance(document, dict) or "paths" not in document:
+        _fail(f"{spec}: not an OpenAPI document (no 'paths')", code=2)
+    return document
 
 
 class _LenientEnviron(dict[str, str]):
