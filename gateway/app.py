@@ -17,6 +17,7 @@ from gateway.metrics import InProgressMiddleware, count_response, instrument_eng
 from gateway.ops import ops_handlers
 from gateway.pagination import CursorCodec
 from gateway.problems import exception_handlers
+from gateway.protection import cors_config, rate_limits
 from gateway.request_id import RequestIdMiddleware, add_request_id_header
 from gateway.versions import deprecation_headers, version_routers
 from legacy_adapters.database import Database
@@ -73,6 +74,8 @@ def create_app(
         if version.deprecated or version.sunset
     }
     instrument_engine(database.engine)
+    # Limits per client address run before authentication; per token identity, after it.
+    limit_before_auth, limit_after_auth, stores = rate_limits(mapping.api)
     before_send: list[Any] = [add_request_id_header, count_response]
     if deprecated:
         before_send.append(deprecation_headers(deprecated))
@@ -85,7 +88,9 @@ def create_app(
             *metrics_handlers(),
         ],
         exception_handlers=exception_handlers,
-        middleware=[RequestIdMiddleware, InProgressMiddleware],
+        middleware=[RequestIdMiddleware, InProgressMiddleware, *limit_before_auth, *limit_after_auth],
+        stores=stores,
+        cors_config=cors_config(mapping.api),
         openapi_config=None,
         before_send=before_send,
         on_shutdown=[executor.shutdown, database.dispose, state.dispose],

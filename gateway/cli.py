@@ -109,14 +109,17 @@ def _serve(
         os.environ.update({k: v for k, v in (environ or {}).items() if k.startswith("BRIDGEHEAD_")})
         os.environ.update({_CONFIG_ENV: config, _LOG_ENV: f"{log_level}:{log_format}"})
         # Each worker writes its metrics under this folder; /metrics on any worker adds them up.
-        metrics_dir = None
-        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bridgehead-metrics-")
+        # Rate-limit counters without Redis live in files the workers share (gateway/protection.py).
+        shared: list[str] = []
+        for variable, prefix in (("PROMETHEUS_MULTIPROC_DIR", "metrics"), ("BRIDGEHEAD_RATE_LIMIT_DIR", "limits")):
+            if not os.environ.get(variable):
+                os.environ[variable] = tempfile.mkdtemp(prefix=f"bridgehead-{prefix}-")
+                shared.append(os.environ[variable])
         try:
             uvicorn.run("gateway.cli:app_from_environment", factory=True, workers=workers, **options)
         finally:
-            if metrics_dir:
-                shutil.rmtree(metrics_dir, ignore_errors=True)
+            for folder in shared:
+                shutil.rmtree(folder, ignore_errors=True)
         return
     uvicorn.run(create_app(mapping, database=database), proxy_headers=False, **options)
 

@@ -16,16 +16,19 @@ __all__ = (
     "ActionSpec",
     "ApiConfig",
     "AuthConfig",
+    "CorsConfig",
     "DatabaseConfig",
     "DeleteSpec",
     "FieldSpec",
     "FieldType",
     "Mapping",
+    "RateLimitConfig",
     "RelationSpec",
     "ResourceSpec",
     "ScopeSpec",
     "StateConfig",
     "VersionSpec",
+    "parse_rate",
 )
 
 FieldType = Literal["string", "integer", "decimal", "number", "date", "time", "datetime", "boolean"]
@@ -63,6 +66,56 @@ class AuthConfig(_Spec):
     """A token with an unknown ``kid`` refetches the JWKS at most this often."""
 
 
+class CorsConfig(_Spec):
+    """Which browser origins may call the API (no CORS headers at all when ``cors`` is unset)."""
+
+    allow_origins: list[str]
+    """Exact origins (``https://portal.example.com``); ``*`` only for APIs without credentials."""
+    allow_methods: list[str] = msgspec.field(default_factory=lambda: ["GET", "POST", "PATCH", "DELETE"])
+    allow_headers: list[str] = msgspec.field(
+        default_factory=lambda: [
+            "Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "X-Request-ID"
+        ]
+    )  # fmt: skip
+    expose_headers: list[str] = msgspec.field(
+        default_factory=lambda: [
+            "ETag", "Link", "Location", "X-Request-ID", "Retry-After", "Idempotent-Replayed",
+            "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy",
+        ]
+    )  # fmt: skip
+    allow_credentials: bool = False
+    max_age_s: int = 600
+
+
+class RateLimitConfig(_Spec):
+    """Requests allowed per window, as ``N/second|minute|hour|day``; unset means no limit."""
+
+    per_subject: str | None = None
+    """Per token identity (issuer + subject), counted after the token is verified."""
+    per_ip: str | None = None
+    """Per client address, for every caller (anonymous ones included)."""
+    redis_url: str | None = None
+    """Counters in Redis, shared by every process and host; else in memory (one process) or in
+    files beside the state store (``serve --workers N`` on one host)."""
+
+    def __post_init__(self) -> None:
+        for name in ("per_subject", "per_ip"):
+            value = getattr(self, name)
+            if value is not None and parse_rate(value) is None:
+                raise ValueError(f"{name}: {value!r} is not N/second, N/minute, N/hour or N/day (e.g. 120/minute)")
+
+
+_RATE_UNITS = ("second", "minute", "hour", "day")
+
+
+def parse_rate(text: str) -> tuple[int, Literal["second", "minute", "hour", "day"]] | None:
+    """``"120/minute"`` -> ``(120, "minute")``; None when it is not that shape."""
+    count, _, unit = text.strip().partition("/")
+    if not count.isdigit() or int(count) < 1 or unit.strip() not in _RATE_UNITS:
+        return None
+    return int(count), unit.strip()  # type: ignore[return-value]
+
+
 class ApiConfig(_Spec):
     default_limit: int = 50
     max_limit: int = 500
@@ -77,6 +130,8 @@ class ApiConfig(_Spec):
     """Refuse PATCH and DELETE without ``If-Match`` (428), so no client can overwrite blindly."""
     idempotency_ttl_s: float = 86400.0
     """How long an ``Idempotency-Key`` replays its first response."""
+    cors: CorsConfig | None = None
+    rate_limit: RateLimitConfig | None = None
 
 
 class FieldSpec(_Spec):

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 from litestar.testing import TestClient
 
-from legacy_adapters.demo import DEMO_MAPPING_PATH
-from tests.conftest import JWT_SECRET
+from tests.ops.servers import children, demo_mapping_with, environ_of, serving
 
 
 def _sample(text: str, name: str, **labels: str) -> float:
@@ -58,53 +52,32 @@ def test_request_and_database_metrics_move(client: TestClient[Any], admin: dict[
     assert "J000001" not in after and "Bearer" not in after  # label values are templates, never data
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def test_processes_sharing_the_folder_are_counted_together(demo_db_path: Path, tmp_path: Path, token: Any) -> None:
+    """Two processes with one PROMETHEUS_MULTIPROC_DIR, as `serve --workers 2` makes: each scrape adds both."""
+    mapping = demo_mapping_with(tmp_path)
+    shared = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    (tmp_path / "metrics").mkdir()
+    headers = {"Authorization": f"Bearer {token('admin')}"}
+    state = tmp_path / "state.db"
+    with (
+        serving(mapping, demo_db_path, state, env=shared) as (a, _),
+        serving(mapping, demo_db_path, state, env=shared) as (b, _),
+    ):
+        for i in range(20):
+            assert httpx.get(f"{(a, b)[i % 2]}/v1/jobs/J000001", headers=headers).status_code == 200
+        route = "/v1/jobs/{key}"
+        for base in (a, b):
+            text = httpx.get(f"{base}/metrics").text
+            assert _sample(text, "bridgehead_http_requests_total", method="GET", route=route, status="200") == 20
 
 
-def test_two_workers_are_counted_together(demo_db_path: Path, tmp_path: Path, token: Any) -> None:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "BRIDGEHEAD_JWT_SECRET": JWT_SECRET,
-        "BRIDGEHEAD_DB_URL": f"sqlite:///{demo_db_path}",
-        "BRIDGEHEAD_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}",
-        "BRIDGEHEAD_CURSOR_SECRET": "metrics-test-cursor-secret-0123456789",
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    # Workers must share a cursor secret; the demo mapping with one set, as an operator would.
-    mapping = tmp_path / "bridgehead.yaml"
-    text = DEMO_MAPPING_PATH.read_text()
-    mapping.write_text(text.replace("\napi:\n", "\napi:\n  cursor_secret: ${BRIDGEHEAD_CURSOR_SECRET}\n", 1))
-    command = [sys.executable, "-m", "gateway", "serve", "-c", str(mapping), "--port", str(port)]
-    process = subprocess.Popen(
-        [*command, "--workers", "2", "--log-level", "warning"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        headers = {"Authorization": f"Bearer {token('admin')}"}
-        # Fresh connections spread over both workers; the kernel balances the shared socket.
-        for _ in range(40):
-            with httpx.Client() as fresh:
-                assert fresh.get(f"{base}/v1/jobs/J000001", headers=headers).status_code == 200
-        scraped = [httpx.get(f"{base}/metrics").text for _ in range(6)]
-        counts = {
-            _sample(text, "bridgehead_http_requests_total", method="GET", route="/v1/jobs/{key}", status="200")
-            for text in scraped
-        }
-        assert counts == {40.0}  # every scrape, whichever worker answers, sees both workers' requests
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+def test_serve_with_workers_gives_them_shared_folders(demo_db_path: Path, tmp_path: Path) -> None:
+    mapping = demo_mapping_with(tmp_path)
+    with serving(mapping, demo_db_path, tmp_path / "state.db", workers=2) as (base, process):
+        environs = [e for e in map(environ_of, children(process.pid)) if e.get("BRIDGEHEAD_CONFIG")]
+        assert len(environs) >= 2  # the two workers
+        folders = {e.get("PROMETHEUS_MULTIPROC_DIR") for e in environs}
+        limits = {e.get("BRIDGEHEAD_RATE_LIMIT_DIR") for e in environs}
+        assert len(folders) == 1 and None not in folders and len(limits) == 1 and None not in limits
+        assert Path(next(iter(folders))).is_dir()  # type: ignore[arg-type]
+        assert "bridgehead_http_requests_total" in httpx.get(f"{base}/metrics").text
