@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import re
 import sys
 import threading
@@ -17,7 +18,7 @@ from typing import IO, Any, Literal
 import msgspec
 import structlog
 
-__all__ = ("LogFormat", "LogSink", "configure_logging", "redact_secrets")
+__all__ = ("LOG_COPY_ENV", "LogFormat", "LogSink", "configure_logging", "redact_secrets")
 
 _SECRET_KEYS = re.compile(r"(pass(word)?|pwd|secret|token|authorization|api[_-]?key|credential)", re.I)
 _PATTERNS = (
@@ -55,8 +56,11 @@ class LogSink:
     thread, and at exit, so an operator tailing the log sees a line within a second.
     """
 
-    def __init__(self, stream: IO[bytes], *, limit: int = 64 * 1024, interval_s: float = 0.5) -> None:
+    def __init__(
+        self, stream: IO[bytes], *, limit: int = 64 * 1024, interval_s: float = 0.5, copy: IO[bytes] | None = None
+    ) -> None:
         self._stream = stream
+        self._copy = copy
         self._limit = limit
         self._chunks: list[bytes] = []
         self._size = 0
@@ -85,13 +89,19 @@ class LogSink:
     def close(self) -> None:
         self._stopped.set()
         self.flush()
+        if self._copy is not None:
+            self._copy.close()
+            self._copy = None
 
     def _write(self, data: bytes) -> None:
-        try:
-            self._stream.write(data)
-            self._stream.flush()
-        except (OSError, ValueError):  # a closed stderr at interpreter exit: nothing left to tell
-            pass
+        for out in (self._stream, self._copy):
+            if out is None:
+                continue
+            try:
+                out.write(data)
+                out.flush()
+            except (OSError, ValueError):  # a closed stderr at interpreter exit: nothing left to tell
+                pass
 
     def _flush_every(self, interval_s: float) -> None:
         while not self._stopped.wait(interval_s):
@@ -121,6 +131,10 @@ _JSON = msgspec.json.Encoder(enc_hook=str)
 LogFormat = Literal["auto", "json", "console"]
 _sink: LogSink | None = None
 
+LOG_COPY_ENV = "BRIDGEHEAD_LOG_COPY"
+"""A file every process also appends its (redacted) log lines to: support bundles, and the test
+suite's check that no secret it used ever reached a log."""
+
 
 def configure_logging(
     level: str = "info", *, json: bool = False, log_format: LogFormat | None = None, stream: IO[bytes] | None = None
@@ -143,7 +157,8 @@ def configure_logging(
     )
     if _sink is not None:
         _sink.close()
-    _sink = LogSink(out)
+    copy_path = os.environ.get(LOG_COPY_ENV)
+    _sink = LogSink(out, copy=open(copy_path, "ab") if copy_path else None)  # noqa: SIM115 (lives with the sink)
     sink = _sink
     structlog.configure(
         processors=[

@@ -46,8 +46,11 @@ async def add_request_id_header(message: Message, scope: Scope) -> None:
         request_id=rid,
         method=scope.get("method"),
         path=scope.get("path"),
+        route=scope.get("path_template"),  # type: ignore[typeddict-item]
         status=message["status"],
         ms=round((time.perf_counter() - started) * 1000, 1),
+        # Who asked: the verified token's subject, never the token.
+        subject=getattr(scope.get("user"), "subject", None),
     )
 
 

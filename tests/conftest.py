@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,12 +14,12 @@ from typing import Any, NoReturn
 
 import pytest
 import sqlalchemy as sa
-import structlog
 from hypothesis import settings
 from litestar.testing import TestClient
 
 from gateway import create_app
 from gateway.cli import mint_token
+from gateway.logging import LOG_COPY_ENV, configure_logging
 from legacy_adapters.demo import DEMO_MAPPING_PATH, create_demo_database
 from legacy_adapters.mapping import Mapping, load_mapping
 
@@ -31,12 +33,47 @@ DEMO_ROWS = 2000
 TokenFactory = Callable[..., str]
 
 
+# Every log line of the session, from this process and from every server it starts (they inherit
+# the variable), goes through the real pipeline, redaction included, into one file that
+# pytest_sessionfinish greps for the secrets the suite used.
+# (setdefault: test modules import this file a second time as ``tests.conftest``.)
+SESSION_LOG = Path(
+    os.environ.setdefault(LOG_COPY_ENV, str(Path(tempfile.mkdtemp(prefix="bridgehead-test-logs-")) / "session.log"))
+)
+MINTED_TOKENS: set[str] = set()
+_JWT_SHAPE = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}")
+
+
+_QUIET = open(os.devnull, "wb")  # noqa: SIM115 (the session's stand-in for stderr)
+
+
 @pytest.fixture(autouse=True)
-def _quiet_structlog() -> Iterator[None]:
-    structlog.configure(
-        processors=[structlog.processors.KeyValueRenderer()], logger_factory=structlog.ReturnLoggerFactory()
-    )
+def _real_logging() -> Iterator[None]:
+    configure_logging("debug", log_format="json", stream=_QUIET)
     yield
+    configure_logging("debug", log_format="json", stream=_QUIET)  # flushes this test's lines
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a secret the suite used appears in any log line it wrote."""
+    if not SESSION_LOG.exists():
+        return
+    secrets = {JWT_SECRET.encode(), *(t.encode() for t in MINTED_TOKENS)}
+    leaks = []
+    with SESSION_LOG.open("rb") as lines:
+        for number, line in enumerate(lines, 1):
+            if any(secret in line for secret in secrets) or _JWT_SHAPE.search(line):
+                leaks.append(f"  line {number}: {line[:300]!r}")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if leaks:
+        if reporter is not None:
+            reporter.write_line(f"SECRET IN LOGS: {len(leaks)} line(s) of {SESSION_LOG} carry a secret:", red=True)
+            for leak in leaks[:20]:
+                reporter.write_line(leak.replace(JWT_SECRET, "<the test JWT secret>"))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif reporter is not None:
+        size = SESSION_LOG.stat().st_size
+        reporter.write_line(f"log secret check: {size:,} bytes of log lines, no secret of the suite in them")
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +120,7 @@ def token(demo_mapping: Mapping) -> TokenFactory:
     assert auth is not None and auth.hs256_secret is not None
 
     def make(*scopes: str, sub: str = "tester", ttl_s: int = 600, **claims: Any) -> str:
-        return mint_token(
+        minted = mint_token(
             auth.hs256_secret,  # type: ignore[arg-type]
             subject=sub,
             scopes=list(scopes),
@@ -92,6 +129,8 @@ def token(demo_mapping: Mapping) -> TokenFactory:
             issuer=auth.issuer,
             audience=auth.audience,
         )
+        MINTED_TOKENS.add(minted)
+        return minted
 
     return make
 
