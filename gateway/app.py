@@ -20,6 +20,7 @@ from gateway.problems import exception_handlers
 from gateway.protection import cors_config, rate_limits
 from gateway.request_id import RequestIdMiddleware, add_request_id_header
 from gateway.versions import deprecation_headers, version_routers
+from gateway.webhooks import build_webhooks
 from legacy_adapters.database import Database
 from legacy_adapters.query.resource import bind_version
 from legacy_adapters.reader import Reader
@@ -74,6 +75,7 @@ def create_app(
         if version.deprecated or version.sunset
     }
     instrument_engine(database.engine)
+    hooks, hook_worker = build_webhooks(mapping, ctx.versions, database, state, ctx.audit)
     # Limits per client address run before authentication; per token identity, after it.
     limit_before_auth, limit_after_auth, stores = rate_limits(mapping.api)
     before_send: list[Any] = [add_request_id_header, count_response]
@@ -86,6 +88,7 @@ def create_app(
             *docs_handlers(ctx),
             *admin_handlers(ctx),
             *metrics_handlers(),
+            *hooks,
         ],
         exception_handlers=exception_handlers,
         middleware=[RequestIdMiddleware, InProgressMiddleware, *limit_before_auth, *limit_after_auth],
@@ -93,7 +96,8 @@ def create_app(
         cors_config=cors_config(mapping.api),
         openapi_config=None,
         before_send=before_send,
-        on_shutdown=[executor.shutdown, database.dispose, state.dispose],
+        on_startup=[hook_worker.start] if hook_worker else [],
+        on_shutdown=[*([hook_worker.stop] if hook_worker else []), executor.shutdown, database.dispose, state.dispose],
         state={"ctx": ctx},
         debug=False,
     )

@@ -395,12 +395,16 @@ def demo(host: str, port: int, rows: int, log_level: str) -> None:
         click.echo(f"Creating the demo database ({rows} jobs) in {database} …")
         create_demo_database(database, rows=rows)
     secret_file = DEMO_DIR / "jwt-secret"
-    if not secret_file.exists():
-        secret_file.write_text(secrets.token_urlsafe(32))
-        secret_file.chmod(0o600)
+    hook_file = DEMO_DIR / "shopify-webhook-secret"
+    for made in (secret_file, hook_file):
+        if not made.exists():
+            made.write_text(secrets.token_urlsafe(32))
+            made.chmod(0o600)
+    hook_secret = hook_file.read_text().strip()
     environ = {
         **os.environ,
         "BRIDGEHEAD_JWT_SECRET": secret_file.read_text().strip(),
+        "BRIDGEHEAD_SHOPIFY_WEBHOOK_SECRET": os.environ.get("BRIDGEHEAD_SHOPIFY_WEBHOOK_SECRET", hook_secret),
         "BRIDGEHEAD_DB_URL": os.environ.get("BRIDGEHEAD_DB_URL", f"sqlite:///{database}"),
     }
     mapping = _load(str(DEMO_MAPPING_PATH), environ)
@@ -408,6 +412,7 @@ def demo(host: str, port: int, rows: int, log_level: str) -> None:
     common = {"issuer": mapping.auth.issuer, "audience": mapping.auth.audience, "ttl_s": 8 * 3600}
     admin = mint_token(mapping.auth.hs256_secret, subject="demo-admin", scopes=["admin"], claims={}, **common)
     portal_customer = _first_customer(database)
+    sku = _first_sku(database, "W01")
     portal = mint_token(
         mapping.auth.hs256_secret,
         subject="portal",
@@ -436,9 +441,26 @@ Every rush job as NDJSON, streamed:
 The portal token sees only its customer's jobs, and gets 403 where it has no scope (stock:read):
   curl -sg -H "Authorization: Bearer $PORTAL" '{base}/v1/jobs?limit=3&fields=job_number,customer_id,status'
   curl -sg -H "Authorization: Bearer $PORTAL" '{base}/v1/stock'
+
+A signed Shopify order webhook reserves 2 of {sku} in W01 (STKBAL.ALLOC), written back through the mapping:
+  export SHOPIFY_SECRET="$(cat {hook_file})"
+  body='{{"id":1001,"line_items":[{{"sku":"{sku}","quantity":2}}]}}'
+  sig=$(printf %s "$body" | openssl dgst -sha256 -hmac "$SHOPIFY_SECRET" -binary | base64)
+  curl -s -X POST -H "X-Shopify-Hmac-SHA256: $sig" -H 'X-Shopify-Topic: orders/create' -H 'X-Shopify-Webhook-Id: demo-1' -d "$body" '{base}/webhooks/shopify'
+  curl -sg -H "Authorization: Bearer $ADMIN" '{base}/v1/stock/{sku},W01'
 """
     )
     _serve(mapping, host, port, log_level, "auto")
+
+
+def _first_sku(database: Path, warehouse: str) -> str:
+    import sqlite3
+
+    with sqlite3.connect(database) as conn:
+        row = conn.execute(
+            "SELECT TRIM(ITEMNO) FROM STKBAL WHERE WHSE = ? ORDER BY ITEMNO LIMIT 1", (warehouse,)
+        ).fetchone()
+    return str(row[0]) if row else "ITEM"
 
 
 def _first_customer(database: Path) -> str:

@@ -106,4 +106,6 @@ PROBLEM_TYPES: dict[str, str] = {
     "database-unavailable": "The legacy database cannot be reached; retry after the Retry-After delay.",
     "database-timeout": "The legacy database did not answer within the statement timeout.",
     "internal-error": "Something failed inside the gateway; the request id finds it in the logs.",
+    "rate-limited": "Too many requests in the current window; retry after the Retry-After delay.",
+    "invalid-signature": "A webhook's HMAC signature does not match its raw body and the configured secret.",
 }

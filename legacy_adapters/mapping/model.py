@@ -249,3 +249,5 @@ class Mapping(_Spec):
     state: StateConfig = StateConfig()
     sync: dict[str, Any] | None = None
     """Sync definitions; validated by the sync package, which owns their schema."""
+    webhooks: dict[str, Any] | None = None
+    """Inbound webhooks (signing secrets, what each event changes); validated by ``sync.webhooks``."""
