@@ -24,9 +24,9 @@ from gateway.exceptions import (
     GatewayError,
     MethodNotAllowed,
     NotFound,
-    PayloadTooLarge,
     PreconditionFailed,
     PreconditionRequired,
+    TooManyRows,
     Unprocessable,
     from_legacy,
 )
@@ -67,9 +67,16 @@ JSON = "application/json"
 def _decode(body: RawBody) -> Any:
     try:
         return _decoder.decode(body)
-    except msgspec.DecodeError:
+    except msgspec.DecodeError as exc:
+        # ValidationError (a DecodeError) is an integer literal past any column's range.
+        detail = "a number is out of range" if isinstance(exc, msgspec.ValidationError) else "invalid JSON"
         raise BadRequest(
-            "the request body is not valid JSON", errors=[{"parameter": "body", "detail": "invalid JSON"}]
+            "the request body is not valid JSON", errors=[{"parameter": "body", "detail": detail}]
+        ) from None
+    except RecursionError:
+        detail = "nested too deeply"
+        raise BadRequest(
+            "the request body is not valid JSON", errors=[{"parameter": "body", "detail": detail}]
         ) from None
 
 
@@ -189,7 +196,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
 
     def create_many(request: Request[Any, Any, Any], rows: list[Any], access: Access) -> Response[Any]:
         if len(rows) > api.max_bulk:
-            raise PayloadTooLarge(f"at most {api.max_bulk} rows per request; got {len(rows)}")
+            raise TooManyRows(f"at most {api.max_bulk} rows per request; got {len(rows)}")
         if not rows:
             raise Unprocessable("the array is empty")
         partial = request.query_params.get("partial") == "true"
