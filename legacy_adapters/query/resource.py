@@ -42,8 +42,12 @@ class BoundField:
 
     @property
     def sortable(self) -> bool:
-        """Stored order equals API order, so ORDER BY and range filters on the columns are honest."""
-        return self.codec.order_preserving and not self.spec.nullable
+        """Stored order equals API order, so ORDER BY and range filters on the columns are honest.
+
+        Whether the column holds NULL does not matter: NULL sorts lowest (``query/keyset.py``)
+        and no range filter matches it.
+        """
+        return self.codec.order_preserving
 
 
 @dataclass(frozen=True, slots=True)

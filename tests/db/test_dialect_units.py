@@ -33,7 +33,7 @@ from legacy_adapters.exceptions import (
 from legacy_adapters.mapping import load_mapping
 from legacy_adapters.mapping.model import DatabaseConfig
 from legacy_adapters.query.builder import build_select, order_for, selected_columns
-from legacy_adapters.query.filters import Keyset
+from legacy_adapters.query.keyset import Keyset
 from legacy_adapters.query.resource import bind_version
 
 
