@@ -34,6 +34,12 @@ _TTL_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _MINTED_CLAIMS = frozenset({"sub", "iat", "nbf", "exp", "iss", "aud", "scope", "scp"})
 
 
+def _private_files() -> None:
+    """Files this process creates from now on (state store, SQLite journals, the demo's database and
+    secret) are readable by their owner only: audit rows and tokens' claims are nobody else's business."""
+    os.umask(0o077)
+
+
 def _fail(message: str, code: int = 2) -> NoReturn:
     click.echo(f"bridgehead: {message}", err=True)
     sys.exit(code)
@@ -95,6 +101,7 @@ def _serve(
     from gateway.logging import configure_logging
 
     configure_logging(log_level, json=json_logs)
+    _private_files()
     database = _preflight(mapping)
     options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning", "access_log": False}
     if workers > 1 and config is not None:
@@ -103,6 +110,10 @@ def _serve(
         database.dispose()
         os.environ.update({k: v for k, v in (environ or {}).items() if k.startswith("BRIDGEHEAD_")})
         os.environ.update({_CONFIG_ENV: config, _LOG_ENV: f"{log_level}:{int(json_logs)}"})
+        if not mapping.api.cursor_secret:
+            # Each worker would otherwise draw its own secret, and a cursor issued by one would be
+            # refused by the next: the workers get one secret, drawn here, for this run only.
+            os.environ[_CURSOR_ENV] = secrets.token_urlsafe(32)
         uvicorn.run("gateway.cli:app_from_environment", factory=True, workers=workers, **options)
         return
     uvicorn.run(create_app(mapping, database=database), proxy_headers=False, **options)
@@ -110,6 +121,7 @@ def _serve(
 
 _CONFIG_ENV = "BRIDGEHEAD_CONFIG"
 _LOG_ENV = "BRIDGEHEAD_LOG"
+_CURSOR_ENV = "BRIDGEHEAD_WORKER_CURSOR_SECRET"
 
 
 def app_from_environment() -> Any:
@@ -120,7 +132,8 @@ def app_from_environment() -> Any:
 
     level, _, json_logs = os.environ.get(_LOG_ENV, "info:0").partition(":")
     configure_logging(level, json=json_logs == "1")
-    return create_app(load_mapping(os.environ[_CONFIG_ENV]))
+    shared = os.environ.get(_CURSOR_ENV)
+    return create_app(load_mapping(os.environ[_CONFIG_ENV]), cursor_secret=shared.encode() if shared else None)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -277,15 +290,22 @@ def demo(host: str, port: int, rows: int, log_level: str) -> None:
     """Create the 1998 job-shop demo database (if missing) and serve it with example tokens."""
     from legacy_adapters.demo import DEMO_MAPPING_PATH, create_demo_database
 
-    DEMO_DIR.mkdir(exist_ok=True)
+    _private_files()
+    DEMO_DIR.mkdir(mode=0o700, exist_ok=True)
+    DEMO_DIR.chmod(0o700)  # a folder made by an older version may be world-readable
     database = DEMO_DIR / "demo.db"
     if not database.exists():
         click.echo(f"Creating the demo database ({rows} jobs) in {database} …")
         create_demo_database(database, rows=rows)
     secret_file = DEMO_DIR / "jwt-secret"
     if not secret_file.exists():
-        secret_file.write_text(secrets.token_urlsafe(32))
-        secret_file.chmod(0o600)
+        # Created 0600 in one step: write-then-chmod leaves the secret readable for a moment.
+        descriptor = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    for existing in DEMO_DIR.iterdir():
+        if existing.is_file():
+            existing.chmod(0o600)
     environ = {
         **os.environ,
         "BRIDGEHEAD_JWT_SECRET": secret_file.read_text().strip(),
