@@ -115,7 +115,9 @@ def check_magnitude(value: Decimal | int, bounds: ValueBounds) -> None:
         value = Decimal(value)
     if not value.is_finite():
         raise OutOfRange(f"{value} is not a finite number")
-    if value.is_zero():
+    if value.is_zero():  # 0E+400000 is zero, but written with an exponent no column has
+        if abs(value.as_tuple().exponent) > MAX_EXPONENT:  # type: ignore[arg-type]
+            raise OutOfRange(f"{shown(value)} has an exponent out of range for any stored number")
         return
     exponent = value.adjusted()  # position of the first digit: 1e400000 -> 400000, 0.001 -> -3
     if abs(exponent) > MAX_EXPONENT or len(value.as_tuple().digits) > MAX_NUMBER_CHARS:

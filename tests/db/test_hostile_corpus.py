@@ -21,6 +21,8 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from db_backends import mapping_for, prepared_writes_url, restore_written_tables
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from litestar.testing import TestClient
 
 from gateway import create_app
@@ -204,3 +206,37 @@ def test_no_hostile_request_breaks_the_gateway(hostile_client: TestClient[Any], 
     }
     failures = [f for f in (check(hostile_client, case, tokens) for case in load_corpus()) if f]
     assert not failures, f"{len(failures)} hostile requests broke a rule:\n" + "\n".join(failures[:60])
+
+
+NEW_JOB = {
+    "customer_id": "C0001",
+    "item_number": "BRKT-00001",
+    "status": "on_hold",
+    "ordered_at": "2026-11-26T10:00:00Z",
+    "rush": False,
+    "quantity": 1,
+    "priority": False,
+}
+# Any key but those no URL path can carry: '/' (a router sees %2F as a slash) and '.'/'..' (dot
+# segments, which every client removes, encoded or not).
+key_text = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="/"), min_size=1, max_size=10).filter(
+    lambda key: key not in (".", "..")
+)
+
+
+@settings(max_examples=40, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=key_text)
+def test_any_unicode_key_is_created_and_found_again_or_refused(
+    hostile_client: TestClient[Any], token: Callable[..., str], key: str
+) -> None:
+    """Non-Latin-1 keys (J€SEC1) were inserted, then the Location header failed: a 500 after the commit."""
+    headers = {"Authorization": f"Bearer {token('admin', sub='unicode-keys')}"}
+    response = hostile_client.post("/v1/jobs", json={**NEW_JOB, "job_number": key}, headers=headers)
+    assert response.status_code in (201, 409, 422), response.text
+    if response.status_code != 201:
+        return
+    location = response.headers["location"]
+    assert location.isascii() and location.startswith("/v1/jobs/")
+    again = hostile_client.get(location, headers=headers)
+    assert again.status_code == 200, again.text
+    assert again.json()["job_number"] == key

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import urllib.parse
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,10 @@ RESOURCE = """\
           # Neither says nullable, yet the legacy data holds NULL in both (the DUEDT case).
           d: {column: D, type: date, transform: yyyymmdd, null_if: [0]}
           q: {column: Q, type: decimal, scale: 2}
+          # A NUMERIC column: the driver hands over Decimal (float on SQLite), served as it is.
+          n: {column: N, type: decimal, nullable: true}
 """
-COLUMNS = {"k": "K", "a": "A", "s": "S", "d": "D", "q": "Q"}
+COLUMNS = {"k": "K", "a": "A", "s": "S", "d": "D", "q": "Q", "n": "N"}
 NULL_SORT_BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql-odbc", id="postgresql-odbc", marks=pytest.mark.odbc),
@@ -56,6 +59,7 @@ class NullTable:
             sa.MetaData(),
             sa.Column("K", sa.Integer, primary_key=True, autoincrement=False, quote=True),
             *(sa.Column(c, sa.String(10) if c == "S" else sa.Integer, quote=True) for c in ("A", "S", "D", "Q")),
+            sa.Column("N", sa.Numeric(12, 4), quote=True),
             quote=True,
         )
         self.table.drop(self.database.engine, checkfirst=True)
@@ -122,9 +126,10 @@ row_values = st.fixed_dictionaries(
         "s": st.none() | st.text("abc", max_size=2),
         "d": st.none() | st.sampled_from([0, 20260101, 20260102, 20260315]),
         "q": st.none() | st.integers(-2, 2),
+        "n": st.none() | st.sampled_from([Decimal("-99.0001"), Decimal("0"), Decimal("0.0001"), Decimal("12.5")]),
     }
 )
-sorts = st.lists(st.tuples(st.sampled_from(["a", "s", "d", "q", "k"]), st.booleans()), min_size=1, max_size=3)
+sorts = st.lists(st.tuples(st.sampled_from(["a", "s", "d", "q", "n", "k"]), st.booleans()), min_size=1, max_size=3)
 
 
 @settings(max_examples=25, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -146,6 +151,23 @@ def test_every_page_walk_is_the_full_sorted_list(
 
 def test_second_page_over_null_due_dates_is_served(null_table: NullTable) -> None:
     """The reported case: 30 rows without a due date (SQL NULL), sort=due date, 20 a page."""
-    null_table.fill([{"k": i, "a": None, "s": None, "d": None, "q": None} for i in range(1, 31)])
+    null_table.fill([{"k": i, "a": None, "s": None, "d": None, "q": None, "n": None} for i in range(1, 31)])
     for spec in ("d", "-d", "d,-q", "s,a"):
         assert null_table.walk(spec, 20) == (list(range(1, 31)))
+
+
+numeric = st.decimals(min_value=-9999, max_value=9999, places=4, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=20, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stored=st.lists(st.none() | numeric, max_size=20), threshold=numeric, descending=st.booleans())
+def test_decimal_filters_and_sorts_on_a_numeric_column(
+    null_table: NullTable, stored: list[Decimal | None], threshold: Decimal, descending: bool
+) -> None:
+    rows = [{"k": i + 1, "a": None, "s": None, "d": None, "q": None, "n": n} for i, n in enumerate(stored)]
+    null_table.fill(rows)
+    query = urllib.parse.urlencode({"n[gte]": str(threshold), "sort": "-n" if descending else "n", "limit": "500"})
+    response = null_table.client.get(f"/v1/nullsort?{query}&fields=k,n")
+    assert response.status_code == 200, response.text
+    matching = [r for r in rows if r["n"] is not None and r["n"] >= threshold]
+    assert [r["k"] for r in response.json()["data"]] == expected_order(matching, [("n", descending)])
