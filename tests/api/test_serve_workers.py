@@ -85,15 +85,19 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         raise AssertionError(f"server did not start: {process.stderr.read().decode() if process.stderr else ''}")
     try:
         yield base, workers
+        assert process.poll() is None, "the server died"
+        assert sorted(p for p in _children(process.pid) if _is_worker(p)) == sorted(workers), (
+            "a worker died and was replaced: " + (process.stderr.read1().decode() if process.stderr else "")  # type: ignore[attr-defined]
+        )
     finally:
         process.terminate()
         process.wait(timeout=20)
 
 
 def _is_worker(pid: int) -> bool:
-    # uvicorn's workers are spawned Python processes; the resource tracker (if any) is not one.
+    # uvicorn's workers are spawned Python processes (spawn_main); the resource tracker is not one.
     try:
-        return "multiprocessing.resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_text()
+        return "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
     except OSError:
         return False
 
