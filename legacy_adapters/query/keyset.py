@@ -78,8 +78,9 @@ class SortKey:
         if value is None:  # NULL is lowest: after it come the values (ascending), nothing (descending)
             return None if self.descending else column.is_not(None)
         if not self.descending:
-            return column > value  # NULL is below every value: never after one
-        before = column < value
+            later: sa.ColumnElement[bool] = column > value  # NULL is below every value: never after one
+            return later
+        before: sa.ColumnElement[bool] = column < value
         return sa.or_(before, column.is_(None)) if self.nullable else before
 
     def same(self, value: Any) -> sa.ColumnElement[bool]:
