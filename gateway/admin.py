@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -11,6 +12,7 @@ from litestar import Request, Response, get
 from gateway.auth.principal import ADMIN_SCOPE
 from gateway.exceptions import BadRequest, Forbidden, Unauthorized
 from gateway.executor import offloaded
+from legacy_adapters.query.values import INT64_MAX, check_text, shown
 
 if TYPE_CHECKING:
     from litestar.handlers import HTTPRouteHandler
@@ -29,21 +31,7 @@ def admin_handlers(ctx: GatewayContext) -> list[HTTPRouteHandler]:
             raise Unauthorized("a bearer token is required")
         if ADMIN_SCOPE not in principal.scopes:
             raise Forbidden("the audit trail needs the scope 'admin'", scope=ADMIN_SCOPE)
-        query = request.query_params
-        unknown = sorted(set(query) - {*_FILTERS, "limit", "cursor"})
-        if unknown:
-            raise BadRequest(
-                f"unknown parameter {unknown[0]!r} (known: {', '.join((*_FILTERS, 'limit', 'cursor'))})",
-                errors=[{"parameter": name, "detail": "unknown parameter"} for name in unknown],
-            )
-        try:
-            limit = int(query.get("limit", "100"))
-            after_id = int(query["cursor"]) if "cursor" in query else None
-        except ValueError:
-            raise BadRequest("limit and cursor are whole numbers", errors=[]) from None
-        if not 1 <= limit <= 1000:
-            raise BadRequest("limit must be between 1 and 1000", errors=[{"parameter": "limit", "detail": "1..1000"}])
-        filters = {name: query[name] for name in _FILTERS if name in query}
+        filters, limit, after_id = _audit_query(request.query_params)
         entries = ctx.audit.list(**filters, after_id=after_id, limit=limit)
         body: dict[str, Any] = {"data": entries, "next_cursor": None}
         headers = {}
@@ -54,3 +42,54 @@ def admin_handlers(ctx: GatewayContext) -> list[HTTPRouteHandler]:
         return Response(msgspec.json.encode(body), media_type="application/json", headers=headers)
 
     return [get("/admin/audit", include_in_schema=False)(offloaded(ctx.executor, audit))]
+
+
+def _audit_query(query: Any) -> tuple[dict[str, str], int, int | None]:
+    """The audit list's filters, page size and cursor, each checked; ``BadRequest`` lists every bad one."""
+    errors: list[dict[str, str]] = []
+    known = (*_FILTERS, "limit", "cursor")
+    for name in sorted(set(query) - set(known)):
+        errors.append({"parameter": name, "detail": f"unknown parameter (known: {', '.join(known)})"})
+    limit = _whole(query.get("limit", "100"), "limit", 1, 1000, errors)
+    after_id = _whole(query["cursor"], "cursor", 1, INT64_MAX, errors) if "cursor" in query else None
+    filters = {name: query[name] for name in _FILTERS if name in query}
+    for name in ("since", "until"):
+        if name in filters:
+            try:
+                filters[name] = _instant(filters[name])
+            except ValueError:
+                errors.append(
+                    {"parameter": name, "detail": f"expected an ISO 8601 date or date-time, got {shown(filters[name])}"}
+                )
+    for name in ("resource", "subject", "action", "key"):
+        if name in filters:
+            try:
+                check_text(filters[name])
+            except ValueError as exc:
+                errors.append({"parameter": name, "detail": str(exc)})
+    if errors:
+        raise BadRequest(
+            errors[0]["detail"] if len(errors) == 1 else f"{len(errors)} parameters are invalid", errors=errors
+        )
+    return filters, limit or 100, after_id
+
+
+def _whole(raw: str, name: str, low: int, high: int, errors: list[dict[str, str]]) -> int | None:
+    try:
+        value = int(raw) if len(raw) <= 20 else None
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        errors.append({"parameter": name, "detail": f"expected a whole number from {low} to {high}, got {shown(raw)}"})
+        return None
+    return value
+
+
+def _instant(raw: str) -> str:
+    """An ISO date or date-time as the audit trail stores instants (UTC, milliseconds), so text order is time order."""
+    if len(raw) > 40:
+        raise ValueError(raw)
+    moment = dt.datetime.fromisoformat(raw)
+    if moment.tzinfo is None:  # a date, or a date-time without offset: UTC, as the trail is kept
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")

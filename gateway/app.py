@@ -40,6 +40,7 @@ def create_app(
     database: Database | None = None,
     http_client: httpx.Client | None = None,
     state: StateDatabase | None = None,
+    cursor_secret: bytes | None = None,
 ) -> Litestar:
     """Build the gateway for ``mapping``.
 
@@ -48,6 +49,8 @@ def create_app(
         database: the legacy database; opened from ``mapping.database`` when omitted.
         http_client: used to fetch the JWKS; a plain client when omitted and a JWKS is configured.
         state: the state store (idempotency keys, audit); opened from ``mapping.state`` when omitted.
+        cursor_secret: signs pagination cursors when ``api.cursor_secret`` is unset; processes serving
+            one API must share it (``serve --workers N`` draws one for its workers). Random when omitted.
     """
     database = database or Database(mapping.database)
     verifier = None
@@ -58,7 +61,10 @@ def create_app(
     if state is None:
         state = StateDatabase(mapping.state.url)
     state.create_all()
-    secret = mapping.api.cursor_secret.encode() if mapping.api.cursor_secret else secrets.token_bytes(32)
+    if mapping.api.cursor_secret:
+        secret = mapping.api.cursor_secret.encode()
+    else:
+        secret = cursor_secret or secrets.token_bytes(32)
     ctx = GatewayContext(
         mapping=mapping,
         versions={name: bind_version(mapping, name) for name in mapping.versions},

@@ -37,6 +37,12 @@ _TTL_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _MINTED_CLAIMS = frozenset({"sub", "iat", "nbf", "exp", "iss", "aud", "scope", "scp"})
 
 
+def _private_files() -> None:
+    """Files this process creates from now on (state store, SQLite journals, the demo's database and
+    secret) are readable by their owner only: audit rows and tokens' claims are nobody else's business."""
+    os.umask(0o077)
+
+
 def _fail(message: str, code: int = 2) -> NoReturn:
     click.echo(f"bridgehead: {message}", err=True)
     sys.exit(code)
@@ -99,6 +105,7 @@ def _serve(
     from gateway.server import server_stack
 
     configure_logging(log_level, log_format=log_format)
+    _private_files()
     database = _preflight(mapping)
     options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning", "access_log": False}
     options.update(server_stack())
@@ -108,6 +115,10 @@ def _serve(
         database.dispose()
         os.environ.update({k: v for k, v in (environ or {}).items() if k.startswith("BRIDGEHEAD_")})
         os.environ.update({_CONFIG_ENV: config, _LOG_ENV: f"{log_level}:{log_format}"})
+        if not mapping.api.cursor_secret:
+            # Each worker would otherwise draw its own secret, and a cursor issued by one would be
+            # refused by the next: the workers get one secret, drawn here, for this run only.
+            os.environ[_CURSOR_ENV] = secrets.token_urlsafe(32)
         # Each worker writes its metrics under this folder; /metrics on any worker adds them up.
         # Rate-limit counters without Redis live in files the workers share (gateway/protection.py).
         shared: list[str] = []
@@ -126,6 +137,7 @@ def _serve(
 
 _CONFIG_ENV = "BRIDGEHEAD_CONFIG"
 _LOG_ENV = "BRIDGEHEAD_LOG"
+_CURSOR_ENV = "BRIDGEHEAD_WORKER_CURSOR_SECRET"
 
 
 def app_from_environment() -> Any:
@@ -136,7 +148,8 @@ def app_from_environment() -> Any:
 
     level, _, log_format = os.environ.get(_LOG_ENV, "info:auto").partition(":")
     configure_logging(level, log_format=log_format if log_format in ("json", "console") else "auto")  # type: ignore[arg-type]
-    return create_app(load_mapping(os.environ[_CONFIG_ENV]))
+    shared = os.environ.get(_CURSOR_ENV)
+    return create_app(load_mapping(os.environ[_CONFIG_ENV]), cursor_secret=shared.encode() if shared else None)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -389,7 +402,9 @@ def demo(host: str, port: int, rows: int, log_level: str) -> None:
     """Create the 1998 job-shop demo database (if missing) and serve it with example tokens."""
     from legacy_adapters.demo import DEMO_MAPPING_PATH, create_demo_database
 
-    DEMO_DIR.mkdir(exist_ok=True)
+    _private_files()
+    DEMO_DIR.mkdir(mode=0o700, exist_ok=True)
+    DEMO_DIR.chmod(0o700)  # a folder made by an older version may be world-readable
     database = DEMO_DIR / "demo.db"
     if not database.exists():
         click.echo(f"Creating the demo database ({rows} jobs) in {database} …")
@@ -398,8 +413,13 @@ def demo(host: str, port: int, rows: int, log_level: str) -> None:
     hook_file = DEMO_DIR / "shopify-webhook-secret"
     for made in (secret_file, hook_file):
         if not made.exists():
-            made.write_text(secrets.token_urlsafe(32))
-            made.chmod(0o600)
+            # Created 0600 in one step: write-then-chmod leaves the secret readable for a moment.
+            descriptor = os.open(made, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+    for existing in DEMO_DIR.iterdir():
+        if existing.is_file():
+            existing.chmod(0o600)
     hook_secret = hook_file.read_text().strip()
     environ = {
         **os.environ,

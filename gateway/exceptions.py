@@ -10,7 +10,8 @@
         ├── NotAcceptable                406
         ├── Conflict                     409
         ├── PreconditionFailed           412
-        ├── PayloadTooLarge              413
+        ├── PayloadTooLarge              413  (the request body is larger than the server takes)
+        │   └── TooManyRows              413  (a bulk request holds more rows than max_bulk)
         ├── Unprocessable                422  (errors: one entry per bad field)
         ├── PreconditionRequired         428
         ├── ServiceUnavailable           503  Retry-After
@@ -36,6 +37,7 @@ from legacy_adapters.exceptions import (
     StatementTimeout,
     TransactionConflict,
     TransformError,
+    ValueRefused,
 )
 
 __all__ = (
@@ -51,8 +53,10 @@ __all__ = (
     "PreconditionFailed",
     "PreconditionRequired",
     "ServiceUnavailable",
+    "TooManyRows",
     "Unauthorized",
     "Unprocessable",
+    "for_status",
     "from_legacy",
 )
 
@@ -137,6 +141,11 @@ class PreconditionFailed(GatewayError):
 
 class PayloadTooLarge(GatewayError):
     status_code = 413
+    slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class TooManyRows(PayloadTooLarge):
     slug = "too-many-rows"
     title = "Too many rows"
 
@@ -165,9 +174,29 @@ class GatewayTimeout(GatewayError):
     title = "Database timeout"
 
 
-def from_legacy(error: LegacyError) -> GatewayError:
-    """The HTTP form of a legacy-side error; its message is already safe to show."""
+def for_status(status: int, detail: str) -> GatewayError:
+    """The error class that owns ``status`` (a framework-raised 413, 405, …), so it keeps its problem type."""
+    for kind in (BadRequest, NotFound, MethodNotAllowed, NotAcceptable, PayloadTooLarge, Unprocessable):
+        if kind.status_code == status:
+            return kind(detail)
+    error = GatewayError(detail if status < 500 else "internal error")
+    error.status_code = status
+    return error
+
+
+def from_legacy(error: LegacyError, *, reading: bool = False) -> GatewayError:
+    """The HTTP form of a legacy-side error; its message is already safe to show.
+
+    Args:
+        error: the legacy-side error.
+        reading: the request only reads (GET): a value the database refused was a query
+            parameter or path key (400), not a body field (422).
+    """
     match error:
+        case ValueRefused():
+            if reading:
+                return BadRequest(str(error), errors=[{"parameter": "", "detail": str(error)}])
+            return Unprocessable(str(error), errors=[{"field": "", "detail": str(error)}])
         case QueryError():
             return BadRequest(error.message, errors=[{"parameter": error.parameter, "detail": error.message}])
         case TransformError():

@@ -42,9 +42,17 @@ def ndjson_chunks(rows: Iterable[dict[str, Any]]) -> Iterator[bytes]:
         yield bytes(buffer)
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets."""
+
+
 def _csv_value(value: Any) -> Any:
     if value is None:
         return ""
+    if isinstance(value, str):
+        # OWASP CSV injection: legacy text typed by anyone ('=HYPERLINK(…)') must reach a
+        # spreadsheet as text. The quote is what spreadsheets themselves use to mean "text".
+        return "'" + value if value.startswith(_FORMULA_STARTS) else value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dt.date | dt.time | dt.datetime):
@@ -55,7 +63,7 @@ def _csv_value(value: Any) -> Any:
 
 
 def csv_chunks(rows: Iterable[dict[str, Any]], columns: list[str]) -> Iterator[bytes]:
-    """RFC 4180 CSV with a header row, in chunks."""
+    """RFC 4180 CSV with a header row, in chunks; text that a spreadsheet would run as a formula is quoted."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\r\n")
     writer.writerow(columns)

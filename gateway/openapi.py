@@ -264,7 +264,8 @@ def build_openapi(mapping: Mapping, version: str, resources: dict[str, Resource]
             "detail": {"type": "string"},
             "instance": {"type": "string"},
             "request_id": {"type": "string"},
-            "errors": {"type": "array", "items": {"type": "object"}},
+            "errors": {"type": "array", "items": {"type": "object"}, "maxItems": 50},
+            "errors_not_listed": {"type": "integer", "description": "How many more errors there were past 50."},
         },
     }
     info: dict[str, Any] = {"title": f"{api.title} {version}", "version": version}

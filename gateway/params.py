@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.exceptions import BadRequest
 from legacy_adapters.query.filters import OPERATORS, Comparison
-from legacy_adapters.query.values import parse_value
+from legacy_adapters.query.values import check_text, parse_value, shown
 
 if TYPE_CHECKING:
     from gateway.auth.guards import Access
@@ -26,6 +26,8 @@ __all__ = ("ListParams", "parse_fields", "parse_key", "parse_list_params")
 _PARAM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[([A-Za-z]+)\])?$")
 _CONTROL = frozenset({"fields", "sort", "embed", "limit", "cursor", "offset", "count"})
 MAX_IN_VALUES = 500
+MAX_OFFSET = 2**31 - 1
+"""Past this an offset is no page anyone reads (and OFFSET is an INT on some engines): use the cursor."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +116,7 @@ def parse_list_params(
     sort = _parse_sort(control.get("sort"), resource, access, errors)
     embeds = _parse_embed(control.get("embed"), resource, errors)
     limit = _parse_int(control.get("limit"), "limit", api.default_limit, 1, api.max_limit, errors)
-    offset = _parse_int(control.get("offset"), "offset", 0, 0, None, errors) if "offset" in control else None
+    offset = _parse_int(control.get("offset"), "offset", 0, 0, MAX_OFFSET, errors) if "offset" in control else None
     cursor = control.get("cursor") or None
     if cursor is not None and offset is not None:
         errors.add("offset", "give either cursor or offset, not both")
@@ -150,14 +152,15 @@ def _parse_operand(field: BoundField, op: str, value: str, name: str, errors: _E
         if op == "isnull":
             return parse_value("boolean", value)
         if op == "like":
+            check_text(value, field.bounds)
             return value
         if op == "in":
             items = [v for v in value.split(",")]
             if len(items) > MAX_IN_VALUES:
                 errors.add(name, f"at most {MAX_IN_VALUES} values")
                 return _INVALID
-            return tuple(parse_value(field.spec.type, v) for v in items)
-        return parse_value(field.spec.type, value)
+            return tuple(parse_value(field.spec.type, v, field.bounds) for v in items)
+        return parse_value(field.spec.type, value, field.bounds)
     except ValueError as exc:
         errors.add(name, str(exc))
         return _INVALID
@@ -195,9 +198,11 @@ def _parse_int(raw: str | None, name: str, default: int, low: int, high: int | N
     if raw is None:
         return default
     try:
+        if len(raw) > 20:  # int() of a long digit string is slow; nothing that long is in range
+            raise ValueError
         value = int(raw)
     except ValueError:
-        errors.add(name, f"expected a whole number, got {raw!r}")
+        errors.add(name, f"expected a whole number, got {shown(raw)}")
         return default
     if value < low or (high is not None and value > high):
         errors.add(name, f"must be between {low} and {high}" if high is not None else f"must be at least {low}")
@@ -221,7 +226,7 @@ def parse_key(raw: str, resource: Resource) -> tuple[Any, ...]:
     values = []
     for field, part in zip(resource.key, parts, strict=True):
         try:
-            values.append(parse_value(field.spec.type, part))
+            values.append(parse_value(field.spec.type, part, field.bounds))
         except ValueError as exc:
             raise BadRequest(str(exc), errors=[{"parameter": "key", "detail": f"{field.name}: {exc}"}]) from None
     return tuple(values)

@@ -2,6 +2,11 @@
 
 ``type`` is a relative URI under ``/problems/``; the gateway serves a short
 explanation at each, so a developer who follows it learns what went wrong.
+
+A problem is small whatever the request was: at most ``MAX_LISTED_ERRORS``
+entries are listed (``errors_not_listed`` counts the rest) and every text in it
+is cut to ``MAX_PROBLEM_TEXT`` characters, so 10,000 unknown parameters or a
+100 KB value echoed in a message cannot turn an error into a megabyte reply.
 """
 
 from __future__ import annotations
@@ -14,14 +19,25 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.exceptions import MethodNotAllowedException as LitestarMethodNotAllowed
 
-from gateway.exceptions import GatewayError, MethodNotAllowed, NotFound, from_legacy
+from gateway.exceptions import GatewayError, MethodNotAllowed, NotFound, for_status, from_legacy
 from gateway.request_id import request_id
 from legacy_adapters.exceptions import LegacyError
 
-__all__ = ("PROBLEM_JSON", "PROBLEM_TYPES", "Problem", "exception_handlers", "problem_of", "problem_response")
+__all__ = (
+    "MAX_LISTED_ERRORS",
+    "MAX_PROBLEM_TEXT",
+    "PROBLEM_JSON",
+    "PROBLEM_TYPES",
+    "Problem",
+    "exception_handlers",
+    "problem_of",
+    "problem_response",
+)
 
 PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger("bridgehead.problems")
+MAX_LISTED_ERRORS = 50
+MAX_PROBLEM_TEXT = 500
 
 
 class Problem(msgspec.Struct, omit_defaults=True):
@@ -31,7 +47,19 @@ class Problem(msgspec.Struct, omit_defaults=True):
     detail: str
     instance: str | None = None
     errors: list[dict[str, Any]] = []
+    errors_not_listed: int = 0
+    """How many more entries ``errors`` would have had past ``MAX_LISTED_ERRORS``."""
     request_id: str | None = None
+
+
+def _cut(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_PROBLEM_TEXT:
+        return f"{value[: MAX_PROBLEM_TEXT - 30]}… (cut from {len(value)} characters)"
+    return value
+
+
+def _listed(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: _cut(v) for k, v in entry.items()} for entry in errors[:MAX_LISTED_ERRORS]]
 
 
 def problem_of(error: GatewayError, request: Request[Any, Any, Any] | None = None) -> Problem:
@@ -40,9 +68,10 @@ def problem_of(error: GatewayError, request: Request[Any, Any, Any] | None = Non
         type=f"/problems/{error.slug}",
         title=error.title,
         status=error.status_code,
-        detail=error.detail,
-        instance=request.url.path if request is not None else None,
-        errors=error.errors,
+        detail=_cut(error.detail),
+        instance=_cut(request.url.path) if request is not None else None,
+        errors=_listed(error.errors),
+        errors_not_listed=max(0, len(error.errors) - MAX_LISTED_ERRORS),
         request_id=request_id(request.scope) if request is not None else None,
     )
 
@@ -62,7 +91,7 @@ def _gateway(request: Request[Any, Any, Any], exc: GatewayError) -> Response[byt
 
 
 def _legacy(request: Request[Any, Any, Any], exc: LegacyError) -> Response[bytes]:
-    return problem_response(from_legacy(exc), request)
+    return problem_response(from_legacy(exc, reading=request.method in ("GET", "HEAD")), request)
 
 
 def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
@@ -72,9 +101,7 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes
         allow = (exc.headers or {}).get("allow", "")
         error = MethodNotAllowed(f"{request.method} is not allowed here", headers={"Allow": allow} if allow else {})
         return problem_response(error, request)
-    error = GatewayError(exc.detail if exc.status_code < 500 else "internal error")
-    error.status_code = exc.status_code
-    return problem_response(error, request)
+    return problem_response(for_status(exc.status_code, exc.detail), request)
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -100,6 +127,7 @@ PROBLEM_TYPES: dict[str, str] = {
     "conflict": "The change conflicts with data already in the database.",
     "invalid-value": "A value cannot be stored in the legacy database; `errors` lists each field.",
     "precondition-failed": "The row changed since the ETag in If-Match was issued; read it again.",
+    "payload-too-large": "The request body is larger than the gateway accepts.",
     "too-many-rows": "A bulk request holds more rows than the configured maximum.",
     "if-match-required": "This API requires If-Match with the row's ETag on PATCH and DELETE.",
     "idempotency-key-reused": "The Idempotency-Key was already used for a different request.",

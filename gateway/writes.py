@@ -17,6 +17,7 @@ from litestar import Request, Response, delete, patch, post
 from litestar.params import FromPath, RawBody
 
 from gateway.auth.guards import authorize_write
+from gateway.committed import after_commit, committed_response, uri_reference
 from gateway.exceptions import (
     BadRequest,
     Conflict,
@@ -24,9 +25,9 @@ from gateway.exceptions import (
     GatewayError,
     MethodNotAllowed,
     NotFound,
-    PayloadTooLarge,
     PreconditionFailed,
     PreconditionRequired,
+    TooManyRows,
     Unprocessable,
     from_legacy,
 )
@@ -59,7 +60,6 @@ if TYPE_CHECKING:
 
 __all__ = ("write_handlers",)
 
-_encoder = msgspec.json.Encoder(decimal_format="number")
 _decoder = msgspec.json.Decoder(float_hook=Decimal)  # 12.50 stays exactly 12.50 on its way to QTY = 1250
 JSON = "application/json"
 
@@ -67,9 +67,16 @@ JSON = "application/json"
 def _decode(body: RawBody) -> Any:
     try:
         return _decoder.decode(body)
-    except msgspec.DecodeError:
+    except msgspec.DecodeError as exc:
+        # ValidationError (a DecodeError) is an integer literal past any column's range.
+        detail = "a number is out of range" if isinstance(exc, msgspec.ValidationError) else "invalid JSON"
         raise BadRequest(
-            "the request body is not valid JSON", errors=[{"parameter": "body", "detail": "invalid JSON"}]
+            "the request body is not valid JSON", errors=[{"parameter": "body", "detail": detail}]
+        ) from None
+    except RecursionError:
+        detail = "nested too deeply"
+        raise BadRequest(
+            "the request body is not valid JSON", errors=[{"parameter": "body", "detail": detail}]
         ) from None
 
 
@@ -128,19 +135,19 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
     def audit(request: Request[Any, Any, Any], access: Access, key: str, action: str, status: int,
               before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:  # fmt: skip
         old, new = _changes(access, before, after)
-        ctx.audit.record(
-            AuditEntry(
-                subject=access.principal.subject,
-                request_id=request_id(request.scope),
-                version=resource.version,
-                resource=resource.name,
-                key=key,
-                action=action,
-                status=status,
-                before=old,
-                after=new,
-            )
+        entry = AuditEntry(
+            subject=access.principal.subject,
+            request_id=request_id(request.scope),
+            version=resource.version,
+            resource=resource.name,
+            key=key,
+            action=action,
+            status=status,
+            before=old,
+            after=new,
         )
+        # Always after the legacy commit: a state store in trouble must not turn a done write into a 500.
+        after_commit("audit", lambda: ctx.audit.record(entry))
 
     def visible_after_write(conn: sa.Connection, key: tuple[Any, ...], access: Access) -> StoredRow:
         """The written row as this caller may see it; a row it could not see is refused and rolled back."""
@@ -182,14 +189,14 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
             key = _key_text(resource, row.api)
             audit(request, access, key, "create", 201, None, row.api)
             visible = {n: row.api[n] for n in access.fields}
-            headers = {"ETag": f'"{row.etag}"', "Location": f"/{resource.version}/{resource.name}/{key}"}
-            return Response(_encoder.encode(visible), status_code=201, media_type=JSON, headers=headers)
+            headers = {"ETag": f'"{row.etag}"', "Location": uri_reference(resource.version, resource.name, key)}
+            return committed_response(201, visible, headers, JSON)
 
         return with_idempotency(ctx, request, access.principal, body, run)
 
     def create_many(request: Request[Any, Any, Any], rows: list[Any], access: Access) -> Response[Any]:
         if len(rows) > api.max_bulk:
-            raise PayloadTooLarge(f"at most {api.max_bulk} rows per request; got {len(rows)}")
+            raise TooManyRows(f"at most {api.max_bulk} rows per request; got {len(rows)}")
         if not rows:
             raise Unprocessable("the array is empty")
         partial = request.query_params.get("partial") == "true"
@@ -209,7 +216,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
             for row in created:
                 audit(request, access, _key_text(resource, row.api), "create", 201, None, row.api)
             data = [{n: r.api[n] for n in access.fields} for r in created]
-            return Response(_encoder.encode({"data": data}), status_code=201, media_type=JSON)
+            return committed_response(201, {"data": data}, {}, JSON)
 
         def attempt(conn: sa.Connection) -> list[dict[str, Any]]:
             results: list[dict[str, Any]] = []
@@ -238,7 +245,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
         for result in results:
             if result["status"] == 201:
                 audit(request, access, _key_text(resource, result["data"]), "create", 201, None, result["data"])
-        return Response(_encoder.encode({"results": results}), status_code=200, media_type=JSON)
+        return committed_response(200, {"results": results}, {}, JSON)
 
     def update(request: Request[Any, Any, Any], key: FromPath[str], body: RawBody) -> Response[Any]:
         access = authorize_write(resource, ctx.authenticate(request), spec.scopes.write)
@@ -259,7 +266,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
         before, after = database.run_transaction(change)
         audit(request, access, key, "update", 200, before.api, after.api)
         visible = {n: after.api[n] for n in access.fields}
-        return Response(_encoder.encode(visible), media_type=JSON, headers={"ETag": f'"{after.etag}"'})
+        return committed_response(200, visible, {"ETag": f'"{after.etag}"'}, JSON)
 
     def remove(request: Request[Any, Any, Any], key: FromPath[str]) -> None:
         access = authorize_write(resource, ctx.authenticate(request), spec.scopes.write)
@@ -306,7 +313,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
             after_api = after.api if after is not None else None
             audit(request, access, key, f"action:{name}", 200, before.api, after_api)
             data = {n: after_api[n] for n in access.fields} if after_api is not None else None
-            return Response(_encoder.encode({"action": name, "result": outcome, "data": data}), media_type=JSON)
+            return committed_response(200, {"action": name, "result": outcome, "data": data}, {}, JSON)
 
         return with_idempotency(ctx, request, access.principal, body, run)
 

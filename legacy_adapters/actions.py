@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from legacy_adapters.exceptions import QueryError
 from legacy_adapters.query.resource import split_table_name
-from legacy_adapters.query.values import coerce_json
+from legacy_adapters.query.values import coerce_json, coerce_unmapped
 from legacy_adapters.transforms import Unencodable
 
 if TYPE_CHECKING:
@@ -49,8 +49,13 @@ def action_parameters(
             field = resource.fields.get(name)
             if field is not None:
                 try:
-                    value = field.codec.to_legacy(coerce_json(field.spec.type, value))
+                    value = field.codec.to_legacy(coerce_json(field.spec.type, value, field.bounds))
                 except (ValueError, Unencodable) as exc:
+                    raise QueryError(name, str(exc)) from None
+            else:
+                try:  # no field to say more: still no NUL, no absurd number, no nested JSON
+                    value = coerce_unmapped(value)
+                except ValueError as exc:
                     raise QueryError(name, str(exc)) from None
             values[param] = value
         else:

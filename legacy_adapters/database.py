@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import structlog
 
 from legacy_adapters.dialects import get_backend
-from legacy_adapters.exceptions import DatabaseError, DatabaseUnavailable, TransactionConflict
+from legacy_adapters.exceptions import DatabaseError, DatabaseUnavailable, TransactionConflict, ValueRefused
 
 if TYPE_CHECKING:
     from legacy_adapters.mapping.model import DatabaseConfig
@@ -105,6 +105,9 @@ class Database:
             raise
         except sa.exc.TimeoutError:
             raise DatabaseUnavailable("all database connections are busy") from None
+        except OverflowError:
+            # sqlite3 binds a Python int past 64 bits by raising this, outside the DB-API tree.
+            raise ValueRefused("a number is out of range for its column in the database") from None
         except (sa.exc.DBAPIError, sa.exc.OperationalError) as exc:
             error = self.backend.classify(exc)
             # The driver's words may name tables or values: they go to the log only.

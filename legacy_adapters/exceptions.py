@@ -9,6 +9,7 @@ BridgeheadError
         ├── DatabaseUnavailable   cannot connect / link lost (transient: retry later)
         ├── StatementTimeout      the statement ran past its timeout and was cancelled
         ├── IntegrityConflict     a constraint refused a write
+        ├── ValueRefused          the database refused a value (SQLSTATE class 22: out of range, too long)
         └── SchemaDrift           a mapped table or column is missing in the live database
 """
 
@@ -26,6 +27,7 @@ __all__ = (
     "StatementTimeout",
     "TransactionConflict",
     "TransformError",
+    "ValueRefused",
 )
 
 
@@ -96,3 +98,12 @@ class IntegrityConflict(DatabaseError):
 
 class SchemaDrift(DatabaseError):
     """A mapped table or column is missing from the live database."""
+
+
+class ValueRefused(DatabaseError):
+    """The database refused a value the caller gave: out of its column's range, too long, malformed.
+
+    SQLSTATE class 22 ("data exception"): an INT key past 2,147,483,647 on PostgreSQL
+    (22003), text too long for a VARCHAR (22001). The caller's mistake, never the server's:
+    the gateway answers 400 (a read) or 422 (a write).
+    """

@@ -17,7 +17,7 @@ import msgspec
 import sqlalchemy as sa
 
 from legacy_adapters.query.builder import Condition, build_count, build_select, order_for, selected_columns
-from legacy_adapters.query.filters import Keyset, SortKey
+from legacy_adapters.query.keyset import Keyset, SortKey
 from legacy_adapters.query.rows import RowDecoder
 from legacy_adapters.transforms import Unencodable
 

@@ -85,7 +85,7 @@ def _row_filters(resource: Resource, principal: Principal) -> tuple[Comparison |
         # A claim is data, never SQL: it is parsed by the field's type and bound as a parameter.
         values = value if isinstance(value, list) else [value]
         try:
-            parsed: Any = tuple(parse_value(field.spec.type, str(v)) for v in values)
+            parsed: Any = tuple(parse_value(field.spec.type, str(v), field.bounds) for v in values)
             for v in parsed:
                 field.codec.to_legacy(v)
         except (ValueError, Unencodable):

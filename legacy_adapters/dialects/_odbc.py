@@ -32,6 +32,7 @@ from legacy_adapters.exceptions import (
     SchemaDrift,
     StatementTimeout,
     TransactionConflict,
+    ValueRefused,
 )
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ _MESSAGES: dict[_ErrorType, str] = {
     IntegrityConflict: "the change conflicts with existing data",
     SchemaDrift: "a mapped table or column is missing from the database",
     TransactionConflict: "the transaction lost a deadlock and was rolled back",
+    ValueRefused: "a value is out of range or not valid for its column in the database",
     DatabaseError: "the database could not run the query",
 }
 
@@ -177,6 +179,11 @@ class OdbcBackend:
         "57014": StatementTimeout,
         "40001": TransactionConflict,  # deadlock victim / serialization failure: rerun the transaction
         "23000": IntegrityConflict,
+        "22001": ValueRefused,  # string data, right truncation
+        "22003": ValueRefused,  # numeric value out of range
+        "22007": ValueRefused,  # invalid datetime format
+        "22008": ValueRefused,  # datetime field overflow
+        "22018": ValueRefused,  # invalid character value for cast
         "42S02": SchemaDrift,
         "42S22": SchemaDrift,
     }
@@ -326,6 +333,8 @@ class OdbcBackend:
             return DatabaseUnavailable
         if state[:2] == "23":
             return IntegrityConflict
+        if state[:2] == "22":  # data exception: a value the caller sent, never a server fault
+            return ValueRefused
         return DatabaseError
 
 

@@ -53,7 +53,6 @@ class MSSQLBackend(OdbcBackend):
         "42S02": SchemaDrift,  # invalid object name (208)
         "42S22": SchemaDrift,  # invalid column name (207)
         "23000": IntegrityConflict,  # 2627 unique, 2601 duplicate key, 547 FK
-        "22001": DatabaseError,  # string data right truncation: the write path makes it a 422
     }
     NATIVE_CODES: ClassVar = {
         1205: TransactionConflict,  # deadlock victim

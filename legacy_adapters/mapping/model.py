@@ -120,7 +120,8 @@ class ApiConfig(_Spec):
     default_limit: int = 50
     max_limit: int = 500
     cursor_secret: str | None = None
-    """Signs pagination cursors; several gateway processes must share it. Random per process when unset."""
+    """Signs pagination cursors; several gateway processes must share it. When unset: random per
+    ``serve`` run (one secret for all of its ``--workers``), so cursors do not survive a restart."""
     title: str = "Bridgehead"
     server_url: str | None = None
     """Public base URL written into the OpenAPI ``servers`` list."""

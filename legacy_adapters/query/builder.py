@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 
-from legacy_adapters.query.filters import SortKey
+from legacy_adapters.query.keyset import SortKey
 
 if TYPE_CHECKING:
     from legacy_adapters.query.resource import BoundField, Resource
@@ -31,15 +31,17 @@ def order_for(resource: Resource, sort: Sequence[tuple[BoundField, bool]]) -> tu
     """ORDER BY keys for ``sort`` with the resource key appended, so the order is total.
 
     Keyset pagination needs a total order: two jobs due the same day must still
-    come in one fixed order or a page boundary could skip or repeat one.
+    come in one fixed order or a page boundary could skip or repeat one. Every
+    column but the key's may hold NULL, whatever the mapping says (see ``keyset.py``).
     """
+    key_columns = {column.name for field in resource.key for column in field.columns}
     keys: list[SortKey] = []
     seen: set[str] = set()
     for field, descending in (*sort, *((k, False) for k in resource.key)):
         for column in field.columns:
             if column.name not in seen:
                 seen.add(column.name)
-                keys.append(SortKey(column, descending))
+                keys.append(SortKey(column, descending, nullable=column.name not in key_columns))
     return tuple(keys)
 
 
@@ -73,7 +75,7 @@ def build_select(
     if clauses:
         select = select.where(*clauses)
     if order:
-        select = select.order_by(*(k.column.desc() if k.descending else k.column.asc() for k in order))
+        select = select.order_by(*(k.order_by() for k in order))
     if limit is not None:
         select = select.limit(limit)
     if offset:

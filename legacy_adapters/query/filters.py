@@ -23,11 +23,9 @@ if TYPE_CHECKING:
 __all__ = (
     "OPERATORS",
     "Comparison",
-    "Keyset",
     "MatchNothing",
     "Operator",
     "Related",
-    "SortKey",
     "lexicographic",
 )
 
@@ -35,14 +33,6 @@ Operator = Literal["eq", "ne", "lt", "lte", "gt", "gte", "in", "like", "isnull"]
 OPERATORS: tuple[Operator, ...] = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "like", "isnull")
 _RANGE = frozenset({"lt", "lte", "gt", "gte"})
 _LIKE_ESCAPE = "\\"
-
-
-@dataclass(frozen=True, slots=True)
-class SortKey:
-    """One ORDER BY column and its direction."""
-
-    column: sa.ColumnElement[Any]
-    descending: bool = False
 
 
 def lexicographic(
@@ -154,22 +144,6 @@ class Comparison:
         if field.spec.transform == "trim" and not text.endswith("*"):
             column = sa.func.rtrim(column)
         return column.like(pattern, escape=_LIKE_ESCAPE)
-
-
-@dataclass(frozen=True, slots=True)
-class Keyset:
-    """Rows strictly after the last row of the previous page, in the page's sort order."""
-
-    order: tuple[SortKey, ...]
-    after: tuple[Any, ...]
-
-    def append_to(self, select: sa.Select[Any]) -> sa.Select[Any]:
-        return select.where(self.clause())
-
-    def clause(self) -> sa.ColumnElement[bool]:
-        return lexicographic(
-            tuple(k.column for k in self.order), self.after, "gt", tuple(k.descending for k in self.order)
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from legacy_adapters.query.condition import MappingCondition
 from legacy_adapters.query.rows import WarningThrottle
+from legacy_adapters.query.values import ValueBounds, bounds_for
 from legacy_adapters.transforms import FieldCodec, build_codec
 
 if TYPE_CHECKING:
@@ -36,11 +37,17 @@ class BoundField:
     spec: FieldSpec
     codec: FieldCodec
     columns: tuple[sa.Column[object], ...]
+    bounds: ValueBounds
+    """What the stored column can hold: every caller value is checked against it before any arithmetic."""
 
     @property
     def sortable(self) -> bool:
-        """Stored order equals API order, so ORDER BY and range filters on the columns are honest."""
-        return self.codec.order_preserving and not self.spec.nullable
+        """Stored order equals API order, so ORDER BY and range filters on the columns are honest.
+
+        Whether the column holds NULL does not matter: NULL sorts lowest (``query/keyset.py``)
+        and no range filter matches it.
+        """
+        return self.codec.order_preserving
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +87,7 @@ def _bind(version: str, name: str, spec: ResourceSpec) -> Resource:
             spec=field_spec,
             codec=(codec := build_codec(field_spec)),
             columns=tuple(table.c[c] for c in codec.columns),
+            bounds=bounds_for(field_spec),
         )
         for field_name, field_spec in spec.fields.items()
     }

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
+
+from gateway import create_app
+from gateway.problems import MAX_LISTED_ERRORS
 
 PROBLEM = "application/problem+json"
 SQL_WORDS = ("SELECT", "JOBMAST", "JSTAT", "DUEDT", "WHERE", "Traceback", "sqlite")
@@ -39,7 +44,19 @@ def assert_problem(response: Any, status: int, parameter: str | None = None) -> 
         ("limit=501", "limit", "between 1 and 500"),
         ("limit=0", "limit", "between 1 and 500"),
         ("limit=ten", "limit", "whole number"),
-        ("offset=-1", "offset", "at least 0"),
+        ("offset=-1", "offset", "between 0 and"),
+        ("offset=99999999999999999999", "offset", "between 0 and"),
+        ("offset=" + "9" * 60_000, "offset", "whole number"),
+        ("quantity[gt]=1e30", "quantity[gt]", "out of range"),
+        ("quantity=1e400000", "quantity", "out of range"),
+        ("quantity=-1e400000", "quantity", "out of range"),
+        ("quantity[gt]=1e-400000", "quantity[gt]", "out of range"),
+        ("quantity[in]=" + ",".join(["1e300000"] * 50), "quantity[in]", "out of range"),
+        ("quantity=NaN", "quantity", "decimal"),
+        ("quantity=Infinity", "quantity", "decimal"),
+        ("quantity=" + "9" * 5000, "quantity", "decimal"),
+        ("notes[like]=" + "a" * 60_000, "notes[like]", "too long"),
+        ("job_number=J%00001", "job_number", "NUL"),
         ("sort=colour", "sort", "unknown field 'colour'"),
         ("sort=status", "sort", "cannot be sorted"),
         ("fields=job_number,colour", "fields", "unknown field 'colour'"),
@@ -94,3 +111,77 @@ def test_problem_type_is_documented(client: TestClient[Any]) -> None:
     body = assert_problem(client.get("/v1/jobs?limit=0", headers={}), 401)
     page = client.get(body["type"])
     assert page.status_code == 200 and "token" in page.text
+
+
+def test_huge_numbers_are_refused_before_any_arithmetic(client: TestClient[Any], admin: dict[str, str]) -> None:
+    """``1e400000`` once held the GIL for 10 s (scaled and made an int before any bound check)."""
+    started = time.monotonic()
+    assert_problem(client.get("/v1/items?price=1e400000"), 400, "price")
+    assert_problem(client.get("/v1/items?price[in]=" + ",".join(["1e300000"] * 400)), 400, "price[in]")
+    body = {"job_number": "JX1", "quantity": Decimal("1e999999")}
+    response = client.post("/v1/jobs", content=f'{{"quantity": 1e999999, "job_number": "{body["job_number"]}"}}',
+                           headers={**admin, "content-type": "application/json"})  # fmt: skip
+    problem = assert_problem(response, 422)
+    assert any(e["field"] == "quantity" and "out of range" in e["detail"] for e in problem["errors"])
+    assert time.monotonic() - started < 5, "a huge number must be refused in O(1), not expanded"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/operations/J000001,99999999999999999999",
+        "/v1/operations/J000001,-99999999999999999999",
+        "/v1/operations/J000001,1e400000",
+        "/admin/audit?cursor=99999999999999999999",
+        "/admin/audit?cursor=0",
+        "/admin/audit?since=garbage",
+        "/admin/audit?until=2026-13-45",
+        "/admin/audit?limit=" + "9" * 50_000,
+        "/admin/audit?key=a%00b",
+    ],
+)
+def test_out_of_range_path_and_admin_values_are_400(client: TestClient[Any], admin: dict[str, str], path: str) -> None:
+    body = assert_problem(client.get(path, headers=admin), 400)
+    assert body["errors"]
+
+
+def test_audit_since_accepts_dates_and_datetimes(client: TestClient[Any], admin: dict[str, str]) -> None:
+    for since in ("2026-01-01", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00+02:00"):
+        assert client.get("/admin/audit", params={"since": since}, headers=admin).status_code == 200
+
+
+def test_deeply_nested_json_body_is_400(client: TestClient[Any], admin: dict[str, str]) -> None:
+    headers = {**admin, "content-type": "application/json"}
+    for body in ("[" * 1000 + "]" * 1000, '{"a":' * 1000 + "1" + "}" * 1000):
+        assert_problem(client.post("/v1/jobs", content=body, headers=headers), 400, "body")
+    long_number = client.post("/v1/jobs", content='{"quantity": ' + "9" * 400 + "}", headers=headers)
+    assert "quantity" in {e["field"] for e in assert_problem(long_number, 422)["errors"]}
+
+
+def test_nul_in_a_body_string_is_422(client: TestClient[Any], admin: dict[str, str]) -> None:
+    """PostgreSQL silently cut text at a NUL; no backend may store or compare one."""
+    response = client.post("/v1/jobs", json={"job_number": "J\x00X", "notes": "a\x00b"}, headers=admin)
+    fields = {e["field"] for e in assert_problem(response, 422)["errors"] if "NUL" in e["detail"]}
+    assert fields == {"job_number", "notes"}
+
+
+def test_problem_bodies_stay_small(client: TestClient[Any], admin: dict[str, str]) -> None:
+    """10,000 unknown parameters once made a 1.6 MB reply; a 100 KB value was echoed back whole."""
+    query = "&".join(f"{i:x}=" for i in range(10_000))  # names that are no field: one error each
+    response = client.get(f"/v1/jobs?{query}", headers=admin)
+    body = assert_problem(response, 400)
+    assert len(response.content) < 20_000
+    assert len(body["errors"]) == MAX_LISTED_ERRORS and body["errors_not_listed"] == 10_000 - MAX_LISTED_ERRORS
+    long_value = "x" * 30_000
+    response = client.get(f"/v1/jobs?due_date={long_value}&{long_value}=1", headers=admin)
+    assert_problem(response, 400)
+    assert len(response.content) < 5_000
+
+
+def test_oversized_body_is_413_with_its_own_type(demo_mapping: Any, admin: dict[str, str]) -> None:
+    app = create_app(demo_mapping)
+    app.request_max_body_size = 1000
+    with TestClient(app) as small:
+        response = small.post("/v1/jobs", content=b"[" + b"1," * 2000 + b"1]", headers=admin)
+    body = assert_problem(response, 413)
+    assert body["type"] == "/problems/payload-too-large"

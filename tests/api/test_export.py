@@ -19,9 +19,11 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
+from gateway import create_app
 from gateway.cli import mint_token
 from legacy_adapters.demo import DEMO_MAPPING_PATH, create_demo_database
-from tests.conftest import JWT_SECRET
+from legacy_adapters.mapping import load_mapping
+from tests.conftest import JWT_SECRET, demo_environ
 
 
 def test_ndjson_export_has_every_matching_row(
@@ -160,3 +162,20 @@ def test_export_of_200k_rows_streams_in_constant_memory(big_server: tuple[str, i
     # holds a few chunks. 40 MB leaves room for allocator noise and nothing more.
     assert growth < 40, f"server peak RSS grew {growth:.0f} MB while streaming {rows} rows"
     print(f"streamed {rows} rows in {elapsed:.1f}s, peak RSS growth {growth:.1f} MB")
+
+
+def test_csv_cells_that_spreadsheets_would_run_are_quoted(writable_db: Path, admin: dict[str, str]) -> None:
+    """OWASP CSV injection: a legacy note typed as ``=HYPERLINK(…)`` must open as text, not a formula."""
+    notes = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR", "plain", "a=b"]
+    with sqlite3.connect(writable_db) as db:
+        for i, note in enumerate(notes):
+            db.execute("UPDATE JOBMAST SET NOTES = ? WHERE JOBNO = ?", (note, f"J{i + 1:06d}".ljust(10)))
+    with TestClient(create_app(load_mapping(DEMO_MAPPING_PATH, demo_environ(writable_db)))) as client:
+        keys = ",".join(f"J{i + 1:06d}" for i in range(len(notes)))
+        query = f"/v1/jobs?job_number[in]={keys}&fields=job_number,notes,quantity&sort=job_number"
+        table = list(csv.reader(io.StringIO(client.get(query, headers={**admin, "Accept": "text/csv"}).text)))
+        ndjson = client.get(query, headers={**admin, "Accept": "application/x-ndjson"}).text
+    cells = [row[1] for row in table[1:]]
+    assert cells == ["'" + n for n in notes[:6]] + notes[6:]
+    assert all(not row[2].startswith("'") for row in table[1:])  # numbers are numbers, even negative ones
+    assert "=HYPERLINK" in ndjson and "'=HYPERLINK" not in ndjson  # JSON consumers get the value as stored

@@ -379,3 +379,41 @@ def test_hidden_fields_are_not_written_to_the_audit(
         client.patch("/v1/jobs/J000008", json={"notes": "secret plan", "rush": True}, headers=headers)
         entries = client.get("/admin/audit?key=J000008", headers=admin).json()["data"]
     assert entries and "notes" not in entries[0]["after"] and "secret plan" not in str(entries)
+
+
+def test_non_ascii_key_gets_a_percent_encoded_location(
+    writer: TestClient[Any], writable_db: Path, app_headers: dict[str, str]
+) -> None:
+    """``J€SEC1`` was inserted and audited, then building Location failed: a 500, and the retry a 409."""
+    response = writer.post("/v1/jobs", json={**NEW_JOB, "job_number": "J€SEC1"}, headers=app_headers)
+    assert response.status_code == 201, response.text
+    assert response.headers["location"] == "/v1/jobs/J%E2%82%ACSEC1"
+    followed = writer.get(response.headers["location"], headers=app_headers)
+    assert followed.status_code == 200 and followed.json()["job_number"] == "J€SEC1"
+    assert stored(writable_db, "J€SEC1") is not None
+    audit = writer.get("/admin/audit?resource=jobs&action=create", headers=app_headers | _admin(writer))
+    assert [e["key"] for e in audit.json()["data"]] == ["J€SEC1"]
+
+
+def _admin(client: TestClient[Any]) -> dict[str, str]:
+    from gateway.cli import mint_token
+
+    auth = client.app.state["ctx"].mapping.auth
+    token = mint_token(auth.hs256_secret, subject="admin", scopes=["admin"], claims={}, ttl_s=600,
+                       issuer=auth.issuer, audience=auth.audience)  # fmt: skip
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_committed_write_is_never_answered_with_500(
+    writer: TestClient[Any], writable_db: Path, app_headers: dict[str, str]
+) -> None:
+    """The audit trail failing after the legacy commit must not hide that the row was written."""
+    state_db = writable_db.with_name(writable_db.stem + "-state.db")
+    with sqlite3.connect(state_db) as conn:  # the state store breaks for real: its audit table is gone
+        conn.execute("DROP TABLE audit")
+    response = writer.post("/v1/jobs", json=NEW_JOB, headers=app_headers)
+    assert response.status_code == 201, response.text
+    assert stored(writable_db, "J900001") is not None
+    changed = writer.patch("/v1/jobs/J900001", json={"notes": "still answered"}, headers=app_headers)
+    assert changed.status_code == 200, changed.text
+    assert writer.post("/v1/jobs/J900001/actions/release", headers=app_headers).status_code == 200

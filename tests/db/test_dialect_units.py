@@ -29,11 +29,12 @@ from legacy_adapters.exceptions import (
     SchemaDrift,
     StatementTimeout,
     TransactionConflict,
+    ValueRefused,
 )
 from legacy_adapters.mapping import load_mapping
 from legacy_adapters.mapping.model import DatabaseConfig
 from legacy_adapters.query.builder import build_select, order_for, selected_columns
-from legacy_adapters.query.filters import Keyset
+from legacy_adapters.query.keyset import Keyset
 from legacy_adapters.query.resource import bind_version
 
 
@@ -59,7 +60,8 @@ MSSQL = [
     ("42S02", "Invalid object name 'dbo.JOBMAST'.", 208, SchemaDrift),
     ("42S22", "Invalid column name 'JSTAT'.", 207, SchemaDrift),
     ("42000", "Cannot open database requested by the login", 4060, DatabaseUnavailable),
-    ("22001", "String or binary data would be truncated", 8152, DatabaseError),
+    ("22001", "String or binary data would be truncated", 8152, ValueRefused),
+    ("22003", "Arithmetic overflow error converting expression to data type int.", 8115, ValueRefused),
     ("42000", "Incorrect syntax near 'FROM'", 102, DatabaseError),
     ("42000", "JOBMAST has an incomplete routing", 50001, IntegrityConflict),  # THROW in a procedure
     ("42000", "Release refused", 50000, IntegrityConflict),  # RAISERROR('…', 16, 1)
@@ -75,6 +77,8 @@ POSTGRESQL = [
     ("42601", "ERROR: syntax error at or near", 1, DatabaseError),
     ("P0001", "ERROR: JOBMAST J0001 has an incomplete routing", 1, IntegrityConflict),  # RAISE EXCEPTION
     ("40P01", "ERROR: deadlock detected", 1, TransactionConflict),
+    ("22003", 'ERROR: value "2147483648" is out of range for type integer', 1, ValueRefused),  # an INT key
+    ("22021", 'ERROR: invalid byte sequence for encoding "UTF8": 0x00', 1, ValueRefused),
     ("40001", "ERROR: could not serialize access due to concurrent update", 1, TransactionConflict),
 ]
 MARIADB = [
@@ -86,6 +90,7 @@ MARIADB = [
     ("42S02", "Table 'test.JOBMAST' doesn't exist", 1146, SchemaDrift),
     ("42S22", "Unknown column 'X' in 'SELECT'", 1054, SchemaDrift),
     ("23000", "Duplicate entry '1' for key 'u'", 1062, IntegrityConflict),
+    ("22003", "Out of range value for column 'QTY' at row 1", 1264, ValueRefused),
     ("42000", "You have an error in your SQL syntax", 1064, DatabaseError),
     ("45000", "JOBMAST has an incomplete routing", 1644, IntegrityConflict),  # SIGNAL SQLSTATE '45000'
     ("40001", "Deadlock found when trying to get lock; try restarting transaction", 1213, TransactionConflict),

@@ -25,7 +25,7 @@ from gateway.params import parse_list_params
 from legacy_adapters.database import Database
 from legacy_adapters.mapping import parse_mapping
 from legacy_adapters.query.builder import build_select, order_for, selected_columns
-from legacy_adapters.query.filters import Keyset
+from legacy_adapters.query.keyset import Keyset
 from legacy_adapters.query.resource import Resource, bind_version
 from legacy_adapters.reader import Embed, Page, Reader, ReadQuery
 
@@ -353,8 +353,9 @@ def test_refused_filters_say_why_before_any_sql(
 @pytest.mark.parametrize(
     ("sort", "first_op", "order_by"),
     [
-        ("due_date", ">", "[JOBMAST].[DUEDT] ASC, [JOBMAST].[JOBNO] ASC"),
-        ("-due_date", "<", "[JOBMAST].[DUEDT] DESC, [JOBMAST].[JOBNO] ASC"),
+        ("due_date", "> ?", "[JOBMAST].[DUEDT] ASC, [JOBMAST].[JOBNO] ASC"),
+        # NULL sorts lowest, so descending it comes after every value (SQL Server's own order).
+        ("-due_date", "< ? OR [JOBMAST].[DUEDT] IS NULL", "[JOBMAST].[DUEDT] DESC, [JOBMAST].[JOBNO] ASC"),
     ],
 )
 def test_keyset_next_page_is_spelled_out(
@@ -373,7 +374,7 @@ def test_keyset_next_page_is_spelled_out(
 
     due, job = first.last
     assert (
-        f"AND ([JOBMAST].[DUEDT] {first_op} ? OR [JOBMAST].[DUEDT] = ? AND [JOBMAST].[JOBNO] > ?) ORDER BY {order_by}"
+        f"AND ([JOBMAST].[DUEDT] {first_op} OR [JOBMAST].[DUEDT] = ? AND [JOBMAST].[JOBNO] > ?) ORDER BY {order_by}"
         in text
     )
     assert ") > (" not in text and ") < (" not in text  # no (a, b) > (?, ?): T-SQL has no row values
@@ -392,8 +393,8 @@ def test_keyset_over_three_columns_keeps_or_equal_on_the_last_only(resources: di
     text, params = tsql(statement)
 
     assert (
-        "WHERE ([DELFLG] <> 'Y') AND ([JOBMAST].[ORDDT] < ? "
-        "OR [JOBMAST].[ORDDT] = ? AND [JOBMAST].[ORDTM] < ? "
+        "WHERE ([DELFLG] <> 'Y') AND ([JOBMAST].[ORDDT] < ? OR [JOBMAST].[ORDDT] IS NULL "
+        "OR [JOBMAST].[ORDDT] = ? AND ([JOBMAST].[ORDTM] < ? OR [JOBMAST].[ORDTM] IS NULL) "
         "OR [JOBMAST].[ORDDT] = ? AND [JOBMAST].[ORDTM] = ? AND [JOBMAST].[JOBNO] > ?) "
         "ORDER BY [JOBMAST].[ORDDT] DESC, [JOBMAST].[ORDTM] DESC, [JOBMAST].[JOBNO] ASC"
     ) in text
