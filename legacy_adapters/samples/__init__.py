@@ -4,3 +4,5 @@
 in CYYMMDD, YYYYDDD, CYYDDD and YYMMDD, HHMM times, 'T'/'F' flags, '??' status
 codes, keyless tables, names with spaces and reserved words).
 """
+
+__all__: tuple[str, ...] = ()
