@@ -33,7 +33,13 @@ class _Coded:
         self.column: sa.ColumnElement[Any] = field.columns[0]
         self.codes = codes
         self.sentinels = list(field.codec.sentinels)
-        self.pairs = [(field.codec.stored_code(code), name) for code, name in codes.pairs]
+        # Both the padded code and the bare one: SQLite keeps a CHAR value as written, so a
+        # row another program wrote unpadded ('X' in a CHAR(2)) must still count as 'X '.
+        self.pairs = [
+            (stored, name)
+            for code, name in codes.pairs
+            for stored in dict.fromkeys((field.codec.stored_code(code), code))
+        ]
         self.known = [stored for stored, _ in self.pairs]
         numeric = [isinstance(stored, int) for stored in self.known]
         self.numeric = bool(numeric) and all(numeric)

@@ -27,7 +27,7 @@ from legacy_adapters.query.like import PatternMatch, parse_like
 NAMES = [
     "Café", "CAFÉ", "cafe", "Cafeteria", "café au lait", "Müller", "MÜLLER", "müller", "Mueller",
     "Straße", "STRASSE", "STRAẞE", "ΣΊΣΥΦΟΣ", "σίσυφος", "Kelvin \u212a", "kelvin k",
-    "50% off", "50 off", "a_b", "axb", "a*b", "a\\b", "[x]", "x", "line\nbreak", "İstanbul", "istanbul",
+    "50% off", "50 off", "a_b", "axb", "a*b", "a\\b", "[x]", "x", "line\nbreak", "İstanbul", "istanbul", "SMITH, J.", "ZETA",
 ]  # fmt: skip
 
 PATTERNS = [
@@ -123,6 +123,10 @@ def test_the_rule_on_the_cases_users_report(names_client: TestClient[Any], admin
     assert _names(names_client, admin, **{"name[ilike]": "straße"}) == ["Straße", "STRAẞE"]
     # İ has no simple case folding (only a Turkic one): it is not an 'i' (Python's re says it is).
     assert _names(names_client, admin, **{"name[ilike]": "i*"}) == ["istanbul"]
+
+
+def test_in_takes_escaped_commas(names_client: TestClient[Any], admin: dict[str, str]) -> None:
+    assert _names(names_client, admin, **{"name[in]": "SMITH\\, J.,ZETA,a\\\\b"}) == ["a\\b", "SMITH, J.", "ZETA"]
 
 
 def test_char_padding_is_not_part_of_the_value(names_client: TestClient[Any], admin: dict[str, str]) -> None:
