@@ -27,7 +27,8 @@ from legacy_adapters.query.like import PatternMatch, parse_like
 NAMES = [
     "Café", "CAFÉ", "cafe", "Cafeteria", "café au lait", "Müller", "MÜLLER", "müller", "Mueller",
     "Straße", "STRASSE", "STRAẞE", "ΣΊΣΥΦΟΣ", "σίσυφος", "Kelvin \u212a", "kelvin k",
-    "50% off", "50 off", "a_b", "axb", "a*b", "a\\b", "[x]", "x", "line\nbreak", "İstanbul", "istanbul", "SMITH, J.", "ZETA",
+    "50% off", "50 off", "a_b", "axb", "a*b", "a\\b", "[x]", "x", "line\nbreak", "İstanbul",
+    "istanbul", "SMITH, J.", "ZETA",
 ]  # fmt: skip
 
 PATTERNS = [
