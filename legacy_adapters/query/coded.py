@@ -98,9 +98,9 @@ def coded_clause(field: BoundField, codes: CodeMap, op: str, value: Any) -> sa.C
         return sa.or_(coded.column.is_(None), sa.not_(non_null)) if value else non_null
     if op in ("like", "ilike"):
         pattern: LikePattern = value
-        if coded.numeric:
-            return coded.served_satisfies(pattern.matches, None)
-        return coded.served_satisfies(pattern.matches, lambda column: PatternMatch(column, pattern))
+        # Raw numeric codes are refused before this (filters.py): only names are matched then.
+        raw = None if coded.numeric else (lambda column: PatternMatch(column, pattern))
+        return coded.served_satisfies(pattern.matches, raw)
     values: tuple[str, ...] = tuple(value) if op == "in" else (value,)
     wanted = coded.served_satisfies(lambda name: name in values, coded.raw_equals(values))
     if op == "ne":

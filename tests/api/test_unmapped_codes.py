@@ -175,3 +175,20 @@ def test_unmapped_without_a_map_is_a_mapping_error() -> None:
     with pytest.raises(MappingError, match="has no map") as caught:
         parse_mapping(text % {"db": "x.db", "secret": SECRET, "rule": "raw"})
     assert caught.value.path == "versions.v1.resources.orders.fields.status.unmapped"
+
+
+def test_like_on_raw_numeric_codes_is_refused_not_guessed() -> None:
+    from legacy_adapters.exceptions import QueryError
+    from legacy_adapters.query.filters import Comparison
+    from legacy_adapters.query.like import parse_like
+    from legacy_adapters.query.resource import bind_version
+
+    text = (
+        (MAPPING % {"db": "x.db", "secret": SECRET, "rule": "raw"})
+        .replace("map: {OP: open, SH: shipped, X: on_hold, IN: invoiced}", "map: {1: open, 2: shipped}")
+        .replace('            transform: trim\n            length: 2\n            null_if: [""]\n', "")
+    )
+    status = bind_version(parse_mapping(text), "v1")["orders"].fields["status"]
+    with pytest.raises(QueryError, match="cannot match status's raw numeric codes"):
+        Comparison(status, "like", parse_like("7*", insensitive=False), "status[like]").clause()
+    assert Comparison(status, "eq", "7", "status").clause() is not None  # equality on a raw code still works
