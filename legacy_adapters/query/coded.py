@@ -35,10 +35,13 @@ class _Coded:
         self.sentinels = list(field.codec.sentinels)
         # Both the padded code and the bare one: SQLite keeps a CHAR value as written, so a
         # row another program wrote unpadded ('X' in a CHAR(2)) must still count as 'X '.
+        # A code that is also a null_if sentinel reads as null, so it is no name's code.
+        null_if = field.codec.null_if
         self.pairs = [
             (stored, name)
             for code, name in codes.pairs
             for stored in dict.fromkeys((field.codec.stored_code(code), code))
+            if null_if is None or not null_if.is_null(stored)
         ]
         self.known = [stored for stored, _ in self.pairs]
         numeric = [isinstance(stored, int) for stored in self.known]
