@@ -44,13 +44,12 @@ def _title(name: str) -> str:
 
 
 def operators_for(field: BoundField) -> list[str]:
-    """Operators a field accepts: range only where stored order is API order, like on plain text."""
-    plain_text = field.spec.type == "string" and field.spec.map is None and len(field.columns) == 1
+    """Operators a field accepts: range only where stored order is API order, like/ilike on text."""
     allowed = []
     for op in OPERATORS:
-        if op in ("lt", "lte", "gt", "gte") and not field.sortable:
+        if op in ("lt", "lte", "gt", "gte") and not field.rangeable:
             continue
-        if op == "like" and not plain_text:
+        if op in ("like", "ilike") and not field.matchable:
             continue
         allowed.append(op)
     return allowed
@@ -60,15 +59,17 @@ def field_schema(field: BoundField, *, exact: bool = False) -> dict[str, Any]:
     """JSON Schema of a field; ``exact`` leaves out the null an undecodable stored value reads as (keys, inputs)."""
     spec = field.spec
     schema = dict(_TYPES[spec.type])
-    if spec.map is not None:
-        schema["enum"] = sorted(set(spec.map.values()))
+    codes = field.codec.code_map
+    if codes is not None and codes.unmapped != "raw":  # raw serves any stored code
+        schema["enum"] = sorted({name for _, name in codes.pairs} | ({codes.default} if codes.default else set()))
     if spec.scale is not None:
         schema["multipleOf"] = float(f"1e-{spec.scale}") if spec.scale else 1
     if spec.length is not None and spec.type == "string" and spec.map is None:
         schema["maxLength"] = spec.length
     # Sentinels read as null, and so does a stored value the transform cannot decode (logged).
     may_be_null = bool(field.codec.sentinels) or spec.nullable
-    may_be_null = may_be_null or (not exact and bool(spec.transform or spec.map or spec.scale is not None))
+    decoded = spec.transform or spec.date or spec.time or spec.map or spec.scale is not None
+    may_be_null = may_be_null or (not exact and bool(decoded))
     if may_be_null:
         schema["type"] = [schema["type"], "null"]
         if "enum" in schema:
@@ -157,11 +158,16 @@ def _list_parameters(resource: Resource, max_limit: int, default_limit: int) -> 
         for op in operators_for(field):
             name = field.name if op == "eq" else f"{field.name}[{op}]"
             if op == "in":
-                schema: dict[str, Any] = {"type": "string", "description": "comma-separated values"}
+                schema: dict[str, Any] = {"type": "string", "description": "comma-separated values; `\\,` is a comma"}
             elif op == "isnull":
                 schema = {"type": "boolean"}
             elif op == "like":
-                schema = {"type": "string", "description": "`*` matches any run of characters"}
+                schema = {
+                    "type": "string",
+                    "description": "case-sensitive; `*` matches any run of characters, `\\*` a star",
+                }
+            elif op == "ilike":
+                schema = {"type": "string", "description": "like, ignoring case (Unicode); `*` matches any run"}
             else:
                 schema = base
             params.append(_query(name, f"{field.name} {op}.{hidden}", schema))

@@ -41,6 +41,11 @@ class BoundField:
     """What the stored column can hold: every caller value is checked against it before any arithmetic."""
 
     @property
+    def rangeable(self) -> bool:
+        """Stored order equals API order, so range filters on the columns are honest (NULLs never match)."""
+        return self.codec.order_preserving
+
+    @property
     def sortable(self) -> bool:
         """Stored order equals API order, so ORDER BY and range filters on the columns are honest.
 
@@ -48,6 +53,12 @@ class BoundField:
         and no range filter matches it.
         """
         return self.codec.order_preserving
+
+    @property
+    def matchable(self) -> bool:
+        """``like``/``ilike`` apply: served values are text, from one column or a code map's names."""
+        plain = self.spec.transform in (None, "trim", "strip") and not self.codec.links[1:]
+        return self.spec.type == "string" and len(self.columns) == 1 and (plain or self.codec.code_map is not None)
 
 
 @dataclass(frozen=True, slots=True)
