@@ -30,6 +30,7 @@ from sync.changes import make_detector
 from sync.connectors.base import OutRecord
 from sync.connectors.shopify import ShopifyClient, ShopifyConnector
 from sync.exceptions import Deferred, Fatal, Retriable, SyncError
+from sync.numbers import Rounded
 from sync.plan import changed, decide, referenced_fields, render
 
 if TYPE_CHECKING:
@@ -58,6 +59,8 @@ class RunReport:
     failed: int = 0
     dead_lettered: int = 0
     conflicts: int = 0
+    rounded: int = 0
+    """Values delivered after rounding (a fractional quantity, a price with more decimals than the currency)."""
     pending_before: int = 0
     samples: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
@@ -265,6 +268,7 @@ class SyncEngine:
         newest = any(f.owner == "newest" for f in spec.fields.values())
         remote = connector.fetch([e.remote_id for e in entries.values()]) if newest else {}
         records, meta = [], {}
+        notes: dict[str, dict[str, dict[str, str]]] = {}  # key -> field -> how it was rounded
         for item in items:
             entry = entries.get(item.key)
             if item.op == "delete":
@@ -274,7 +278,8 @@ class SyncEngine:
                 records.append(OutRecord(item.key, "delete", {}, entry.remote_id, entry.extra))
                 meta[item.key] = (item, "delete", {})
                 continue
-            values = render(spec.fields, item.row or {}, self._ref)
+            rounded: dict[str, Rounded] = {}
+            values = render(spec.fields, item.row or {}, self._ref, rounded)
             creating = entry is None
             send, conflicts = decide(spec.fields, values, creating=creating, sent=entry.sent if entry else {},
                                      remote=remote.get(entry.remote_id) if entry else None,
@@ -292,10 +297,12 @@ class SyncEngine:
                 )  # nothing the legacy side may change
                 report.done[op] += 1
                 continue
+            send_id = f"{report.run_id}:{item.id}:{item.fingerprint}"  # one key per real send (issue 12, item 1)
             records.append(
-                OutRecord(item.key, op, send, entry.remote_id if entry else None, entry.extra if entry else {})
+                OutRecord(item.key, op, send, entry.remote_id if entry else None, entry.extra if entry else {}, send_id)
             )
             meta[item.key] = (item, op, {**(entry.sent if entry else {}), **send})
+            notes[item.key] = {f: r.as_dict() for f, r in rounded.items() if f in send}
         if not records:
             return
         try:
@@ -309,6 +316,11 @@ class SyncEngine:
                 entry = entries.get(item.key)
                 remote_id = result.remote_id or (entry.remote_id if entry else None)
                 extra = {**(entry.extra if entry else {}), **result.extra}
+                # What was rounded on the way out stays visible per record (`sync show`), until the next send.
+                extra.pop("rounded", None)
+                if notes.get(item.key):
+                    extra["rounded"] = notes[item.key]
+                    report.rounded += len(notes[item.key])
                 delivered.append((item, remote_id, extra, sent))
                 report.done[op] += 1
                 continue

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sync.config import FieldMap
+from sync.numbers import CURRENCY_DECIMALS, Rounded, evaluate, expression_names, to_destination
 
 __all__ = ("Conflict", "decide", "referenced_fields", "render")
 
@@ -33,11 +34,13 @@ class Conflict:
 
 
 def referenced_fields(fields: dict[str, FieldMap]) -> set[str]:
-    """API fields a sync reads: named fields and every ``{name}`` in templates."""
+    """API fields a sync reads: named fields, every ``{name}`` in templates, the names in expressions."""
     names: set[str] = set()
     for fmap in fields.values():
         if fmap.field:
             names.add(fmap.field)
+        if fmap.expression:
+            names.update(expression_names(fmap.expression))
         if fmap.template:
             names.update(n.split(".")[0].split("[")[0] for _, n, _, _ in string.Formatter().parse(fmap.template) if n)
     return names
@@ -47,21 +50,36 @@ def _text(value: Any) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
-def render(fields: dict[str, FieldMap], row: dict[str, Any], ref: RefLookup) -> dict[str, Any]:
-    """Destination field -> value for one row."""
+def render(
+    fields: dict[str, FieldMap],
+    row: dict[str, Any],
+    ref: RefLookup,
+    rounded: dict[str, Rounded] | None = None,
+) -> dict[str, Any]:
+    """Destination field -> value for one row; values that had to be rounded are noted in ``rounded``."""
     from sync.changes.base import encode_key
 
     out: dict[str, Any] = {}
     for target, fmap in fields.items():
         if fmap.ref is not None:
             out[target] = ref(fmap.ref.sync, encode_key([row.get(fmap.field or "")]), fmap.ref.attr)
-        elif fmap.template is not None:
+            continue
+        if fmap.template is not None:
             out[target] = fmap.template.format_map({k: "" if v is None else v for k, v in row.items()}).strip()
+            continue
+        if fmap.expression is not None:
+            value = evaluate(fmap.expression, row)
         elif fmap.field is not None:
             value = row.get(fmap.field)
-            out[target] = fmap.lookup.get(_text(value), value) if fmap.lookup and value is not None else value
+            value = fmap.lookup.get(_text(value), value) if fmap.lookup and value is not None else value
         else:
-            out[target] = fmap.value
+            value = fmap.value
+        decimals = fmap.currency_decimals
+        if decimals is None and fmap.currency is not None:
+            decimals = CURRENCY_DECIMALS[fmap.currency]
+        out[target], note = to_destination(value, rounding=fmap.rounding, decimals=decimals)
+        if note is not None and rounded is not None:
+            rounded[target] = note
     return out
 
 
