@@ -1,4 +1,4 @@
-"""``bridgehead sync run|status|history|dlq list|dlq replay|pause|resume`` and ``bridgehead sandbox``.
+"""``bridgehead sync run|status|history|errors|conflicts|show|dlq|pause|resume`` and ``bridgehead sandbox``.
 
 Mounted by ``gateway/cli.py``. Each command reads the mapping's ``sync`` section;
 failures a user can cause end in one line on stderr, never a traceback.
@@ -117,10 +117,15 @@ def _print_report(report: Any, dry_run: bool) -> None:
         click.echo(f"{report.sync}: would send {planned} (plus {report.pending_before} waiting from earlier runs)")
         for sample in report.samples:
             diff = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sample["diff"].items())
-            click.echo(f"    {sample['op']:6} {sample['key']}  {diff}"[:200])
+            rounded = "; ".join(f"{k} {r['from']} -> {r['to']} ({r['rule']})" for k, r in sample["rounded"].items())
+            what = diff or "no field the shop sees changes"
+            click.echo(
+                f"    {sample['op']:6} {sample['key']}  {what}{'  rounded: ' + rounded if rounded else ''}"[:240]
+            )
         return
     tail = f", {report.failed} failed, {report.dead_lettered} dead-lettered" if report.failed else ""
     extra = f", {report.conflicts} conflicts" if report.conflicts else ""
+    extra += f", {report.rounded} values rounded" if report.rounded else ""
     line = f"{report.sync}: run {report.run_id} {report.status}: planned {planned}; done {done}{tail}{extra}"
     click.echo(line + (f" ({report.error})" if report.error else ""))
 
@@ -148,14 +153,93 @@ def status(config: str | None, state_url: str | None) -> None:
 @click.option("--sync", "name", default=None)
 @click.option("--limit", default=20, show_default=True)
 def history(config: str | None, state_url: str | None, name: str | None, limit: int) -> None:
-    """Past runs, newest first, with planned and done counts."""
+    """Past runs, newest first: planned and done counts, failures, conflicts, and the run's error."""
     _, sync_config = _load(config)
     for r in _store(sync_config, state_url).runs(name, limit):
         planned = f"{r['planned_creates']}/{r['planned_updates']}/{r['planned_deletes']}"
         done = f"{r['done_creates']}/{r['done_updates']}/{r['done_deletes']}"
-        dry = " dry-run" if r["dry_run"] else ""
-        counts = f"planned c/u/d {planned:<12} done {done:<12} failed {r['failed']} dlq {r['dead_lettered']}{dry}"
-        click.echo(f"#{r['id']:<5}{r['sync']:<12}{r['status']:<17}{r['started_at']:%Y-%m-%d %H:%M:%S}  {counts}")
+        counts = (
+            f"planned c/u/d {planned:<12} done {done:<12} failed {r['failed']} dlq {r['dead_lettered']} "
+            f"conflicts {r['conflicts']}"
+        )
+        click.echo(f"#{r['id']:<5}{r['sync']:<12}{r['status']:<18}{r['started_at']:%Y-%m-%d %H:%M:%S}  {counts}")
+        if r["error"]:
+            click.echo(f"       error: {r['error']}")
+
+
+def _key(text: str | None) -> str | None:
+    """A legacy key as typed (``I0001``, ``I0001,W01`` or the stored JSON) -> the stored form."""
+    from sync.changes.base import encode_key
+
+    if text is None:
+        return None
+    return text if text.startswith("[") else encode_key([part.strip() for part in text.split(",")])
+
+
+_filters = [
+    click.option("--sync", "name", default=None, help="Only this sync."),
+    click.option("--run", "run_id", default=None, type=int, help="Only this run (see `sync history`)."),
+    click.option("--key", default=None, help="Only this legacy key: I0001, I0001,W01 (composite) or JSON."),
+    click.option("--limit", default=100, show_default=True),
+]
+
+
+def _with_filters(command: Any) -> Any:
+    for option in reversed(_filters):
+        command = option(command)
+    return command
+
+
+@sync_group.command("errors")
+@_config
+@_state
+@_with_filters
+def errors(config: str | None, state_url: str | None, name: str | None, run_id: int | None, key: str | None,
+           limit: int) -> None:  # fmt: skip
+    """Per-record errors (what the shop refused, what failed to send), oldest first."""
+    _, sync_config = _load(config)
+    found = _store(sync_config, state_url).errors(name, run_id=run_id, key=_key(key), limit=limit)
+    for e in found:
+        click.echo(f"run #{e['run_id']:<5}{e['sync']:<12}{e['key']:<28}{e['at']:%Y-%m-%d %H:%M:%S}  {e['error']}")
+    click.echo(f"{len(found)} error(s)")
+
+
+@sync_group.command("conflicts")
+@_config
+@_state
+@_with_filters
+def conflicts(config: str | None, state_url: str | None, name: str | None, run_id: int | None, key: str | None,
+              limit: int) -> None:  # fmt: skip
+    """Fields both sides changed (``owner: newest``), the two values and which one won."""
+    _, sync_config = _load(config)
+    found = _store(sync_config, state_url).conflicts(name, run_id=run_id, key=_key(key), limit=limit)
+    for c in found:
+        click.echo(
+            f"run #{c['run_id']:<5}{c['sync']:<12}{c['key']:<28}{c['field']:<14}legacy {c['legacy_value']}  "
+            f"shop {c['remote_value']}  -> {c['winner']} wins"
+        )
+    click.echo(f"{len(found)} conflict(s)")
+
+
+@sync_group.command("show")
+@_config
+@_state
+@click.argument("name")
+@click.argument("key")
+def show(config: str | None, state_url: str | None, name: str, key: str) -> None:
+    """One record: its remote id, the values last sent, and what was rounded on the way."""
+    import msgspec
+
+    _, sync_config = _load(config)
+    encoded = _key(key)
+    assert encoded is not None
+    entry = _store(sync_config, state_url).id_entries(name, [encoded]).get(encoded)
+    if entry is None:
+        _fail(f"{name}: no record {encoded} has reached the destination")
+    click.echo(f"{name} {encoded} -> {entry.remote_id}")
+    click.echo(f"  sent:    {msgspec.json.encode(entry.sent).decode()}")
+    for field, r in (entry.extra.get("rounded") or {}).items():
+        click.echo(f"  rounded: {field} {r['from']} -> {r['to']} ({r['rule']})")
 
 
 @sync_group.group("dlq")

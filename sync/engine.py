@@ -31,7 +31,7 @@ from sync.connectors.base import OutRecord
 from sync.connectors.shopify import ShopifyClient, ShopifyConnector
 from sync.exceptions import Deferred, Fatal, Retriable, SyncError
 from sync.numbers import Rounded
-from sync.plan import changed, decide, referenced_fields, render
+from sync.plan import decide, preview, referenced_fields, render
 
 if TYPE_CHECKING:
     import httpx
@@ -116,11 +116,12 @@ class SyncEngine:
 
     def run(self, name: str, *, dry_run: bool = False) -> RunReport:
         spec = self.config.syncs[name]
-        if not dry_run:
-            # A run whose worker died (kill -9) would otherwise stay "running" in history forever.
-            for stale in self.store.abandon_stale_runs(name, self.config.lease_s):
-                log.warning("sync run abandoned", sync=name, run=stale)
-        report = RunReport(self.store.start_run(name, self.worker, dry_run=dry_run), name)
+        if dry_run:
+            return self._dry_run(name, spec)
+        # A run whose worker died (kill -9) would otherwise stay "running" in history forever.
+        for stale in self.store.abandon_stale_runs(name, self.config.lease_s):
+            log.warning("sync run abandoned", sync=name, run=stale)
+        report = RunReport(self.store.start_run(name, self.worker), name)
         if self.store.is_paused(name):
             return self._finish(report, "cancelled", "paused")
         self.store.move_run(report.run_id, "running")
@@ -142,6 +143,13 @@ class SyncEngine:
             raise
         status = "partially_failed" if report.failed or report.dead_lettered else "succeeded"
         return self._finish(report, status, None)
+
+    def _dry_run(self, name: str, spec: SyncSpec) -> RunReport:
+        """Plan without sending or recording: no run in history, no cursor moved, nothing in the outbox."""
+        report = RunReport(0, name, status="dry_run")
+        report.pending_before = self.store.pending(name)
+        self._plan(name, spec, report, dry_run=True)
+        return report
 
     def _finish(self, report: RunReport, status: str, error: str | None) -> RunReport:
         report.status, report.error = status, error
@@ -189,7 +197,8 @@ class SyncEngine:
                 detector.commit()
         finally:
             self.store.release_plan(name, self.worker)
-        self.store.add_counts(report.run_id, **{f"planned_{op}s": n for op, n in report.planned.items()})
+        if not dry_run:
+            self.store.add_counts(report.run_id, **{f"planned_{op}s": n for op, n in report.planned.items()})
 
     def _plan_batch(self, name: str, spec: SyncSpec, batch: list[Change], report: RunReport, dry_run: bool) -> None:
         keys = [c.key for c in batch]
@@ -219,12 +228,14 @@ class SyncEngine:
                 op = "update"
             report.planned[op] += 1
             if dry_run:
-                if len(report.samples) < 5 and change.row is not None:
-                    values = render(spec.fields, change.row, self._ref)
-                    diff = changed(values, entry.sent if entry else {}, values)
-                    report.samples.append({"op": op, "key": change.key, "diff": diff})
-                elif len(report.samples) < 5:
-                    report.samples.append({"op": op, "key": change.key, "diff": {}})
+                if len(report.samples) < 5:
+                    diff, rounded = (
+                        ({}, {})
+                        if change.row is None
+                        else preview(spec.fields, change.row, entry.sent if entry else None, self._ref)
+                    )
+                    report.samples.append({"op": op, "key": change.key, "diff": diff,
+                                           "rounded": {f: r.as_dict() for f, r in rounded.items()}})  # fmt: skip
                 continue
             queue.append({"key": change.key, "op": "delete" if op == "delete" else "upsert", "row": change.row,
                           "fingerprint": change.fingerprint, "changed_at": change.changed_at})  # fmt: skip

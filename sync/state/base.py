@@ -168,7 +168,17 @@ class StateStore(Protocol):
         self, run_id: int, sync: str, key: str, field: str, legacy: Any, remote: Any, winner: str
     ) -> None: ...
 
-    def conflicts(self, sync: str) -> list[dict[str, Any]]: ...
+    def conflicts(
+        self, sync: str | None = None, *, run_id: int | None = None, key: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Recorded conflicts, oldest first, filtered by sync, run and encoded legacy key."""
+        ...
+
+    def errors(
+        self, sync: str | None = None, *, run_id: int | None = None, key: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Per-record errors, oldest first, filtered by sync, run and encoded legacy key."""
+        ...
 
     def dlq(self, sync: str | None = None) -> list[dict[str, Any]]: ...
 

@@ -307,9 +307,23 @@ class MemoryStore:
                 "legacy_value": _json(legacy), "remote_value": _json(remote), "winner": winner, "at": _now(),
             })  # fmt: skip
 
-    def conflicts(self, sync: str) -> list[dict[str, Any]]:
+    def conflicts(
+        self, sync: str | None = None, *, run_id: int | None = None, key: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        return self._listing(self._conflicts, sync, run_id, key, limit)
+
+    def errors(
+        self, sync: str | None = None, *, run_id: int | None = None, key: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        return self._listing(self._errors, sync, run_id, key, limit)
+
+    def _listing(
+        self, rows: list[dict[str, Any]], sync: str | None, run_id: int | None, key: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        wanted = {"sync": sync, "run_id": run_id, "key": key}
         with self._lock:
-            return [dict(c) for c in self._conflicts if c["sync"] == sync]
+            found = [dict(r) for r in rows if all(v is None or r[k] == v for k, v in wanted.items())]
+        return found[:limit]
 
     # -- dead-letter queue -------------------------------------------------------------------
 

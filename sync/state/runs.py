@@ -223,9 +223,24 @@ class RunLog:
                 )
             )  # fmt: skip
 
-    def conflicts(self, sync: str) -> list[dict[str, Any]]:
+    def conflicts(
+        self, sync: str | None = None, *, run_id: int | None = None, key: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        return self._listing(CONFLICTS, sync, run_id, key, limit)
+
+    def errors(
+        self, sync: str | None = None, *, run_id: int | None = None, key: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        return self._listing(RECORD_ERRORS, sync, run_id, key, limit)
+
+    def _listing(
+        self, table: sa.Table, sync: str | None, run_id: int | None, key: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        query = sa.select(table).order_by(table.c.id).limit(limit)
+        for column, value in (("sync", sync), ("run_id", run_id), ("key", key)):
+            if value is not None:
+                query = query.where(table.c[column] == value)
         with self.engine.connect() as conn:
-            query = sa.select(CONFLICTS).where(CONFLICTS.c.sync == sync).order_by(CONFLICTS.c.id)
             return [dict(r._mapping) for r in conn.execute(query)]
 
     # -- dead-letter queue -------------------------------------------------------------------
