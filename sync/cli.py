@@ -1,4 +1,5 @@
-"""``bridgehead sync run|status|history|errors|conflicts|show|dlq|pause|resume`` and ``bridgehead sandbox``.
+"""``bridgehead sync run|status|history|errors|conflicts|show|approvals|approve|reject|dlq|pause|resume``,
+and ``bridgehead sandbox``.
 
 Mounted by ``gateway/cli.py``. Each command reads the mapping's ``sync`` section;
 failures a user can cause end in one line on stderr, never a traceback.
@@ -126,6 +127,10 @@ def _print_report(report: Any, dry_run: bool) -> None:
     tail = f", {report.failed} failed, {report.dead_lettered} dead-lettered" if report.failed else ""
     extra = f", {report.conflicts} conflicts" if report.conflicts else ""
     extra += f", {report.rounded} values rounded" if report.rounded else ""
+    if report.status == "awaiting_approval":
+        click.echo(f"{report.sync}: run {report.run_id} awaits approval: planned {planned} ({report.error})")
+        click.echo(f"    see `bridgehead sync approvals`, then `sync approve {report.run_id}` or `sync reject`")
+        return
     line = f"{report.sync}: run {report.run_id} {report.status}: planned {planned}; done {done}{tail}{extra}"
     click.echo(line + (f" ({report.error})" if report.error else ""))
 
@@ -141,7 +146,8 @@ def status(config: str | None, state_url: str | None) -> None:
     for name in sync_config.syncs:
         last = store.runs(name, limit=1)
         when = f"#{last[0]['id']} {last[0]['status']} {last[0]['started_at']:%Y-%m-%d %H:%M}" if last else "never"
-        state = "paused" if store.is_paused(name) else "active"
+        held = store.awaiting_approval(name)
+        state = "paused" if store.is_paused(name) else f"held #{held}" if held else "active"
         click.echo(
             f"{name:<12}{state:<10}{when:<30}{store.pending(name):>8}{len(store.dlq(name)):>6}{store.id_count(name):>8}"
         )
@@ -240,6 +246,83 @@ def show(config: str | None, state_url: str | None, name: str, key: str) -> None
     click.echo(f"  sent:    {msgspec.json.encode(entry.sent).decode()}")
     for field, r in (entry.extra.get("rounded") or {}).items():
         click.echo(f"  rounded: {field} {r['from']} -> {r['to']} ({r['rule']})")
+
+
+def _engine_for_decision(config: str | None, state_url: str | None) -> tuple[Any, Any]:
+    import httpx
+
+    from legacy_adapters.database import Database
+    from sync.engine import SyncEngine
+
+    mapping, sync_config = _load(config)
+    http = httpx.Client()
+    return SyncEngine(sync_config, mapping, Database(mapping.database), _store(sync_config, state_url), http), http
+
+
+def _decide(config: str | None, state_url: str | None, run_id: int, by: str | None, approve: bool) -> None:
+    import getpass
+
+    from sync.state.approvals import NotAwaitingApproval
+
+    who = by or getpass.getuser()
+    engine, http = _engine_for_decision(config, state_url)
+    with http:
+        try:
+            report = engine.approve(run_id, who) if approve else engine.reject(run_id, who)
+        except NotAwaitingApproval as exc:
+            _fail(str(exc))
+        except KeyError as exc:
+            _fail(f"run {run_id} belongs to a sync the mapping no longer defines: {exc}")
+        except BridgeheadError as exc:
+            _fail(f"run {run_id}: {exc}")
+    click.echo(f"run {run_id} {'approved' if approve else 'rejected'} by {who}")
+    _print_report(report, False)
+    if report.status == "failed":
+        sys.exit(1)
+
+
+_by = click.option("--by", default=None, help="Who decides (recorded; default: the OS user).")
+
+
+@sync_group.command("approve")
+@_config
+@_state
+@click.argument("run_id", type=int)
+@_by
+def approve(config: str | None, state_url: str | None, run_id: int, by: str | None) -> None:
+    """Send a run that waits for approval (see `sync approvals`)."""
+    _decide(config, state_url, run_id, by, approve=True)
+
+
+@sync_group.command("reject")
+@_config
+@_state
+@click.argument("run_id", type=int)
+@_by
+def reject(config: str | None, state_url: str | None, run_id: int, by: str | None) -> None:
+    """Cancel a run that waits for approval and drop its plan; the next run plans from the source again."""
+    _decide(config, state_url, run_id, by, approve=False)
+
+
+@sync_group.command("approvals")
+@_config
+@_state
+@click.option("--sync", "name", default=None)
+@click.option("--all", "everything", is_flag=True, help="Decided ones too, with who decided.")
+def approvals(config: str | None, state_url: str | None, name: str | None, everything: bool) -> None:
+    """Runs waiting for a human: why, and the diff they would send."""
+    _, sync_config = _load(config)
+    found = _store(sync_config, state_url).approvals(name, waiting=not everything)
+    for a in found:
+        plan = a["plan"]
+        counts = ", ".join(f"{plan['planned'].get(o, 0)} {o}s" for o in ("create", "update", "delete"))
+        decided = f"  {a['decision']} by {a['decided_by']} {a['decided_at']:%Y-%m-%d %H:%M}" if a["decision"] else ""
+        click.echo(f"run #{a['run_id']} {a['sync']}: {counts} of {plan['remote_records']} remote records{decided}")
+        click.echo(f"    why: {a['reason']}")
+        for sample in plan["samples"]:
+            diff = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sample["diff"].items())
+            click.echo(f"    {sample['op']:6} {sample['key']}  {diff}"[:240])
+    click.echo(f"{len(found)} run(s){'' if everything else ' waiting for approval'}")
 
 
 @sync_group.group("dlq")

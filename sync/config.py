@@ -24,6 +24,7 @@ from sync.numbers import CURRENCY_DECIMALS, ExpressionError, Rounding, compile_e
 
 __all__ = (
     "AlertConfig",
+    "ApprovalConfig",
     "DestinationConfig",
     "DetectorConfig",
     "FieldMap",
@@ -82,6 +83,21 @@ class DetectorConfig(_Spec):
     """Rows compared per batch (snapshot) or read per page."""
 
 
+class ApprovalConfig(_Spec):
+    """When a run stops in ``awaiting_approval`` until ``sync approve RUN`` (or ``reject RUN``)."""
+
+    max_change_share: float | None = 0.10
+    """Deletes, archives and updates above this share of the remote records the sync keeps; None: off."""
+    min_remote_records: int = 20
+    """Below this many remote records the share rule is off (5 of 8 changed is not alarming)."""
+    max_count_deviation: float | None = 0.5
+    """Source rows read by a full pass this far (as a share) from the median of recent runs; None: off."""
+    history: int = 5
+    """Recent completed runs the record count is compared with (at least 3 are needed)."""
+    after_mapping_change: bool = False
+    """The first run after this sync's definition changed waits for approval."""
+
+
 class DestinationConfig(_Spec):
     url: str
     """Shop base URL; the GraphQL endpoint is ``{url}/admin/api/{api_version}/graphql.json``."""
@@ -111,6 +127,8 @@ class SyncSpec(_Spec):
     """Runs a record may fail in before it goes to the dead-letter queue."""
     request_attempts: int = 6
     """Attempts of one request (stamina) before the record counts as failed for this run."""
+    approval: ApprovalConfig = ApprovalConfig()
+    """Risky runs wait for a human (``sync approve`` / ``sync reject``)."""
 
 
 class AlertConfig(_Spec):
@@ -174,6 +192,9 @@ def load_sync_config(raw: dict[str, Any] | None) -> SyncConfig:
                 raise MappingError("rounding and currency apply to a number (field, expression or value)", path=where)
             if fmap.ref is not None and (fmap.field is None or fmap.ref.sync not in config.syncs):
                 raise MappingError("ref needs a field and a known sync", path=f"{path}.fields.{target}.ref")
+        share = spec.approval.max_change_share
+        if share is not None and not 0 < share <= 1:
+            raise MappingError("a share between 0 and 1 (0.1 is 10 %)", path=f"{path}.approval.max_change_share")
         if spec.detector.kind == "high_water" and not spec.detector.column:
             raise MappingError("high_water needs a column", path=f"{path}.detector.column")
     return config

@@ -26,12 +26,14 @@ import structlog
 
 from legacy_adapters.query.resource import bind_version
 from legacy_adapters.reader import Reader
+from sync.approval import assess, spec_hash
 from sync.changes import make_detector
 from sync.connectors.base import OutRecord
 from sync.connectors.shopify import ShopifyClient, ShopifyConnector
 from sync.exceptions import Deferred, Fatal, Retriable, SyncError
 from sync.numbers import Rounded
 from sync.plan import decide, preview, referenced_fields, render
+from sync.state.approvals import COMPLETED, PROCEEDED
 
 if TYPE_CHECKING:
     import httpx
@@ -59,6 +61,8 @@ class RunReport:
     failed: int = 0
     dead_lettered: int = 0
     conflicts: int = 0
+    source_rows: int | None = None
+    """Rows a full pass read (snapshot detectors), for the approval gate's count check."""
     rounded: int = 0
     """Values delivered after rounding (a fractional quantity, a price with more decimals than the currency)."""
     pending_before: int = 0
@@ -124,18 +128,25 @@ class SyncEngine:
         report = RunReport(self.store.start_run(name, self.worker), name)
         if self.store.is_paused(name):
             return self._finish(report, "cancelled", "paused")
+        if (held := self.store.awaiting_approval(name)) is not None:
+            return self._finish(report, "cancelled", f"run {held} is waiting for approval")
         self.store.move_run(report.run_id, "running")
         report.pending_before = self.store.pending(name)
+        return self._execute(name, spec, report, plan=True)
+
+    def _execute(self, name: str, spec: SyncSpec, report: RunReport, *, plan: bool) -> RunReport:
         try:
-            self._plan(name, spec, report, dry_run)
-            if not dry_run:
-                self._push(name, spec, report)
+            if plan:
+                self._plan(name, spec, report, False)
+                if (reason := self._risk(name, spec, report)) is not None:
+                    return self._hold(report, reason)  # the approval gate: between planning and sending
+            self._push(name, spec, report)
         except Fatal as exc:
             self.store.release(self.worker)
             return self._finish(report, "failed", str(exc))
-        except _Paused:
+        except _Paused as stop:
             self.store.release(self.worker)
-            return self._finish(report, "cancelled", "paused during the run")
+            return self._finish(report, "cancelled", stop.reason)
         except Exception as exc:
             # Legacy database down, a bug: record the failure (and count it for alerts), then let it surface.
             self.store.release(self.worker)
@@ -143,6 +154,44 @@ class SyncEngine:
             raise
         status = "partially_failed" if report.failed or report.dead_lettered else "succeeded"
         return self._finish(report, status, None)
+
+    # -- the approval gate (sync/approval.py) -------------------------------------------------
+
+    def _risk(self, name: str, spec: SyncSpec, report: RunReport) -> str | None:
+        proceeded = self.store.recent_plans(name, PROCEEDED, 1)
+        completed = self.store.recent_plans(name, COMPLETED, spec.approval.history)
+        current = spec_hash(spec)
+        self.store.record_plan(report.run_id, name, report.source_rows, current)
+        return assess(
+            spec, planned=report.planned, remote_records=self.store.id_count(name), source_rows=report.source_rows,
+            recent_rows=[p["source_rows"] for p in completed if p["source_rows"] is not None],
+            last_spec_hash=proceeded[0]["spec_hash"] if proceeded else None,
+        ).reason  # fmt: skip
+
+    def _hold(self, report: RunReport, reason: str) -> RunReport:
+        plan = {"planned": dict(report.planned), "remote_records": self.store.id_count(report.sync),
+                "source_rows": report.source_rows, "samples": report.samples}  # fmt: skip
+        self.store.request_approval(report.run_id, report.sync, reason, plan)
+        self.store.move_run(report.run_id, "awaiting_approval")
+        report.status, report.error = "awaiting_approval", reason
+        log.warning("sync run awaits approval", sync=report.sync, run=report.run_id, reason=reason)
+        return report
+
+    def approve(self, run_id: int, by: str) -> RunReport:
+        """Send a run that waits for approval, recording who decided."""
+        approval = self.store.decide_approval(run_id, "approved", by)
+        name = approval["sync"]
+        report = RunReport(run_id, name, planned=Counter(approval["plan"]["planned"]))
+        self.store.move_run(run_id, "running")
+        report.pending_before = self.store.pending(name)
+        return self._execute(name, self.config.syncs[name], report, plan=False)
+
+    def reject(self, run_id: int, by: str) -> RunReport:
+        """Cancel a run that waits for approval and drop its plan; the next run plans from the source again."""
+        approval = self.store.decide_approval(run_id, "rejected", by)
+        report = RunReport(run_id, approval["sync"], planned=Counter(approval["plan"]["planned"]))
+        self.store.discard_plan(report.sync)
+        return self._finish(report, "cancelled", f"rejected by {by}")
 
     def _dry_run(self, name: str, spec: SyncSpec) -> RunReport:
         """Plan without sending or recording: no run in history, no cursor moved, nothing in the outbox."""
@@ -193,6 +242,7 @@ class SyncEngine:
             detector = self._detector(name, spec)
             for batch in detector.detect():
                 self._plan_batch(name, spec, batch, report, dry_run)
+            report.source_rows = getattr(detector, "rows_seen", None)
             if not dry_run:
                 detector.commit()
         finally:
@@ -227,15 +277,15 @@ class SyncEngine:
                     continue
                 op = "update"
             report.planned[op] += 1
+            if len(report.samples) < (5 if dry_run else 20):  # the dry run's output, or an approval's diff
+                diff, rounded = (
+                    ({}, {})
+                    if change.row is None
+                    else preview(spec.fields, change.row, entry.sent if entry else None, self._ref)
+                )
+                report.samples.append({"op": op, "key": change.key, "diff": diff,
+                                       "rounded": {f: r.as_dict() for f, r in rounded.items()}})  # fmt: skip
             if dry_run:
-                if len(report.samples) < 5:
-                    diff, rounded = (
-                        ({}, {})
-                        if change.row is None
-                        else preview(spec.fields, change.row, entry.sent if entry else None, self._ref)
-                    )
-                    report.samples.append({"op": op, "key": change.key, "diff": diff,
-                                           "rounded": {f: r.as_dict() for f, r in rounded.items()}})  # fmt: skip
                 continue
             queue.append({"key": change.key, "op": "delete" if op == "delete" else "upsert", "row": change.row,
                           "fingerprint": change.fingerprint, "changed_at": change.changed_at})  # fmt: skip
@@ -263,7 +313,9 @@ class SyncEngine:
         size = min(spec.batch_size, connector.max_batch * 5)
         while True:
             if self.store.is_paused(name):
-                raise _Paused
+                raise _Paused("paused during the run")
+            if (held := self.store.awaiting_approval(name)) is not None:
+                raise _Paused(f"run {held} is waiting for approval")  # another worker's plan was held
             items = self.store.claim(name, self.worker, report.run_id, size, self.config.lease_s)
             if not items:
                 break
@@ -349,4 +401,8 @@ def _failed(key: str, exc: SyncError) -> Any:
 
 
 class _Paused(Exception):
-    """Raised between batches when the sync was paused mid-run."""
+    """Raised between batches when the sync was paused mid-run, or its plan is held for approval."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

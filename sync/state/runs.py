@@ -25,12 +25,15 @@ __all__ = ("FINAL_STATES", "TRANSITIONS", "InvalidTransition", "RunLog")
 _OUTCOMES = frozenset({"succeeded", "partially_failed", "failed", "cancelled"})
 TRANSITIONS: dict[str, frozenset[str]] = {
     "queued": frozenset({"running", "cancelled", "failed", "abandoned"}),
-    "running": _OUTCOMES | {"abandoned"},
+    "running": _OUTCOMES | {"abandoned", "awaiting_approval"},
+    # A risky plan waits for a human: approved, it is sent; rejected, it is cancelled.
+    "awaiting_approval": frozenset({"running", "cancelled"}),
     # Abandoned is a presumption (no live lease, e.g. after kill -9): a worker that was only
     # stalled and turns up again may still record how its run really ended.
     "abandoned": _OUTCOMES,
 }
-"""queued -> running -> succeeded | partially_failed | failed | cancelled | abandoned; outcomes go nowhere."""
+"""queued -> running [-> awaiting_approval -> running | cancelled] -> succeeded | partially_failed | failed |
+cancelled | abandoned; outcomes go nowhere."""
 FINAL_STATES = _OUTCOMES | {"abandoned"}
 COUNTS = (
     *(f"{s}_{o}" for s in ("planned", "done") for o in ("creates", "updates", "deletes")),
