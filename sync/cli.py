@@ -248,25 +248,21 @@ def show(config: str | None, state_url: str | None, name: str, key: str) -> None
         click.echo(f"  rounded: {field} {r['from']} -> {r['to']} ({r['rule']})")
 
 
-def _engine_for_decision(config: str | None, state_url: str | None) -> tuple[Any, Any]:
+def _decide(config: str | None, state_url: str | None, run_id: int, by: str | None, approve: bool) -> None:
+    import getpass
+
     import httpx
 
     from legacy_adapters.database import Database
     from sync.engine import SyncEngine
-
-    mapping, sync_config = _load(config)
-    http = httpx.Client()
-    return SyncEngine(sync_config, mapping, Database(mapping.database), _store(sync_config, state_url), http), http
-
-
-def _decide(config: str | None, state_url: str | None, run_id: int, by: str | None, approve: bool) -> None:
-    import getpass
-
     from sync.state.approvals import NotAwaitingApproval
 
     who = by or getpass.getuser()
-    engine, http = _engine_for_decision(config, state_url)
-    with http:
+    mapping, sync_config = _load(config)
+    store = _store(sync_config, state_url)
+    database = Database(mapping.database)
+    with httpx.Client() as http:
+        engine = SyncEngine(sync_config, mapping, database, store, http)
         try:
             report = engine.approve(run_id, who) if approve else engine.reject(run_id, who)
         except NotAwaitingApproval as exc:
@@ -275,6 +271,8 @@ def _decide(config: str | None, state_url: str | None, run_id: int, by: str | No
             _fail(f"run {run_id} belongs to a sync the mapping no longer defines: {exc}")
         except BridgeheadError as exc:
             _fail(f"run {run_id}: {exc}")
+        finally:
+            database.dispose()
     click.echo(f"run {run_id} {'approved' if approve else 'rejected'} by {who}")
     _print_report(report, False)
     if report.status == "failed":
@@ -387,15 +385,23 @@ def _set_paused(config: str | None, state_url: str | None, name: str, paused: bo
     default=0.0,
     show_default=True,
     type=float,
-    help="Share of requests that fail (429/5xx/timeouts/drops).",
+    help="Share of requests that fail (429, 5xx, INTERNAL_SERVER_ERROR, read timeouts, dropped connections).",
 )
-def sandbox_command(port: int, token: str, fault_rate: float) -> None:
+@click.option(
+    "--hang-s",
+    default=15.0,
+    show_default=True,
+    type=float,
+    help="How long an injected timeout keeps the client waiting (above its timeout_s: a real read timeout).",
+)
+def sandbox_command(port: int, token: str, fault_rate: float, hang_s: float) -> None:
     """Serve a fake Shopify (GraphQL Admin API 2026-04) on 127.0.0.1 for the demo and tests."""
     import uvicorn
 
     from sync.sandbox import make_fake
 
     fake = make_fake(token, fault_rate)
+    fake.hang_s = hang_s
     click.echo(f"Fake Shopify: http://127.0.0.1:{port}/admin/api/{fake.api_version}/graphql.json")
     click.echo(f"Access token: {token}   (header X-Shopify-Access-Token)")
     click.echo("In another terminal:  bridgehead sync run --dry-run   then   bridgehead sync run")

@@ -51,6 +51,7 @@ def test_a_run_changing_more_than_a_tenth_waits_and_approve_sends_it(
     assert store.runs("items")[0]["status"] == "awaiting_approval"
     (blocked,) = engine.run_all(only="items")
     assert (blocked.status, blocked.error) == ("cancelled", f"run {held.run_id} is waiting for approval")
+    assert f"held #{held.run_id}" in cli("status").output
     listed = cli("approvals")
     assert f"run #{held.run_id} items: 0 creates, 30 updates, 0 deletes of 200" in listed.output
     assert "RENAMED" in listed.output, "the planned diff is shown"

@@ -54,10 +54,14 @@ class ShopifyConnector:
 
     def push(self, records: list[OutRecord]) -> list[PushResult]:
         if self.kind == "inventory":
-            return self._push_stock(records)
-        results: list[PushResult] = []
-        for start in range(0, len(records), _PER_REQUEST):
-            results.extend(self._push_objects(records[start : start + _PER_REQUEST]))
+            results = self._push_stock(records)
+        else:
+            results = []
+            for start in range(0, len(records), _PER_REQUEST):
+                results.extend(self._push_objects(records[start : start + _PER_REQUEST]))
+        # A code the table calls fatal stops the run, even when it came back on one record.
+        if fatal := next((r.error for r in results if isinstance(r.error, Fatal)), None):
+            raise fatal
         return results
 
     def _push_objects(self, records: list[OutRecord]) -> list[PushResult]:
