@@ -138,8 +138,8 @@ def _number(value: Any) -> Decimal | None:
     return None
 
 
-_NUMERIC = re.compile(r"-?\d+(\.\d+)?")
-"""Plain decimal text: 'NaN', '1e3' or '' never compare as numbers."""
+_NUMERIC = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")
+"""Decimal text as JSON stores a Decimal ('4136.3548', '1E+3'); 'NaN', 'inf' or '' never compare as numbers."""
 
 
 def same(a: Any, b: Any) -> bool:
