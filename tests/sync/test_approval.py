@@ -123,3 +123,15 @@ def test_small_changes_and_first_loads_go_through(make_engine: Any, writable_db:
     legacy(writable_db, "UPDATE ITEMMAST SET DESCR = 'RENAMED' WHERE ITEMNO IN "
                         "(SELECT ITEMNO FROM ITEMMAST ORDER BY ITEMNO LIMIT 20)")  # fmt: skip
     assert engine.run("items").status == "succeeded", "20 of 200 is exactly 10 %: not more than the share"
+
+
+def test_who_decided_defaults_to_the_os_user(make_engine: Any, writable_db: Path, store: SyncStore, cli: Any) -> None:
+    import getpass
+
+    engine = make_engine()
+    engine.run("items")
+    legacy(writable_db, "DELETE FROM ITEMMAST WHERE ITEMNO IN (SELECT ITEMNO FROM ITEMMAST ORDER BY ITEMNO LIMIT 30)")
+    held = engine.run("items")
+    assert cli("reject", str(held.run_id)).exit_code == 0
+    assert store.approvals("items")[0]["decided_by"] == getpass.getuser()
+    assert cli("approve", "99999").exit_code == 2, "an unknown run is a clear error, not a traceback"
