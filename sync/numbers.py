@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import decimal
+import functools
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -95,8 +96,9 @@ _ALLOWED = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Load, ast.Cons
             ast.Add, ast.Sub, ast.Mult, ast.USub, ast.UAdd)  # fmt: skip
 
 
+@functools.lru_cache(maxsize=256)
 def compile_expression(text: str) -> ast.Expression:
-    """Parse and check an expression once, at config load."""
+    """Parse and check an expression (at config load; cached, as every row of a run evaluates it)."""
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:

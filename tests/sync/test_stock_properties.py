@@ -84,3 +84,24 @@ def test_a_number_equals_its_stored_text(value: Decimal) -> None:
     stored = msgspec.json.decode(msgspec.json.encode(value))  # what the id map gives back
     assert same(value, stored) and same(stored, value)
     assert not same(value, str(value + 1)) or value + 1 == value
+
+
+@settings(max_examples=60, derandomize=True, deadline=None)
+@given(raw=st.one_of(st.decimals(allow_nan=True, allow_infinity=True), st.text(max_size=8), st.integers()))
+def test_a_quantity_is_sent_whole_or_refused_never_truncated(raw: object) -> None:
+    fake = FakeShopify(bucket=CostBucket(maximum=1_000_000, restore_rate=1_000_000))
+    item = make_item(fake)
+    http = httpx.Client(transport=httpx.MockTransport(fake.handler))
+    client = ShopifyClient(http, DestinationConfig(url="http://shop", token="sandbox-token"))
+    values = {"inventoryItemId": item, "location": "W01", "quantity": raw}
+    (result,) = ShopifyConnector(client, "inventory").push([OutRecord('["I1","W01"]', "update", values, send_id="1")])
+    level = fake.shop.inventory[(item, "gid://shopify/Location/1")]
+    try:
+        whole = Decimal(str(raw or 0))
+        exact = whole.is_finite() and whole == whole.to_integral_value() and abs(whole) < 2**31
+    except ArithmeticError:
+        exact = False
+    if exact:
+        assert result.error is None and level == int(whole)
+    else:
+        assert result.error is not None and level == 0, "refused, and nothing sent"

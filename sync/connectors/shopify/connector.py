@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import msgspec
@@ -34,6 +34,8 @@ _FETCH = {
     "product": "... on Product { id title status vendor productType descriptionHtml tags updatedAt }",
     "customer": "... on Customer { id firstName lastName email phone note tags updatedAt }",
 }
+_INT_LIMIT = 2**31
+"""GraphQL ``Int`` is a signed 32-bit integer."""
 _PER_REQUEST = 10
 """Aliased upserts per request: 100 points, a tenth of the Standard bucket."""
 
@@ -165,7 +167,15 @@ class ShopifyConnector:
                 )
             else:
                 raw = 0 if rec.op == "delete" else rec.values.get("quantity") or 0
-                quantity = Decimal(str(raw))
+                try:
+                    quantity = Decimal(str(raw))
+                except InvalidOperation:
+                    quantity = Decimal("NaN")
+                if not quantity.is_finite() or abs(quantity) >= _INT_LIMIT:
+                    # GraphQL's Int is 32-bit: one such value in the batch would fail the whole request.
+                    results[rec.key] = PushResult(rec.key, error=Skippable(
+                        f"quantity {raw!r} is not a number Shopify can store", code="INVALID_QUANTITY"))  # fmt: skip
+                    continue
                 if quantity != quantity.to_integral_value():
                     # Shopify counts whole units. Truncating here once hid 4,978 fractional demo rows:
                     # the mapping must say how to round (``rounding:`` on the field, docs/sync.md).
