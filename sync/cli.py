@@ -161,7 +161,9 @@ def status(config: str | None, state_url: str | None) -> None:
 def history(config: str | None, state_url: str | None, name: str | None, limit: int) -> None:
     """Past runs, newest first: planned and done counts, failures, conflicts, and the run's error."""
     _, sync_config = _load(config)
-    for r in _store(sync_config, state_url).runs(name, limit):
+    store = _store(sync_config, state_url)
+    waiting = {a["run_id"]: a["reason"] for a in store.approvals(name, waiting=True)}
+    for r in store.runs(name, limit):
         planned = f"{r['planned_creates']}/{r['planned_updates']}/{r['planned_deletes']}"
         done = f"{r['done_creates']}/{r['done_updates']}/{r['done_deletes']}"
         counts = (
@@ -171,6 +173,8 @@ def history(config: str | None, state_url: str | None, name: str | None, limit: 
         click.echo(f"#{r['id']:<5}{r['sync']:<12}{r['status']:<18}{r['started_at']:%Y-%m-%d %H:%M:%S}  {counts}")
         if r["error"]:
             click.echo(f"       error: {r['error']}")
+        elif r["id"] in waiting:
+            click.echo(f"       waiting for approval: {waiting[r['id']]}")
 
 
 def _key(text: str | None) -> str | None:

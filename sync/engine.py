@@ -175,6 +175,8 @@ class SyncEngine:
         self.store.move_run(report.run_id, "awaiting_approval")
         report.status, report.error = "awaiting_approval", reason
         log.warning("sync run awaits approval", sync=report.sync, run=report.run_id, reason=reason)
+        if self.config.alert:  # a held sync sends nothing until someone looks: tell them now
+            self._alert(report, 0)
         return report
 
     def approve(self, run_id: int, by: str) -> RunReport:

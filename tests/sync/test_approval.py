@@ -52,6 +52,7 @@ def test_a_run_changing_more_than_a_tenth_waits_and_approve_sends_it(
     (blocked,) = engine.run_all(only="items")
     assert (blocked.status, blocked.error) == ("cancelled", f"run {held.run_id} is waiting for approval")
     assert f"held #{held.run_id}" in cli("status").output
+    assert "waiting for approval: would change or delete 30 of 200" in cli("history", "--sync", "items").output
     listed = cli("approvals")
     assert f"run #{held.run_id} items: 0 creates, 30 updates, 0 deletes of 200" in listed.output
     assert "RENAMED" in listed.output, "the planned diff is shown"
@@ -135,3 +136,34 @@ def test_who_decided_defaults_to_the_os_user(make_engine: Any, writable_db: Path
     assert cli("reject", str(held.run_id)).exit_code == 0
     assert store.approvals("items")[0]["decided_by"] == getpass.getuser()
     assert cli("approve", "99999").exit_code == 2, "an unknown run is a clear error, not a traceback"
+
+
+def test_a_held_run_alerts_a_human(
+    sync_mapping: Any, sync_config: Any, store: SyncStore, fake: FakeShopify, writable_db: Path
+) -> None:
+    import json
+
+    import httpx
+
+    from legacy_adapters.database import Database
+    from sync.config import AlertConfig
+    from sync.engine import SyncEngine
+
+    hooks: list[dict[str, Any]] = []
+
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "alerts.example":
+            hooks.append(json.loads(request.content))
+            return httpx.Response(204)
+        return fake.handler(request)
+
+    config = msgspec.structs.replace(sync_config, alert=AlertConfig(webhook_url="http://alerts.example/hook"))
+    database = Database(sync_mapping.database)
+    with httpx.Client(transport=httpx.MockTransport(route)) as http:
+        engine = SyncEngine(config, sync_mapping, database, store, http)
+        engine.run("items")
+        legacy(writable_db, "DELETE FROM ITEMMAST WHERE ITEMNO IN (SELECT ITEMNO FROM ITEMMAST LIMIT 30)")
+        held = engine.run("items")
+    database.dispose()
+    assert [(h["run_id"], h["status"]) for h in hooks] == [(held.run_id, "awaiting_approval")]
+    assert "30 deletes" in hooks[0]["error"]
