@@ -1,4 +1,5 @@
-"""``bridgehead sync run|status|history|dlq list|dlq replay|pause|resume`` and ``bridgehead sandbox``.
+"""``bridgehead sync run|status|history|errors|conflicts|show|approvals|approve|reject|dlq|pause|resume``,
+and ``bridgehead sandbox``.
 
 Mounted by ``gateway/cli.py``. Each command reads the mapping's ``sync`` section;
 failures a user can cause end in one line on stderr, never a traceback.
@@ -117,10 +118,19 @@ def _print_report(report: Any, dry_run: bool) -> None:
         click.echo(f"{report.sync}: would send {planned} (plus {report.pending_before} waiting from earlier runs)")
         for sample in report.samples:
             diff = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sample["diff"].items())
-            click.echo(f"    {sample['op']:6} {sample['key']}  {diff}"[:200])
+            rounded = "; ".join(f"{k} {r['from']} -> {r['to']} ({r['rule']})" for k, r in sample["rounded"].items())
+            what = diff or "no field the shop sees changes"
+            click.echo(
+                f"    {sample['op']:6} {sample['key']}  {what}{'  rounded: ' + rounded if rounded else ''}"[:240]
+            )
         return
     tail = f", {report.failed} failed, {report.dead_lettered} dead-lettered" if report.failed else ""
     extra = f", {report.conflicts} conflicts" if report.conflicts else ""
+    extra += f", {report.rounded} values rounded" if report.rounded else ""
+    if report.status == "awaiting_approval":
+        click.echo(f"{report.sync}: run {report.run_id} awaits approval: planned {planned} ({report.error})")
+        click.echo(f"    see `bridgehead sync approvals`, then `sync approve {report.run_id}` or `sync reject`")
+        return
     line = f"{report.sync}: run {report.run_id} {report.status}: planned {planned}; done {done}{tail}{extra}"
     click.echo(line + (f" ({report.error})" if report.error else ""))
 
@@ -136,7 +146,8 @@ def status(config: str | None, state_url: str | None) -> None:
     for name in sync_config.syncs:
         last = store.runs(name, limit=1)
         when = f"#{last[0]['id']} {last[0]['status']} {last[0]['started_at']:%Y-%m-%d %H:%M}" if last else "never"
-        state = "paused" if store.is_paused(name) else "active"
+        held = store.awaiting_approval(name)
+        state = "paused" if store.is_paused(name) else f"held #{held}" if held else "active"
         click.echo(
             f"{name:<12}{state:<10}{when:<30}{store.pending(name):>8}{len(store.dlq(name)):>6}{store.id_count(name):>8}"
         )
@@ -148,14 +159,172 @@ def status(config: str | None, state_url: str | None) -> None:
 @click.option("--sync", "name", default=None)
 @click.option("--limit", default=20, show_default=True)
 def history(config: str | None, state_url: str | None, name: str | None, limit: int) -> None:
-    """Past runs, newest first, with planned and done counts."""
+    """Past runs, newest first: planned and done counts, failures, conflicts, and the run's error."""
     _, sync_config = _load(config)
-    for r in _store(sync_config, state_url).runs(name, limit):
+    store = _store(sync_config, state_url)
+    waiting = {a["run_id"]: a["reason"] for a in store.approvals(name, waiting=True)}
+    for r in store.runs(name, limit):
         planned = f"{r['planned_creates']}/{r['planned_updates']}/{r['planned_deletes']}"
         done = f"{r['done_creates']}/{r['done_updates']}/{r['done_deletes']}"
-        dry = " dry-run" if r["dry_run"] else ""
-        counts = f"planned c/u/d {planned:<12} done {done:<12} failed {r['failed']} dlq {r['dead_lettered']}{dry}"
-        click.echo(f"#{r['id']:<5}{r['sync']:<12}{r['status']:<17}{r['started_at']:%Y-%m-%d %H:%M:%S}  {counts}")
+        counts = (
+            f"planned c/u/d {planned:<12} done {done:<12} failed {r['failed']} dlq {r['dead_lettered']} "
+            f"conflicts {r['conflicts']}"
+        )
+        click.echo(f"#{r['id']:<5}{r['sync']:<12}{r['status']:<18}{r['started_at']:%Y-%m-%d %H:%M:%S}  {counts}")
+        if r["error"]:
+            click.echo(f"       error: {r['error']}")
+        elif r["id"] in waiting:
+            click.echo(f"       waiting for approval: {waiting[r['id']]}")
+
+
+def _key(text: str | None) -> str | None:
+    """A legacy key as typed (``I0001``, ``I0001,W01`` or the stored JSON) -> the stored form."""
+    from sync.changes.base import encode_key
+
+    if text is None:
+        return None
+    return text if text.startswith("[") else encode_key([part.strip() for part in text.split(",")])
+
+
+_filters = [
+    click.option("--sync", "name", default=None, help="Only this sync."),
+    click.option("--run", "run_id", default=None, type=int, help="Only this run (see `sync history`)."),
+    click.option("--key", default=None, help="Only this legacy key: I0001, I0001,W01 (composite) or JSON."),
+    click.option("--limit", default=100, show_default=True),
+]
+
+
+def _with_filters(command: Any) -> Any:
+    for option in reversed(_filters):
+        command = option(command)
+    return command
+
+
+@sync_group.command("errors")
+@_config
+@_state
+@_with_filters
+def errors(config: str | None, state_url: str | None, name: str | None, run_id: int | None, key: str | None,
+           limit: int) -> None:  # fmt: skip
+    """Per-record errors (what the shop refused, what failed to send), oldest first."""
+    _, sync_config = _load(config)
+    found = _store(sync_config, state_url).errors(name, run_id=run_id, key=_key(key), limit=limit)
+    for e in found:
+        click.echo(f"run #{e['run_id']:<5}{e['sync']:<12}{e['key']:<28}{e['at']:%Y-%m-%d %H:%M:%S}  {e['error']}")
+    click.echo(f"{len(found)} error(s)")
+
+
+@sync_group.command("conflicts")
+@_config
+@_state
+@_with_filters
+def conflicts(config: str | None, state_url: str | None, name: str | None, run_id: int | None, key: str | None,
+              limit: int) -> None:  # fmt: skip
+    """Fields both sides changed (``owner: newest``), the two values and which one won."""
+    _, sync_config = _load(config)
+    found = _store(sync_config, state_url).conflicts(name, run_id=run_id, key=_key(key), limit=limit)
+    for c in found:
+        click.echo(
+            f"run #{c['run_id']:<5}{c['sync']:<12}{c['key']:<28}{c['field']:<14}legacy {c['legacy_value']}  "
+            f"shop {c['remote_value']}  -> {c['winner']} wins"
+        )
+    click.echo(f"{len(found)} conflict(s)")
+
+
+@sync_group.command("show")
+@_config
+@_state
+@click.argument("name")
+@click.argument("key")
+def show(config: str | None, state_url: str | None, name: str, key: str) -> None:
+    """One record: its remote id, the values last sent, and what was rounded on the way."""
+    import msgspec
+
+    _, sync_config = _load(config)
+    encoded = _key(key)
+    assert encoded is not None
+    entry = _store(sync_config, state_url).id_entries(name, [encoded]).get(encoded)
+    if entry is None:
+        _fail(f"{name}: no record {encoded} has reached the destination")
+    click.echo(f"{name} {encoded} -> {entry.remote_id}")
+    click.echo(f"  sent:    {msgspec.json.encode(entry.sent).decode()}")
+    for field, r in (entry.extra.get("rounded") or {}).items():
+        click.echo(f"  rounded: {field} {r['from']} -> {r['to']} ({r['rule']})")
+
+
+def _decide(config: str | None, state_url: str | None, run_id: int, by: str | None, approve: bool) -> None:
+    import getpass
+
+    import httpx
+
+    from legacy_adapters.database import Database
+    from sync.engine import SyncEngine
+    from sync.state.approvals import NotAwaitingApproval
+
+    who = by or getpass.getuser()
+    mapping, sync_config = _load(config)
+    store = _store(sync_config, state_url)
+    database = Database(mapping.database)
+    with httpx.Client() as http:
+        engine = SyncEngine(sync_config, mapping, database, store, http)
+        try:
+            report = engine.approve(run_id, who) if approve else engine.reject(run_id, who)
+        except NotAwaitingApproval as exc:
+            _fail(str(exc))
+        except KeyError as exc:
+            _fail(f"run {run_id} belongs to a sync the mapping no longer defines: {exc}")
+        except BridgeheadError as exc:
+            _fail(f"run {run_id}: {exc}")
+        finally:
+            database.dispose()
+    click.echo(f"run {run_id} {'approved' if approve else 'rejected'} by {who}")
+    _print_report(report, False)
+    if report.status == "failed":
+        sys.exit(1)
+
+
+_by = click.option("--by", default=None, help="Who decides (recorded; default: the OS user).")
+
+
+@sync_group.command("approve")
+@_config
+@_state
+@click.argument("run_id", type=int)
+@_by
+def approve(config: str | None, state_url: str | None, run_id: int, by: str | None) -> None:
+    """Send a run that waits for approval (see `sync approvals`)."""
+    _decide(config, state_url, run_id, by, approve=True)
+
+
+@sync_group.command("reject")
+@_config
+@_state
+@click.argument("run_id", type=int)
+@_by
+def reject(config: str | None, state_url: str | None, run_id: int, by: str | None) -> None:
+    """Cancel a run that waits for approval and drop its plan; the next run plans from the source again."""
+    _decide(config, state_url, run_id, by, approve=False)
+
+
+@sync_group.command("approvals")
+@_config
+@_state
+@click.option("--sync", "name", default=None)
+@click.option("--all", "everything", is_flag=True, help="Decided ones too, with who decided.")
+def approvals(config: str | None, state_url: str | None, name: str | None, everything: bool) -> None:
+    """Runs waiting for a human: why, and the diff they would send."""
+    _, sync_config = _load(config)
+    found = _store(sync_config, state_url).approvals(name, waiting=not everything)
+    for a in found:
+        plan = a["plan"]
+        counts = ", ".join(f"{plan['planned'].get(o, 0)} {o}s" for o in ("create", "update", "delete"))
+        decided = f"  {a['decision']} by {a['decided_by']} {a['decided_at']:%Y-%m-%d %H:%M}" if a["decision"] else ""
+        click.echo(f"run #{a['run_id']} {a['sync']}: {counts} of {plan['remote_records']} remote records{decided}")
+        click.echo(f"    why: {a['reason']}")
+        for sample in plan["samples"]:
+            diff = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sample["diff"].items())
+            click.echo(f"    {sample['op']:6} {sample['key']}  {diff}"[:240])
+    click.echo(f"{len(found)} run(s){'' if everything else ' waiting for approval'}")
 
 
 @sync_group.group("dlq")
@@ -220,15 +389,23 @@ def _set_paused(config: str | None, state_url: str | None, name: str, paused: bo
     default=0.0,
     show_default=True,
     type=float,
-    help="Share of requests that fail (429/5xx/timeouts/drops).",
+    help="Share of requests that fail (429, 5xx, INTERNAL_SERVER_ERROR, read timeouts, dropped connections).",
 )
-def sandbox_command(port: int, token: str, fault_rate: float) -> None:
+@click.option(
+    "--hang-s",
+    default=15.0,
+    show_default=True,
+    type=float,
+    help="How long an injected timeout keeps the client waiting (above its timeout_s: a real read timeout).",
+)
+def sandbox_command(port: int, token: str, fault_rate: float, hang_s: float) -> None:
     """Serve a fake Shopify (GraphQL Admin API 2026-04) on 127.0.0.1 for the demo and tests."""
     import uvicorn
 
     from sync.sandbox import make_fake
 
     fake = make_fake(token, fault_rate)
+    fake.hang_s = hang_s
     click.echo(f"Fake Shopify: http://127.0.0.1:{port}/admin/api/{fake.api_version}/graphql.json")
     click.echo(f"Access token: {token}   (header X-Shopify-Access-Token)")
     click.echo("In another terminal:  bridgehead sync run --dry-run   then   bridgehead sync run")

@@ -7,7 +7,10 @@ a typo in a sync definition reads like any other mapping error.
 A field mapping is one of ``{field: api_field}``, ``{template: "{a} {b}"}``
 (concatenation), ``{field: x, lookup: {A: ACTIVE}}`` (a code map), ``{value: 7}``
 (a constant) or ``{ref: {sync: items, attr: inventory_item_id}, field: item_number}``
-(another sync's remote id of the row named by ``field``), each with an ``owner``.
+(another sync's remote id of the row named by ``field``) or ``{expression: "on_hand - allocated"}``,
+each with an ``owner``. Numbers declare how they reach the destination: ``rounding``
+(a whole quantity) or ``currency`` / ``currency_decimals`` (a money amount); see
+``sync/numbers.py``.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from typing import Any, Literal
 import msgspec
 
 from legacy_adapters.exceptions import MappingError
+from sync.numbers import CURRENCY_DECIMALS, ExpressionError, Rounding, compile_expression
 
 __all__ = (
     "AlertConfig",
+    "ApprovalConfig",
     "DestinationConfig",
     "DetectorConfig",
     "FieldMap",
@@ -57,6 +62,15 @@ class FieldMap(_Spec):
     value: Any = None
     """A constant."""
     ref: RefSpec | None = None
+    expression: str | None = None
+    """Arithmetic over API fields with ``+ - *`` and parentheses: ``on_hand - allocated``."""
+    rounding: Rounding | None = None
+    """How a decimal becomes a whole number (floor, ceil, round_half_even, round_half_up, truncate);
+    with ``currency`` the rounding of money to the currency's decimals (default round_half_even)."""
+    currency: str | None = None
+    """ISO 4217 code of a money field: amounts go out with that currency's decimals (USD 2, JPY 0)."""
+    currency_decimals: int | None = None
+    """Decimals of a money field whose currency is not in the built-in table (overrides ``currency``)."""
     owner: Owner = "legacy"
     """legacy: always sent; destination: sent on create only; newest: the later change wins, conflicts recorded."""
 
@@ -67,6 +81,21 @@ class DetectorConfig(_Spec):
     """high_water: the API field holding a rowversion or updated-at value."""
     batch_size: int = 5000
     """Rows compared per batch (snapshot) or read per page."""
+
+
+class ApprovalConfig(_Spec):
+    """When a run stops in ``awaiting_approval`` until ``sync approve RUN`` (or ``reject RUN``)."""
+
+    max_change_share: float | None = 0.10
+    """Deletes, archives and updates above this share of the remote records the sync keeps; None: off."""
+    min_remote_records: int = 20
+    """Below this many remote records the share rule is off (5 of 8 changed is not alarming)."""
+    max_count_deviation: float | None = 0.5
+    """Source rows read by a full pass this far (as a share) from the median of recent runs; None: off."""
+    history: int = 5
+    """Recent completed runs the record count is compared with (at least 3 are needed)."""
+    after_mapping_change: bool = False
+    """The first run after this sync's definition changed waits for approval."""
 
 
 class DestinationConfig(_Spec):
@@ -98,6 +127,8 @@ class SyncSpec(_Spec):
     """Runs a record may fail in before it goes to the dead-letter queue."""
     request_attempts: int = 6
     """Attempts of one request (stamina) before the record counts as failed for this run."""
+    approval: ApprovalConfig = ApprovalConfig()
+    """Risky runs wait for a human (``sync approve`` / ``sync reject``)."""
 
 
 class AlertConfig(_Spec):
@@ -138,11 +169,32 @@ def load_sync_config(raw: dict[str, Any] | None) -> SyncConfig:
             known = ", ".join(config.destinations)
             raise MappingError(f"unknown destination {spec.destination!r} (known: {known})", path=f"{path}.destination")
         for target, fmap in spec.fields.items():
-            kinds = sum(x is not None for x in (fmap.template, fmap.value)) + (fmap.field is not None and not fmap.ref)
+            where = f"{path}.fields.{target}"
+            kinds = sum(x is not None for x in (fmap.template, fmap.value, fmap.expression)) + (
+                fmap.field is not None and not fmap.ref
+            )
             if fmap.ref is None and kinds != 1:
-                raise MappingError("give exactly one of field, template, value", path=f"{path}.fields.{target}")
+                raise MappingError("give exactly one of field, template, value, expression", path=where)
+            if fmap.expression is not None:
+                try:
+                    compile_expression(fmap.expression)
+                except ExpressionError as exc:
+                    raise MappingError(str(exc), path=f"{where}.expression") from None
+            if fmap.currency is not None and fmap.currency_decimals is None and fmap.currency not in CURRENCY_DECIMALS:
+                raise MappingError(
+                    f"unknown currency {fmap.currency!r}: give currency_decimals", path=f"{where}.currency"
+                )
+            if fmap.currency_decimals is not None and not 0 <= fmap.currency_decimals <= 6:
+                raise MappingError("currency_decimals must be between 0 and 6", path=f"{where}.currency_decimals")
+            if (fmap.rounding or fmap.currency or fmap.currency_decimals is not None) and (
+                fmap.template is not None or fmap.ref is not None or fmap.lookup
+            ):
+                raise MappingError("rounding and currency apply to a number (field, expression or value)", path=where)
             if fmap.ref is not None and (fmap.field is None or fmap.ref.sync not in config.syncs):
                 raise MappingError("ref needs a field and a known sync", path=f"{path}.fields.{target}.ref")
+        share = spec.approval.max_change_share
+        if share is not None and not 0 < share <= 1:
+            raise MappingError("a share between 0 and 1 (0.1 is 10 %)", path=f"{path}.approval.max_change_share")
         if spec.detector.kind == "high_water" and not spec.detector.column:
             raise MappingError("high_water needs a column", path=f"{path}.detector.column")
     return config

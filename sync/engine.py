@@ -26,11 +26,14 @@ import structlog
 
 from legacy_adapters.query.resource import bind_version
 from legacy_adapters.reader import Reader
+from sync.approval import assess, spec_hash
 from sync.changes import make_detector
 from sync.connectors.base import OutRecord
 from sync.connectors.shopify import ShopifyClient, ShopifyConnector
 from sync.exceptions import Deferred, Fatal, Retriable, SyncError
-from sync.plan import changed, decide, referenced_fields, render
+from sync.numbers import Rounded
+from sync.plan import decide, preview, referenced_fields, render
+from sync.state.approvals import COMPLETED, PROCEEDED
 
 if TYPE_CHECKING:
     import httpx
@@ -58,6 +61,10 @@ class RunReport:
     failed: int = 0
     dead_lettered: int = 0
     conflicts: int = 0
+    source_rows: int | None = None
+    """Rows a full pass read (snapshot detectors), for the approval gate's count check."""
+    rounded: int = 0
+    """Values delivered after rounding (a fractional quantity, a price with more decimals than the currency)."""
     pending_before: int = 0
     samples: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
@@ -113,25 +120,33 @@ class SyncEngine:
 
     def run(self, name: str, *, dry_run: bool = False) -> RunReport:
         spec = self.config.syncs[name]
-        if not dry_run:
-            # A run whose worker died (kill -9) would otherwise stay "running" in history forever.
-            for stale in self.store.abandon_stale_runs(name, self.config.lease_s):
-                log.warning("sync run abandoned", sync=name, run=stale)
-        report = RunReport(self.store.start_run(name, self.worker, dry_run=dry_run), name)
+        if dry_run:
+            return self._dry_run(name, spec)
+        # A run whose worker died (kill -9) would otherwise stay "running" in history forever.
+        for stale in self.store.abandon_stale_runs(name, self.config.lease_s):
+            log.warning("sync run abandoned", sync=name, run=stale)
+        report = RunReport(self.store.start_run(name, self.worker), name)
         if self.store.is_paused(name):
             return self._finish(report, "cancelled", "paused")
+        if (held := self.store.awaiting_approval(name)) is not None:
+            return self._finish(report, "cancelled", f"run {held} is waiting for approval")
         self.store.move_run(report.run_id, "running")
         report.pending_before = self.store.pending(name)
+        return self._execute(name, spec, report, plan=True)
+
+    def _execute(self, name: str, spec: SyncSpec, report: RunReport, *, plan: bool) -> RunReport:
         try:
-            self._plan(name, spec, report, dry_run)
-            if not dry_run:
-                self._push(name, spec, report)
+            if plan:
+                self._plan(name, spec, report, False)
+                if (reason := self._risk(name, spec, report)) is not None:
+                    return self._hold(report, reason)  # the approval gate: between planning and sending
+            self._push(name, spec, report)
         except Fatal as exc:
             self.store.release(self.worker)
             return self._finish(report, "failed", str(exc))
-        except _Paused:
+        except _Paused as stop:
             self.store.release(self.worker)
-            return self._finish(report, "cancelled", "paused during the run")
+            return self._finish(report, "cancelled", stop.reason)
         except Exception as exc:
             # Legacy database down, a bug: record the failure (and count it for alerts), then let it surface.
             self.store.release(self.worker)
@@ -139,6 +154,53 @@ class SyncEngine:
             raise
         status = "partially_failed" if report.failed or report.dead_lettered else "succeeded"
         return self._finish(report, status, None)
+
+    # -- the approval gate (sync/approval.py) -------------------------------------------------
+
+    def _risk(self, name: str, spec: SyncSpec, report: RunReport) -> str | None:
+        proceeded = self.store.recent_plans(name, PROCEEDED, 1)
+        completed = self.store.recent_plans(name, COMPLETED, spec.approval.history)
+        current = spec_hash(spec)
+        self.store.record_plan(report.run_id, name, report.source_rows, current)
+        return assess(
+            spec, planned=report.planned, remote_records=self.store.id_count(name), source_rows=report.source_rows,
+            recent_rows=[p["source_rows"] for p in completed if p["source_rows"] is not None],
+            last_spec_hash=proceeded[0]["spec_hash"] if proceeded else None,
+        ).reason  # fmt: skip
+
+    def _hold(self, report: RunReport, reason: str) -> RunReport:
+        plan = {"planned": dict(report.planned), "remote_records": self.store.id_count(report.sync),
+                "source_rows": report.source_rows, "samples": report.samples}  # fmt: skip
+        self.store.request_approval(report.run_id, report.sync, reason, plan)
+        self.store.move_run(report.run_id, "awaiting_approval")
+        report.status, report.error = "awaiting_approval", reason
+        log.warning("sync run awaits approval", sync=report.sync, run=report.run_id, reason=reason)
+        if self.config.alert:  # a held sync sends nothing until someone looks: tell them now
+            self._alert(report, 0)
+        return report
+
+    def approve(self, run_id: int, by: str) -> RunReport:
+        """Send a run that waits for approval, recording who decided."""
+        approval = self.store.decide_approval(run_id, "approved", by)
+        name = approval["sync"]
+        report = RunReport(run_id, name, planned=Counter(approval["plan"]["planned"]))
+        self.store.move_run(run_id, "running")
+        report.pending_before = self.store.pending(name)
+        return self._execute(name, self.config.syncs[name], report, plan=False)
+
+    def reject(self, run_id: int, by: str) -> RunReport:
+        """Cancel a run that waits for approval and drop its plan; the next run plans from the source again."""
+        approval = self.store.decide_approval(run_id, "rejected", by)
+        report = RunReport(run_id, approval["sync"], planned=Counter(approval["plan"]["planned"]))
+        self.store.discard_plan(report.sync)
+        return self._finish(report, "cancelled", f"rejected by {by}")
+
+    def _dry_run(self, name: str, spec: SyncSpec) -> RunReport:
+        """Plan without sending or recording: no run in history, no cursor moved, nothing in the outbox."""
+        report = RunReport(0, name, status="dry_run")
+        report.pending_before = self.store.pending(name)
+        self._plan(name, spec, report, dry_run=True)
+        return report
 
     def _finish(self, report: RunReport, status: str, error: str | None) -> RunReport:
         report.status, report.error = status, error
@@ -182,11 +244,13 @@ class SyncEngine:
             detector = self._detector(name, spec)
             for batch in detector.detect():
                 self._plan_batch(name, spec, batch, report, dry_run)
+            report.source_rows = getattr(detector, "rows_seen", None)
             if not dry_run:
                 detector.commit()
         finally:
             self.store.release_plan(name, self.worker)
-        self.store.add_counts(report.run_id, **{f"planned_{op}s": n for op, n in report.planned.items()})
+        if not dry_run:
+            self.store.add_counts(report.run_id, **{f"planned_{op}s": n for op, n in report.planned.items()})
 
     def _plan_batch(self, name: str, spec: SyncSpec, batch: list[Change], report: RunReport, dry_run: bool) -> None:
         keys = [c.key for c in batch]
@@ -215,13 +279,15 @@ class SyncEngine:
                     continue
                 op = "update"
             report.planned[op] += 1
+            if len(report.samples) < (5 if dry_run else 20):  # the dry run's output, or an approval's diff
+                diff, rounded = (
+                    ({}, {})
+                    if change.row is None
+                    else preview(spec.fields, change.row, entry.sent if entry else None, self._ref)
+                )
+                report.samples.append({"op": op, "key": change.key, "diff": diff,
+                                       "rounded": {f: r.as_dict() for f, r in rounded.items()}})  # fmt: skip
             if dry_run:
-                if len(report.samples) < 5 and change.row is not None:
-                    values = render(spec.fields, change.row, self._ref)
-                    diff = changed(values, entry.sent if entry else {}, values)
-                    report.samples.append({"op": op, "key": change.key, "diff": diff})
-                elif len(report.samples) < 5:
-                    report.samples.append({"op": op, "key": change.key, "diff": {}})
                 continue
             queue.append({"key": change.key, "op": "delete" if op == "delete" else "upsert", "row": change.row,
                           "fingerprint": change.fingerprint, "changed_at": change.changed_at})  # fmt: skip
@@ -249,7 +315,9 @@ class SyncEngine:
         size = min(spec.batch_size, connector.max_batch * 5)
         while True:
             if self.store.is_paused(name):
-                raise _Paused
+                raise _Paused("paused during the run")
+            if (held := self.store.awaiting_approval(name)) is not None:
+                raise _Paused(f"run {held} is waiting for approval")  # another worker's plan was held
             items = self.store.claim(name, self.worker, report.run_id, size, self.config.lease_s)
             if not items:
                 break
@@ -265,6 +333,7 @@ class SyncEngine:
         newest = any(f.owner == "newest" for f in spec.fields.values())
         remote = connector.fetch([e.remote_id for e in entries.values()]) if newest else {}
         records, meta = [], {}
+        notes: dict[str, dict[str, dict[str, str]]] = {}  # key -> field -> how it was rounded
         for item in items:
             entry = entries.get(item.key)
             if item.op == "delete":
@@ -274,7 +343,8 @@ class SyncEngine:
                 records.append(OutRecord(item.key, "delete", {}, entry.remote_id, entry.extra))
                 meta[item.key] = (item, "delete", {})
                 continue
-            values = render(spec.fields, item.row or {}, self._ref)
+            rounded: dict[str, Rounded] = {}
+            values = render(spec.fields, item.row or {}, self._ref, rounded)
             creating = entry is None
             send, conflicts = decide(spec.fields, values, creating=creating, sent=entry.sent if entry else {},
                                      remote=remote.get(entry.remote_id) if entry else None,
@@ -292,10 +362,12 @@ class SyncEngine:
                 )  # nothing the legacy side may change
                 report.done[op] += 1
                 continue
+            send_id = f"{report.run_id}:{item.id}:{item.fingerprint}"  # one key per real send (issue 12, item 1)
             records.append(
-                OutRecord(item.key, op, send, entry.remote_id if entry else None, entry.extra if entry else {})
+                OutRecord(item.key, op, send, entry.remote_id if entry else None, entry.extra if entry else {}, send_id)
             )
             meta[item.key] = (item, op, {**(entry.sent if entry else {}), **send})
+            notes[item.key] = {f: r.as_dict() for f, r in rounded.items() if f in send}
         if not records:
             return
         try:
@@ -309,6 +381,11 @@ class SyncEngine:
                 entry = entries.get(item.key)
                 remote_id = result.remote_id or (entry.remote_id if entry else None)
                 extra = {**(entry.extra if entry else {}), **result.extra}
+                # What was rounded on the way out stays visible per record (`sync show`), until the next send.
+                extra.pop("rounded", None)
+                if notes.get(item.key):
+                    extra["rounded"] = notes[item.key]
+                    report.rounded += len(notes[item.key])
                 delivered.append((item, remote_id, extra, sent))
                 report.done[op] += 1
                 continue
@@ -326,4 +403,8 @@ def _failed(key: str, exc: SyncError) -> Any:
 
 
 class _Paused(Exception):
-    """Raised between batches when the sync was paused mid-run."""
+    """Raised between batches when the sync was paused mid-run, or its plan is held for approval."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

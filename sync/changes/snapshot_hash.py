@@ -39,11 +39,15 @@ class SnapshotHashDetector:
         self.sync, self.resource, self.fields = sync, resource, fields
         self.reader, self.store, self.batch_size = reader, store, batch_size
         self.key_names = tuple(f.name for f in resource.key)
+        self.rows_seen: int | None = None
+        """Source rows the last full pass read."""
 
     def detect(self) -> Iterator[list[Change]]:
         self.store.clear_seen(self.sync)
+        self.rows_seen = 0  # the approval gate compares it with recent passes
         rows = self.reader.stream(ReadQuery(self.resource, self.fields))
         while batch := list(islice(rows, self.batch_size)):
+            self.rows_seen += len(batch)
             keyed = [(encode_key([r[k] for k in self.key_names]), r) for r in batch]
             keys = [k for k, _ in keyed]
             stored = self.store.fingerprints(self.sync, keys)

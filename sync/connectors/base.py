@@ -19,6 +19,9 @@ class OutRecord:
     """Destination field -> value, already filtered by field ownership."""
     remote_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    send_id: str = ""
+    """Names this one delivery attempt (run, outbox item, row version): idempotency keys derive from it,
+    so request-level retries of the same send share a key and a later real change never does."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,7 +168,17 @@ class StateStore(Protocol):
         self, run_id: int, sync: str, key: str, field: str, legacy: Any, remote: Any, winner: str
     ) -> None: ...
 
-    def conflicts(self, sync: str) -> list[dict[str, Any]]: ...
+    def conflicts(
+        self, sync: str | None = None, *, run_id: int | None = None, key: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Recorded conflicts, oldest first, filtered by sync, run and encoded legacy key."""
+        ...
+
+    def errors(
+        self, sync: str | None = None, *, run_id: int | None = None, key: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Per-record errors, oldest first, filtered by sync, run and encoded legacy key."""
+        ...
 
     def dlq(self, sync: str | None = None) -> list[dict[str, Any]]: ...
 
@@ -178,4 +188,30 @@ class StateStore(Protocol):
 
     def replay(self, sync: str | None = None, ids: Sequence[int] | None = None) -> int:
         """Dead letters back to the outbox with a fresh attempt budget; how many."""
+        ...
+
+    # -- the approval gate (sync/state/approvals.py) -----------------------------------------
+
+    def record_plan(self, run_id: int, sync: str, source_rows: int | None, spec_hash: str) -> None:
+        """What a run planned from: rows a full pass read (None if incremental) and the definition's hash."""
+        ...
+
+    def recent_plans(self, sync: str, statuses: tuple[str, ...], limit: int) -> list[dict[str, Any]]:
+        """``run_id, source_rows, spec_hash`` of the latest runs that ended in ``statuses``, newest first."""
+        ...
+
+    def request_approval(self, run_id: int, sync: str, reason: str, plan: dict[str, Any]) -> None: ...
+
+    def awaiting_approval(self, sync: str) -> int | None:
+        """The run of ``sync`` waiting for a human decision; while there is one, the sync sends nothing."""
+        ...
+
+    def approvals(self, sync: str | None = None, *, waiting: bool = False) -> list[dict[str, Any]]: ...
+
+    def decide_approval(self, run_id: int, decision: str, by: str) -> dict[str, Any]:
+        """Record approved/rejected and who decided, once; raises ``NotAwaitingApproval`` otherwise."""
+        ...
+
+    def discard_plan(self, sync: str) -> int:
+        """Drop the sync's outbox and detector cursor (a rejected plan); the next pass plans from the source."""
         ...

@@ -60,6 +60,8 @@ class MemoryStore:
         self._errors: list[dict[str, Any]] = []
         self._conflicts: list[dict[str, Any]] = []
         self._dlq: dict[Key, dict[str, Any]] = {}
+        self._plans: dict[int, dict[str, Any]] = {}
+        self._approvals: dict[int, dict[str, Any]] = {}
 
     # -- controls ----------------------------------------------------------------------------
 
@@ -307,9 +309,23 @@ class MemoryStore:
                 "legacy_value": _json(legacy), "remote_value": _json(remote), "winner": winner, "at": _now(),
             })  # fmt: skip
 
-    def conflicts(self, sync: str) -> list[dict[str, Any]]:
+    def conflicts(
+        self, sync: str | None = None, *, run_id: int | None = None, key: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        return self._listing(self._conflicts, sync, run_id, key, limit)
+
+    def errors(
+        self, sync: str | None = None, *, run_id: int | None = None, key: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        return self._listing(self._errors, sync, run_id, key, limit)
+
+    def _listing(
+        self, rows: list[dict[str, Any]], sync: str | None, run_id: int | None, key: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        wanted = {"sync": sync, "run_id": run_id, "key": key}
         with self._lock:
-            return [dict(c) for c in self._conflicts if c["sync"] == sync]
+            found = [dict(r) for r in rows if all(v is None or r[k] == v for k, v in wanted.items())]
+        return found[:limit]
 
     # -- dead-letter queue -------------------------------------------------------------------
 
@@ -334,3 +350,54 @@ class MemoryStore:
                     "attempts": 0, "last_error": None, "not_before_run": 0, "lease_owner": None, "lease_until": None,
                 }  # fmt: skip
             return len(letters)
+
+    # -- approval gate (sync/state/approvals.py) ---------------------------------------------
+
+    def record_plan(self, run_id: int, sync: str, source_rows: int | None, spec_hash: str) -> None:
+        with self._lock:
+            self._plans[run_id] = {"run_id": run_id, "sync": sync, "source_rows": source_rows, "spec_hash": spec_hash}
+
+    def recent_plans(self, sync: str, statuses: tuple[str, ...], limit: int) -> list[dict[str, Any]]:
+        with self._lock:
+            found = [{k: p[k] for k in ("run_id", "source_rows", "spec_hash")}
+                     for run_id, p in sorted(self._plans.items(), reverse=True)
+                     if p["sync"] == sync and self._runs.get(run_id, {}).get("status") in statuses]  # fmt: skip
+        return found[:limit]
+
+    def request_approval(self, run_id: int, sync: str, reason: str, plan: dict[str, Any]) -> None:
+        with self._lock:
+            self._approvals[run_id] = {"run_id": run_id, "sync": sync, "reason": reason, "plan": _copy(plan),
+                                       "requested_at": _now(), "decision": None, "decided_by": None,
+                                       "decided_at": None}  # fmt: skip
+
+    def awaiting_approval(self, sync: str) -> int | None:
+        with self._lock:
+            return next((r for r, a in sorted(self._approvals.items()) if a["sync"] == sync
+                         and a["decision"] is None), None)  # fmt: skip
+
+    def approvals(self, sync: str | None = None, *, waiting: bool = False) -> list[dict[str, Any]]:
+        with self._lock:
+            return [_copy_approval(a) for _, a in sorted(self._approvals.items())
+                    if sync in (None, "", a["sync"]) and (not waiting or a["decision"] is None)]  # fmt: skip
+
+    def decide_approval(self, run_id: int, decision: str, by: str) -> dict[str, Any]:
+        from sync.state.approvals import NotAwaitingApproval
+
+        with self._lock:
+            approval = self._approvals.get(run_id)
+            if approval is None or approval["decision"] is not None:
+                raise NotAwaitingApproval(f"run {run_id} is not waiting for approval")
+            approval.update(decision=decision, decided_by=by, decided_at=_now())
+            return _copy_approval(approval)
+
+    def discard_plan(self, sync: str) -> int:
+        with self._lock:
+            keys = [k for k in self._outbox if k[0] == sync]
+            for k in keys:
+                del self._outbox[k]
+            self._cursors.pop(sync, None)
+            return len(keys)
+
+
+def _copy_approval(approval: dict[str, Any]) -> dict[str, Any]:
+    return {**approval, "plan": _copy(approval["plan"])}

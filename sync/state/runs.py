@@ -25,12 +25,15 @@ __all__ = ("FINAL_STATES", "TRANSITIONS", "InvalidTransition", "RunLog")
 _OUTCOMES = frozenset({"succeeded", "partially_failed", "failed", "cancelled"})
 TRANSITIONS: dict[str, frozenset[str]] = {
     "queued": frozenset({"running", "cancelled", "failed", "abandoned"}),
-    "running": _OUTCOMES | {"abandoned"},
+    "running": _OUTCOMES | {"abandoned", "awaiting_approval"},
+    # A risky plan waits for a human: approved, it is sent; rejected, it is cancelled.
+    "awaiting_approval": frozenset({"running", "cancelled"}),
     # Abandoned is a presumption (no live lease, e.g. after kill -9): a worker that was only
     # stalled and turns up again may still record how its run really ended.
     "abandoned": _OUTCOMES,
 }
-"""queued -> running -> succeeded | partially_failed | failed | cancelled | abandoned; outcomes go nowhere."""
+"""queued -> running [-> awaiting_approval -> running | cancelled] -> succeeded | partially_failed | failed |
+cancelled | abandoned; outcomes go nowhere."""
 FINAL_STATES = _OUTCOMES | {"abandoned"}
 COUNTS = (
     *(f"{s}_{o}" for s in ("planned", "done") for o in ("creates", "updates", "deletes")),
@@ -223,9 +226,24 @@ class RunLog:
                 )
             )  # fmt: skip
 
-    def conflicts(self, sync: str) -> list[dict[str, Any]]:
+    def conflicts(
+        self, sync: str | None = None, *, run_id: int | None = None, key: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        return self._listing(CONFLICTS, sync, run_id, key, limit)
+
+    def errors(
+        self, sync: str | None = None, *, run_id: int | None = None, key: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        return self._listing(RECORD_ERRORS, sync, run_id, key, limit)
+
+    def _listing(
+        self, table: sa.Table, sync: str | None, run_id: int | None, key: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        query = sa.select(table).order_by(table.c.id).limit(limit)
+        for column, value in (("sync", sync), ("run_id", run_id), ("key", key)):
+            if value is not None:
+                query = query.where(table.c[column] == value)
         with self.engine.connect() as conn:
-            query = sa.select(CONFLICTS).where(CONFLICTS.c.sync == sync).order_by(CONFLICTS.c.id)
             return [dict(r._mapping) for r in conn.execute(query)]
 
     # -- dead-letter queue -------------------------------------------------------------------

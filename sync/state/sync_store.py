@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
+from sync.state.approvals import APPROVAL_TABLES, ApprovalLog
 from sync.state.base import IdEntry, OutboxItem
 from sync.state.runs import RunLog
 from sync.state.store import StateDatabase
@@ -55,7 +56,7 @@ def _insert(conn: sa.Connection) -> Any:
     return insert
 
 
-class SyncStore(RunLog):
+class SyncStore(RunLog, ApprovalLog):
     """Durable sync state. One instance per process; safe to share between threads."""
 
     def __init__(self, database: StateDatabase) -> None:
@@ -72,7 +73,7 @@ class SyncStore(RunLog):
         # Only our tables: the store is usable whatever other state modules exist.
         from sync.state.store import METADATA
 
-        METADATA.create_all(self.engine, tables=list(SYNC_TABLES), checkfirst=True)
+        METADATA.create_all(self.engine, tables=[*SYNC_TABLES, *APPROVAL_TABLES], checkfirst=True)
 
     # -- controls: pause and the planning lease ----------------------------------------------
 

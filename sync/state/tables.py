@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from sync.state import audit, idempotency, sync_tables  # noqa: F401
+from sync.state import approvals, audit, idempotency, sync_tables  # noqa: F401
 
 __all__: tuple[str, ...] = ()

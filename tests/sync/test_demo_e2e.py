@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +33,16 @@ def assert_converged(fake: FakeShopify, db: Path) -> None:
     for key, (title, price, actcd) in items.items():
         product = products[key]
         assert product["title"] == title
-        assert Decimal(product["variants"][0]["price"]) == price
+        # Prices go out in cents (currency: USD), banker's rounding of the 4 legacy decimals.
+        assert product["variants"][0]["price"] == str(price.quantize(Decimal("0.01"), ROUND_HALF_EVEN))
         assert product["status"] == ("ACTIVE" if actcd == "A" else "ARCHIVED")
     by_sku = {p["variants"][0]["sku"]: p["variants"][0]["inventoryItem"] for p in fake.shop.products.values()}
     names = {n: g for g, n in fake.shop.locations.items()}
-    for itemno, whse, onhand in legacy(db, "SELECT ITEMNO, WHSE, ONHAND FROM STKBAL"):
+    for itemno, whse, onhand, alloc in legacy(db, "SELECT ITEMNO, WHSE, ONHAND, ALLOC FROM STKBAL"):
         if itemno.strip() in by_sku:
-            assert fake.shop.inventory[(by_sku[itemno.strip()], names[whse.strip()])] == onhand // 1000
+            # available = on hand - allocated, floored to whole units (3 implied decimals).
+            expected = math.floor(Decimal(onhand - alloc) / 1000)
+            assert fake.shop.inventory[(by_sku[itemno.strip()], names[whse.strip()])] == expected
 
 
 def test_first_run_creates_everything(make_engine, fake: FakeShopify, writable_db: Path, store: SyncStore) -> None:

@@ -2,8 +2,10 @@
 
 One ``execute`` is one logical request: paced by ``CostThrottle``, retried by
 stamina on ``Retriable`` (5xx, timeouts, dropped connections, 429 with its
-``Retry-After``, ``THROTTLED`` with the bucket's restore time), and turned into a
-``Fatal`` when no retry can help. ``userErrors`` are data, left to the connector.
+``Retry-After``, ``THROTTLED`` with the bucket's restore time, ``INTERNAL_SERVER_ERROR``), and turned
+into a ``Fatal`` when no retry can help; ``MAX_COST_EXCEEDED`` is returned at once as
+``CostExceeded`` for the caller to split. Codes and outcomes: ``errors.py``.
+``userErrors`` are data, left to the connector.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import httpx
 import msgspec
 
 from sync.connectors.shopify.auth import ShopifyTokenAuth
+from sync.connectors.shopify.errors import graphql_error
 from sync.connectors.shopify.throttle import CostThrottle
 from sync.exceptions import Fatal, RateLimited, Retriable
 from sync.outcomes import classify_exception, classify_response
@@ -55,6 +58,8 @@ class ShopifyClient:
         hook.waits = self.hook.waits
         for attempt in retrying(self.attempts, hook):
             with attempt:
+                # CostExceeded is not Retriable: the same query costs the same every time, so it
+                # goes straight back to the caller, who splits it.
                 return self._once(query, variables or {}, cost)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -75,10 +80,12 @@ class ShopifyClient:
             raise Retriable("the response was not JSON") from None
         self.throttle.after(body.get("extensions"))
         errors = body.get("errors") or []
-        codes = {((e.get("extensions") or {}).get("code")) for e in errors}
+        codes = [(e.get("extensions") or {}).get("code") for e in errors]
         if "THROTTLED" in codes:
             requested = ((body.get("extensions") or {}).get("cost") or {}).get("requestedQueryCost", cost)
             raise RateLimited("THROTTLED", self.throttle.restore_time(float(requested)))
         if errors:
-            raise Fatal("GraphQL error: " + "; ".join(str(e.get("message")) for e in errors)[:500])
+            # The worst outcome wins: one fatal error stops the run even beside a retriable one.
+            found = [graphql_error(c, str(e.get("message"))) for c, e in zip(codes, errors, strict=True)]
+            raise next((f for f in found if isinstance(f, Fatal)), found[0])
         return dict(body.get("data") or {})

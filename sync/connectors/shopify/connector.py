@@ -11,13 +11,15 @@ and an ``@idempotent`` key; a stale quantity is re-read and the batch resent.
 from __future__ import annotations
 
 import hashlib
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import msgspec
 
 from sync.connectors.base import OutRecord, PushResult
-from sync.exceptions import Deferred, Fatal, Skippable
+from sync.connectors.shopify.errors import CostExceeded, user_error
+from sync.exceptions import Deferred, Fatal, Skippable, SyncError
 
 if TYPE_CHECKING:
     from sync.connectors.shopify.client import ShopifyClient
@@ -32,6 +34,8 @@ _FETCH = {
     "product": "... on Product { id title status vendor productType descriptionHtml tags updatedAt }",
     "customer": "... on Customer { id firstName lastName email phone note tags updatedAt }",
 }
+_INT_LIMIT = 2**31
+"""GraphQL ``Int`` is a signed 32-bit integer."""
 _PER_REQUEST = 10
 """Aliased upserts per request: 100 points, a tenth of the Standard bucket."""
 
@@ -52,10 +56,14 @@ class ShopifyConnector:
 
     def push(self, records: list[OutRecord]) -> list[PushResult]:
         if self.kind == "inventory":
-            return self._push_stock(records)
-        results: list[PushResult] = []
-        for start in range(0, len(records), _PER_REQUEST):
-            results.extend(self._push_objects(records[start : start + _PER_REQUEST]))
+            results = self._push_stock(records)
+        else:
+            results = []
+            for start in range(0, len(records), _PER_REQUEST):
+                results.extend(self._push_objects(records[start : start + _PER_REQUEST]))
+        # A code the table calls fatal stops the run, even when it came back on one record.
+        if fatal := next((r.error for r in results if isinstance(r.error, Fatal)), None):
+            raise fatal
         return results
 
     def _push_objects(self, records: list[OutRecord]) -> list[PushResult]:
@@ -83,7 +91,7 @@ class ShopifyConnector:
             else:
                 decl.append(f"$i{i}: CustomerSetInput!, $k{i}: CustomerSetIdentifiers")
                 parts.append(f"r{i}: customerSet(identifier: $k{i}, input: $i{i}) {{ {_CUSTOMER} {_ERRORS} }}")
-                variables[f"i{i}"] = dict(values)
+                variables[f"i{i}"] = _customer_input(values)
             variables[f"k{i}"] = ident
         query = f"mutation Push({', '.join(decl)}) {{ {' '.join(parts)} }}"
         data = self.client.execute(query, variables, cost=10 * len(records))
@@ -117,8 +125,14 @@ class ShopifyConnector:
         if not remote_ids or self.kind == "inventory":
             return {}
         query = f"query Fetch($ids: [ID!]!) {{ nodes(ids: $ids) {{ {_FETCH[self.kind]} }} }}"
-        data = self.client.execute(query, {"ids": remote_ids}, cost=len(remote_ids))
-        return {n["id"]: n for n in data.get("nodes") or [] if n}
+        found: dict[str, dict[str, Any]] = {}
+
+        def read(chunk: list[str]) -> None:
+            data = self.client.execute(query, {"ids": chunk}, cost=len(chunk))
+            found.update({n["id"]: n for n in data.get("nodes") or [] if n})
+
+        _in_pieces(remote_ids, read)
+        return found
 
     # -- stock -------------------------------------------------------------------------------
 
@@ -152,8 +166,24 @@ class ShopifyConnector:
                     rec.key, error=Skippable(f"no shop location named {rec.values.get('location')!r}")
                 )
             else:
-                quantity = 0 if rec.op == "delete" else int(Decimal(str(rec.values.get("quantity") or 0)))
-                pending.append((rec, item, location, quantity))
+                raw = 0 if rec.op == "delete" else rec.values.get("quantity") or 0
+                try:
+                    quantity = Decimal(str(raw))
+                except InvalidOperation:
+                    quantity = Decimal("NaN")
+                if not quantity.is_finite() or abs(quantity) >= _INT_LIMIT:
+                    # GraphQL's Int is 32-bit: one such value in the batch would fail the whole request.
+                    results[rec.key] = PushResult(rec.key, error=Skippable(
+                        f"quantity {raw!r} is not a number Shopify can store", code="INVALID_QUANTITY"))  # fmt: skip
+                    continue
+                if quantity != quantity.to_integral_value():
+                    # Shopify counts whole units. Truncating here once hid 4,978 fractional demo rows:
+                    # the mapping must say how to round (``rounding:`` on the field, docs/sync.md).
+                    results[rec.key] = PushResult(rec.key, error=Skippable(
+                        f"quantity {raw} is not a whole number: declare rounding (floor, ceil or round_half_even) "
+                        "on the sync's quantity field", code="FRACTIONAL_QUANTITY"))  # fmt: skip
+                    continue
+                pending.append((rec, item, location, int(quantity)))
         known = {(i, loc): rec.extra.get("quantity") for rec, i, loc, _ in pending if rec.extra.get("item") == i}
         for _round in range(4):
             if not pending:
@@ -163,9 +193,13 @@ class ShopifyConnector:
             quantities = [{"inventoryItemId": i, "locationId": loc, "quantity": q,
                            "changeFromQuantity": known.get((i, loc))}
                           for _, i, loc, q in pending]  # fmt: skip
-            # Same batch, same key: a retry after a lost answer replays the first result instead of
-            # failing the compare-and-set against the quantity it already set.
-            key = hashlib.sha256(msgspec.json.encode(quantities)).hexdigest()[:32]
+            # One key per real send: the outbox items and versions being delivered (``send_id``) and
+            # the exact parameters. A request-level retry after a lost answer repeats this very
+            # request and replays the first result; a later, genuinely new change (3 -> 7 again
+            # after 7 -> 3) has other send ids and so a new key. Hashing the quantities alone made
+            # that second 3 -> 7 replay the first answer and change nothing in the shop.
+            sends = sorted(rec.send_id or rec.key for rec, *_ in pending)
+            key = hashlib.sha256(msgspec.json.encode([sends, quantities])).hexdigest()[:32]
             query = (
                 "mutation Set($input: InventorySetQuantitiesInput!) { inventorySetQuantities(input: $input) "
                 f'@idempotent(key: "{key}") {{ inventoryAdjustmentGroup {{ id }} {_ERRORS} }} }}'
@@ -184,8 +218,13 @@ class ShopifyConnector:
                 field = e.get("field") or []
                 index = int(field[2]) if len(field) > 2 and field[2].isdigit() else None
                 if index is None:
-                    raise Fatal(f"inventorySetQuantities refused the batch: {e.get('message')}")
-                if e.get("code") == "CHANGE_FROM_QUANTITY_STALE":
+                    # A refusal of the whole request: the table says whether that is our bug or transient.
+                    error = user_error(e.get("code"), ".".join(field), str(e.get("message")))
+                    if isinstance(error, Fatal):
+                        raise Fatal(f"inventorySetQuantities refused the batch: {error}")
+                    for rec, *_ in pending:
+                        results.setdefault(rec.key, PushResult(rec.key, error=error))
+                elif e.get("code") in ("CHANGE_FROM_QUANTITY_STALE", "COMPARE_QUANTITY_STALE"):
                     stale.add(index)
                 else:
                     rec = pending[index][0]
@@ -202,17 +241,20 @@ class ShopifyConnector:
 
     def _read_quantities(self, slots: list[tuple[str, str]]) -> dict[tuple[str, str], int | None]:
         found: dict[tuple[str, str], int | None] = {}
-        for start in range(0, len(slots), 50):
-            chunk = slots[start : start + 50]
+
+        def read(chunk: list[tuple[str, str]]) -> None:
             fields = " ".join(
                 f'q{n}: inventoryItem(id: "{i}") {{ inventoryLevel(locationId: "{loc}") '
                 '{ quantities(names: ["available"]) { quantity } } }'
                 for n, (i, loc) in enumerate(chunk)
             )
-            data = self.client.execute(f"query Q {{ {fields} }}", cost=len(chunk))
+            # 3 points a slot: the item, its level, the quantities list (objects cost 1 each).
+            data = self.client.execute(f"query Q {{ {fields} }}", cost=3 * len(chunk))
             for n, slot in enumerate(chunk):
                 level = (data.get(f"q{n}") or {}).get("inventoryLevel")
                 found[slot] = level["quantities"][0]["quantity"] if level else None
+
+        _in_pieces(slots, read, 50)
         return found
 
 
@@ -222,7 +264,7 @@ def _product_input(values: dict[str, Any], creating: bool) -> dict[str, Any]:
     if "price" in variant and variant["price"] is not None:
         variant["price"] = str(variant["price"])
     if "tags" in product and isinstance(product["tags"], str):
-        product["tags"] = [t.strip() for t in product["tags"].split(",") if t.strip()]
+        product["tags"] = _tags(product["tags"])
     # One variant per legacy item; the variants list is replaced as a whole, so it is always sent
     # (matched by its option value, the variant and its inventory item keep their ids).
     product["productOptions"] = [{"name": "Title", "values": [{"name": "Default Title"}]}]
@@ -230,7 +272,35 @@ def _product_input(values: dict[str, Any], creating: bool) -> dict[str, Any]:
     return product
 
 
-def _user_error(errors: list[dict[str, Any]]) -> Skippable:
+def _customer_input(values: dict[str, Any]) -> dict[str, Any]:
+    customer = dict(values)
+    if isinstance(customer.get("tags"), str):
+        # A template such as "legacy,{customer_id}" is a list of tags, as for products.
+        customer["tags"] = _tags(customer["tags"])
+    return customer
+
+
+def _tags(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _user_error(errors: list[dict[str, Any]]) -> SyncError:
     first = errors[0]
-    field = ".".join(first.get("field") or [])
-    return Skippable(f"{first.get('code')}: {field}: {first.get('message')}", code=first.get("code"))
+    return user_error(first.get("code"), ".".join(first.get("field") or []), str(first.get("message")))
+
+
+T = TypeVar("T")
+
+
+def _in_pieces(items: list[T], read: Callable[[list[T]], None], size: int = 250) -> None:
+    """Call ``read`` on chunks of ``items``; a chunk answered MAX_COST_EXCEEDED is halved and read again."""
+    queue = [items[i : i + size] for i in range(0, len(items), size)]
+    while queue:
+        chunk = queue.pop(0)
+        try:
+            read(chunk)
+        except CostExceeded as exc:
+            if len(chunk) == 1:
+                raise Fatal(f"one record's query is above Shopify's single-query cost limit: {exc}") from None
+            half = len(chunk) // 2
+            queue[:0] = [chunk[:half], chunk[half:]]

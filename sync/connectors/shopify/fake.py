@@ -5,12 +5,16 @@
 sandbox``. Around the shop (``fake_shop.py``) it adds what the notes say the real
 API does at the edge: the access-token check, the calculated-cost leaky bucket
 with ``THROTTLED`` answered as HTTP 200, ``extensions.cost`` on every response,
-and injected faults (429 with a fractional ``Retry-After``, 5xx, timeouts, and a
-connection dropped *after* the write was applied).
+and injected faults (429 with a fractional ``Retry-After``, 5xx, read timeouts before
+or after the write was applied, and connections dropped before or after the write).
+Over HTTP (the sandbox) a timeout really hangs for ``hang_s`` and a drop really cuts
+the connection mid-response, so a client's own timeouts and error handling are tested,
+not an immediate 504.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import threading
@@ -24,6 +28,7 @@ import httpx
 from graphql import (
     FieldNode,
     GraphQLError,
+    InlineFragmentNode,
     OperationDefinitionNode,
     build_schema,
     graphql_sync,
@@ -37,7 +42,8 @@ __all__ = ("FAULT_KINDS", "CostBucket", "FakeShopify", "Faults")
 
 SCHEMA = build_schema(Path(__file__).with_name("schema.graphql").read_text())
 SCHEMA.type_map["Node"].resolve_type = lambda value, _info, _type: value["__typename"]  # type: ignore[attr-defined]
-FAULT_KINDS = ("429", "500", "503", "timeout", "drop_after_write")
+FAULT_KINDS = ("429", "500", "503", "internal_error", "timeout", "timeout_after_write", "drop", "drop_after_write")
+"""``internal_error`` is Shopify's HTTP 200 with ``errors[].extensions.code == INTERNAL_SERVER_ERROR``."""
 MUTATION_COST = 10
 MAX_QUERY_COST = 1000
 
@@ -99,12 +105,16 @@ class FakeShopify:
         bucket: CostBucket | None = None,
         faults: Faults | None = None,
         retry_after: float = 0.5,
+        hang_s: float = 30.0,
     ) -> None:
         self.token, self.api_version = token, api_version
         self.shop = FakeShop(api_version)
         self.bucket = bucket or CostBucket()
         self.faults = faults or Faults()
         self.retry_after = retry_after
+        self.hang_s = hang_s
+        self.max_query_cost = MAX_QUERY_COST
+        """How long a ``timeout`` fault keeps an HTTP client waiting (longer than its read timeout)."""
         self.requests = 0
         self.throttled = 0
         self._lock = threading.Lock()
@@ -142,8 +152,12 @@ class FakeShopify:
                 return 429, {"Retry-After": str(self.retry_after)}, body429, None
             if fault in ("500", "503"):
                 return int(fault), {}, b'{"errors":"Internal error"}', None
-            if fault == "timeout":
-                return 504, {}, b"", "timeout"  # nothing applied; the client sees its read time out
+            if fault == "internal_error":
+                message = "Internal error. Looks like something went wrong on our end."
+                error = {"message": message, "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
+                return 200, {"Content-Type": "application/json"}, json.dumps({"errors": [error]}).encode(), None
+            if fault in ("timeout", "drop"):
+                return 504, {}, b"", fault  # nothing applied; the client's read times out or the line drops
             status, answer = self._graphql(body)
             return status, {"Content-Type": "application/json"}, json.dumps(answer).encode(), fault
 
@@ -158,10 +172,11 @@ class FakeShopify:
         available = self.bucket.refill()
         extensions: dict[str, Any] = {"cost": {"requestedQueryCost": cost, "actualQueryCost": None,
                                                "throttleStatus": self.bucket.status()}}  # fmt: skip
-        if cost > MAX_QUERY_COST:
-            message = f"Query cost is {cost}, which exceeds the single query max cost limit ({MAX_QUERY_COST})."
+        if cost > self.max_query_cost:
+            limit = self.max_query_cost
+            message = f"Query cost is {cost}, which exceeds the single query max cost limit ({limit})."
             error = {"message": message,
-                     "extensions": {"code": "MAX_COST_EXCEEDED", "cost": cost, "maxCost": MAX_QUERY_COST}}  # fmt: skip
+                     "extensions": {"code": "MAX_COST_EXCEEDED", "cost": cost, "maxCost": limit}}  # fmt: skip
             return 200, {"errors": [error], "extensions": extensions}
         if available < cost:
             self.throttled += 1
@@ -184,9 +199,9 @@ class FakeShopify:
         """``httpx.MockTransport`` handler."""
         headers = {k.lower(): v for k, v in request.headers.items()}
         status, out_headers, body, fault = self.exchange(request.method, request.url.path, headers, request.read())
-        if fault == "timeout":
+        if fault in ("timeout", "timeout_after_write"):
             raise httpx.ReadTimeout("timed out (injected)", request=request)
-        if fault == "drop_after_write":
+        if fault in ("drop", "drop_after_write"):
             raise httpx.RemoteProtocolError(
                 "Server disconnected without sending a response (injected)", request=request
             )
@@ -207,15 +222,29 @@ class FakeShopify:
                 break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         status, out_headers, content, fault = self.exchange(scope["method"], scope["path"], headers, body)
-        if fault == "drop_after_write":
-            raise ConnectionResetError("dropped after the write (injected)")  # uvicorn closes the connection
+        if fault in ("timeout", "timeout_after_write"):
+            # A real read timeout: no byte of an answer until long after the client gave up.
+            await asyncio.sleep(self.hang_s)
+            return
+        if fault in ("drop", "drop_after_write"):
+            # A real dropped connection: the answer starts, then the line goes dead. (Raising before
+            # the response starts would make uvicorn answer a tidy 500 instead.)
+            length = str(max(len(content), 64)).encode()
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", length)]})
+            await send({"type": "http.response.body", "body": content[:8], "more_body": True})
+            raise ConnectionResetError(f"connection dropped (injected {fault})")
         raw = [(k.lower().encode(), v.encode()) for k, v in out_headers.items()]
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": content})
 
 
 def _requested_cost(document: Any, variables: dict[str, Any]) -> int:
-    """A simplified calculated cost: 10 per mutation field, 2 + ``first`` per connection, 1 per object."""
+    """Shopify's requested query cost: what a query *could* return, before it runs.
+
+    As the rate-limit docs count it: a scalar costs 0, an object 1, a connection
+    ``2 + first * (cost of one node)`` (so nested connections multiply), ``nodes(ids:)``
+    one node per id, and a mutation field 10 whatever it selects.
+    """
     total = 0
     for definition in document.definitions:
         if not isinstance(definition, OperationDefinitionNode):
@@ -223,17 +252,39 @@ def _requested_cost(document: Any, variables: dict[str, Any]) -> int:
         for selection in definition.selection_set.selections:
             if definition.operation.value == "mutation":
                 total += MUTATION_COST
-            elif isinstance(selection, FieldNode):
-                total += _field_cost(selection, variables)
+            else:
+                total += _selection_cost(selection, variables)
     return total
 
 
-def _field_cost(node: FieldNode, variables: dict[str, Any]) -> int:
+def _selection_cost(node: Any, variables: dict[str, Any]) -> int:
+    if isinstance(node, InlineFragmentNode):
+        return _children_cost(node, variables)
+    if not isinstance(node, FieldNode) or node.selection_set is None:
+        return 0  # a scalar (fragment spreads are not used by our clients)
+    if node.name.value == "pageInfo":
+        return 0  # part of the connection's price
     args = {a.name.value: value_from_ast_untyped(a.value, variables) for a in node.arguments or ()}
-    own = 2 + int(args["first"] or 0) if "first" in args else len(args["ids"] or ()) if "ids" in args else 1
-    children = node.selection_set.selections if node.selection_set else ()
-    paged = [
-        s for s in children if isinstance(s, FieldNode) and any(a.name.value == "first" for a in s.arguments or ())
-    ]
-    nested = sum(_field_cost(s, variables) - 1 for s in paged)
-    return own + nested
+    if "first" in args or "last" in args:
+        size = int(args.get("first") or args.get("last") or 0)
+        per_node = sum(
+            _node_cost(child, variables) for child in node.selection_set.selections if isinstance(child, FieldNode)
+        )
+        return 2 + size * max(1, per_node)
+    if "ids" in args:
+        return len(args["ids"] or ()) * max(1, _children_cost(node, variables))
+    return 1 + _children_cost(node, variables)
+
+
+def _node_cost(child: FieldNode, variables: dict[str, Any]) -> int:
+    """Cost of one element of a connection, read from its ``nodes`` or ``edges { node }`` selection."""
+    if child.name.value == "nodes":
+        return 1 + _children_cost(child, variables)
+    if child.name.value == "edges":
+        inner = [s for s in child.selection_set.selections if isinstance(s, FieldNode)] if child.selection_set else []
+        return sum(1 + _children_cost(s, variables) for s in inner if s.name.value == "node")
+    return _selection_cost(child, variables)
+
+
+def _children_cost(node: Any, variables: dict[str, Any]) -> int:
+    return sum(_selection_cost(s, variables) for s in node.selection_set.selections) if node.selection_set else 0

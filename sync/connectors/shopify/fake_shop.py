@@ -14,17 +14,22 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import itertools
+import json
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from graphql import GraphQLError, GraphQLResolveInfo, value_from_ast_untyped
 
+from sync.connectors.shopify.fake_search import matches
+
 __all__ = ("FakeShop",)
 
 _STATUSES = frozenset({"ACTIVE", "ARCHIVED", "DRAFT"})
 _REASONS = frozenset({"correction", "cycle_count_available", "received", "restock", "other", "shrinkage"})
 _MAX_PAGE = 250
+_QUANTITY_NAMES = frozenset({"available", "committed", "damaged", "incoming", "on_hand", "quality_control",
+                             "reserved", "safety_stock"})  # fmt: skip
 
 
 def _err(field: list[str | int], message: str, code: str) -> dict[str, Any]:
@@ -56,7 +61,11 @@ class FakeShop:
         self.customers: dict[str, dict[str, Any]] = {}
         self.locations = {f"gid://shopify/Location/{i}": name for i, name in enumerate(locations, 1)}
         self.inventory: dict[tuple[str, str], int] = {}
-        self.idempotent: dict[str, Any] = {}
+        self.idempotent: dict[str, tuple[str, Any]] = {}
+        """@idempotent key -> (the parameters first sent with it, the first result)."""
+        self.replays = 0
+        self.committed: dict[tuple[str, str], int] = {}
+        """Units promised to open orders per slot; ``inventory`` holds *available*, on_hand = available + committed."""
         self.writes: list[tuple[str, str]] = []
         """(mutation, identifier) of every write applied, replays excluded: duplicate detection in tests."""
         self._tick = 0
@@ -111,11 +120,11 @@ class FakeShop:
         def level(_info: Any, locationId: str) -> dict[str, Any] | None:
             if (item_id, locationId) not in self.inventory:
                 return None
-            qty = self.inventory[(item_id, locationId)]
+            slot = (item_id, locationId)
             return {
                 "id": f"{item_id}?location={locationId}",
                 "location": {"id": locationId, "name": self.locations[locationId]},
-                "quantities": lambda _i, names: [{"name": n, "quantity": qty} for n in names],
+                "quantities": lambda _i, names: [{"name": n, "quantity": self.quantity(slot, n)} for n in names],
             }
 
         return {"id": item_id, "sku": sku, "__typename": "InventoryItem", "inventoryLevel": level}
@@ -144,12 +153,14 @@ class FakeShop:
     def resolve_products(
         self, _info: Any, first: int | None = None, after: str | None = None, query: str | None = None
     ):
-        return _page([self.product_view(g) for g in sorted(self.products, key=_num)], first, after)
+        found = [g for g in sorted(self.products, key=_num) if matches(self.products[g], query, "products")]
+        return _page([self.product_view(g) for g in found], first, after)
 
     def resolve_customers(
         self, _info: Any, first: int | None = None, after: str | None = None, query: str | None = None
     ):
-        return _page([self.customer_view(g) for g in sorted(self.customers, key=_num)], first, after)
+        found = [g for g in sorted(self.customers, key=_num) if matches(self.customers[g], query, "customers")]
+        return _page([self.customer_view(g) for g in found], first, after)
 
     def resolve_locations(self, _info: Any, first: int | None = None, after: str | None = None):
         return _page([{"id": g, "name": n, "__typename": "Location"} for g, n in self.locations.items()], first, after)
@@ -209,7 +220,9 @@ class FakeShop:
 
     def _new_product(self, data: dict[str, Any], identifier: dict[str, Any] | None) -> dict[str, Any]:
         gid = self._gid("Product")
-        base = data.get("handle") or re.sub(r"[^a-z0-9]+", "-", data["title"].lower()).strip("-") or "product"
+        # An upsert by handle creates the product *with* that handle, so the next upsert finds it.
+        wanted = data.get("handle") or (identifier or {}).get("handle")
+        base = wanted or re.sub(r"[^a-z0-9]+", "-", data["title"].lower()).strip("-") or "product"
         handle, n = base, 1
         while any(p["handle"] == handle for p in self.products.values()):
             handle, n = f"{base}-{n}", n + 1
@@ -282,11 +295,19 @@ class FakeShop:
 
     def inventory_set_quantities(self, info: Any, input: dict[str, Any]) -> dict[str, Any]:
         key = self._idempotency_key(info)
+        params = json.dumps(input, sort_keys=True, default=str)
         if key is not None and key in self.idempotent:
-            return self.idempotent[key]
+            first_params, result = self.idempotent[key]
+            if first_params != params:
+                # The same key names one operation: other parameters are a client bug, never a replay.
+                message = "The same idempotency key cannot be used with different operation parameters"
+                error = _err(["idempotencyKey"], message, "IDEMPOTENCY_KEY_PARAMETER_MISMATCH")
+                return {"inventoryAdjustmentGroup": None, "userErrors": [error]}
+            self.replays += 1
+            return result
         result = self._set_quantities(input)
         if key is not None:
-            self.idempotent[key] = result
+            self.idempotent[key] = (params, result)
         return result
 
     def _set_quantities(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -308,16 +329,46 @@ class FakeShop:
                 errors.append(_err([*where, "changeFromQuantity"], "changeFromQuantity is required", "INVALID"))
                 continue
             expected = q.get("changeFromQuantity") if cas else q.get("compareQuantity")
-            if expected is not None and expected != self.inventory[slot]:
+            if expected is not None and expected != self.quantity(slot, data["name"]):
                 code = "CHANGE_FROM_QUANTITY_STALE" if cas else "COMPARE_QUANTITY_STALE"
                 errors.append(_err([*where, "changeFromQuantity"], "The quantity has changed since it was read", code))
         if errors:  # all or nothing
             return {"inventoryAdjustmentGroup": None, "userErrors": errors}
+        changes = []
         for q in data["quantities"]:
-            self.inventory[(q["inventoryItemId"], q["locationId"])] = q["quantity"]
+            slot = (q["inventoryItemId"], q["locationId"])
+            # Setting `available` moves on_hand by the same delta and the reverse; committed stays.
+            delta = q["quantity"] - self.quantity(slot, data["name"])
+            self.inventory[slot] += delta
+            for name in ("available", "on_hand"):
+                changes.append({"name": name, "delta": delta, "quantityAfterChange": self.quantity(slot, name),
+                                "item": self._item_view(slot[0], self._items().get(slot[0])),
+                                "location": {"id": slot[1], "name": self.locations[slot[1]],
+                                             "__typename": "Location"}})  # fmt: skip
             self.writes.append(("inventorySetQuantities", f"{q['inventoryItemId']}@{q['locationId']}"))
-        group = {"id": self._gid("InventoryAdjustmentGroup"), "reason": data["reason"]}
+        group = {"id": self._gid("InventoryAdjustmentGroup"), "reason": data["reason"], "createdAt": self._now()}
+        group["changes"] = lambda _i, quantityNames=None, **_filters: [
+            c for c in changes if quantityNames is None or c["name"] in quantityNames
+        ]
         return {"inventoryAdjustmentGroup": group, "userErrors": []}
+
+    # -- stock helpers (what orders do in a real shop) ---------------------------------------
+
+    def quantity(self, slot: tuple[str, str], name: str) -> int:
+        """One of the distinct inventory quantities of a slot: available, committed or on_hand."""
+        available, committed = self.inventory[slot], self.committed.get(slot, 0)
+        if name not in _QUANTITY_NAMES:
+            raise GraphQLError(f"Invalid quantity name {name!r}", extensions={"code": "BAD_REQUEST"})
+        return {"available": available, "committed": committed, "on_hand": available + committed}.get(name, 0)
+
+    def sell(self, slot: tuple[str, str], units: int) -> None:
+        """An order is placed: units move from available to committed; on_hand is unchanged until shipped."""
+        self.inventory[slot] -= units
+        self.committed[slot] = self.committed.get(slot, 0) + units
+
+    def ship(self, slot: tuple[str, str], units: int) -> None:
+        """The order ships: committed and on_hand drop, available is unchanged."""
+        self.committed[slot] = self.committed.get(slot, 0) - units
 
     def product_delete(self, info: Any, input: dict[str, Any]) -> dict[str, Any]:
         product = self.products.pop(input["id"], None)
