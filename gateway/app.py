@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -16,7 +17,9 @@ from gateway.executor import DatabaseExecutor
 from gateway.ops import ops_handlers
 from gateway.pagination import CursorCodec
 from gateway.problems import exception_handlers
+from gateway.readiness import Readiness
 from gateway.request_id import RequestIdMiddleware, add_request_id_header
+from gateway.streaming import ExportBudget
 from gateway.versions import deprecation_headers, version_routers
 from legacy_adapters.database import Database
 from legacy_adapters.query.resource import bind_version
@@ -37,6 +40,8 @@ def create_app(
     database: Database | None = None,
     http_client: httpx.Client | None = None,
     state: StateDatabase | None = None,
+    await_database: bool = False,
+    on_mismatch: Callable[[str], None] | None = None,
 ) -> Litestar:
     """Build the gateway for ``mapping``.
 
@@ -45,6 +50,9 @@ def create_app(
         database: the legacy database; opened from ``mapping.database`` when omitted.
         http_client: used to fetch the JWKS; a plain client when omitted and a JWKS is configured.
         state: the state store (idempotency keys, audit); opened from ``mapping.state`` when omitted.
+        await_database: the mapping has not been checked against the database yet (it was down):
+            answer 503 on data routes until it answers and matches (``gateway.readiness``).
+        on_mismatch: called with the findings when that late check fails (``serve`` stops).
     """
     database = database or Database(mapping.database)
     verifier = None
@@ -64,7 +72,9 @@ def create_app(
         verifier=verifier,
         audit=AuditLog(state),
         idempotency=IdempotencyStore(state, mapping.api.idempotency_ttl_s),
-        executor=(executor := DatabaseExecutor(mapping.database.pool_size)),
+        executor=(executor := DatabaseExecutor(mapping.database.pool_size, mapping.database.request_deadline_s)),
+        exports=(exports := ExportBudget(mapping.database.export_pool_size, mapping.api.export_idle_timeout_s)),
+        readiness=(readiness := Readiness(database, mapping, checked=not await_database, on_mismatch=on_mismatch)),
     )
     deprecated = {
         name: _deprecation_headers(version.deprecated, version.sunset)
@@ -78,9 +88,11 @@ def create_app(
         route_handlers=[*version_routers(ctx), *ops_handlers(ctx), *docs_handlers(ctx), *admin_handlers(ctx)],
         exception_handlers=exception_handlers,
         middleware=[RequestIdMiddleware],
+        guards=[readiness.guard],
         openapi_config=None,
         before_send=before_send,
-        on_shutdown=[executor.shutdown, database.dispose, state.dispose],
+        on_startup=[readiness.start],
+        on_shutdown=[readiness.stop, executor.shutdown, exports.shutdown, database.dispose, state.dispose],
         state={"ctx": ctx},
         debug=False,
     )

@@ -7,6 +7,7 @@ BridgeheadError
     ├── QueryError            a request cannot become SQL (unknown field, bad operator, bad value)
     └── DatabaseError         the database failed; never carries driver text to API users
         ├── DatabaseUnavailable   cannot connect / link lost (transient: retry later)
+        │   └── LoginRefused      the server answered but refused the user or password
         ├── StatementTimeout      the statement ran past its timeout and was cancelled
         ├── IntegrityConflict     a constraint refused a write
         └── SchemaDrift           a mapped table or column is missing in the live database
@@ -20,6 +21,7 @@ __all__ = (
     "DatabaseUnavailable",
     "IntegrityConflict",
     "LegacyError",
+    "LoginRefused",
     "MappingError",
     "QueryError",
     "SchemaDrift",
@@ -76,6 +78,10 @@ class DatabaseUnavailable(DatabaseError):
     """The database cannot be reached now; retrying later may work."""
 
     transient = True
+
+
+class LoginRefused(DatabaseUnavailable):
+    """The server refused the credentials: a configuration (or account) problem, not a network one."""
 
 
 class StatementTimeout(DatabaseError):

@@ -148,12 +148,24 @@ class Reader:
         return cached
 
     def stream(self, query: ReadQuery) -> Iterator[dict[str, Any]]:
-        """Every matching row in sort order, decoded as it arrives (constant memory)."""
+        """Every matching row in sort order, decoded as it arrives (constant memory).
+
+        One statement, streamed; on a driver that buffers whole results, the same
+        order read in keyset batches (``Database.stream``'s ``pages``).
+        """
         order = query.order
         columns = selected_columns(query.fields, order)
         statement = build_select(query.resource, columns, query.conditions, order)
         decoder = RowDecoder.for_columns(query.resource, query.fields, columns)
-        for raw in self.database.stream(statement):
+        names = [k.column.name for k in order]
+
+        def page_after(last: Sequence[Any] | None, limit: int) -> sa.Executable:
+            conditions = list(query.conditions)
+            if last is not None:
+                conditions.append(Keyset(order, decoder.raw(last, names)))
+            return build_select(query.resource, columns, conditions, order, limit)
+
+        for raw in self.database.stream(statement, pages=page_after):
             yield decoder.decode(raw)
 
     # -- relations -------------------------------------------------------------------------------

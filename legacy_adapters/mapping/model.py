@@ -46,9 +46,21 @@ class DatabaseConfig(_Spec):
     pool_size: int = 5
     """Connections kept open; also the size of the worker pool running blocking queries."""
     connect_timeout_s: float = 5.0
-    """Login timeout when opening a connection."""
+    """Login timeout when opening a connection, and the longest a request waits for a pooled one."""
+    request_timeout_s: float | None = None
+    """The longest a request waits on the database in all (a connection, then its statements) before
+    the gateway answers 504 itself, even when the database stopped answering without closing the link.
+    Default: ``connect_timeout_s + statement_timeout_s``."""
+    export_pool_size: int = 2
+    """Connections kept for NDJSON/CSV exports, apart from ``pool_size``: also the most exports that
+    run at once (one more is answered 503), so slow exports never take a request's connection."""
     read_only: bool = False
     """Ask the driver for read-only intent where it supports it."""
+
+    @property
+    def request_deadline_s(self) -> float:
+        """``request_timeout_s``, or its default: a connection's wait plus a statement's."""
+        return self.request_timeout_s or self.connect_timeout_s + self.statement_timeout_s
 
 
 class AuthConfig(_Spec):
@@ -77,6 +89,9 @@ class ApiConfig(_Spec):
     """Refuse PATCH and DELETE without ``If-Match`` (428), so no client can overwrite blindly."""
     idempotency_ttl_s: float = 86400.0
     """How long an ``Idempotency-Key`` replays its first response."""
+    export_idle_timeout_s: float = 30.0
+    """An export whose client reads nothing (or whose database sends nothing) for this long is cut,
+    and its database connection goes back to the export pool."""
 
 
 class FieldSpec(_Spec):

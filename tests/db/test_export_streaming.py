@@ -20,7 +20,7 @@ QUERY = "/v1/jobs?status[in]=on_hold,released&customer_id[like]=C00*&notes[isnul
 def test_filtered_export_sends_no_parameters_and_matches_native(
     backend_url: str, db_client: TestClient[Any], client: TestClient[Any], admin: dict[str, str]
 ) -> None:
-    engine = db_client.app.state["ctx"].reader.database.engine
+    engine = db_client.app.state["ctx"].reader.database.export_engine
     seen: list[tuple[str, Any]] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
