@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import re
 import secrets
+import signal
 import sys
 import time
 from collections.abc import Mapping as AbcMapping
@@ -62,20 +63,33 @@ def _open_database(mapping: Mapping) -> Any:
         _fail(f"cannot open database.url: {exc}")
 
 
-def _preflight(mapping: Mapping) -> Any:
-    """Open the database and refuse to serve a mapping whose tables or columns are missing."""
+def _preflight(mapping: Mapping) -> tuple[Any, bool]:
+    """Open the database and refuse to serve a mapping whose tables or columns are missing.
+
+    Returns the database and whether the check ran. A database that cannot be reached
+    is no reason to exit (a restart during an outage would crash-loop): the server
+    then starts answering 503 and checks the mapping once the database answers.
+    A refused login is a configuration mistake: the driver's reason is said and serve exits.
+    """
     from legacy_adapters.check import check_mapping
+    from legacy_adapters.exceptions import DatabaseUnavailable, LoginRefused
 
     database = _open_database(mapping)
     try:
         errors = [f for f in check_mapping(mapping, database, thorough=False) if f.severity == "error"]
+    except LoginRefused as exc:
+        database.dispose()
+        _fail(f"cannot log in to the database: {exc} (the driver's reason is in the log above)")
+    except DatabaseUnavailable as exc:
+        click.echo(f"bridgehead: {exc}; serving 503 until it answers, then checking the mapping", err=True)
+        return database, False
     except BridgeheadError as exc:
         database.dispose()
         _fail(f"cannot check the mapping against the database: {exc}")
     if errors:
         database.dispose()
         _fail("the mapping does not match the database:\n  " + "\n  ".join(map(str, errors)))
-    return database
+    return database, True
 
 
 def _serve(
@@ -95,7 +109,7 @@ def _serve(
     from gateway.logging import configure_logging
 
     configure_logging(log_level, json=json_logs)
-    database = _preflight(mapping)
+    database, checked = _preflight(mapping)
     options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning", "access_log": False}
     if workers > 1 and config is not None:
         # Worker processes build their own app from the file; they share state through the state
@@ -103,13 +117,25 @@ def _serve(
         database.dispose()
         os.environ.update({k: v for k, v in (environ or {}).items() if k.startswith("BRIDGEHEAD_")})
         os.environ.update({_CONFIG_ENV: config, _LOG_ENV: f"{log_level}:{int(json_logs)}"})
+        if not checked:
+            os.environ[_AWAIT_ENV] = "1"
         uvicorn.run("gateway.cli:app_from_environment", factory=True, workers=workers, **options)
         return
-    uvicorn.run(create_app(mapping, database=database), proxy_headers=False, **options)
+    mismatch: list[str] = []
+
+    def stop(findings: str) -> None:  # the late check failed: stop as the early one would have
+        mismatch.append(findings)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    app = create_app(mapping, database=database, await_database=not checked, on_mismatch=stop)
+    uvicorn.run(app, proxy_headers=False, **options)
+    if mismatch:
+        _fail(f"the mapping does not match the database: {mismatch[0]}")
 
 
 _CONFIG_ENV = "BRIDGEHEAD_CONFIG"
 _LOG_ENV = "BRIDGEHEAD_LOG"
+_AWAIT_ENV = "BRIDGEHEAD_AWAIT_DATABASE"
 
 
 def app_from_environment() -> Any:
@@ -120,7 +146,7 @@ def app_from_environment() -> Any:
 
     level, _, json_logs = os.environ.get(_LOG_ENV, "info:0").partition(":")
     configure_logging(level, json=json_logs == "1")
-    return create_app(load_mapping(os.environ[_CONFIG_ENV]))
+    return create_app(load_mapping(os.environ[_CONFIG_ENV]), await_database=os.environ.get(_AWAIT_ENV) == "1")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

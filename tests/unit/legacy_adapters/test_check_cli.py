@@ -185,9 +185,16 @@ def test_serve_refuses_a_mapping_whose_column_is_missing(workdir: Path) -> None:
     assert "error: versions.v1.resources.jobs.fields.quantity: column 'QUANTITY' is not in JOBMAST" in result.stderr
 
 
-def test_serve_refuses_an_unreachable_database(workdir: Path) -> None:
+def test_serve_starts_waiting_when_the_database_is_unreachable(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart during an outage must not crash-loop: serve listens and answers 503 until the database is back."""
+    served: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: served.append(app))
+
     result = run(workdir, "serve", db_url=f"sqlite:///{workdir / 'no-such-folder' / 'legacy.db'}")
 
-    assert result.exit_code == 2
-    assert result.stderr.startswith("bridgehead: cannot check the mapping against the database: ")
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.exit_code == 0, result.output
+    assert "the database is not available; serving 503 until it answers" in result.stderr
+    assert len(served) == 1
+    assert served[0].state["ctx"].readiness.checked is False
