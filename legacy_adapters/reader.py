@@ -147,11 +147,11 @@ class Reader:
             self._prepared[resource.qualified_name] = cached
         return cached
 
-    def stream(self, query: ReadQuery) -> Iterator[dict[str, Any]]:
+    def stream(self, query: ReadQuery, *, batch_size: int = 2000) -> Iterator[dict[str, Any]]:
         """Every matching row in sort order, decoded as it arrives (constant memory).
 
         One statement, streamed; on a driver that buffers whole results, the same
-        order read in keyset batches (``Database.stream``'s ``pages``).
+        order read in keyset batches of ``batch_size`` (``Database.stream``'s ``pages``).
         """
         order = query.order
         columns = selected_columns(query.fields, order)
@@ -165,7 +165,7 @@ class Reader:
                 conditions.append(Keyset(order, decoder.raw(last, names)))
             return build_select(query.resource, columns, conditions, order, limit)
 
-        for raw in self.database.stream(statement, pages=page_after):
+        for raw in self.database.stream(statement, batch_size, pages=page_after):
             yield decoder.decode(raw)
 
     # -- relations -------------------------------------------------------------------------------
