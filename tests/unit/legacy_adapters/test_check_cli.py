@@ -185,9 +185,7 @@ def test_serve_refuses_a_mapping_whose_column_is_missing(workdir: Path) -> None:
     assert "error: versions.v1.resources.jobs.fields.quantity: column 'QUANTITY' is not in JOBMAST" in result.stderr
 
 
-def test_serve_starts_waiting_when_the_database_is_unreachable(
-    workdir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_serve_starts_waiting_when_the_database_is_unreachable(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A restart during an outage must not crash-loop: serve listens and answers 503 until the database is back."""
     served: list[Any] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **_: served.append(app))
