@@ -20,7 +20,6 @@ the driver runs the query as a cursor and fetches ``Fetch`` rows at a time.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy.connectors.pyodbc import PyODBCConnector
@@ -111,7 +110,9 @@ class PostgreSQLBackend(OdbcBackend):
         if not option_present(connection_string, "pqopt"):  # the user's own libpq options win
             deadline = config.request_deadline_s
             libpq = (
-                f"connect_timeout={max(2, math.ceil(config.connect_timeout_s))} keepalives=1 "
+                # The login timeout's own value: psqlODBC passes that on as connect_timeout too, and
+                # refuses the connection when the two differ. Without it here, it does not bound a login.
+                f"connect_timeout={max(1, round(config.connect_timeout_s))} keepalives=1 "
                 "keepalives_idle=5 keepalives_interval=2 keepalives_count=3 "
                 f"tcp_user_timeout={max(1000, round(deadline * 1000))}"
             )

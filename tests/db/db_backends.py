@@ -213,8 +213,10 @@ def mapping_for(
         resources: YAML of extra ``v1`` resources, indented as the demo's ``customers``.
     """
     text = portable_mapping_text(url)
+    timeout = database.pop("statement_timeout_s", 5)
     for key, value in database.items():
         text = text.replace("  statement_timeout_s: 5\n", f"  statement_timeout_s: 5\n  {key}: {value}\n")
+    text = text.replace("  statement_timeout_s: 5\n", f"  statement_timeout_s: {timeout}\n")
     if job_actions:
         marker = "        actions:\n"
         assert marker in text, "the demo mapping's jobs have no actions block any more"
