@@ -10,7 +10,6 @@ import datetime as dt
 import os
 import re
 import secrets
-import signal
 import sys
 import time
 from collections.abc import Mapping as AbcMapping
@@ -125,10 +124,11 @@ def _serve(
 
     def stop(findings: str) -> None:  # the late check failed: stop as the early one would have
         mismatch.append(findings)
-        os.kill(os.getpid(), signal.SIGTERM)
+        server.should_exit = True
 
     app = create_app(mapping, database=database, await_database=not checked, on_mismatch=stop)
-    uvicorn.run(app, proxy_headers=False, **options)
+    server = uvicorn.Server(uvicorn.Config(app, proxy_headers=False, **options))
+    server.run()
     if mismatch:
         _fail(f"the mapping does not match the database: {mismatch[0]}")
 

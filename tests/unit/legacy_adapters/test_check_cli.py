@@ -1,7 +1,7 @@
 """``bridgehead check`` and the pre-flight of ``bridgehead serve``, run as a user runs them.
 
 Mappings and databases are private copies of the demo's, broken one way each.
-``serve`` must refuse before it listens: ``uvicorn.run`` is replaced by a trap
+``serve`` must refuse before it listens: uvicorn's ``run`` is replaced by a trap
 that fails the test, so no server ever starts here.
 """
 
@@ -37,6 +37,7 @@ def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.fail("serve started a server although it should have refused")
 
     monkeypatch.setattr(uvicorn, "run", trap)
+    monkeypatch.setattr(uvicorn.Server, "run", trap)
 
 
 def run(workdir: Path, *args: str, mapping: str = DEMO_YAML, db_url: str | None = None) -> Result:
@@ -188,7 +189,7 @@ def test_serve_refuses_a_mapping_whose_column_is_missing(workdir: Path) -> None:
 def test_serve_starts_waiting_when_the_database_is_unreachable(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A restart during an outage must not crash-loop: serve listens and answers 503 until the database is back."""
     served: list[Any] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **_: served.append(app))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda server, *_: served.append(server.config.app))
 
     result = run(workdir, "serve", db_url=f"sqlite:///{workdir / 'no-such-folder' / 'legacy.db'}")
 
