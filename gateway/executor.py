@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -48,26 +47,25 @@ class DatabaseExecutor:
             ServiceUnavailable: every worker stayed busy until the deadline; ``fn`` never ran.
         """
         context = contextvars.copy_context()
-        started = threading.Event()
-
-        def call() -> T:
-            started.set()
-            return context.run(fn, *args)
-
-        future = asyncio.get_running_loop().run_in_executor(self._pool, call)
+        call = functools.partial(context.run, fn, *args)
         deadline = deadline_s if deadline_s is not None else self.deadline_s
         if deadline is None:
-            return await future
+            return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        source = self._pool.submit(call)
+        future = asyncio.wrap_future(source)
+        never_ran = False
         try:
             done, _ = await asyncio.wait({future}, timeout=deadline)
         finally:
-            # Not started: it never will. Running: it cannot be stopped from here, so it finishes
-            # (or fails) in its thread and its result is dropped.
             if not future.done():
+                # Cancelled here and now, so a queued call can never start later (the asyncio
+                # future's own cancel reaches it only on the next loop turn). A running call cannot
+                # be stopped from here: it finishes (or fails) in its thread and its result is dropped.
+                never_ran = source.cancel()
                 future.cancel()
         if done:
             return future.result()
-        if not started.is_set():
+        if never_ran:
             raise ServiceUnavailable("every database worker is busy; retry shortly", headers={"Retry-After": "2"})
         log.warning("database call abandoned at its deadline", deadline_s=deadline, call=_name(fn))
         raise GatewayTimeout("the database did not answer in time")
