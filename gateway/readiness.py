@@ -60,7 +60,10 @@ class Readiness:
         self.failure: str | None = None
         """Why the gate will never open (the mapping does not match the database)."""
         self._on_mismatch = on_mismatch
-        self._worker = DatabaseExecutor(1, database.config.request_deadline_s, name="bridgehead-ready")
+        # A probe is a login at most and a SELECT 1: longer than a login may take is not ready.
+        # (Probes are polled by load balancers that give up after a few seconds themselves.)
+        probe_deadline = min(database.config.connect_timeout_s, database.config.request_deadline_s)
+        self._worker = DatabaseExecutor(1, probe_deadline, name="bridgehead-ready")
         self._task: asyncio.Task[None] | None = None
 
     async def probe(self) -> None:

@@ -8,7 +8,7 @@ resource that exists, a transform name that is known) live in ``load.py``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -32,6 +32,8 @@ FieldType = Literal["string", "integer", "decimal", "number", "date", "time", "d
 """The API-side type of a field: how filter values are parsed and how OpenAPI describes it."""
 
 Scalar = str | int | float
+_Positive = Annotated[float, msgspec.Meta(gt=0)]
+_AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
 
 
 class _Spec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -47,11 +49,11 @@ class DatabaseConfig(_Spec):
     """Connections kept open; also the size of the worker pool running blocking queries."""
     connect_timeout_s: float = 5.0
     """Login timeout when opening a connection, and the longest a request waits for a pooled one."""
-    request_timeout_s: float | None = None
+    request_timeout_s: _Positive | None = None
     """The longest a request waits on the database in all (a connection, then its statements) before
     the gateway answers 504 itself, even when the database stopped answering without closing the link.
     Default: ``connect_timeout_s + statement_timeout_s``."""
-    export_pool_size: int = 2
+    export_pool_size: _AtLeastOne = 2
     """Connections kept for NDJSON/CSV exports, apart from ``pool_size``: also the most exports that
     run at once (one more is answered 503), so slow exports never take a request's connection."""
     read_only: bool = False
@@ -89,7 +91,7 @@ class ApiConfig(_Spec):
     """Refuse PATCH and DELETE without ``If-Match`` (428), so no client can overwrite blindly."""
     idempotency_ttl_s: float = 86400.0
     """How long an ``Idempotency-Key`` replays its first response."""
-    export_idle_timeout_s: float = 30.0
+    export_idle_timeout_s: _Positive = 30.0
     """An export whose client reads nothing (or whose database sends nothing) for this long is cut,
     and its database connection goes back to the export pool."""
 
