@@ -151,6 +151,7 @@ class ExportStream(Stream):
 
     def to_asgi_response(self, app: Any, request: Request[Any, Any, Any], **kwargs: Any) -> Any:
         response = super().to_asgi_response(app, request, **kwargs)
+        assert isinstance(response, ASGIStreamingResponse)
         return _IdleCutResponse(response, self._run._budget.idle_timeout_s, request.scope)
 
 

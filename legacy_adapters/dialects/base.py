@@ -7,7 +7,7 @@ errors are classified into Bridgehead's error tree.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -27,7 +27,7 @@ class Backend(Protocol):
     """Engine set-up and error classification for one family of database URLs."""
 
     name: str
-    buffers_results: bool
+    buffers_results: ClassVar[bool]
     """The driver holds a whole result in memory before the first row (no way to stream it):
     exports then read it in keyset-ordered batches instead of one statement."""
 

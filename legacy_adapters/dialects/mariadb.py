@@ -41,7 +41,7 @@ __all__ = ("MariaDBBackend",)
 
 class MariaDBBackend(OdbcBackend):
     name = "mysql"
-    buffers_results = True
+    buffers_results: ClassVar[bool] = True
     NATIVE_CODES: ClassVar = {
         1045: LoginRefused,  # ER_ACCESS_DENIED_ERROR (user or password)
         1044: LoginRefused,  # ER_DBACCESS_DENIED_ERROR

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
@@ -33,7 +33,7 @@ _PROGRESS_STEPS = 10_000  # VM instructions between deadline checks: cheap, yet 
 
 class SQLiteBackend:
     name = "sqlite"
-    buffers_results = False  # sqlite3 steps through a result row by row
+    buffers_results: ClassVar[bool] = False  # sqlite3 steps through a result row by row
 
     def engine_options(self, config: DatabaseConfig, role: EngineRole = "requests") -> dict[str, Any]:
         return {
