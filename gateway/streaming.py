@@ -33,6 +33,7 @@ from litestar.response import Stream
 from litestar.response.streaming import ASGIStreamingResponse
 
 from gateway.exceptions import ExportsBusy, GatewayTimeout
+from legacy_adapters.exceptions import BridgeheadError
 
 if TYPE_CHECKING:
     from litestar import Request
@@ -198,6 +199,10 @@ class _IdleCutResponse:
                 await inner._stream(timed_send)  # type: ignore[arg-type]
             except _ClientStalled:
                 log.warning("export cut: its client read nothing", idle_timeout_s=self._idle)
+            except BridgeheadError as exc:
+                # The headers are sent: no problem+json any more. The response ends without its
+                # last chunk, which every HTTP client reports as a broken transfer, never as the end.
+                log.warning("export cut: the database failed mid-stream", reason=str(exc))
             finally:
                 group.cancel_scope.cancel()
 

@@ -14,12 +14,16 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from pathlib import Path
 
+import httpx
+import msgspec
 import pytest
 import sqlalchemy as sa
 from db_backends import (
+    BIG_RESOURCE,
     JWT_SECRET,
     MARIADB_URL,
     PG_URL,
+    fill_big_table,
     mapping_for,
     portable_mapping_text,
     prepared_url,
@@ -33,8 +37,10 @@ from legacy_adapters.database import Database
 from legacy_adapters.exceptions import DatabaseUnavailable, StatementTimeout
 from legacy_adapters.mapping import load_mapping
 from legacy_adapters.mapping.model import DatabaseConfig
+from tests.live_server import live_server
 
 pytestmark = pytest.mark.odbc
+NDJSON = {"Accept": "application/x-ndjson"}
 
 SLEEP = {
     "postgresql-odbc": "SELECT count(*) FROM pg_sleep(3)",
@@ -247,3 +253,38 @@ def test_black_holed_database_answers_within_a_bound_and_recovers(
             assert statuses == [200] * len(paths), statuses
         finally:
             proxy.close()  # before the client stops: a request stuck on the proxy would hold it
+
+
+def test_an_export_whose_database_goes_silent_is_cut_and_its_slot_returns(
+    pg_url: str, proxy: TcpProxy, tmp_path: Path
+) -> None:
+    """Mid-export, PostgreSQL stops answering: the export ends (broken, never as if complete) after the
+    idle timeout instead of hanging its client, and its slot and connection return once the link does."""
+    fill_big_table(pg_url)
+    url = sa.make_url(pg_url).set(port=proxy.port).render_as_string(hide_password=False)
+    mapping = mapping_for(url, tmp_path, resources=BIG_RESOURCE, export_pool_size=1)
+    idle = 2.0
+    mapping = msgspec.structs.replace(mapping, api=msgspec.structs.replace(mapping.api, export_idle_timeout_s=idle))
+    with live_server(create_app(mapping)) as server:
+        export = server.ctx.exports
+        with httpx.stream("GET", f"{server.base}/v1/export_rows", headers=NDJSON, timeout=30) as response:
+            assert response.status_code == 200
+            lines = response.iter_lines()
+            assert next(lines)
+            proxy.black_hole()
+            started = time.monotonic()
+            with pytest.raises(httpx.RemoteProtocolError):  # the chunked body never ends properly
+                for _ in lines:
+                    pass
+            assert time.monotonic() - started < idle + 8  # what the socket buffers held, then the cut
+        assert export.running == 1  # the cursor is still stuck in the driver: the slot stays taken
+        refused = httpx.get(f"{server.base}/v1/export_rows", headers=NDJSON, timeout=10)
+        assert refused.status_code == 503 and refused.headers["retry-after"]
+        proxy.restore()
+        deadline = time.monotonic() + 30
+        while export.running and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert export.running == 0
+        assert server.ctx.reader.database.export_engine.pool.checkedout() == 0
+        again = httpx.get(f"{server.base}/v1/export_rows?row_id[lt]=11", headers=NDJSON, timeout=30)
+        assert again.status_code == 200 and len(again.text.splitlines()) == 10
