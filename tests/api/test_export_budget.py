@@ -157,3 +157,15 @@ def test_a_client_that_goes_away_gives_its_slot_back(served: LiveServer, admin: 
         time.sleep(0.05)
     assert served.ctx.exports.running == 0
     assert served.ctx.reader.database.export_engine.pool.checkedout() == 0
+
+
+def test_readiness_answers_while_every_request_connection_is_taken(served: LiveServer) -> None:
+    engine = served.ctx.reader.database.engine
+    held = [engine.connect() for _ in range(engine.pool.size())]  # the whole request pool, busy
+    try:
+        assert engine.pool.checkedout() == engine.pool.size()
+        response = httpx.get(f"{served.base}/health/ready", timeout=10)
+        assert response.status_code == 200, response.text
+    finally:
+        for conn in held:
+            conn.close()
