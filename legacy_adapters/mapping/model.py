@@ -55,7 +55,8 @@ class DatabaseConfig(_Spec):
     Default: ``connect_timeout_s + statement_timeout_s``."""
     export_pool_size: _AtLeastOne = 2
     """Connections kept for NDJSON/CSV exports, apart from ``pool_size``: also the most exports that
-    run at once (one more is answered 503), so slow exports never take a request's connection."""
+    run at once in one gateway process (one more is answered 503), so slow exports never take a
+    request's connection. ``serve --workers N`` opens up to N times as many."""
     read_only: bool = False
     """Ask the driver for read-only intent where it supports it."""
 
