@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -18,7 +19,9 @@ from gateway.ops import ops_handlers
 from gateway.pagination import CursorCodec
 from gateway.problems import exception_handlers
 from gateway.protection import cors_config, rate_limits
+from gateway.readiness import Readiness
 from gateway.request_id import RequestIdMiddleware, add_request_id_header
+from gateway.streaming import ExportBudget
 from gateway.versions import deprecation_headers, version_routers
 from gateway.webhooks import build_webhooks
 from legacy_adapters.database import Database
@@ -41,6 +44,8 @@ def create_app(
     http_client: httpx.Client | None = None,
     state: StateDatabase | None = None,
     cursor_secret: bytes | None = None,
+    await_database: bool = False,
+    on_mismatch: Callable[[str], None] | None = None,
 ) -> Litestar:
     """Build the gateway for ``mapping``.
 
@@ -51,6 +56,9 @@ def create_app(
         state: the state store (idempotency keys, audit); opened from ``mapping.state`` when omitted.
         cursor_secret: signs pagination cursors when ``api.cursor_secret`` is unset; processes serving
             one API must share it (``serve --workers N`` draws one for its workers). Random when omitted.
+        await_database: the mapping has not been checked against the database yet (it was down):
+            answer 503 on data routes until it answers and matches (``gateway.readiness``).
+        on_mismatch: called with the findings when that late check fails (``serve`` stops).
     """
     database = database or Database(mapping.database)
     verifier = None
@@ -73,7 +81,9 @@ def create_app(
         verifier=verifier,
         audit=AuditLog(state),
         idempotency=IdempotencyStore(state, mapping.api.idempotency_ttl_s),
-        executor=(executor := DatabaseExecutor(mapping.database.pool_size)),
+        executor=(executor := DatabaseExecutor(mapping.database.pool_size, mapping.database.request_deadline_s)),
+        exports=(exports := ExportBudget(mapping.database.export_pool_size, mapping.api.export_idle_timeout_s)),
+        readiness=(readiness := Readiness(database, mapping, checked=not await_database, on_mismatch=on_mismatch)),
     )
     deprecated = {
         name: _deprecation_headers(version.deprecated, version.sunset)
@@ -98,12 +108,20 @@ def create_app(
         ],
         exception_handlers=exception_handlers,
         middleware=[RequestIdMiddleware, InProgressMiddleware, *limit_before_auth, *limit_after_auth],
+        guards=[readiness.guard],
         stores=stores,
         cors_config=cors_config(mapping.api),
         openapi_config=None,
         before_send=before_send,
-        on_startup=[hook_worker.start] if hook_worker else [],
-        on_shutdown=[*([hook_worker.stop] if hook_worker else []), executor.shutdown, database.dispose, state.dispose],
+        on_startup=[readiness.start, *([hook_worker.start] if hook_worker else [])],
+        on_shutdown=[
+            readiness.stop,
+            *([hook_worker.stop] if hook_worker else []),
+            executor.shutdown,
+            exports.shutdown,
+            database.dispose,
+            state.dispose,
+        ],
         state={"ctx": ctx},
         debug=False,
     )

@@ -71,20 +71,33 @@ def _open_database(mapping: Mapping) -> Any:
         _fail(f"cannot open database.url: {exc}")
 
 
-def _preflight(mapping: Mapping) -> Any:
-    """Open the database and refuse to serve a mapping whose tables or columns are missing."""
+def _preflight(mapping: Mapping) -> tuple[Any, bool]:
+    """Open the database and refuse to serve a mapping whose tables or columns are missing.
+
+    Returns the database and whether the check ran. A database that cannot be reached
+    is no reason to exit (a restart during an outage would crash-loop): the server
+    then starts answering 503 and checks the mapping once the database answers.
+    A refused login is a configuration mistake: the driver's reason is said and serve exits.
+    """
     from legacy_adapters.check import check_mapping
+    from legacy_adapters.exceptions import DatabaseUnavailable, LoginRefused
 
     database = _open_database(mapping)
     try:
         errors = [f for f in check_mapping(mapping, database, thorough=False) if f.severity == "error"]
+    except LoginRefused as exc:
+        database.dispose()
+        _fail(f"cannot log in to the database: {exc} (the driver's reason is in the log above)")
+    except DatabaseUnavailable as exc:
+        click.echo(f"bridgehead: {exc}; serving 503 until it answers, then checking the mapping", err=True)
+        return database, False
     except BridgeheadError as exc:
         database.dispose()
         _fail(f"cannot check the mapping against the database: {exc}")
     if errors:
         database.dispose()
         _fail("the mapping does not match the database:\n  " + "\n  ".join(map(str, errors)))
-    return database
+    return database, True
 
 
 def _serve(
@@ -106,7 +119,7 @@ def _serve(
 
     configure_logging(log_level, log_format=log_format)
     _private_files()
-    database = _preflight(mapping)
+    database, checked = _preflight(mapping)
     options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning", "access_log": False}
     options.update(server_stack())
     if workers > 1 and config is not None:
@@ -119,6 +132,8 @@ def _serve(
             # Each worker would otherwise draw its own secret, and a cursor issued by one would be
             # refused by the next: the workers get one secret, drawn here, for this run only.
             os.environ[_CURSOR_ENV] = secrets.token_urlsafe(32)
+        if not checked:
+            os.environ[_AWAIT_ENV] = "1"
         # Each worker writes its metrics under this folder; /metrics on any worker adds them up.
         # Rate-limit counters without Redis live in files the workers share (gateway/protection.py).
         shared: list[str] = []
@@ -132,12 +147,23 @@ def _serve(
             for folder in shared:
                 shutil.rmtree(folder, ignore_errors=True)
         return
-    uvicorn.run(create_app(mapping, database=database), proxy_headers=False, **options)
+    mismatch: list[str] = []
+
+    def stop(findings: str) -> None:  # the late check failed: stop as the early one would have
+        mismatch.append(findings)
+        server.should_exit = True
+
+    app = create_app(mapping, database=database, await_database=not checked, on_mismatch=stop)
+    server = uvicorn.Server(uvicorn.Config(app, proxy_headers=False, **options))
+    server.run()
+    if mismatch:
+        _fail(f"the mapping does not match the database: {mismatch[0]}")
 
 
 _CONFIG_ENV = "BRIDGEHEAD_CONFIG"
 _LOG_ENV = "BRIDGEHEAD_LOG"
 _CURSOR_ENV = "BRIDGEHEAD_WORKER_CURSOR_SECRET"
+_AWAIT_ENV = "BRIDGEHEAD_AWAIT_DATABASE"
 
 
 def app_from_environment() -> Any:
@@ -149,7 +175,11 @@ def app_from_environment() -> Any:
     level, _, log_format = os.environ.get(_LOG_ENV, "info:auto").partition(":")
     configure_logging(level, log_format=log_format if log_format in ("json", "console") else "auto")  # type: ignore[arg-type]
     shared = os.environ.get(_CURSOR_ENV)
-    return create_app(load_mapping(os.environ[_CONFIG_ENV]), cursor_secret=shared.encode() if shared else None)
+    return create_app(
+        load_mapping(os.environ[_CONFIG_ENV]),
+        cursor_secret=shared.encode() if shared else None,
+        await_database=os.environ.get(_AWAIT_ENV) == "1",
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

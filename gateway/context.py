@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from gateway.auth.tokens import TokenVerifier
     from gateway.executor import DatabaseExecutor
     from gateway.pagination import CursorCodec
+    from gateway.readiness import Readiness
+    from gateway.streaming import ExportBudget
     from legacy_adapters.mapping.model import Mapping
     from legacy_adapters.query.resource import Resource
     from legacy_adapters.reader import Reader
@@ -38,6 +40,8 @@ class GatewayContext:
     audit: AuditLog
     idempotency: IdempotencyStore
     executor: DatabaseExecutor
+    exports: ExportBudget
+    readiness: Readiness
 
     def authenticate(self, request: Request[Any, Any, Any]) -> Principal:
         """The caller: anonymous without a token, else the verified token's principal (or 401)."""

@@ -14,6 +14,7 @@ from litestar.params import FromPath
 
 from gateway.exceptions import NotFound
 from gateway.openapi import build_openapi
+from gateway.readiness import UNGATED
 
 if TYPE_CHECKING:
     from litestar.handlers import HTTPRouteHandler
@@ -77,14 +78,14 @@ def _asset(name: str) -> bytes:
 def docs_handlers(ctx: GatewayContext) -> list[HTTPRouteHandler]:
     documents = {v: openapi_json(build_openapi(ctx.mapping, v, r)) for v, r in ctx.versions.items()}
 
-    @get("/openapi/{name:str}", include_in_schema=False, sync_to_thread=False)
+    @get("/openapi/{name:str}", include_in_schema=False, sync_to_thread=False, opt=UNGATED)
     def openapi_document(name: FromPath[str]) -> Response[bytes]:
         version = name.removesuffix(".json")
         if version not in documents:
             raise NotFound(f"no API version {version!r} (versions: {', '.join(documents)})")
         return Response(documents[version], media_type="application/vnd.oai.openapi+json")
 
-    @get("/docs", include_in_schema=False, sync_to_thread=False)
+    @get("/docs", include_in_schema=False, sync_to_thread=False, opt=UNGATED)
     def docs_page() -> Response[str]:
         urls = [{"url": f"/openapi/{v}.json", "name": v} for v in documents]
         links = " ".join(f'<a href="/openapi/{html.escape(v)}.json">{html.escape(v)}</a>' for v in documents)
@@ -96,11 +97,11 @@ def docs_handlers(ctx: GatewayContext) -> list[HTTPRouteHandler]:
         )
         return Response(page, media_type=MediaType.HTML, headers={"Content-Security-Policy": _CSP})
 
-    @get("/docs/init.js", include_in_schema=False, sync_to_thread=False)
+    @get("/docs/init.js", include_in_schema=False, sync_to_thread=False, opt=UNGATED)
     def docs_init() -> Response[bytes]:
         return Response(_INIT, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache"})
 
-    @get("/docs/assets/{name:str}", include_in_schema=False, sync_to_thread=False)
+    @get("/docs/assets/{name:str}", include_in_schema=False, sync_to_thread=False, opt=UNGATED)
     def docs_asset(name: FromPath[str]) -> Response[bytes]:
         if name not in _ASSETS:  # a fixed list: no path from the request ever reaches the file system
             raise NotFound(f"no documentation asset {name!r}")

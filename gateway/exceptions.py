@@ -15,6 +15,7 @@
         ├── Unprocessable                422  (errors: one entry per bad field)
         ├── PreconditionRequired         428
         ├── ServiceUnavailable           503  Retry-After
+        │   └── ExportsBusy              503  Retry-After: every export slot is taken
         └── GatewayTimeout               504
 
 Handlers raise these; ``problems.py`` turns any of them (and any ``LegacyError``
@@ -32,6 +33,7 @@ from legacy_adapters.exceptions import (
     DatabaseUnavailable,
     IntegrityConflict,
     LegacyError,
+    LoginRefused,
     QueryError,
     SchemaDrift,
     StatementTimeout,
@@ -43,6 +45,7 @@ from legacy_adapters.exceptions import (
 __all__ = (
     "BadRequest",
     "Conflict",
+    "ExportsBusy",
     "Forbidden",
     "GatewayError",
     "GatewayTimeout",
@@ -168,6 +171,11 @@ class ServiceUnavailable(GatewayError):
     title = "Database unavailable"
 
 
+class ExportsBusy(ServiceUnavailable):
+    slug = "too-many-exports"
+    title = "Too many exports running"
+
+
 class GatewayTimeout(GatewayError):
     status_code = 504
     slug = "database-timeout"
@@ -201,6 +209,8 @@ def from_legacy(error: LegacyError, *, reading: bool = False) -> GatewayError:
             return BadRequest(error.message, errors=[{"parameter": error.parameter, "detail": error.message}])
         case TransformError():
             return Unprocessable(error.message, errors=[{"field": error.field, "detail": error.message}])
+        case LoginRefused():
+            return ServiceUnavailable("the database refused the gateway's login", headers={"Retry-After": "30"})
         case DatabaseUnavailable():
             return ServiceUnavailable(str(error), headers={"Retry-After": "5"})
         case TransactionConflict():

@@ -1,10 +1,17 @@
-"""One worker pool for blocking database work, sized to the connection pool.
+"""Worker pools for blocking database work, each sized to its connection pool, with a deadline per call.
 
-Handlers are async and make one hop per request into this pool, where the
-request is authenticated, queried, decoded and encoded in one go. Sizing the
+Handlers are async and make one hop per request into the requests' pool, where
+the request is authenticated, queried, decoded and encoded in one go. Sizing the
 pool to the connection pool means no worker ever waits for a connection while
 holding a thread, the event loop never blocks on a driver call, and the hop
 costs a plain ``run_in_executor`` rather than a generic thread-pool dispatch.
+
+Every hop has a deadline. A database that stops answering without closing the
+link (a hung server, a firewall that drops packets) leaves a driver call blocked
+for as long as the outage lasts, whatever the server-side statement timeout; the
+caller gets 504 (its call was running) or 503 (it never got a worker) when the
+deadline passes, and the stuck worker rejoins the pool once the driver gives up
+or the database answers again.
 """
 
 from __future__ import annotations
@@ -12,42 +19,64 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+
+import structlog
+
+from gateway.exceptions import GatewayTimeout, ServiceUnavailable
 
 __all__ = ("DatabaseExecutor", "offloaded")
 
 T = TypeVar("T")
-_DONE = object()
+log = structlog.get_logger("bridgehead.executor")
 
 
 class DatabaseExecutor:
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, deadline_s: float | None = None, *, name: str = "bridgehead-db") -> None:
         self.workers = workers
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bridgehead-db")
+        self.deadline_s = deadline_s
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` in the pool; context variables (the request id in logs) travel along."""
+    async def run(self, fn: Callable[..., T], *args: Any, deadline_s: float | None = None) -> T:
+        """Run ``fn(*args)`` in the pool; context variables (the request id in logs) travel along.
+
+        Raises:
+            GatewayTimeout: ``fn`` started but did not finish within the deadline.
+            ServiceUnavailable: every worker stayed busy until the deadline; ``fn`` never ran.
+        """
         context = contextvars.copy_context()
         call = functools.partial(context.run, fn, *args)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
-
-    async def iterate(self, iterator: Iterator[T]) -> AsyncIterator[T]:
-        """Drain a blocking iterator (an export) one item per hop; closing it early closes the iterator."""
+        deadline = deadline_s if deadline_s is not None else self.deadline_s
+        if deadline is None:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        source = self._pool.submit(call)
+        future = asyncio.wrap_future(source)
+        never_ran = False
         try:
-            while True:
-                item = await self.run(next, iterator, _DONE)
-                if item is _DONE:
-                    return
-                yield item  # type: ignore[misc]
+            done, _ = await asyncio.wait({future}, timeout=deadline)
         finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                await self.run(close)
+            if not future.done():
+                # Cancelled here and now, so a queued call can never start later (the asyncio
+                # future's own cancel reaches it only on the next loop turn). A running call cannot
+                # be stopped from here: it finishes (or fails) in its thread and its result is dropped.
+                never_ran = source.cancel()
+                future.cancel()
+        if done:
+            return future.result()
+        if never_ran:
+            raise ServiceUnavailable("every database worker is busy; retry shortly", headers={"Retry-After": "2"})
+        log.warning("database call abandoned at its deadline", deadline_s=deadline, call=_name(fn))
+        raise GatewayTimeout("the database did not answer in time")
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    inner = getattr(fn, "func", fn)
+    return getattr(inner, "__qualname__", type(inner).__name__)
 
 
 def offloaded(executor: DatabaseExecutor, fn: Callable[..., T]) -> Callable[..., Any]:

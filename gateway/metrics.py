@@ -38,6 +38,8 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
 
+from gateway.readiness import UNGATED
+
 if TYPE_CHECKING:
     import sqlalchemy as sa
     from litestar.handlers import HTTPRouteHandler
@@ -141,7 +143,8 @@ def _registry() -> CollectorRegistry:
 
 
 def metrics_handlers() -> list[HTTPRouteHandler]:
-    @get("/metrics", include_in_schema=False, sync_to_thread=False)
+    # Metrics answer while the database is down: that is when an operator needs them most.
+    @get("/metrics", include_in_schema=False, sync_to_thread=False, opt=UNGATED)
     def metrics() -> Response[bytes]:
         return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
 

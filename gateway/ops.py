@@ -1,4 +1,8 @@
-"""Operations endpoints: liveness, readiness (the database answers), and the problem-type pages."""
+"""Operations endpoints: liveness, readiness (the database answers, on its own connection), problem-type pages.
+
+They answer before the database does (``UNGATED``): a gateway waiting for its
+database at start-up still says it is alive and why it is not ready.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from litestar.params import FromPath
 
 from gateway.exceptions import NotFound
 from gateway.problems import PROBLEM_TYPES
+from gateway.readiness import UNGATED
 
 if TYPE_CHECKING:
     from litestar.handlers import HTTPRouteHandler
@@ -19,16 +24,16 @@ __all__ = ("ops_handlers",)
 
 
 def ops_handlers(ctx: GatewayContext) -> list[HTTPRouteHandler]:
-    @get("/health/live", include_in_schema=False, sync_to_thread=False)
+    @get("/health/live", include_in_schema=False, sync_to_thread=False, opt=UNGATED)
     def live() -> dict[str, str]:
         return {"status": "ok"}
 
-    @get("/health/ready", include_in_schema=False)
+    @get("/health/ready", include_in_schema=False, opt=UNGATED)
     async def ready() -> dict[str, str]:
-        await ctx.executor.run(ctx.reader.database.ping)  # DatabaseUnavailable -> 503 with Retry-After
+        await ctx.readiness.probe()  # not ready -> 503 with Retry-After
         return {"status": "ok", "database": "ok"}
 
-    @get("/problems/{slug:str}", include_in_schema=False, sync_to_thread=False)
+    @get("/problems/{slug:str}", include_in_schema=False, sync_to_thread=False, opt=UNGATED)
     def problem_type(slug: FromPath[str]) -> Response[Any]:
         if slug not in PROBLEM_TYPES:
             raise NotFound(f"no problem type {slug!r}")

@@ -9,13 +9,14 @@ because the database drivers block.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import msgspec
 from litestar import Request, Response, get
 from litestar.params import FromPath
-from litestar.response import Stream
 
 from gateway.auth.guards import Access, authorize_read
 from gateway.exceptions import BadRequest, Forbidden, NotFound
@@ -60,7 +61,7 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
     """The GET handlers for ``resource``, closed over the context that serves them."""
     api = ctx.mapping.api
 
-    def list_rows(request: Request[Any, Any, Any]) -> Response[Any]:
+    def list_rows(request: Request[Any, Any, Any]) -> Response[Any] | _PendingExport:
         principal = ctx.authenticate(request)
         access = authorize_read(resource, principal)
         media_type = choose_media_type(request.headers.get("accept"))
@@ -99,23 +100,23 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
             body["count"] = ctx.reader.count(resource, conditions)
         return Response(_encoder.encode(body), media_type=JSON, headers=headers)
 
-    def _export(resource: Resource, params: ListParams, conditions: tuple[Any, ...], media_type: str) -> Response[Any]:
+    def _export(resource: Resource, params: ListParams, conditions: tuple[Any, ...], media_type: str) -> _PendingExport:
         if params.embeds:
             raise BadRequest("embed is not available in exports", errors=[{"parameter": "embed", "detail": "remove"}])
         if params.cursor or params.offset is not None:
             raise BadRequest("exports stream every row; drop cursor and offset", errors=[])
         query = ReadQuery(resource, params.fields, conditions, params.sort)
+        # Nothing runs yet: the export budget takes a slot, then pulls chunks on its own workers.
         rows = ctx.reader.stream(query)
-        # Pull the first chunk now, so a database error is still a problem+json, not a cut-off stream.
         chunks = ndjson_chunks(rows) if media_type == NDJSON else csv_chunks(rows, [f.name for f in params.fields])
-        first = next(chunks, b"")
         content_type = f"{CSV}; charset=utf-8; header=present" if media_type == CSV else NDJSON
+        return _PendingExport(chunks, content_type)
 
-        def body() -> Any:
-            yield first
-            yield from chunks
-
-        return Stream(ctx.executor.iterate(body()), media_type=content_type, headers={"Vary": _VARY})
+    async def list_or_export(request: Request[Any, Any, Any]) -> Response[Any]:
+        result = await ctx.executor.run(list_rows, request)
+        if isinstance(result, _PendingExport):
+            return await ctx.exports.start(result.chunks, media_type=result.media_type, headers={"Vary": _VARY})
+        return result
 
     def get_row(request: Request[Any, Any, Any], key: FromPath[str]) -> Response[Any]:
         principal = ctx.authenticate(request)
@@ -149,9 +150,17 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
     path = f"/{resource.name}"
     tag = [resource.name]
     return [
-        get(path, name=f"{resource.qualified_name}.list", tags=tag)(offloaded(ctx.executor, list_rows)),
+        get(path, name=f"{resource.qualified_name}.list", tags=tag)(list_or_export),
         get(f"{path}/{{key:str}}", name=f"{resource.qualified_name}.get", tags=tag)(offloaded(ctx.executor, get_row)),
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingExport:
+    """An export checked and planned in a request worker, not yet started (no connection taken)."""
+
+    chunks: Iterator[bytes]
+    media_type: str
 
 
 def _matches(header: str | None, etag: str) -> bool:

@@ -39,10 +39,15 @@ class Finding:
 def check_mapping(mapping: Mapping, database: Database, *, thorough: bool = True) -> list[Finding]:
     """Compare ``mapping`` with the database; ``thorough`` adds key uniqueness and a decode sample."""
     findings: list[Finding] = []
-    try:
-        inspector = sa.inspect(database.engine)
-    except sa.exc.DBAPIError as exc:
-        raise database.backend.classify(exc) from None
+    # Through the database's own error wrapping: a refused login or a lost link is classified
+    # (and the driver's reason logged), not reported as "could not run the query".
+    with database.errors():
+        return _check(mapping, database, database.inspector(), findings, thorough)
+
+
+def _check(
+    mapping: Mapping, database: Database, inspector: sa.Inspector, findings: list[Finding], thorough: bool
+) -> list[Finding]:
     checked: set[tuple[str, str]] = set()
     for version in mapping.versions:
         for name, resource in bind_version(mapping, version).items():

@@ -1,8 +1,13 @@
-"""The one door to the legacy database: engine, pool, timeouts, and error wrapping.
+"""The one door to the legacy database: engines, pools, timeouts, and error wrapping.
 
 All calls block (pyodbc and sqlite3 do); the gateway runs them in worker threads.
 Every driver error is classified once, by the backend, into a ``DatabaseError``
 whose message is safe to show; the driver's own text is logged, never returned.
+
+One ``Database`` keeps a pool per role (``dialects.base.EngineRole``): requests
+(``pool_size``), exports (``export_pool_size``, connected with the driver's
+streaming options) and one connection for readiness probes. Connections open on
+first use, so an export-free gateway never opens an export connection.
 """
 
 from __future__ import annotations
@@ -20,9 +25,14 @@ from legacy_adapters.dialects import get_backend
 from legacy_adapters.exceptions import DatabaseError, DatabaseUnavailable, TransactionConflict, ValueRefused
 
 if TYPE_CHECKING:
+    from legacy_adapters.dialects.base import EngineRole
     from legacy_adapters.mapping.model import DatabaseConfig
 
-__all__ = ("Database", "Prepared")
+__all__ = ("Database", "PageAfter", "Prepared")
+
+PageAfter = Callable[["Sequence[Any] | None", int], sa.Executable]
+"""For a backend that cannot stream: the statement for the ``limit`` rows after the given last row
+(``None``: the first rows), in the same total order."""
 
 log = structlog.get_logger("bridgehead.database")
 T = TypeVar("T")
@@ -89,16 +99,23 @@ class Database:
     def __init__(self, config: DatabaseConfig) -> None:
         self.config = config
         self.backend = get_backend(config.url)
-        self.engine = sa.create_engine(config.url, **self.backend.engine_options(config))
-        self.backend.install(self.engine, config)
-        _ping_idle_connections(self.engine)
+        self.engine = self._engine("requests")
+        self.export_engine = self._engine("exports")
+        self.probe_engine = self._engine("probe")
+
+    def _engine(self, role: EngineRole) -> sa.Engine:
+        engine = sa.create_engine(self.config.url, **self.backend.engine_options(self.config, role))
+        self.backend.install(engine, self.config, role)
+        _ping_idle_connections(engine)
+        return engine
 
     @property
     def dialect(self) -> sa.Dialect:
         return self.engine.dialect
 
     @contextmanager
-    def _errors(self) -> Iterator[None]:
+    def errors(self) -> Iterator[None]:
+        """Turn any driver error raised in the block into a safe ``DatabaseError`` (its text logged)."""
         try:
             yield
         except DatabaseError:
@@ -116,7 +133,7 @@ class Database:
 
     def fetch_all(self, statement: sa.Executable) -> list[Sequence[Any]]:
         """Run ``statement`` and return every row as a tuple."""
-        with self._errors(), self.engine.connect() as conn:
+        with self.errors(), self.engine.connect() as conn:
             return [tuple(r) for r in conn.execute(statement)]
 
     def prepare(self, statement: sa.Executable) -> Prepared:
@@ -124,21 +141,29 @@ class Database:
 
     def fetch_prepared(self, prepared: Prepared, values: dict[str, Any]) -> list[Sequence[Any]]:
         """Run a prepared statement with ``values`` for its named parameters."""
-        with self._errors(), self.engine.connect() as conn:
+        with self.errors(), self.engine.connect() as conn:
             return [tuple(r) for r in conn.exec_driver_sql(prepared.sql, prepared.parameters(values))]
 
     def scalar(self, statement: sa.Executable) -> Any:
-        with self._errors(), self.engine.connect() as conn:
+        with self.errors(), self.engine.connect() as conn:
             return conn.execute(statement).scalar()
 
-    def stream(self, statement: sa.Executable, batch_size: int = 2000) -> Iterator[Sequence[Any]]:
+    def stream(
+        self, statement: sa.Executable, batch_size: int = 2000, *, pages: PageAfter | None = None
+    ) -> Iterator[Sequence[Any]]:
         """Yield rows as the driver delivers them, holding at most ``batch_size`` in memory.
 
-        The statement timeout does not apply: an export may rightly run for minutes.
+        Runs on the export pool, never on the requests' one. The statement timeout does
+        not apply: an export may rightly run for minutes. On a backend whose driver
+        buffers whole results, ``pages`` (when given) reads the same rows in keyset
+        batches of ``batch_size`` instead, each bounded by the statement timeout.
         Closing the generator early (a client that went away) releases the connection.
         """
+        if pages is not None and self.backend.buffers_results:
+            yield from self._stream_pages(pages, batch_size)
+            return
         streamable = self.backend.streamable(statement, self.engine.dialect)
-        with self._errors(), self.engine.connect() as conn:
+        with self.errors(), self.export_engine.connect() as conn:
             conn = conn.execution_options(stream_results=True, yield_per=batch_size, no_statement_timeout=True)
             # A rendered string goes to the driver as is: no parameter parsing, no '%' or ':' escaping.
             is_text = isinstance(streamable, str)
@@ -146,10 +171,21 @@ class Database:
             for partition in result.partitions():
                 yield from partition
 
+    def _stream_pages(self, pages: PageAfter, batch_size: int) -> Iterator[Sequence[Any]]:
+        last: Sequence[Any] | None = None
+        with self.errors(), self.export_engine.connect() as conn:
+            while True:
+                rows = [tuple(r) for r in conn.execute(pages(last, batch_size))]
+                conn.rollback()  # no snapshot held open between batches (MariaDB's REPEATABLE READ)
+                yield from rows
+                if len(rows) < batch_size:
+                    return
+                last = rows[-1]
+
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
         """One write transaction: committed when the block ends, rolled back entirely on any error."""
-        with self._errors(), self.engine.connect() as conn:
+        with self.errors(), self.engine.connect() as conn:
             conn.execution_options(bridgehead_write=True)
             with conn.begin():
                 yield conn
@@ -173,9 +209,20 @@ class Database:
         raise AssertionError("unreachable")
 
     def ping(self) -> None:
-        """Raise ``DatabaseUnavailable`` unless a trivial query answers."""
-        with self._errors(), self.engine.connect() as conn:
+        """Raise ``DatabaseUnavailable`` unless a trivial query answers (on a request connection)."""
+        with self.errors(), self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
 
+    def probe(self) -> None:
+        """``ping`` on the readiness probe's own connection, so a busy request pool cannot fail it."""
+        with self.errors(), self.probe_engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def inspector(self) -> sa.Inspector:
+        """SQLAlchemy's schema inspector on the requests' pool; wrap its calls in ``errors()``."""
+        with self.errors():
+            return sa.inspect(self.engine)
+
     def dispose(self) -> None:
-        self.engine.dispose()
+        for engine in (self.engine, self.export_engine, self.probe_engine):
+            engine.dispose()

@@ -7,6 +7,7 @@ BridgeheadError
     ├── QueryError            a request cannot become SQL (unknown field, bad operator, bad value)
     └── DatabaseError         the database failed; never carries driver text to API users
         ├── DatabaseUnavailable   cannot connect / link lost (transient: retry later)
+        │   └── LoginRefused      the server answered but refused the user or password
         ├── StatementTimeout      the statement ran past its timeout and was cancelled
         ├── IntegrityConflict     a constraint refused a write
         ├── ValueRefused          the database refused a value (SQLSTATE class 22: out of range, too long)
@@ -21,6 +22,7 @@ __all__ = (
     "DatabaseUnavailable",
     "IntegrityConflict",
     "LegacyError",
+    "LoginRefused",
     "MappingError",
     "QueryError",
     "SchemaDrift",
@@ -78,6 +80,10 @@ class DatabaseUnavailable(DatabaseError):
     """The database cannot be reached now; retrying later may work."""
 
     transient = True
+
+
+class LoginRefused(DatabaseUnavailable):
+    """The server refused the credentials: a configuration (or account) problem, not a network one."""
 
 
 class StatementTimeout(DatabaseError):

@@ -147,13 +147,25 @@ class Reader:
             self._prepared[resource.qualified_name] = cached
         return cached
 
-    def stream(self, query: ReadQuery) -> Iterator[dict[str, Any]]:
-        """Every matching row in sort order, decoded as it arrives (constant memory)."""
+    def stream(self, query: ReadQuery, *, batch_size: int = 2000) -> Iterator[dict[str, Any]]:
+        """Every matching row in sort order, decoded as it arrives (constant memory).
+
+        One statement, streamed; on a driver that buffers whole results, the same
+        order read in keyset batches of ``batch_size`` (``Database.stream``'s ``pages``).
+        """
         order = query.order
         columns = selected_columns(query.fields, order)
         statement = build_select(query.resource, columns, query.conditions, order)
         decoder = RowDecoder.for_columns(query.resource, query.fields, columns)
-        for raw in self.database.stream(statement):
+        names = [k.column.name for k in order]
+
+        def page_after(last: Sequence[Any] | None, limit: int) -> sa.Executable:
+            conditions = list(query.conditions)
+            if last is not None:
+                conditions.append(Keyset(order, decoder.raw(last, names)))
+            return build_select(query.resource, columns, conditions, order, limit)
+
+        for raw in self.database.stream(statement, batch_size, pages=page_after):
             yield decoder.decode(raw)
 
     # -- relations -------------------------------------------------------------------------------

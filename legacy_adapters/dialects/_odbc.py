@@ -3,10 +3,12 @@
 A subclass names its engine family and fills in three hooks: how a session
 gets its statement timeout (``_set_timeout``), which SQLSTATEs and native codes
 mean what (``SQLSTATES``/``NATIVE_CODES``/``PHRASES``), and what a connection
-string needs on top of the URL (``_connection_string``). Everything else is here:
+string needs on top of the URL for each engine role (``_connection_string``:
+client-side read and login deadlines, a streaming cursor for exports).
+Everything else is here:
 
 - SQLAlchemy's pool does the pooling, so pyodbc's own (driver-manager) pooling is off;
-- the pool is ``config.pool_size`` connections, no overflow, ``connect_timeout_s`` to wait for one;
+- a pool per role (``base.pool_size``), no overflow, ``connect_timeout_s`` to wait for one;
 - a statement timeout is set per session and lifted only for a connection that a
   ``no_statement_timeout`` stream holds, then restored when the connection is checked in;
 - an error classified as ``DatabaseUnavailable`` marks the connection (and the pool) invalid,
@@ -25,10 +27,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
+from legacy_adapters.dialects.base import pool_size
 from legacy_adapters.exceptions import (
     DatabaseError,
     DatabaseUnavailable,
     IntegrityConflict,
+    LoginRefused,
     SchemaDrift,
     StatementTimeout,
     TransactionConflict,
@@ -36,6 +40,7 @@ from legacy_adapters.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from legacy_adapters.dialects.base import EngineRole
     from legacy_adapters.mapping.model import DatabaseConfig
 
 __all__ = ("OdbcBackend", "Watchdog", "add_option", "native_code", "option_present", "split_server_port", "sqlstate")
@@ -52,6 +57,7 @@ _ErrorType = type[DatabaseError]
 
 _MESSAGES: dict[_ErrorType, str] = {
     DatabaseUnavailable: "the database is not available",
+    LoginRefused: "the database refused the login (check the user and password in database.url)",
     StatementTimeout: "the database did not answer in time",
     IntegrityConflict: "the change conflicts with existing data",
     SchemaDrift: "a mapped table or column is missing from the database",
@@ -59,6 +65,14 @@ _MESSAGES: dict[_ErrorType, str] = {
     ValueRefused: "a value is out of range or not valid for its column in the database",
     DatabaseError: "the database could not run the query",
 }
+
+_LOGIN_PHRASES = (
+    "password authentication failed",  # PostgreSQL
+    "access denied for user",  # MariaDB / MySQL
+    "login failed for user",  # SQL Server
+    "no pg_hba.conf entry",
+)
+"""The server answered and refused the credentials: say so instead of "not available"."""
 
 _NATIVE = re.compile(r"\((-?\d+)\) \(SQL\w+\)\s*$")
 
@@ -174,6 +188,7 @@ class OdbcBackend:
         "08004": DatabaseUnavailable,  # server rejected the connection
         "08007": DatabaseUnavailable,
         "08S01": DatabaseUnavailable,  # communication link failure
+        "28000": LoginRefused,  # invalid authorization specification
         "HYT00": StatementTimeout,
         "HYT01": DatabaseUnavailable,  # connection timeout
         "57014": StatementTimeout,
@@ -203,27 +218,28 @@ class OdbcBackend:
     """Lower-case message fragments, last resort for drivers that answer HY000 to everything."""
     watchdog: ClassVar[bool] = False
     """Cancel statements from a timer thread instead of a server-side timeout."""
+    buffers_results: ClassVar[bool] = False
 
     # -- engine ------------------------------------------------------------------------------------
 
-    def engine_options(self, config: DatabaseConfig) -> dict[str, Any]:
+    def engine_options(self, config: DatabaseConfig, role: EngineRole = "requests") -> dict[str, Any]:
         return {
             # pyodbc's connect(timeout=) is the login timeout.
             "connect_args": {"timeout": max(1, round(config.connect_timeout_s))},
-            "pool_size": config.pool_size,
+            "pool_size": pool_size(config, role),
             "max_overflow": 0,
             "pool_timeout": config.connect_timeout_s,
             "poolclass": sa.pool.QueuePool,
         }
 
-    def install(self, engine: sa.Engine, config: DatabaseConfig) -> None:
+    def install(self, engine: sa.Engine, config: DatabaseConfig, role: EngineRole = "requests") -> None:
         timeout = config.statement_timeout_s
         backend = self
 
         @sa.event.listens_for(engine, "do_connect")
         def _connection_string(_dialect: Any, _rec: Any, cargs: list[Any], _cparams: dict[str, Any]) -> None:
             if cargs and isinstance(cargs[0], str):
-                cargs[0] = backend._connection_string(cargs[0], config)
+                cargs[0] = backend._connection_string(cargs[0], config, role)
 
         @sa.event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, record: Any) -> None:
@@ -285,8 +301,8 @@ class OdbcBackend:
 
     # -- hooks ---------------------------------------------------------------------------------------
 
-    def _connection_string(self, connection_string: str, config: DatabaseConfig) -> str:
-        """The ODBC connection string SQLAlchemy built, with what this backend adds to it."""
+    def _connection_string(self, connection_string: str, config: DatabaseConfig, role: EngineRole = "requests") -> str:
+        """The ODBC connection string SQLAlchemy built, with what this backend adds to it for ``role``."""
         return connection_string
 
     def _on_connect(self, dbapi_conn: Any, config: DatabaseConfig) -> None:
@@ -322,10 +338,15 @@ class OdbcBackend:
         code = native_code(error)
         if code is not None and code in self.NATIVE_CODES:
             return self.NATIVE_CODES[code]
+        text = str(getattr(error, "orig", None) or error).lower()
+        # Before the SQLSTATE: psqlODBC reports a refused password as 08001, like a refused connection.
+        if any(phrase in text for phrase in _LOGIN_PHRASES):
+            return LoginRefused
         state = sqlstate(error)
         if state in self.SQLSTATES:
             return self.SQLSTATES[state]
-        text = str(getattr(error, "orig", None) or error).lower()
+        if state[:2] == "28":
+            return LoginRefused
         for phrase, kind in self.PHRASES:
             if phrase in text:
                 return kind

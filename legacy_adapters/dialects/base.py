@@ -7,7 +7,7 @@ errors are classified into Bridgehead's error tree.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -15,20 +15,28 @@ if TYPE_CHECKING:
     from legacy_adapters.exceptions import DatabaseError
     from legacy_adapters.mapping.model import DatabaseConfig
 
-__all__ = ("Backend",)
+__all__ = ("Backend", "EngineRole", "pool_size")
+
+EngineRole = Literal["requests", "exports", "probe"]
+"""What an engine's connections are for: a ``Database`` keeps one pool per role, so a slow export
+or a readiness probe never waits for (or takes) a request's connection, and each role gets the
+driver options it needs (a streaming cursor for exports)."""
 
 
 class Backend(Protocol):
     """Engine set-up and error classification for one family of database URLs."""
 
     name: str
+    buffers_results: ClassVar[bool]
+    """The driver holds a whole result in memory before the first row (no way to stream it):
+    exports then read it in keyset-ordered batches instead of one statement."""
 
-    def engine_options(self, config: DatabaseConfig) -> dict[str, Any]:
+    def engine_options(self, config: DatabaseConfig, role: EngineRole = "requests") -> dict[str, Any]:
         """Keyword arguments for ``sqlalchemy.create_engine`` beyond the URL."""
         ...
 
-    def install(self, engine: sa.Engine, config: DatabaseConfig) -> None:
-        """Attach event listeners (timeouts, session settings) to a new engine."""
+    def install(self, engine: sa.Engine, config: DatabaseConfig, role: EngineRole = "requests") -> None:
+        """Attach event listeners (timeouts, session settings, driver options of ``role``) to a new engine."""
         ...
 
     def streamable(self, statement: sa.Executable, dialect: sa.Dialect) -> sa.Executable | str:
@@ -38,3 +46,10 @@ class Backend(Protocol):
     def classify(self, error: BaseException) -> DatabaseError:
         """Turn a driver error into a safe ``DatabaseError``; driver text never leaves this module."""
         ...
+
+
+def pool_size(config: DatabaseConfig, role: EngineRole) -> int:
+    """Connections in ``role``'s pool: the requests' pool, the export slots, one for readiness."""
+    if role == "exports":
+        return config.export_pool_size
+    return 1 if role == "probe" else config.pool_size

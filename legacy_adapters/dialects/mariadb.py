@@ -6,22 +6,34 @@ the statement with error 1969), MySQL's ``max_execution_time`` (milliseconds,
 SELECT only) — read-only sessions, and the error table. The driver reports most
 errors as HY000 with the server's error number in the message, so native codes
 come first.
+
+The server's timeout cannot help when the server (or the network to it) stops
+answering: the connection string adds the driver's own ``CONN_TIMEOUT``,
+``READ_TIMEOUT`` and ``WRITE_TIMEOUT`` (a second past the statement timeout), so
+a silent link fails with 2013 (lost connection) instead of hanging a worker.
+
+Connector/ODBC before 3.1.17 reads every result whole into memory (3.1.17 added
+``NO_CACHE``), so exports are read in keyset-ordered batches (``buffers_results``),
+each bounded by the statement timeout.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from legacy_adapters.dialects._odbc import OdbcBackend, split_server_port
+from legacy_adapters.dialects._odbc import OdbcBackend, add_option, split_server_port
 from legacy_adapters.exceptions import (
     DatabaseUnavailable,
     IntegrityConflict,
+    LoginRefused,
     SchemaDrift,
     StatementTimeout,
     TransactionConflict,
 )
 
 if TYPE_CHECKING:
+    from legacy_adapters.dialects.base import EngineRole
     from legacy_adapters.mapping.model import DatabaseConfig
 
 __all__ = ("MariaDBBackend",)
@@ -29,7 +41,10 @@ __all__ = ("MariaDBBackend",)
 
 class MariaDBBackend(OdbcBackend):
     name = "mysql"
+    buffers_results: ClassVar[bool] = True
     NATIVE_CODES: ClassVar = {
+        1045: LoginRefused,  # ER_ACCESS_DENIED_ERROR (user or password)
+        1044: LoginRefused,  # ER_DBACCESS_DENIED_ERROR
         1969: StatementTimeout,  # ER_STATEMENT_TIMEOUT (max_statement_time)
         1213: TransactionConflict,  # ER_LOCK_DEADLOCK: rerun the transaction
         1205: TransactionConflict,  # ER_LOCK_WAIT_TIMEOUT
@@ -56,9 +71,17 @@ class MariaDBBackend(OdbcBackend):
     }
     SQLSTATES: ClassVar = {**OdbcBackend.SQLSTATES, "70100": StatementTimeout, "45000": IntegrityConflict}
 
-    def _connection_string(self, connection_string: str, config: DatabaseConfig) -> str:
+    def _connection_string(self, connection_string: str, config: DatabaseConfig, role: EngineRole = "requests") -> str:
         # SQLAlchemy writes SQL Server's "Server=host,port"; Connector/ODBC wants Port= on its own.
-        return split_server_port(connection_string)
+        connection_string = split_server_port(connection_string)
+        # Client-side deadlines (whole seconds): a link that stays up but silent fails with 2013.
+        # Exports run as batches bounded by the statement timeout too, so one value fits every role.
+        io_seconds = str(math.ceil(config.statement_timeout_s) + 1)
+        connection_string = add_option(
+            connection_string, "CONN_TIMEOUT", str(max(1, math.ceil(config.connect_timeout_s)))
+        )
+        connection_string = add_option(connection_string, "READ_TIMEOUT", io_seconds)
+        return add_option(connection_string, "WRITE_TIMEOUT", io_seconds)
 
     def _on_connect(self, dbapi_conn: Any, config: DatabaseConfig) -> None:
         cursor = dbapi_conn.cursor()

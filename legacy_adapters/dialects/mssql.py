@@ -31,6 +31,7 @@ from legacy_adapters.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from legacy_adapters.dialects.base import EngineRole
     from legacy_adapters.mapping.model import DatabaseConfig
 
 __all__ = ("SQL_DATETIMEOFFSET", "MSSQLBackend", "decode_datetimeoffset")
@@ -75,7 +76,7 @@ class MSSQLBackend(OdbcBackend):
             return IntegrityConflict
         return super()._kind(error)
 
-    def _connection_string(self, connection_string: str, config: DatabaseConfig) -> str:
+    def _connection_string(self, connection_string: str, config: DatabaseConfig, role: EngineRole = "requests") -> str:
         if config.read_only:
             connection_string = add_option(connection_string, "ApplicationIntent", "ReadOnly")
         if "freetds" in connection_string.lower() and not option_present(connection_string, "TDS_Version"):

@@ -5,6 +5,17 @@ connector into the PostgreSQL dialect, so SQL is compiled as PostgreSQL and run
 through pyodbc, and is registered under that name on import. The statement
 timeout is the server's own ``statement_timeout`` (the server cancels the
 statement: SQLSTATE 57014); read-only intent is a read-only session.
+
+The server's timeout cannot help when the server (or the network to it) stops
+answering, and psqlODBC honours neither the ODBC login nor the query timeout
+attribute, so libpq's own deadlines go in through ``pqopt``: ``connect_timeout``
+bounds a login, keepalives find an idle link that died, ``tcp_user_timeout``
+drops a link whose bytes go unacknowledged. A request stuck on a link that stays
+up but silent is answered by the gateway's own deadline.
+
+Exports connect with ``UseDeclareFetch=1``: psqlODBC otherwise reads a whole
+result into memory before the first row (an 80k-row export held ~35 MB); with it
+the driver runs the query as a cursor and fetches ``Fetch`` rows at a time.
 """
 
 from __future__ import annotations
@@ -15,7 +26,7 @@ from sqlalchemy.connectors.pyodbc import PyODBCConnector
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.postgresql.base import PGDialect
 
-from legacy_adapters.dialects._odbc import OdbcBackend, add_option, split_server_port
+from legacy_adapters.dialects._odbc import OdbcBackend, add_option, option_present, split_server_port
 from legacy_adapters.exceptions import (
     DatabaseUnavailable,
     IntegrityConflict,
@@ -28,6 +39,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL
     from sqlalchemy.engine.interfaces import ConnectArgsType
 
+    from legacy_adapters.dialects.base import EngineRole
     from legacy_adapters.mapping.model import DatabaseConfig
 
 __all__ = ("PGDialect_pyodbc", "PostgreSQLBackend")
@@ -90,6 +102,25 @@ class PostgreSQLBackend(OdbcBackend):
         # RAISE EXCEPTION in a procedure: the legacy logic refusing the change, not a server fault.
         "P0001": IntegrityConflict,
     }
+
+    FETCH_ROWS: ClassVar[int] = 2000
+    """Rows an export's cursor fetches per round trip."""
+
+    def _connection_string(self, connection_string: str, config: DatabaseConfig, role: EngineRole = "requests") -> str:
+        if not option_present(connection_string, "pqopt"):  # the user's own libpq options win
+            deadline = config.request_deadline_s
+            libpq = (
+                # The login timeout's own value: psqlODBC passes that on as connect_timeout too, and
+                # refuses the connection when the two differ. Without it here, it does not bound a login.
+                f"connect_timeout={max(1, round(config.connect_timeout_s))} keepalives=1 "
+                "keepalives_idle=5 keepalives_interval=2 keepalives_count=3 "
+                f"tcp_user_timeout={max(1000, round(deadline * 1000))}"
+            )
+            connection_string = add_option(connection_string, "pqopt", f"{{{libpq}}}")
+        if role == "exports":
+            connection_string = add_option(connection_string, "UseDeclareFetch", "1")
+            connection_string = add_option(connection_string, "Fetch", str(self.FETCH_ROWS))
+        return connection_string
 
     def _on_connect(self, dbapi_conn: Any, config: DatabaseConfig) -> None:
         cursor = dbapi_conn.cursor()

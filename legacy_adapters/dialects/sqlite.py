@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
+from legacy_adapters.dialects.base import pool_size
 from legacy_adapters.exceptions import (
     DatabaseError,
     DatabaseUnavailable,
@@ -22,6 +23,7 @@ from legacy_adapters.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from legacy_adapters.dialects.base import EngineRole
     from legacy_adapters.mapping.model import DatabaseConfig
 
 __all__ = ("SQLiteBackend",)
@@ -31,17 +33,18 @@ _PROGRESS_STEPS = 10_000  # VM instructions between deadline checks: cheap, yet 
 
 class SQLiteBackend:
     name = "sqlite"
+    buffers_results: ClassVar[bool] = False  # sqlite3 steps through a result row by row
 
-    def engine_options(self, config: DatabaseConfig) -> dict[str, Any]:
+    def engine_options(self, config: DatabaseConfig, role: EngineRole = "requests") -> dict[str, Any]:
         return {
             "connect_args": {"check_same_thread": False, "timeout": config.connect_timeout_s},
-            "pool_size": config.pool_size,
+            "pool_size": pool_size(config, role),
             "max_overflow": 0,
             "pool_timeout": config.connect_timeout_s,
             "poolclass": sa.pool.QueuePool,
         }
 
-    def install(self, engine: sa.Engine, config: DatabaseConfig) -> None:
+    def install(self, engine: sa.Engine, config: DatabaseConfig, role: EngineRole = "requests") -> None:
         timeout = config.statement_timeout_s
 
         @sa.event.listens_for(engine, "connect")

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL
     from sqlalchemy.engine.interfaces import ConnectArgsType
 
+    from legacy_adapters.dialects.base import EngineRole
     from legacy_adapters.mapping.model import DatabaseConfig
 
 __all__ = ("SQLiteDialect_pyodbc", "SQLiteOdbcBackend")
@@ -146,8 +147,8 @@ class SQLiteOdbcBackend(OdbcBackend):
         *OdbcBackend.PHRASES,
     )
 
-    def install(self, engine: sa.Engine, config: DatabaseConfig) -> None:
-        super().install(engine, config)
+    def install(self, engine: sa.Engine, config: DatabaseConfig, role: EngineRole = "requests") -> None:
+        super().install(engine, config, role)
 
         @sa.event.listens_for(engine, "begin")
         def _begin(conn: sa.Connection) -> None:
@@ -157,7 +158,7 @@ class SQLiteOdbcBackend(OdbcBackend):
             if write and conn.connection.dbapi_connection.autocommit:  # type: ignore[union-attr]
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
-    def _connection_string(self, connection_string: str, config: DatabaseConfig) -> str:
+    def _connection_string(self, connection_string: str, config: DatabaseConfig, role: EngineRole = "requests") -> str:
         # The driver waits 100 s for a lock by default; wait as long as for a pooled connection.
         return add_option(connection_string, "Timeout", str(max(1, round(config.connect_timeout_s * 1000))))
 

@@ -8,7 +8,7 @@ resource that exists, a transform name that is known) live in ``load.py``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -36,6 +36,8 @@ FieldType = Literal["string", "integer", "decimal", "number", "date", "time", "d
 """The API-side type of a field: how filter values are parsed and how OpenAPI describes it."""
 
 Scalar = str | int | float
+_Positive = Annotated[float, msgspec.Meta(gt=0)]
+_AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
 
 
 class _Spec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -50,9 +52,22 @@ class DatabaseConfig(_Spec):
     pool_size: int = 5
     """Connections kept open; also the size of the worker pool running blocking queries."""
     connect_timeout_s: float = 5.0
-    """Login timeout when opening a connection."""
+    """Login timeout when opening a connection, and the longest a request waits for a pooled one."""
+    request_timeout_s: _Positive | None = None
+    """The longest a request waits on the database in all (a connection, then its statements) before
+    the gateway answers 504 itself, even when the database stopped answering without closing the link.
+    Default: ``connect_timeout_s + statement_timeout_s``."""
+    export_pool_size: _AtLeastOne = 2
+    """Connections kept for NDJSON/CSV exports, apart from ``pool_size``: also the most exports that
+    run at once in one gateway process (one more is answered 503), so slow exports never take a
+    request's connection. ``serve --workers N`` opens up to N times as many."""
     read_only: bool = False
     """Ask the driver for read-only intent where it supports it."""
+
+    @property
+    def request_deadline_s(self) -> float:
+        """``request_timeout_s``, or its default: a connection's wait plus a statement's."""
+        return self.request_timeout_s or self.connect_timeout_s + self.statement_timeout_s
 
 
 class AuthConfig(_Spec):
@@ -134,6 +149,9 @@ class ApiConfig(_Spec):
     """How long an ``Idempotency-Key`` replays its first response."""
     cors: CorsConfig | None = None
     rate_limit: RateLimitConfig | None = None
+    export_idle_timeout_s: _Positive = 30.0
+    """An export whose client reads nothing (or whose database sends nothing) for this long is cut,
+    and its database connection goes back to the export pool."""
 
 
 class UnmappedDefault(_Spec):

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from pathlib import Path
 
+import httpx
+import msgspec
 import pytest
 import sqlalchemy as sa
 from db_backends import (
+    BIG_RESOURCE,
     JWT_SECRET,
     MARIADB_URL,
     PG_URL,
+    fill_big_table,
     mapping_for,
     portable_mapping_text,
     prepared_url,
@@ -31,8 +37,10 @@ from legacy_adapters.database import Database
 from legacy_adapters.exceptions import DatabaseUnavailable, StatementTimeout
 from legacy_adapters.mapping import load_mapping
 from legacy_adapters.mapping.model import DatabaseConfig
+from tests.live_server import live_server
 
 pytestmark = pytest.mark.odbc
+NDJSON = {"Accept": "application/x-ndjson"}
 
 SLEEP = {
     "postgresql-odbc": "SELECT count(*) FROM pg_sleep(3)",
@@ -184,3 +192,99 @@ def test_sqlite_odbc_write_transaction_is_atomic(demo_db_path: Path, tmp_path_fa
         assert database.scalar(sa.text("SELECT count(*) FROM JOBMAST WHERE JSTAT = 'Q'")) == before
     finally:
         database.dispose()
+
+
+UPSTREAM_PORTS = {"postgresql-odbc": (PG_URL, 5432), "mariadb-odbc": (MARIADB_URL, 3306)}
+
+
+@pytest.mark.parametrize("case_id", ["postgresql-odbc", "mariadb-odbc"])
+def test_black_holed_database_answers_within_a_bound_and_recovers(
+    case_id: str,
+    demo_db_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    admin: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The database stops answering but no connection closes: every request still ends, promptly.
+
+    Before, requests on pooled connections hung for as long as the outage lasted (the idle
+    ping and the query wait on a socket that never answers; the server-side statement timeout
+    cannot fire on a server that does not hear). Every idle connection is pinged here, so the
+    ping itself meets the black hole too.
+    """
+    import legacy_adapters.database as database_module
+
+    url = prepared_url(case_id, demo_db_path, tmp_path_factory)
+    base_url, default_port = UPSTREAM_PORTS[case_id]
+    proxy = TcpProxy(sa.make_url(base_url).port or default_port)
+    proxied = sa.make_url(url).set(port=proxy.port).render_as_string(hide_password=False)
+    mapping = mapping_for(proxied, tmp_path, statement_timeout_s=1, connect_timeout_s=1, pool_size=2)
+    deadline = mapping.database.request_deadline_s
+    monkeypatch.setattr(database_module, "PING_AFTER_IDLE_S", 0.0)
+    paths = ("/v1/jobs/J000005", "/v1/jobs?limit=3", "/v1/customers?count=exact", "/health/ready")
+    with TestClient(create_app(mapping)) as client:
+        try:
+            for path in paths:  # warm the pools
+                assert client.get(path, headers=admin).status_code == 200
+
+            proxy.black_hole()
+            waiter = ThreadPoolExecutor(1)  # so a request that hangs fails the test instead of hanging it
+            for path in (*paths, *paths):  # twice the pool: stuck workers and connections must not pile up
+                started = time.monotonic()
+                try:
+                    response = waiter.submit(client.get, path, headers=admin).result(timeout=deadline + 10)
+                except FuturesTimeout:
+                    pytest.fail(f"{path} still had no answer {deadline + 10:.0f}s into the black hole")
+                elapsed = time.monotonic() - started
+                assert response.status_code in (503, 504), (path, response.text)
+                assert response.headers["content-type"].startswith("application/problem+json")
+                assert response.json()["status"] == response.status_code
+                # The deadline plus scheduling slack: an answer, not a wait for the outage to end.
+                assert elapsed < deadline + 2, f"{path} took {elapsed:.1f}s during the black hole"
+
+            proxy.restore()
+            recovered = time.monotonic() + 30
+            while time.monotonic() < recovered:
+                statuses = [client.get(path, headers=admin).status_code for path in paths]
+                if statuses == [200] * len(paths):
+                    break
+                time.sleep(0.5)
+            assert statuses == [200] * len(paths), statuses
+        finally:
+            proxy.close()  # before the client stops: a request stuck on the proxy would hold it
+
+
+def test_an_export_whose_database_goes_silent_is_cut_and_its_slot_returns(
+    pg_url: str, proxy: TcpProxy, tmp_path: Path
+) -> None:
+    """Mid-export, PostgreSQL stops answering: the export ends (broken, never as if complete) after the
+    idle timeout instead of hanging its client, and its slot and connection return once the link does."""
+    fill_big_table(pg_url)
+    url = sa.make_url(pg_url).set(port=proxy.port).render_as_string(hide_password=False)
+    mapping = mapping_for(url, tmp_path, resources=BIG_RESOURCE, export_pool_size=1)
+    idle = 2.0
+    mapping = msgspec.structs.replace(mapping, api=msgspec.structs.replace(mapping.api, export_idle_timeout_s=idle))
+    with live_server(create_app(mapping)) as server:
+        export = server.ctx.exports
+        with httpx.stream("GET", f"{server.base}/v1/export_rows", headers=NDJSON, timeout=30) as response:
+            assert response.status_code == 200
+            lines = response.iter_lines()
+            assert next(lines)
+            proxy.black_hole()
+            started = time.monotonic()
+            with pytest.raises(httpx.RemoteProtocolError):  # the chunked body never ends properly
+                for _ in lines:
+                    pass
+            assert time.monotonic() - started < idle + 8  # what the socket buffers held, then the cut
+        assert export.running == 1  # the cursor is still stuck in the driver: the slot stays taken
+        refused = httpx.get(f"{server.base}/v1/export_rows", headers=NDJSON, timeout=10)
+        assert refused.status_code == 503 and refused.headers["retry-after"]
+        proxy.restore()
+        deadline = time.monotonic() + 30
+        while export.running and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert export.running == 0
+        assert server.ctx.reader.database.export_engine.pool.checkedout() == 0
+        again = httpx.get(f"{server.base}/v1/export_rows?row_id[lt]=11", headers=NDJSON, timeout=30)
+        assert again.status_code == 200 and len(again.text.splitlines()) == 10

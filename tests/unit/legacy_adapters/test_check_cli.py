@@ -1,7 +1,7 @@
 """``bridgehead check`` and the pre-flight of ``bridgehead serve``, run as a user runs them.
 
 Mappings and databases are private copies of the demo's, broken one way each.
-``serve`` must refuse before it listens: ``uvicorn.run`` is replaced by a trap
+``serve`` must refuse before it listens: uvicorn's ``run`` is replaced by a trap
 that fails the test, so no server ever starts here.
 """
 
@@ -37,6 +37,7 @@ def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.fail("serve started a server although it should have refused")
 
     monkeypatch.setattr(uvicorn, "run", trap)
+    monkeypatch.setattr(uvicorn.Server, "run", trap)
 
 
 def run(workdir: Path, *args: str, mapping: str = DEMO_YAML, db_url: str | None = None) -> Result:
@@ -185,9 +186,14 @@ def test_serve_refuses_a_mapping_whose_column_is_missing(workdir: Path) -> None:
     assert "error: versions.v1.resources.jobs.fields.quantity: column 'QUANTITY' is not in JOBMAST" in result.stderr
 
 
-def test_serve_refuses_an_unreachable_database(workdir: Path) -> None:
+def test_serve_starts_waiting_when_the_database_is_unreachable(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restart during an outage must not crash-loop: serve listens and answers 503 until the database is back."""
+    served: list[Any] = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda server, *_: served.append(server.config.app))
+
     result = run(workdir, "serve", db_url=f"sqlite:///{workdir / 'no-such-folder' / 'legacy.db'}")
 
-    assert result.exit_code == 2
-    assert result.stderr.startswith("bridgehead: cannot check the mapping against the database: ")
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.exit_code == 0, result.output
+    assert "the database is not available; serving 503 until it answers" in result.stderr
+    assert len(served) == 1
+    assert served[0].state["ctx"].readiness.checked is False

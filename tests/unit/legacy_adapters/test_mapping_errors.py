@@ -426,3 +426,20 @@ versions:
         parse_mapping(text)
     assert caught.value.path == f"versions.v1.resources.o.fields.f.{path}"
     assert message in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("extra", "path"),
+    [
+        ("database:\n  export_pool_size: 0", "database.export_pool_size"),  # every export would be refused
+        ("database:\n  request_timeout_s: 0", "database.request_timeout_s"),  # every request would time out
+        ("api:\n  export_idle_timeout_s: -1", "api.export_idle_timeout_s"),
+    ],
+)
+def test_export_and_deadline_settings_must_be_positive(extra: str, path: str) -> None:
+    section, setting = extra.split("\n")
+    if section == "database:":
+        text = BASE.replace("  url: ${DB_URL}\n", f"  url: ${{DB_URL}}\n{setting}\n", 1)
+    else:
+        text = f"{BASE}{section}\n{setting}\n"
+    assert refused(text).path == path

@@ -1,0 +1,61 @@
+"""The database executor's deadline: a stuck call is answered 504, a call that never got a worker 503."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from gateway.exceptions import GatewayTimeout, ServiceUnavailable
+from gateway.executor import DatabaseExecutor
+
+
+def test_a_call_past_its_deadline_is_504_and_a_queued_one_503_and_never_runs() -> None:
+    executor = DatabaseExecutor(1, deadline_s=0.3)
+    release = threading.Event()
+    ran: list[str] = []
+
+    def stuck() -> str:  # a driver call on a database that went silent
+        release.wait(10)
+        ran.append("stuck")
+        return "late"
+
+    def queued() -> str:
+        ran.append("queued")
+        return "never"
+
+    async def scenario() -> None:
+        first = asyncio.create_task(executor.run(stuck))
+        await asyncio.sleep(0.05)  # the only worker is now inside stuck()
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailable) as busy:
+            await executor.run(queued)
+        assert busy.value.headers["Retry-After"]
+        with pytest.raises(GatewayTimeout):
+            await first
+        assert time.monotonic() - started < 2
+        release.set()
+        # The stuck worker rejoins the pool once its call returns; the queued call was dropped.
+        assert await executor.run(lambda: "fresh") == "fresh"
+
+    try:
+        asyncio.run(scenario())
+        assert ran == ["stuck"]
+    finally:
+        release.set()
+        executor.shutdown()
+
+
+def test_errors_of_the_call_itself_pass_through_unchanged() -> None:
+    executor = DatabaseExecutor(1, deadline_s=5)
+
+    def fails() -> None:
+        raise TimeoutError("a driver's own timeout, not the deadline")
+
+    try:
+        with pytest.raises(TimeoutError, match="driver's own"):
+            asyncio.run(executor.run(fails))
+    finally:
+        executor.shutdown()
