@@ -7,12 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from litestar import Litestar
+from litestar.middleware import DefineMiddleware
 
 from gateway.admin import admin_handlers
+from gateway.auth.middleware import BearerAuthentication
 from gateway.auth.tokens import TokenVerifier
 from gateway.context import GatewayContext
 from gateway.docs import docs_handlers
 from gateway.executor import DatabaseExecutor
+from gateway.idempotency import identity_claims
 from gateway.ops import ops_handlers
 from gateway.pagination import CursorCodec
 from gateway.problems import exception_handlers
@@ -63,8 +66,9 @@ def create_app(
         cursors=CursorCodec(secret),
         verifier=verifier,
         audit=AuditLog(state),
-        idempotency=IdempotencyStore(state, mapping.api.idempotency_ttl_s),
+        idempotency=IdempotencyStore(state, mapping.api.idempotency_ttl_s, mapping.api.idempotency_lease_s),
         executor=(executor := DatabaseExecutor(mapping.database.pool_size)),
+        identity_claims=identity_claims(mapping),
     )
     deprecated = {
         name: _deprecation_headers(version.deprecated, version.sunset)
@@ -77,7 +81,8 @@ def create_app(
     return Litestar(
         route_handlers=[*version_routers(ctx), *ops_handlers(ctx), *docs_handlers(ctx), *admin_handlers(ctx)],
         exception_handlers=exception_handlers,
-        middleware=[RequestIdMiddleware],
+        # Authentication once, for every route, before guards and body parsing (auth/middleware.py).
+        middleware=[RequestIdMiddleware, DefineMiddleware(BearerAuthentication, verifier=verifier)],
         openapi_config=None,
         before_send=before_send,
         on_shutdown=[executor.shutdown, database.dispose, state.dispose],

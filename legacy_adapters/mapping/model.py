@@ -77,6 +77,10 @@ class ApiConfig(_Spec):
     """Refuse PATCH and DELETE without ``If-Match`` (428), so no client can overwrite blindly."""
     idempotency_ttl_s: float = 86400.0
     """How long an ``Idempotency-Key`` replays its first response."""
+    idempotency_lease_s: float = 30.0
+    """How long a keyed write may run before a retry presumes it dead and takes the key over.
+
+    Longer than your slowest write; a write still running past it is rolled back, never committed twice."""
 
 
 class FieldSpec(_Spec):
