@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from legacy_adapters.mapping.model import Mapping
     from sync.state.idempotency import IdempotencyStore
 
-__all__ = ("Attempt", "identity_claims", "owner_of", "with_idempotency")
+__all__ = ("Attempt", "identity_claims", "owner_of", "request_fingerprint", "with_idempotency")
 
 log = structlog.get_logger("bridgehead.idempotency")
 
@@ -76,6 +76,11 @@ def owner_of(principal: Principal, claims: frozenset[str]) -> str:
         "claims": {name: principal.claims.get(name) for name in sorted(claims)},
     }
     return hashlib.sha256(msgspec.json.encode(identity)).hexdigest()
+
+
+def request_fingerprint(method: str, path: str, query: bytes, body: bytes) -> str:
+    """What makes two requests "the same" for a key: method, path, query string (``?partial=true``), body."""
+    return hashlib.sha256(b"\0".join([method.encode(), path.encode(), query, body])).hexdigest()
 
 
 class Attempt:
@@ -121,8 +126,7 @@ async def with_idempotency(
     if not key or len(key) > _MAX_KEY:
         raise Unprocessable(f"Idempotency-Key must be 1 to {_MAX_KEY} characters")
     owner = owner_of(principal, ctx.identity_claims)
-    parts = [request.method.encode(), request.url.path.encode(), request.scope.get("query_string", b""), body]
-    fingerprint = hashlib.sha256(b"\0".join(parts)).hexdigest()
+    fingerprint = request_fingerprint(request.method, request.url.path, request.scope.get("query_string", b""), body)
     store = ctx.idempotency
     deadline = time.monotonic() + _WAIT_S
     delay = 0.02
