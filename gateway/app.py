@@ -57,7 +57,7 @@ def create_app(
         verifier = TokenVerifier(mapping.auth, http_client)
     if state is None:
         state = StateDatabase(mapping.state.url)
-    state.create_all()
+    state.migrate()
     secret = mapping.api.cursor_secret.encode() if mapping.api.cursor_secret else secrets.token_bytes(32)
     ctx = GatewayContext(
         mapping=mapping,

@@ -132,9 +132,11 @@ def idp(rsa_key: KeyPair, ec_key: KeyPair) -> IdentityProvider:
 
 
 def gateway(demo_db_path: Path, idp: IdentityProvider, min_refetch_s: float = 5.0) -> TestClient[Any]:
-    mapping = parse_mapping(
-        jwks_mapping_text(min_refetch_s), environ={"BRIDGEHEAD_DB_URL": f"sqlite:///{demo_db_path}"}
-    )
+    environ = {
+        "BRIDGEHEAD_DB_URL": f"sqlite:///{demo_db_path}",
+        "BRIDGEHEAD_STATE_URL": f"sqlite:///{demo_db_path.with_name('jwks-state.db')}",
+    }
+    mapping = parse_mapping(jwks_mapping_text(min_refetch_s), environ=environ)
     assert mapping.auth is not None and mapping.auth.hs256_secret is None
     app = create_app(mapping, http_client=httpx.Client(transport=httpx.MockTransport(idp)))
     return TestClient(app)

@@ -1,0 +1,1 @@
+"""One module per state-store schema change, applied in ``down_revision`` order."""
