@@ -165,7 +165,9 @@ class IdempotencyStore:
         with self.db.engine.begin() as conn:
             sealed = conn.execute(
                 IDEMPOTENCY.update()
-                .where(self._where(owner, key), IDEMPOTENCY.c.token == token, IDEMPOTENCY.c.state == "pending")
+                # Our own committing row seals again: the legacy transaction reran after a deadlock.
+                .where(self._where(owner, key), IDEMPOTENCY.c.token == token)
+                .where(IDEMPOTENCY.c.state.in_(("pending", "committing")))
                 .values(state="committing", lease_until=self._clock() + self.lease_s)
             )
         if sealed.rowcount != 1:

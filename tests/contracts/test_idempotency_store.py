@@ -49,7 +49,8 @@ class KeyLifecycle(RuleBasedStateMachine):
         self.db = _store_file()
         self.clock = Clock()
         self.processes = [IdempotencyStore(self.db, 86_400, LEASE_S, clock=self.clock) for _ in range(3)]
-        self.holders: dict[str, int] = {}  # token -> process that holds it
+        # (token, process) of every claim won, in order: tests draw an index, never a random token.
+        self.holders: list[tuple[str, int]] = []
         self.sealed: list[str] = []  # tokens whose seal succeeded: the write "committed"
         self.answered: StoredResponse | None = None
 
@@ -60,7 +61,7 @@ class KeyLifecycle(RuleBasedStateMachine):
         if claim.outcome == "claimed":
             assert not self.sealed, "a key was handed out again after a write committed under it"
             assert claim.token is not None
-            self.holders[claim.token] = process
+            self.holders.append((claim.token, process))
         elif claim.outcome == "replay":
             assert claim.response == self.answered is not None
         elif claim.outcome == "unknown":
@@ -69,9 +70,9 @@ class KeyLifecycle(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.holders))
     @rule(data=st.data())
     def seal(self, data: st.DataObject) -> None:
-        token = data.draw(st.sampled_from(sorted(self.holders)))
+        token, process = self.holders[data.draw(st.integers(0, len(self.holders) - 1))]
         try:
-            self.processes[self.holders[token]].seal(OWNER, KEY, token)
+            self.processes[process].seal(OWNER, KEY, token)
         except LeaseLost:
             return
         if token not in self.sealed:
@@ -81,15 +82,16 @@ class KeyLifecycle(RuleBasedStateMachine):
     @rule()
     def answer(self) -> None:
         token = self.sealed[0]
+        process = dict(self.holders)[token]
         response = StoredResponse(200, {"content-type": "application/json"}, b'{"n": 1}')
-        assert self.processes[self.holders[token]].complete(OWNER, KEY, token, FINGERPRINT, response)
+        assert self.processes[process].complete(OWNER, KEY, token, FINGERPRINT, response)
         self.answered = response
 
     @precondition(lambda self: bool(self.holders))
     @rule(data=st.data())
     def release(self, data: st.DataObject) -> None:
-        token = data.draw(st.sampled_from(sorted(self.holders)))
-        self.processes[self.holders[token]].release(OWNER, KEY, token)  # a no-op once sealed
+        token, process = self.holders[data.draw(st.integers(0, len(self.holders) - 1))]
+        self.processes[process].release(OWNER, KEY, token)  # a no-op once sealed
 
     @rule(seconds=st.sampled_from([0.5, LEASE_S / 2, LEASE_S + 0.1, 3 * LEASE_S]))
     def time_passes(self, seconds: float) -> None:
