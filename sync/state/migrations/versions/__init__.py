@@ -1,1 +1,0 @@
-"""One module per state-store schema change, applied in ``down_revision`` order."""
