@@ -258,9 +258,7 @@ def test_a_duplicate_arriving_after_a_release_claims_the_key(writable_db: Path, 
 # -- item 10: a portal cannot learn whose a key is --------------------------------------------
 
 
-def test_a_portal_posting_another_customers_key_learns_nothing(
-    writable_db: Path, token: TokenFactory, demo_db_path: Path
-) -> None:
+def test_a_portal_posting_another_customers_key_learns_nothing(writable_db: Path, token: TokenFactory) -> None:
     with sqlite3.connect(writable_db) as conn:
         foreign, owner = conn.execute(
             "SELECT TRIM(JOBNO), TRIM(CUSTNO) FROM JOBMAST WHERE CUSTNO <> 'C0001   ' AND DELFLG <> 'Y'"
