@@ -286,3 +286,33 @@ def test_a_portal_posting_another_customers_key_learns_nothing(writable_db: Path
     assert answer(taken_key) == answer(unknown_key) == answer(as_own)
     assert taken_key.status_code == 403
     assert owner not in as_own.text and foreign not in taken_key.json()["detail"]
+
+
+def test_a_write_that_outlives_its_lease_is_rolled_back_when_a_retry_took_the_key(
+    writable_db: Path, releaser: dict[str, str]
+) -> None:
+    mapping = bump_mapping(writable_db, lease_s=0.3)
+    path = f"/v1/jobs/{JOB}/actions/bump"
+    before = quantity(writable_db)
+    answers: list[Any] = []
+    with TestClient(create_app(mapping)) as client:
+        client.get("/v1/items?limit=1")
+        blocker = sqlite3.connect(writable_db, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # another program holds the legacy table: the write waits
+        try:
+            slow = threading.Thread(target=lambda: answers.append(client.post(path, headers=releaser)))
+            slow.start()
+            slow.join(timeout=0.8)  # the first request's lease runs out while it waits
+            retry = threading.Thread(target=lambda: answers.append(client.post(path, headers=releaser)))
+            retry.start()
+            retry.join(timeout=0.5)
+        finally:
+            blocker.execute("COMMIT")
+            blocker.close()
+        slow.join(timeout=10)
+        retry.join(timeout=10)
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200, 409], [a.text for a in answers]
+    refused = next(a for a in answers if a.status_code == 409)
+    assert "lease" in refused.json()["detail"] and "nothing was written" in refused.json()["detail"]
+    assert quantity(writable_db) == before + 100
