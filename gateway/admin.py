@@ -9,8 +9,9 @@ from urllib.parse import urlencode
 import msgspec
 from litestar import Request, Response, get
 
+from gateway.auth.guards import scope_guard
 from gateway.auth.principal import ADMIN_SCOPE
-from gateway.exceptions import BadRequest, Forbidden, Unauthorized
+from gateway.exceptions import BadRequest
 from gateway.executor import offloaded
 from legacy_adapters.query.values import INT64_MAX, check_text, shown
 
@@ -26,11 +27,6 @@ _FILTERS = ("resource", "subject", "action", "key", "since", "until")
 
 def admin_handlers(ctx: GatewayContext) -> list[HTTPRouteHandler]:
     def audit(request: Request[Any, Any, Any]) -> Response[bytes]:
-        principal = ctx.authenticate(request)
-        if principal.anonymous:
-            raise Unauthorized("a bearer token is required")
-        if ADMIN_SCOPE not in principal.scopes:
-            raise Forbidden("the audit trail needs the scope 'admin'", scope=ADMIN_SCOPE)
         filters, limit, after_id = _audit_query(request.query_params)
         entries = ctx.audit.list(**filters, after_id=after_id, limit=limit)
         body: dict[str, Any] = {"data": entries, "next_cursor": None}
@@ -41,7 +37,8 @@ def admin_handlers(ctx: GatewayContext) -> list[HTTPRouteHandler]:
             headers["Link"] = f'</admin/audit?{link}>; rel="next"'
         return Response(msgspec.json.encode(body), media_type="application/json", headers=headers)
 
-    return [get("/admin/audit", include_in_schema=False)(offloaded(ctx.executor, audit))]
+    admin_only = [scope_guard(ADMIN_SCOPE, "the audit trail")]
+    return [get("/admin/audit", include_in_schema=False, guards=admin_only)(offloaded(ctx.executor, audit))]
 
 
 def _audit_query(query: Any) -> tuple[dict[str, str], int, int | None]:

@@ -8,12 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from litestar import Litestar
+from litestar.middleware import DefineMiddleware
 
 from gateway.admin import admin_handlers
+from gateway.auth.middleware import BearerAuthentication
 from gateway.auth.tokens import TokenVerifier
 from gateway.context import GatewayContext
 from gateway.docs import docs_handlers
 from gateway.executor import DatabaseExecutor
+from gateway.idempotency import identity_claims
 from gateway.metrics import InProgressMiddleware, count_response, instrument_engine, metrics_handlers
 from gateway.ops import ops_handlers
 from gateway.pagination import CursorCodec
@@ -68,7 +71,7 @@ def create_app(
         verifier = TokenVerifier(mapping.auth, http_client)
     if state is None:
         state = StateDatabase(mapping.state.url)
-    state.create_all()
+    state.migrate()
     if mapping.api.cursor_secret:
         secret = mapping.api.cursor_secret.encode()
     else:
@@ -80,10 +83,11 @@ def create_app(
         cursors=CursorCodec(secret),
         verifier=verifier,
         audit=AuditLog(state),
-        idempotency=IdempotencyStore(state, mapping.api.idempotency_ttl_s),
+        idempotency=IdempotencyStore(state, mapping.api.idempotency_ttl_s, mapping.api.idempotency_lease_s),
         executor=(executor := DatabaseExecutor(mapping.database.pool_size, mapping.database.request_deadline_s)),
         exports=(exports := ExportBudget(mapping.database.export_pool_size, mapping.api.export_idle_timeout_s)),
         readiness=(readiness := Readiness(database, mapping, checked=not await_database, on_mismatch=on_mismatch)),
+        identity_claims=identity_claims(mapping),
     )
     deprecated = {
         name: _deprecation_headers(version.deprecated, version.sunset)
@@ -107,7 +111,15 @@ def create_app(
             *hooks,
         ],
         exception_handlers=exception_handlers,
-        middleware=[RequestIdMiddleware, InProgressMiddleware, *limit_before_auth, *limit_after_auth],
+        # Authentication once, for every route, before guards and body parsing (auth/middleware.py);
+        # limits per client address before it, per token identity after it (gateway/protection.py).
+        middleware=[
+            RequestIdMiddleware,
+            InProgressMiddleware,
+            *limit_before_auth,
+            DefineMiddleware(BearerAuthentication, verifier=verifier),
+            *limit_after_auth,
+        ],
         guards=[readiness.guard],
         stores=stores,
         cors_config=cors_config(mapping.api),

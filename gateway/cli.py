@@ -456,6 +456,10 @@ def demo(host: str, port: int, rows: int, log_level: str) -> None:
         "BRIDGEHEAD_JWT_SECRET": secret_file.read_text().strip(),
         "BRIDGEHEAD_SHOPIFY_WEBHOOK_SECRET": os.environ.get("BRIDGEHEAD_SHOPIFY_WEBHOOK_SECRET", hook_secret),
         "BRIDGEHEAD_DB_URL": os.environ.get("BRIDGEHEAD_DB_URL", f"sqlite:///{database}"),
+        # The demo mapping lives inside the package; its state belongs beside the demo database.
+        "BRIDGEHEAD_STATE_URL": os.environ.get(
+            "BRIDGEHEAD_STATE_URL", f"sqlite:///{(DEMO_DIR / 'state.db').resolve()}"
+        ),
     }
     mapping = _load(str(DEMO_MAPPING_PATH), environ)
     assert mapping.auth is not None and mapping.auth.hs256_secret

@@ -1,19 +1,16 @@
-"""Everything a request handler needs, built once by ``create_app`` and passed in (never imported)."""
+"""Everything a request handler needs, built once by ``create_app`` and passed in (never imported).
+
+Who the caller is comes from the authentication middleware (``gateway/auth/middleware.py``),
+what it may do from the route's guard (``gateway/auth/guards.py``); handlers read both
+from the request, never from here.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-import jwt
-import structlog
-
-from gateway.auth.principal import ANONYMOUS, Principal
-from gateway.exceptions import Unauthorized
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from litestar import Request
-
     from gateway.auth.tokens import TokenVerifier
     from gateway.executor import DatabaseExecutor
     from gateway.pagination import CursorCodec
@@ -26,8 +23,6 @@ if TYPE_CHECKING:
     from sync.state.idempotency import IdempotencyStore
 
 __all__ = ("GatewayContext",)
-
-log = structlog.get_logger("bridgehead.auth")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,31 +37,5 @@ class GatewayContext:
     executor: DatabaseExecutor
     exports: ExportBudget
     readiness: Readiness
-
-    def authenticate(self, request: Request[Any, Any, Any]) -> Principal:
-        """The caller: anonymous without a token, else the verified token's principal (or 401)."""
-        header = request.headers.get("authorization")
-        if not header:
-            return ANONYMOUS
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            self._refuse(request, "the Authorization header must be 'Bearer <token>'", None)
-        if self.verifier is None:
-            self._refuse(request, "this gateway accepts no tokens (no auth configured)", None)
-        try:
-            return self.verifier.verify(token)  # type: ignore[union-attr]
-        except Unauthorized as exc:
-            self._refuse(request, exc.detail, token)
-            raise  # unreachable: _refuse raises
-
-    @staticmethod
-    def _refuse(request: Request[Any, Any, Any], reason: str, token: str | None) -> None:
-        claimed = None
-        if token:
-            try:  # for the log only: who the token claims to be, never the token itself
-                claimed = jwt.decode(token, options={"verify_signature": False}).get("sub")
-            except jwt.PyJWTError:
-                claimed = None
-        log.warning("authentication refused", reason=reason, claimed_subject=claimed, path=request.url.path)
-        raise Unauthorized(reason)
+    identity_claims: frozenset[str] = frozenset()
+    """Claims some row filter binds: with issuer, subject and scopes they make an idempotency key's owner."""

@@ -131,6 +131,10 @@ PROBLEM_TYPES: dict[str, str] = {
     "too-many-rows": "A bulk request holds more rows than the configured maximum.",
     "if-match-required": "This API requires If-Match with the row's ETag on PATCH and DELETE.",
     "idempotency-key-reused": "The Idempotency-Key was already used for a different request.",
+    "idempotency-outcome-unknown": (
+        "The first request with this Idempotency-Key stopped between committing and recording its answer; "
+        "it may have been written, so it is never run again. Check the resource; write again with a new key."
+    ),
     "database-unavailable": "The legacy database cannot be reached; retry after the Retry-After delay.",
     "database-timeout": "The legacy database did not answer within the statement timeout.",
     "too-many-exports": "Every export slot is busy streaming; retry after the Retry-After delay.",

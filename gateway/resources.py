@@ -18,7 +18,7 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.params import FromPath
 
-from gateway.auth.guards import Access, authorize_read
+from gateway.auth.guards import Access, access_of, authorize_read, read_guard
 from gateway.exceptions import BadRequest, Forbidden, NotFound
 from gateway.executor import offloaded
 from gateway.export import CSV, NDJSON, csv_chunks, ndjson_chunks
@@ -62,8 +62,7 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
     api = ctx.mapping.api
 
     def list_rows(request: Request[Any, Any, Any]) -> Response[Any] | _PendingExport:
-        principal = ctx.authenticate(request)
-        access = authorize_read(resource, principal)
+        access = access_of(request)
         media_type = choose_media_type(request.headers.get("accept"))
         params = parse_list_params(request.query_params.multi_items(), resource, access, api)
         conditions = (*access.conditions, *params.filters)
@@ -119,8 +118,7 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
         return result
 
     def get_row(request: Request[Any, Any, Any], key: FromPath[str]) -> Response[Any]:
-        principal = ctx.authenticate(request)
-        access = authorize_read(resource, principal)
+        access = access_of(request)
         values = parse_key(key, resource)
         embed_raw = request.query_params.get("embed")
         embed_names = tuple(n.strip() for n in embed_raw.split(",") if n.strip()) if embed_raw else ()
@@ -149,9 +147,12 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
 
     path = f"/{resource.name}"
     tag = [resource.name]
+    reads = [read_guard(resource)]
     return [
-        get(path, name=f"{resource.qualified_name}.list", tags=tag)(list_or_export),
-        get(f"{path}/{{key:str}}", name=f"{resource.qualified_name}.get", tags=tag)(offloaded(ctx.executor, get_row)),
+        get(path, name=f"{resource.qualified_name}.list", tags=tag, guards=reads)(list_or_export),
+        get(f"{path}/{{key:str}}", name=f"{resource.qualified_name}.get", tags=tag, guards=reads)(
+            offloaded(ctx.executor, get_row)
+        ),
     ]
 
 

@@ -8,15 +8,17 @@ in the statement's WHERE clause; every write is audited; POST and actions honour
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 import sqlalchemy as sa
+import structlog
 from litestar import Request, Response, delete, patch, post
 from litestar.params import FromPath, RawBody
 
-from gateway.auth.guards import authorize_write
+from gateway.auth.guards import access_of, action_guard, write_guard
 from gateway.committed import after_commit, committed_response, uri_reference
 from gateway.exceptions import (
     BadRequest,
@@ -56,10 +58,14 @@ if TYPE_CHECKING:
 
     from gateway.auth.guards import Access
     from gateway.context import GatewayContext
+    from gateway.idempotency import Attempt
     from legacy_adapters.query.resource import Resource
 
 __all__ = ("write_handlers",)
 
+log = structlog.get_logger("bridgehead.writes")
+_AUDIT_ATTEMPTS = 4
+_FOREIGN_ROW = "the row would belong to someone else (row filter); nothing was written"
 _decoder = msgspec.json.Decoder(float_hook=Decimal)  # 12.50 stays exactly 12.50 on its way to QTY = 1250
 JSON = "application/json"
 
@@ -146,8 +152,19 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
             before=old,
             after=new,
         )
-        # Always after the legacy commit: a state store in trouble must not turn a done write into a 500.
-        after_commit("audit", lambda: ctx.audit.record(entry))
+        # The write has committed: a state store that fails now must not turn it into an error the
+        # client would retry (a second write), nor into a 500. Retry the audit row, then keep it in the log.
+        def record() -> None:
+            for attempt in range(_AUDIT_ATTEMPTS):
+                try:
+                    ctx.audit.record(entry)
+                    return
+                except sa.exc.SQLAlchemyError as exc:
+                    log.warning("audit entry not recorded, retrying", attempt=attempt + 1, error=str(exc))
+                    time.sleep(0.05 * 2**attempt)
+            log.error("audit entry lost: the state store refused it", **msgspec.structs.asdict(entry))
+
+        after_commit("audit", record)
 
     def visible_after_write(conn: sa.Connection, key: tuple[Any, ...], access: Access) -> StoredRow:
         """The written row as this caller may see it; a row it could not see is refused and rolled back."""
@@ -155,7 +172,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
         if row is not None:
             return row
         if fetch_for_update(conn, resource, key, ()) is not None:
-            raise Forbidden("the row would belong to someone else (row filter); nothing was written")
+            raise Forbidden(_FOREIGN_ROW)
         raise Unprocessable("the row would not be visible through the API (mapping 'where'); nothing was written")
 
     def locked_row(
@@ -169,32 +186,40 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
         return before
 
     def create_one(conn: sa.Connection, encoded: Encoded, access: Access) -> StoredRow:
+        key = tuple(encoded.api[f.name] for f in resource.key)
         try:
             insert_row(conn, resource, encoded)
         except RowExists:
+            # A row the caller cannot see answers as if the new row were someone else's (which it
+            # would be): whose row holds the key, and what it holds, stays hidden (see docs/mapping.md).
+            hidden = access.conditions and fetch_for_update(conn, resource, key, access.conditions) is None
+            if hidden and fetch_for_update(conn, resource, key, ()) is not None:
+                raise Forbidden(_FOREIGN_ROW) from None
             raise Conflict("a row with this key already exists") from None
-        return visible_after_write(conn, tuple(encoded.api[f.name] for f in resource.key), access)
+        return visible_after_write(conn, key, access)
 
-    def create(request: Request[Any, Any, Any], body: RawBody) -> Response[Any]:
-        access = authorize_write(resource, ctx.authenticate(request), spec.scopes.write)
-        payload = _decode(body)
+    async def create(request: Request[Any, Any, Any], body: RawBody) -> Response[Any]:
+        access = access_of(request)
+        payload = await ctx.executor.run(_decode, body)
 
-        def run() -> Response[Any]:
+        def run(attempt: Attempt) -> Response[Any]:
             if isinstance(payload, list):
-                return create_many(request, payload, access)
+                return create_many(request, payload, access, attempt)
             encoded = encode_body(resource, payload, access.fields, partial=False)
             if encoded.problems:
                 raise _unprocessable(encoded)
-            row = database.run_transaction(lambda conn: create_one(conn, encoded, access))
+            row = database.run_transaction(attempt.seal(lambda conn: create_one(conn, encoded, access)))
             key = _key_text(resource, row.api)
             audit(request, access, key, "create", 201, None, row.api)
             visible = {n: row.api[n] for n in access.fields}
             headers = {"ETag": f'"{row.etag}"', "Location": uri_reference(resource.version, resource.name, key)}
             return committed_response(201, visible, headers, JSON)
 
-        return with_idempotency(ctx, request, access.principal, body, run)
+        return await with_idempotency(ctx, request, access.principal, body, run)
 
-    def create_many(request: Request[Any, Any, Any], rows: list[Any], access: Access) -> Response[Any]:
+    def create_many(
+        request: Request[Any, Any, Any], rows: list[Any], access: Access, attempt: Attempt
+    ) -> Response[Any]:
         if len(rows) > api.max_bulk:
             raise TooManyRows(f"at most {api.max_bulk} rows per request; got {len(rows)}")
         if not rows:
@@ -212,13 +237,15 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
                 raise Unprocessable(
                     f"{len(problems)} of {len(rows)} rows are invalid; nothing was written", errors=errors
                 )
-            created = database.run_transaction(lambda conn: [create_one(conn, e, access) for e in encoded])
+            created = database.run_transaction(
+                attempt.seal(lambda conn: [create_one(conn, e, access) for e in encoded])
+            )
             for row in created:
                 audit(request, access, _key_text(resource, row.api), "create", 201, None, row.api)
             data = [{n: r.api[n] for n in access.fields} for r in created]
             return committed_response(201, {"data": data}, {}, JSON)
 
-        def attempt(conn: sa.Connection) -> list[dict[str, Any]]:
+        def each(conn: sa.Connection) -> list[dict[str, Any]]:
             results: list[dict[str, Any]] = []
             for index, item in enumerate(encoded):
                 if item.problems:
@@ -241,14 +268,14 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
                 results.append({"index": index, "status": 201, "data": {n: row.api[n] for n in access.fields}})
             return results
 
-        results = database.run_transaction(attempt)
+        results = database.run_transaction(attempt.seal(each))
         for result in results:
             if result["status"] == 201:
                 audit(request, access, _key_text(resource, result["data"]), "create", 201, None, result["data"])
         return committed_response(200, {"results": results}, {}, JSON)
 
     def update(request: Request[Any, Any, Any], key: FromPath[str], body: RawBody) -> Response[Any]:
-        access = authorize_write(resource, ctx.authenticate(request), spec.scopes.write)
+        access = access_of(request)
         values = parse_key(key, resource)
         tags = _if_match(request, api.require_if_match)
         encoded = encode_body(resource, _decode(body), access.fields, partial=True)
@@ -269,7 +296,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
         return committed_response(200, visible, {"ETag": f'"{after.etag}"'}, JSON)
 
     def remove(request: Request[Any, Any, Any], key: FromPath[str]) -> None:
-        access = authorize_write(resource, ctx.authenticate(request), spec.scopes.write)
+        access = access_of(request)
         if spec.delete is None or not (spec.delete.column or spec.delete.hard):
             raise MethodNotAllowed(f"{resource.name} rows cannot be deleted through the API")
         values = parse_key(key, resource)
@@ -286,20 +313,22 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
         before = database.run_transaction(drop)
         audit(request, access, key, "delete", 204, before.api, None)
 
-    def act(request: Request[Any, Any, Any], key: FromPath[str], name: FromPath[str], body: RawBody) -> Response[Any]:
+    async def act(
+        request: Request[Any, Any, Any], key: FromPath[str], name: FromPath[str], body: RawBody
+    ) -> Response[Any]:
         action = spec.actions.get(name)
         if action is None:
             known = ", ".join(spec.actions) or "none"
             raise NotFound(f"{resource.name} has no action {name!r} (actions: {known})")
-        access = authorize_write(resource, ctx.authenticate(request), action.scope or spec.scopes.write)
+        access = access_of(request)
         values = parse_key(key, resource)
-        payload = _decode(body) if body.strip() else {}
+        payload = await ctx.executor.run(_decode, body) if body.strip() else {}
         if not isinstance(payload, dict):
             raise BadRequest(
                 "the action body must be a JSON object", errors=[{"parameter": "body", "detail": "object"}]
             )
 
-        def run() -> Response[Any]:
+        def run(attempt: Attempt) -> Response[Any]:
             def perform(conn: sa.Connection) -> tuple[StoredRow, dict[str, Any], StoredRow | None]:
                 before = locked_row(conn, key, values, access, None)
                 try:
@@ -309,28 +338,28 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
                 outcome = run_action(conn, action_statements(action, params, conn.dialect))
                 return before, outcome, fetch_for_update(conn, resource, values, ())
 
-            before, outcome, after = database.run_transaction(perform)
+            before, outcome, after = database.run_transaction(attempt.seal(perform))
             after_api = after.api if after is not None else None
             audit(request, access, key, f"action:{name}", 200, before.api, after_api)
             data = {n: after_api[n] for n in access.fields} if after_api is not None else None
             return committed_response(200, {"action": name, "result": outcome, "data": data}, {}, JSON)
 
-        return with_idempotency(ctx, request, access.principal, body, run)
+        return await with_idempotency(ctx, request, access.principal, body, run)
 
     path = f"/{resource.name}"
     tag = [resource.name]
     name = resource.qualified_name
     handlers: list[HTTPRouteHandler] = []
+    writes = [write_guard(resource)]
     if spec.writable:
-        handlers.append(post(path, name=f"{name}.create", tags=tag)(offloaded(ctx.executor, create)))
-        handlers.append(patch(f"{path}/{{key:str}}", name=f"{name}.update", tags=tag)(offloaded(ctx.executor, update)))
+        handlers.append(post(path, name=f"{name}.create", tags=tag, guards=writes)(create))
+        handlers.append(patch(f"{path}/{{key:str}}", name=f"{name}.update", tags=tag,
+                              guards=writes)(offloaded(ctx.executor, update)))  # fmt: skip
     if spec.delete is not None:
-        handlers.append(delete(f"{path}/{{key:str}}", name=f"{name}.delete", tags=tag,
+        handlers.append(delete(f"{path}/{{key:str}}", name=f"{name}.delete", tags=tag, guards=writes,
                                status_code=204)(offloaded(ctx.executor, remove)))  # fmt: skip
     if spec.actions:
-        handlers.append(
-            post(f"{path}/{{key:str}}/actions/{{name:str}}", name=f"{name}.act", tags=tag, status_code=200)(
-                offloaded(ctx.executor, act)
-            )
-        )
+        act_route = f"{path}/{{key:str}}/actions/{{name:str}}"
+        guards = [action_guard(resource)]
+        handlers.append(post(act_route, name=f"{name}.act", tags=tag, status_code=200, guards=guards)(act))
     return handlers

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+import msgspec
 
 from legacy_adapters.exceptions import BridgeheadError
 
@@ -29,10 +30,14 @@ def _fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
-def _default_config() -> str:
+def _demo_mapping() -> Path:
     from legacy_adapters.demo import DEMO_MAPPING_PATH
 
-    return "bridgehead.yaml" if Path("bridgehead.yaml").exists() else str(DEMO_MAPPING_PATH)
+    return DEMO_MAPPING_PATH
+
+
+def _default_config() -> str:
+    return "bridgehead.yaml" if Path("bridgehead.yaml").exists() else str(_demo_mapping())
 
 
 def _load(config: str | None) -> tuple[Any, SyncConfig]:
@@ -42,9 +47,17 @@ def _load(config: str | None) -> tuple[Any, SyncConfig]:
     environ = dict(os.environ)
     # Sync never verifies tokens: a mapping whose auth secret is unset still syncs.
     environ.setdefault("BRIDGEHEAD_JWT_SECRET", "unused-by-sync-" + "x" * 32)
+    path = config or _default_config()
+    if Path(path).resolve() == _demo_mapping().resolve():
+        # The demo mapping lives inside the package; `bridgehead demo` keeps its state in ./.bridgehead.
+        environ.setdefault("BRIDGEHEAD_STATE_URL", f"sqlite:///{Path('.bridgehead/state.db').resolve()}")
     try:
-        mapping = load_mapping(config or _default_config(), environ)
-        return mapping, load_sync_config(mapping.sync)
+        mapping = load_mapping(path, environ)
+        sync_config = load_sync_config(mapping.sync)
+        if "state_url" not in (mapping.sync or {}):
+            # One state store per mapping: sync shares the gateway's (state.url) unless told otherwise.
+            sync_config = msgspec.structs.replace(sync_config, state_url=mapping.state.url)
+        return mapping, sync_config
     except BridgeheadError as exc:
         _fail(f"invalid mapping: {exc}")
 

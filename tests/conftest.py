@@ -46,6 +46,37 @@ _JWT_SHAPE = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-
 
 _QUIET = open(os.devnull, "wb")  # noqa: SIM115 (the session's stand-in for stderr)
 
+REPO = Path(__file__).resolve().parents[1]
+_STATE_FILES = pytest.StashKey[dict[Path, int]]()
+
+
+def _default_state_files() -> dict[Path, int]:
+    """The state stores a mapping without BRIDGEHEAD_STATE_URL would open: ``make demo``'s, the package's."""
+    candidates = [
+        *(REPO / ".bridgehead").glob("state.db*"),
+        *(REPO / "legacy_adapters").rglob(".bridgehead/state.db*"),
+    ]
+    return {path: path.stat().st_mtime_ns for path in candidates if path.exists()}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_STATE_FILES] = _default_state_files()
+
+
+def _check_default_state_stores(session: pytest.Session) -> None:
+    """Fail the run if a test wrote to a default state store (it would share it with ``make demo``).
+
+    Every test gets its state store from ``demo_environ`` (BRIDGEHEAD_STATE_URL in a tmp folder), a
+    mapping file in a tmp folder (relative state paths resolve beside it), or ``create_app(state=...)``.
+    """
+    before = session.config.stash.get(_STATE_FILES, {})
+    touched = sorted(str(p) for p, mtime in _default_state_files().items() if before.get(p) != mtime)
+    if touched:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"tests wrote to default state stores (set BRIDGEHEAD_STATE_URL): {touched}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
 
 @pytest.fixture(autouse=True)
 def _real_logging() -> Iterator[None]:
@@ -55,6 +86,11 @@ def _real_logging() -> Iterator[None]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _check_default_state_stores(session)
+    _check_logs_for_secrets(session)
+
+
+def _check_logs_for_secrets(session: pytest.Session) -> None:
     """Fail the run when a secret the suite used appears in any log line it wrote."""
     if not SESSION_LOG.exists():
         return

@@ -1,5 +1,11 @@
 """What a principal may do with a resource: scope checks, visible fields, row filters.
 
+Litestar guards (``read_guard``, ``write_guard``, ``action_guard``, ``scope_guard``)
+run these checks on every route before its handler runs and before its body is
+read; the ``Access`` a guard grants is kept on the request for the handler
+(``access_of``). A route without a guard has no ``Access``, so it cannot serve
+data by accident (``tests/api/test_auth_routes.py`` walks every route).
+
 Row filters bind the token's claim values as SQL parameters on every read, so a
 portal token sees its own customer's rows only. Another customer's row answers
 404 (not 403), so a portal cannot probe which keys exist.
@@ -12,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from gateway.auth.middleware import principal_of
 from gateway.auth.principal import ADMIN_SCOPE, Principal
 from gateway.exceptions import Forbidden, Unauthorized
 from legacy_adapters.query.filters import Comparison, MatchNothing, Related
@@ -19,9 +26,24 @@ from legacy_adapters.query.values import parse_value
 from legacy_adapters.transforms import Unencodable
 
 if TYPE_CHECKING:
+    from litestar.connection import ASGIConnection
+    from litestar.handlers.base import BaseRouteHandler
+    from litestar.types import Guard
+
     from legacy_adapters.query.resource import BoundField, Resource
 
-__all__ = ("Access", "authorize_read", "authorize_write")
+__all__ = (
+    "Access",
+    "access_of",
+    "action_guard",
+    "authorize_read",
+    "authorize_write",
+    "read_guard",
+    "scope_guard",
+    "write_guard",
+)
+
+_ACCESS = "bridgehead.access"
 
 log = structlog.get_logger("bridgehead.auth")
 
@@ -51,6 +73,64 @@ def authorize_read(resource: Resource, principal: Principal) -> Access:
         # auth failure leaves a line naming its reason and subject.
         log.warning("access refused", reason=exc.detail, subject=principal.subject, resource=resource.qualified_name)
         raise
+
+
+def _grant(connection: ASGIConnection[Any, Any, Any, Any], access: Access) -> None:
+    connection.scope.setdefault("state", {})[_ACCESS] = access  # type: ignore[typeddict-unknown-key]
+
+
+def access_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Access:
+    """The ``Access`` this route's guard granted; a route without one is a bug, not a public route."""
+    access = connection.scope.get("state", {}).get(_ACCESS)  # type: ignore[attr-defined]
+    if not isinstance(access, Access):
+        raise RuntimeError(f"{connection.url.path} has no access guard")
+    return access
+
+
+def read_guard(resource: Resource) -> Guard:
+    """Reading ``resource``: its read scope (or anonymous access), fields and row filters."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        _grant(connection, authorize_read(resource, principal_of(connection)))
+
+    return guard
+
+
+def write_guard(resource: Resource) -> Guard:
+    """Writing ``resource`` (POST, PATCH, DELETE): a token with its write scope."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        _grant(connection, authorize_write(resource, principal_of(connection), resource.spec.scopes.write))
+
+    return guard
+
+
+def action_guard(resource: Resource) -> Guard:
+    """Running an action of ``resource``: a token with the action's scope (its write scope by default).
+
+    An unknown action needs a token only; its handler answers 404 with the actions there are.
+    """
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal = principal_of(connection)
+        action = resource.spec.actions.get(connection.path_params.get("name", ""))
+        scope = None if action is None else action.scope or resource.spec.scopes.write
+        _grant(connection, authorize_write(resource, principal, scope))
+
+    return guard
+
+
+def scope_guard(scope: str, purpose: str) -> Guard:
+    """A route outside the mapping (``/admin/...``): a token holding ``scope``."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal = principal_of(connection)
+        if principal.anonymous:
+            raise Unauthorized("a bearer token is required")
+        if scope not in principal.scopes:
+            raise Forbidden(f"{purpose} needs the scope {scope!r}", scope=scope)
+
+    return guard
 
 
 def _unfiltered(resource: Resource, principal: Principal) -> bool:

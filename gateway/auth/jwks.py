@@ -2,7 +2,9 @@
 
 Refetching on an unknown kid is how key rotation reaches us without a restart;
 the refetch is rate-limited so a flood of tokens with made-up kids cannot make
-the gateway hammer the identity provider.
+the gateway hammer the identity provider. No lock is held across the HTTP call,
+and verification runs off the database worker pool (see ``auth/middleware.py``),
+so a slow identity provider stalls only the tokens that need its answer.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import structlog
 __all__ = ("JwksCache", "JwksUnavailable")
 
 log = structlog.get_logger("bridgehead.auth")
+
+_FETCH_TIMEOUT_S = 5.0
 
 
 class JwksUnavailable(Exception):
@@ -42,28 +46,60 @@ class JwksCache:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at: float | None = None
         self._lock = threading.Lock()
+        self._fetching: threading.Event | None = None
+        self._unavailable = False
+        # A caller waiting for another's fetch gives up after the fetch's own timeout.
+        self._wait_s = _FETCH_TIMEOUT_S + 1.0
         self.fetches = 0
 
     def get(self, kid: str) -> jwt.PyJWK | None:
-        """The key with ``kid``, fetching the set when stale or when the kid is new (at most so often)."""
+        """The key with ``kid``, fetching the set when stale or when the kid is new (at most so often).
+
+        The lock guards the cached set only, never the HTTP call: one caller fetches while
+        the others go on with a key they already know, or wait for that one fetch.
+        """
         with self._lock:
             now = self._clock()
             stale = self._fetched_at is None or now - self._fetched_at > self._ttl
             may_refetch = self._fetched_at is None or now - self._fetched_at >= self._min_refetch
-            if stale or (kid not in self._keys and may_refetch):
+            if not (stale or (kid not in self._keys and may_refetch)):
+                return self._keys.get(kid)
+            running = self._fetching
+            if running is None:
+                running = self._fetching = threading.Event()
+                fetch = True
+            else:
+                fetch = False
+                if kid in self._keys:  # a fetch is under way; a key we hold is still good meanwhile
+                    return self._keys[kid]
+        if fetch:
+            try:
                 self._fetch(now)
+            finally:
+                with self._lock:
+                    self._fetching = None
+                running.set()
+        else:
+            running.wait(self._wait_s)
+        with self._lock:
+            if self._unavailable and not self._keys:
+                raise JwksUnavailable("the signing keys could not be fetched")
             return self._keys.get(kid)
 
-    def holds(self, kid: str) -> bool:
-        """Whether the key set as last fetched still has ``kid`` (no fetch, for cached verdicts)."""
+    def holds(self, kid: str) -> bool | None:
+        """Whether the set as last fetched has ``kid``; ``None`` when it is stale (never fetches).
+
+        Cached verdicts ask this on the event loop, so it must not block on the network.
+        """
         with self._lock:
-            if self._fetched_at is not None and self._clock() - self._fetched_at > self._ttl:
-                self._fetch(self._clock())  # stale: the issuer may have withdrawn keys since
+            if self._fetched_at is None or self._clock() - self._fetched_at > self._ttl:
+                return None
             return kid in self._keys
 
     def _fetch(self, now: float) -> None:
+        # Runs without the lock: the network call must not stall callers with keys in hand.
         try:
-            response = self._client.get(self.url, timeout=5.0)
+            response = self._client.get(self.url, timeout=_FETCH_TIMEOUT_S)
             response.raise_for_status()
             document = response.json()
             entries = document.get("keys") if isinstance(document, dict) else None
@@ -78,12 +114,14 @@ class JwksCache:
                     keys[data["kid"]] = jwt.PyJWK(data)
                 except jwt.PyJWTError:
                     log.warning("jwks key skipped", kid=data.get("kid"))
-            self._keys = keys
+            with self._lock:
+                self._keys = keys
+                self._unavailable = False
         except (httpx.HTTPError, ValueError) as exc:
             log.warning("jwks fetch failed", url=self.url, error=type(exc).__name__)
-            if self._fetched_at is None and not self._keys:
-                self._fetched_at = now
-                raise JwksUnavailable("the signing keys could not be fetched") from None
+            with self._lock:
+                self._unavailable = True
         finally:
-            self.fetches += 1
-            self._fetched_at = now
+            with self._lock:
+                self.fetches += 1
+                self._fetched_at = now

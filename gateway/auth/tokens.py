@@ -56,18 +56,33 @@ class TokenVerifier:
         # hit still re-checks the time claims, so nothing stays valid longer than it says.
         self._verified: dict[str, tuple[Principal, float, float, str | None]] = {}
 
-    def verify(self, token: str) -> Principal:
-        """The principal a valid token stands for; ``Unauthorized`` with a reason otherwise."""
+    def cached(self, token: str) -> Principal | None:
+        """The principal of a token verified before and still in time; ``None`` means "verify it".
+
+        Never does I/O (no JWKS fetch), so the event loop may call it on every request.
+        """
         cached = self._verified.get(token)
-        if cached is not None:
-            principal, not_before, expires, kid = cached
-            now = time.time()
-            in_time = not_before - self.config.leeway_s <= now < expires + self.config.leeway_s
-            # A key the issuer has since withdrawn from its JWKS no longer vouches for the token.
-            key_current = kid is None or (self.jwks is not None and self.jwks.holds(kid))
-            if in_time and key_current:
-                return principal
-            self._verified.pop(token, None)
+        if cached is None:
+            return None
+        principal, not_before, expires, kid = cached
+        now = time.time()
+        in_time = not_before - self.config.leeway_s <= now < expires + self.config.leeway_s
+        # A key the issuer has since withdrawn from its JWKS no longer vouches for the token;
+        # a stale key set (holds() is None) sends the token through a full check that refetches it.
+        key_current = kid is None or (self.jwks is not None and self.jwks.holds(kid) is True)
+        if in_time and key_current:
+            return principal
+        self._verified.pop(token, None)
+        return None
+
+    def verify(self, token: str) -> Principal:
+        """The principal a valid token stands for; ``Unauthorized`` with a reason otherwise.
+
+        May fetch the JWKS (blocking): call it from a worker thread, never the event loop.
+        """
+        principal = self.cached(token)
+        if principal is not None:
+            return principal
         principal, claims, kid = self._verify(token)
         if len(self._verified) >= _CACHE_SIZE:
             self._verified.clear()  # crude but bounded; a busy gateway refills it in one round of clients

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import sqlalchemy as sa
 import yaml
 
 from legacy_adapters.exceptions import MappingError
 from legacy_adapters.mapping.model import Mapping
 from legacy_adapters.mapping.validate import validate_mapping
 
-__all__ = ("load_mapping", "parse_mapping")
+__all__ = ("anchor_sqlite_url", "load_mapping", "parse_mapping")
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -79,7 +80,29 @@ def load_mapping(path: str | Path, environ: AbcMapping[str, str] | None = None) 
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise MappingError(f"cannot read the mapping file ({exc.strerror})", source=source) from None
-    return parse_mapping(text, source=source, environ=environ)
+    mapping = parse_mapping(text, source=source, environ=environ)
+    # A relative state store belongs to the mapping, not to wherever the process was started:
+    # one mapping started from two folders must keep one audit trail and one set of keys.
+    folder = Path(path).resolve().parent
+    state = msgspec.structs.replace(mapping.state, url=anchor_sqlite_url(mapping.state.url, folder))
+    sync = mapping.sync
+    if sync is not None and isinstance(sync.get("state_url"), str):
+        sync = {**sync, "state_url": anchor_sqlite_url(sync["state_url"], folder)}
+    return msgspec.structs.replace(mapping, state=state, sync=sync)
+
+
+def anchor_sqlite_url(url: str, folder: Path) -> str:
+    """``url`` with a relative SQLite file path made absolute against ``folder``; other URLs unchanged."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        return url  # not a URL we understand; opening it reports the problem
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return url
+    if database.startswith("file:") or Path(database).is_absolute():
+        return url
+    return parsed.set(database=str(folder / database)).render_as_string(hide_password=False)
 
 
 def parse_mapping(text: str, *, source: str = "<mapping>", environ: AbcMapping[str, str] | None = None) -> Mapping:

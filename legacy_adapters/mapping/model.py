@@ -152,6 +152,10 @@ class ApiConfig(_Spec):
     export_idle_timeout_s: _Positive = 30.0
     """An export whose client reads nothing (or whose database sends nothing) for this long is cut,
     and its database connection goes back to the export pool."""
+    idempotency_lease_s: float = 30.0
+    """How long a keyed write may run before a retry presumes it dead and takes the key over.
+
+    Longer than your slowest write; a write still running past it is rolled back, never committed twice."""
 
 
 class UnmappedDefault(_Spec):

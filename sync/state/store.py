@@ -3,7 +3,9 @@
 SQLite file by default (one machine), PostgreSQL when several gateway or sync
 processes share state. Each concern (idempotency keys, audit, sync cursors, …)
 defines its tables on ``METADATA`` in its own module and gets the engine from
-``StateDatabase``; ``create_all`` is idempotent, so every process may call it.
+``StateDatabase``. The schema itself comes from versioned Alembic migrations
+(``sync/state/migrations``), applied by ``migrate()`` under a lock, so every
+process may call it at start.
 """
 
 from __future__ import annotations
@@ -39,11 +41,11 @@ class StateDatabase:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.is_postgresql = backend == "postgresql"
 
-    def create_all(self) -> None:
-        # Import the modules that declare tables, so METADATA knows them all.
-        from sync.state import tables  # noqa: F401
+    def migrate(self) -> None:
+        """Bring the store to the newest schema (see ``sync/state/migrate.py``)."""
+        from sync.state.migrate import migrate
 
-        METADATA.create_all(self.engine, checkfirst=True)
+        migrate(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()

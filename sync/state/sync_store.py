@@ -17,11 +17,11 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from sync.state.approvals import APPROVAL_TABLES, ApprovalLog
+from sync.state.approvals import ApprovalLog
 from sync.state.base import IdEntry, OutboxItem
 from sync.state.runs import RunLog
 from sync.state.store import StateDatabase
-from sync.state.sync_tables import CONTROLS, CURSORS, FINGERPRINTS, ID_MAP, OUTBOX, SEEN, SYNC_TABLES
+from sync.state.sync_tables import CONTROLS, CURSORS, FINGERPRINTS, ID_MAP, OUTBOX, SEEN
 
 __all__ = ("IdEntry", "OutboxItem", "SyncStore", "upsert")
 
@@ -70,10 +70,8 @@ class SyncStore(RunLog, ApprovalLog):
         return store
 
     def create(self) -> None:
-        # Only our tables: the store is usable whatever other state modules exist.
-        from sync.state.store import METADATA
-
-        METADATA.create_all(self.engine, tables=[*SYNC_TABLES, *APPROVAL_TABLES], checkfirst=True)
+        """Bring the store's schema up to date (every state table, through the migrations)."""
+        self.db.migrate()
 
     # -- controls: pause and the planning lease ----------------------------------------------
 

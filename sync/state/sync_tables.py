@@ -156,4 +156,4 @@ CONTROLS = sa.Table(
 )
 
 SYNC_TABLES = (CURSORS, FINGERPRINTS, SEEN, ID_MAP, RUNS, OUTBOX, RECORD_ERRORS, DLQ, CONFLICTS, CONTROLS)
-"""Created by ``SyncStore.create`` even when other state modules are absent."""
+"""Every table the sync engine owns (the schema itself comes from ``sync/state/migrations``)."""

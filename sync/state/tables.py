@@ -1,7 +1,15 @@
-"""Imports every module that declares state tables, so ``StateDatabase.create_all`` creates them all."""
+"""Imports every module that declares state tables, so ``METADATA`` knows them all.
+
+Migrations (``sync/state/migrations``) and their test compare against this full set:
+a module that declares a state table must be listed here.
+"""
 
 from __future__ import annotations
 
-from sync.state import approvals, audit, idempotency, sync_tables  # noqa: F401
+# The webhook queue declares its tables beside its code (sync/webhooks/queue.py).
+from sync.state import approvals, audit, idempotency, sync_tables
+from sync.webhooks import queue as webhook_queue
 
-__all__: tuple[str, ...] = ()
+__all__ = ("STATE_TABLE_MODULES",)
+
+STATE_TABLE_MODULES = (approvals, audit, idempotency, sync_tables, webhook_queue)

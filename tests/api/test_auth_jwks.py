@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import re
+import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -131,9 +132,11 @@ def idp(rsa_key: KeyPair, ec_key: KeyPair) -> IdentityProvider:
 
 
 def gateway(demo_db_path: Path, idp: IdentityProvider, min_refetch_s: float = 5.0) -> TestClient[Any]:
-    mapping = parse_mapping(
-        jwks_mapping_text(min_refetch_s), environ={"BRIDGEHEAD_DB_URL": f"sqlite:///{demo_db_path}"}
-    )
+    environ = {
+        "BRIDGEHEAD_DB_URL": f"sqlite:///{demo_db_path}",
+        "BRIDGEHEAD_STATE_URL": f"sqlite:///{demo_db_path.with_name('jwks-state.db')}",
+    }
+    mapping = parse_mapping(jwks_mapping_text(min_refetch_s), environ=environ)
     assert mapping.auth is not None and mapping.auth.hs256_secret is None
     app = create_app(mapping, http_client=httpx.Client(transport=httpx.MockTransport(idp)))
     return TestClient(app)
@@ -402,3 +405,64 @@ def test_cache_without_keys_says_the_issuer_is_unavailable(idp: IdentityProvider
     cache = cache_for(idp, Clock())
     with pytest.raises(JwksUnavailable):
         cache.get("rsa-1")
+
+
+# -- a slow identity provider stalls only the tokens that need it -----------------------------
+
+
+class StalledProvider(IdentityProvider):
+    """An identity provider that hangs (until released) once ``stall`` is set."""
+
+    def __init__(self, keys: list[KeyPair]) -> None:
+        super().__init__(keys)
+        self.stall = False
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.stall:
+            self.entered.set()
+            self.release.wait(timeout=30)
+        return super().__call__(request)
+
+
+def test_a_hanging_jwks_fetch_blocks_neither_other_tokens_nor_the_database_pool(
+    demo_db_path: Path, tmp_path: Path, rsa_key: KeyPair
+) -> None:
+    idp = StalledProvider([rsa_key])
+    text = jwks_mapping_text(min_refetch_s=0).replace(
+        "  statement_timeout_s: 5\n", "  statement_timeout_s: 5\n  pool_size: 1\n"
+    )
+    environ = {
+        "BRIDGEHEAD_DB_URL": f"sqlite:///{demo_db_path}",
+        "BRIDGEHEAD_STATE_URL": f"sqlite:///{tmp_path / 's.db'}",
+    }
+    app = create_app(parse_mapping(text, environ=environ), http_client=httpx.Client(transport=httpx.MockTransport(idp)))
+    with TestClient(app) as client:
+        assert client.get("/v1/jobs?limit=1", headers=bearer(rsa_key.sign(claims()))).status_code == 200
+        idp.stall = True
+        answers: dict[str, Any] = {}
+        stranger = rsa_pair("rotated-in")  # an unknown kid: its request refetches the set and hangs there
+        hung = threading.Thread(
+            target=lambda: answers.update(hung=client.get("/v1/jobs", headers=bearer(stranger.sign(claims()))))
+        )
+        hung.start()
+        assert idp.entered.wait(timeout=10)
+
+        def others() -> None:
+            # A token never seen before, signed by a key already known, and an anonymous read through the
+            # only database worker: neither needs the identity provider's answer.
+            answers["known"] = client.get("/v1/jobs?limit=1", headers=bearer(rsa_key.sign(claims(sub="another"))))
+            answers["anonymous"] = client.get("/v1/items?limit=1")
+
+        other = threading.Thread(target=others)
+        other.start()
+        other.join(timeout=5)
+        still_hung, others_done = hung.is_alive(), not other.is_alive()
+        idp.release.set()
+        hung.join(timeout=10)
+        other.join(timeout=10)
+    assert others_done, "requests that need no JWKS fetch waited for a stalled one"
+    assert still_hung, "the stalled fetch was still running while the other requests were answered"
+    assert answers["known"].status_code == 200 and answers["anonymous"].status_code == 200
+    assert answers["hung"].status_code == 401  # the refetched set does not hold the stranger's kid

@@ -91,7 +91,12 @@ def big_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     db = tmp_path_factory.mktemp("big") / "demo.db"
     create_demo_database(db, rows=EXPORT_ROWS // 4 + 1000)
     port = _free_port()
-    env = {**os.environ, "BRIDGEHEAD_JWT_SECRET": JWT_SECRET, "BRIDGEHEAD_DB_URL": f"sqlite:///{db}"}
+    env = {
+        **os.environ,
+        "BRIDGEHEAD_JWT_SECRET": JWT_SECRET,
+        "BRIDGEHEAD_DB_URL": f"sqlite:///{db}",
+        "BRIDGEHEAD_STATE_URL": f"sqlite:///{db.with_name('state.db')}",
+    }
     process = subprocess.Popen(
         [
             sys.executable,

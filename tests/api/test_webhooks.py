@@ -211,7 +211,7 @@ def test_any_delivery_order_leaves_what_the_newest_events_say(
     skus = _skus(db, 3)
     start = {s: _alloc(db, s) for s in skus}
     state = StateDatabase(f"sqlite:///{folder / 'state.db'}")
-    state.create_all()
+    state.migrate()
     queue = WebhookQueue(state)
     spec = load_webhooks_config(mapping.webhooks).shopify.reserve_stock  # type: ignore[union-attr]
     assert spec is not None

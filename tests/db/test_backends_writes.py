@@ -500,6 +500,42 @@ def test_twenty_parallel_posts_with_the_state_store_on_postgresql(
         probe.dispose()
 
 
+def test_a_postgresql_state_store_failing_after_the_commit_never_runs_the_write_twice(
+    writes_url: str, fresh: sa.Engine, tmp_path: Path, pg_state_url: str, app_headers: dict[str, str]
+) -> None:
+    """The audit row and the stored answer fail (a real PostgreSQL error, raised by triggers) right after
+    the legacy commit: the caller still gets the committed answer, and its retry never writes again."""
+    held = held_job(fresh)
+    headers = {**app_headers, "Idempotency-Key": f"release-{held}"}
+    state = sa.create_engine(pg_state_url)
+    failing = (
+        "CREATE FUNCTION injected_failure() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ "
+        "LANGUAGE plpgsql",
+        "CREATE TRIGGER fail_audit BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION injected_failure()",
+        "CREATE TRIGGER fail_answer BEFORE UPDATE ON idempotency_keys FOR EACH ROW "
+        "WHEN (NEW.state = 'done') EXECUTE FUNCTION injected_failure()",
+    )
+    try:
+        for client in _client(writes_url, tmp_path, state_url=pg_state_url):
+            with state.begin() as conn:
+                for statement in failing:
+                    conn.exec_driver_sql(statement)
+            first = client.post(f"/v1/jobs/{held}/actions/release_sql", headers=headers)
+            assert first.status_code == 200, first.text
+            assert first.json()["result"] == {"affected": 1} and column(fresh, held, "JSTAT") == "R"
+            retry = client.post(f"/v1/jobs/{held}/actions/release_sql", headers=headers)
+            # A second run would answer {"affected": 0}: the job is no longer on hold.
+            assert retry.content == first.content and retry.headers["idempotent-replayed"] == "true"
+            with state.begin() as conn:
+                conn.exec_driver_sql("DROP FUNCTION injected_failure() CASCADE")
+            assert client.post(f"/v1/jobs/{held}/actions/release_sql", headers=headers).content == first.content
+        with state.connect() as conn:
+            stored = conn.exec_driver_sql("SELECT state, body FROM idempotency_keys").all()
+        assert [(row[0], bytes(row[1])) for row in stored] == [("done", first.content)]
+    finally:
+        state.dispose()
+
+
 # -- actions --------------------------------------------------------------------------------------------
 
 

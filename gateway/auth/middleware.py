@@ -1,0 +1,91 @@
+"""Who is calling, decided once per request by Litestar's authentication middleware.
+
+The middleware turns the ``Authorization`` header into a ``Principal`` at
+``request.user`` before any handler, guard or body parser runs: no token is the
+anonymous principal (guards decide whether a route accepts it), a bad token is a
+401 at once. Verification that may fetch the JWKS runs in a worker thread of its
+own, never on the event loop and never in the database pool; a token verified
+before is answered from the verifier's cache without leaving the loop.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+import jwt
+import structlog
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from gateway.auth.principal import ANONYMOUS, Principal
+from gateway.exceptions import Unauthorized
+
+if TYPE_CHECKING:
+    from litestar.connection import ASGIConnection
+    from litestar.types import ASGIApp
+
+    from gateway.auth.tokens import TokenVerifier
+
+__all__ = ("PUBLIC_PATHS", "BearerAuthentication", "is_public", "principal_of")
+
+log = structlog.get_logger("bridgehead.auth")
+
+PUBLIC_PATHS = ("^/health/", "^/docs(/|$)", "^/openapi/", "^/problems/", "^/metrics$", "^/webhooks/")
+"""Routes that never look at a token: probes, the documentation and its assets, the problem type
+pages, metrics (scraped from the operators' network), and webhooks (signed with a shared secret
+instead, checked by their handler over the raw body)."""
+_PUBLIC = re.compile("|".join(PUBLIC_PATHS))
+
+
+def is_public(path: str) -> bool:
+    """Whether ``path`` is one of the routes authentication skips (``PUBLIC_PATHS``)."""
+    return _PUBLIC.match(path) is not None
+
+
+class BearerAuthentication(AbstractAuthenticationMiddleware):
+    """``Authorization: Bearer <jwt>`` to a ``Principal``; no header is ``ANONYMOUS``."""
+
+    def __init__(self, app: ASGIApp, verifier: TokenVerifier | None) -> None:
+        # OPTIONS is answered by Litestar itself; HEAD is a GET and is authenticated like one.
+        super().__init__(app, exclude=list(PUBLIC_PATHS), exclude_http_methods=["OPTIONS"])
+        self.verifier = verifier
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        header = connection.headers.get("authorization")
+        if not header:
+            return AuthenticationResult(user=ANONYMOUS, auth=None)
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            _refuse(connection, "the Authorization header must be 'Bearer <token>'", None)
+        verifier = self.verifier
+        if verifier is None:
+            _refuse(connection, "this gateway accepts no tokens (no auth configured)", None)
+        principal = verifier.cached(token)
+        if principal is None:
+            try:
+                principal = await anyio.to_thread.run_sync(verifier.verify, token)
+            except Unauthorized as exc:
+                _refuse(connection, exc.detail, token)
+        # The token itself is never kept on the request: nothing downstream needs it, logs must not see it.
+        return AuthenticationResult(user=principal, auth=None)
+
+
+def _refuse(connection: ASGIConnection[Any, Any, Any, Any], reason: str, token: str | None) -> Any:
+    claimed = None
+    if token:
+        try:  # for the log only: who the token claims to be, never the token itself
+            claimed = jwt.decode(token, options={"verify_signature": False}).get("sub")
+        except jwt.PyJWTError:
+            claimed = None
+    log.warning("authentication refused", reason=reason, claimed_subject=claimed, path=connection.url.path)
+    raise Unauthorized(reason)
+
+
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """The principal the middleware put on this connection; a route it skipped has none (a bug: 500)."""
+    user = connection.scope.get("user")
+    if not isinstance(user, Principal):
+        raise RuntimeError(f"{connection.url.path} was not authenticated (is it in PUBLIC_PATHS?)")
+    return user
