@@ -9,6 +9,9 @@ stopped in ``awaiting_approval`` with its planned diff and who decided (``sync/a
 ``bh_webhook_events`` is the durable queue of verified deliveries, unique per provider event,
 and ``bh_webhook_objects`` the newest event applied per remote object
 (``sync/webhooks/queue.py``).
+
+Like the baseline, each table is created only if missing: stores made by ``create_all()``
+builds from before migrations already hold some of them.
 """
 
 from __future__ import annotations
@@ -24,7 +27,22 @@ depends_on = None
 _TS = sa.DateTime(timezone=True)
 
 
+def _missing(name: str) -> bool:
+    return not sa.inspect(op.get_bind()).has_table(name)
+
+
 def upgrade() -> None:
+    if _missing("sync_run_plans"):
+        _create_run_plans()
+    if _missing("sync_approvals"):
+        _create_approvals()
+    if _missing("bh_webhook_events"):
+        _create_webhook_events()
+    if _missing("bh_webhook_objects"):
+        _create_webhook_objects()
+
+
+def _create_run_plans() -> None:
     op.create_table(
         "sync_run_plans",
         sa.Column("run_id", sa.Integer, primary_key=True),
@@ -33,6 +51,9 @@ def upgrade() -> None:
         sa.Column("spec_hash", sa.String(32), nullable=False),
     )
     op.create_index("ix_sync_run_plans_sync", "sync_run_plans", ["sync"])
+
+
+def _create_approvals() -> None:
     op.create_table(
         "sync_approvals",
         sa.Column("run_id", sa.Integer, primary_key=True),
@@ -45,6 +66,9 @@ def upgrade() -> None:
         sa.Column("decided_at", _TS),
     )
     op.create_index("ix_sync_approvals_sync", "sync_approvals", ["sync"])
+
+
+def _create_webhook_events() -> None:
     op.create_table(
         "bh_webhook_events",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -63,6 +87,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("source", "event_id", name="uq_bh_webhook_event"),
     )
     op.create_index("ix_bh_webhook_events_status", "bh_webhook_events", ["status"])
+
+
+def _create_webhook_objects() -> None:
     op.create_table(
         "bh_webhook_objects",
         sa.Column("source", sa.String(16), primary_key=True),
