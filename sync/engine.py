@@ -64,6 +64,8 @@ if TYPE_CHECKING:
 __all__ = ("RunReport", "SyncEngine")
 
 log = structlog.get_logger("bridgehead.sync")
+CONNECTOR_TTL_S = 600.0
+"""How long a sync's connector (and what it caches, such as the shop's locations) is kept."""
 Progress = Callable[[str, int, int], None]
 """(sync, records done, records planned) after each batch: drives the CLI's progress bar."""
 
@@ -111,18 +113,33 @@ class SyncEngine:
         self.progress = progress
         self.environ = environ if environ is not None else os.environ
         self.clients = clients or {}
+        self._connectors: dict[str, tuple[float, ShopifyConnector]] = {}
         self._lock = threading.Lock()
 
     # -- wiring ------------------------------------------------------------------------------
 
     def client(self, destination: str, attempts: int) -> ShopifyClient:
         with self._lock:
-            if destination not in self.clients:
-                config = self.config.destinations[destination]
-                # One cost bucket per shop, shared through the state store by every worker and sync.
-                throttle = SharedCostThrottle(self.store, f"shopify:{config.url.rstrip('/')}")
-                self.clients[destination] = ShopifyClient(self.http, config, throttle=throttle, attempts=attempts)
-            return self.clients[destination]
+            return self.client_locked(destination, attempts)
+
+    def client_locked(self, destination: str, attempts: int) -> ShopifyClient:
+        if destination not in self.clients:
+            config = self.config.destinations[destination]
+            # One cost bucket per shop, shared through the state store by every worker and sync.
+            throttle = SharedCostThrottle(self.store, f"shopify:{config.url.rstrip('/')}")
+            self.clients[destination] = ShopifyClient(self.http, config, throttle=throttle, attempts=attempts)
+        return self.clients[destination]
+
+    def connector(self, name: str, spec: SyncSpec) -> ShopifyConnector:
+        """The sync's connector, kept for ``CONNECTOR_TTL_S``: what it caches (the shop's locations, a
+        252-point read) is not paid again on every stock run while a long items run drains the bucket."""
+        with self._lock:
+            made, connector = self._connectors.get(name, (0.0, None))
+            if connector is None or time.monotonic() - made > CONNECTOR_TTL_S:
+                client = self.client_locked(spec.destination, spec.request_attempts)
+                connector = ShopifyConnector(client, spec.object, on_delete=spec.on_delete)
+                self._connectors[name] = (time.monotonic(), connector)
+            return connector
 
     def _resource(self, spec: SyncSpec) -> Any:
         version = spec.version or next(iter(self.mapping.versions))
@@ -303,8 +320,7 @@ class SyncEngine:
     # -- pushing -----------------------------------------------------------------------------
 
     def _push(self, name: str, spec: SyncSpec, report: RunReport) -> None:
-        connector = ShopifyConnector(self.client(spec.destination, spec.request_attempts), spec.object,
-                                     on_delete=spec.on_delete)  # fmt: skip
+        connector = self.connector(name, spec)
         detector = self._detector(name, spec)
         total = report.pending_before + sum(report.planned.values())
         done = 0

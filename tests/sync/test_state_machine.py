@@ -221,10 +221,17 @@ class SyncMachine(RuleBasedStateMachine):
     def run_sync(self, worker: int, only: str | None) -> None:
         self.run(worker, only)
 
-    @rule(worker=st.integers(0, 1), rate=st.sampled_from((0.3, 1.0)))
-    def fault_burst(self, worker: int, rate: float) -> None:
+    @rule(worker=st.integers(0, 1), rate=st.sampled_from((0.3, 1.0)), runs=st.integers(1, 4),
+          n=st.integers(0, 40), quantity=st.sampled_from(QUANTITIES), price=st.sampled_from(PRICES))  # fmt: skip
+    def fault_burst(self, worker: int, rate: float, runs: int, n: int, quantity: int, price: int) -> None:
+        """A flaky shop (30 %) or an outage (100 %) lasting several runs, longer than max_attempts, while
+        stock and prices change."""
+        self.set_stock(n, quantity)
+        self.set_price(n % ITEMS, price)
         self.fake.faults = Faults(rate=rate, kinds=("429", "503", "timeout", "drop_after_write"), seed=self.inserted)
-        self.run(worker)
+        for _ in range(runs):
+            self.run(worker)
+            time.sleep(0.006)  # each record's backoff passes
         self.fake.faults = Faults()
 
     @precondition(lambda self: not self.killed)
@@ -311,7 +318,7 @@ def test_sync_state_machine(template: Path, tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr("sync.retry.RUN_BACKOFF_CAP_S", 0.005)
     SyncMachine.template, SyncMachine.folder = template, tmp_path / "machine"
     budget = settings(
-        max_examples=300 if SOAK else 6,
+        max_examples=300 if SOAK else 5,
         stateful_step_count=40 if SOAK else 12,
         deadline=None,
         database=None,
