@@ -89,6 +89,7 @@ class SyncMachine(RuleBasedStateMachine):
         self.database = Database(self.mapping.database)
         self.store = SyncStore.from_url(f"sqlite:///{self.folder / 'state.db'}")
         self.fake = FakeShopify(bucket=CostBucket(maximum=1e9, restore_rate=1e9))
+        self.fake.retry_after = 0.002  # a 429's Retry-After also sets a record's backoff: keep it short here
         self.workers = [Worker(self, "worker-a"), Worker(self, "worker-b")]
         self.generation = 0
         self.inserted = 0

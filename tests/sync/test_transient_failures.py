@@ -44,7 +44,7 @@ def test_a_shop_outage_never_dead_letters_and_the_shop_catches_up(
     for _ in range(4):  # more runs than max_attempts (3): the old engine dead-lettered the row here
         (report,) = engine.run_all(only="stock")
         outage.append(report)
-        time.sleep(0.15)  # the record's backoff passes
+        time.sleep(fake.retry_after + 0.1)  # the record's backoff passes (at least a 429's Retry-After)
     assert all(r.status == "partially_failed" and r.failed == 1 and r.dead_lettered == 0 for r in outage)
     assert store.dlq("stock") == [] and store.pending("stock") == 1
     fake.faults = Faults()
@@ -81,7 +81,7 @@ def test_a_429_on_the_newest_field_read_fails_one_run_not_the_loop(
     assert (customers.status, customers.failed) == ("partially_failed", 1)
     assert "429" in store.record_errors(customers.run_id)[0]["error"]
     assert stock.status == "succeeded" and stock.done["update"] == 1, "a failed sync stopped the next one"
-    time.sleep(0.15)
+    time.sleep(fake.retry_after + 0.1)  # the record waits at least what the shop's Retry-After said
     (again,) = engine.run_all(only="customers")
     assert again.status == "succeeded" and again.done["update"] == 1
 
