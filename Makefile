@@ -45,7 +45,7 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
 		|| { echo "bench: wrk is missing and cannot be installed here (apt-get install wrk as root)"; exit 1; }
 	$(BIN)/python -m bench $(BENCH_ARGS)
-	$(BIN)/python -m bench.sync_latency $(SYNC_LATENCY_ARGS)
+	$(BIN)/python -m bench.sync_latency --out bench/results/sync-latency.md $(SYNC_LATENCY_ARGS)
 
 clean:
 	rm -rf $(VENV) .bridgehead .pytest_cache
