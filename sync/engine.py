@@ -339,7 +339,14 @@ class SyncEngine:
                 self.progress(name, done, max(total, done))
 
     def _refresh(self, detector: Any, items: list[OutboxItem]) -> list[OutboxItem]:
-        """The items as their rows are now; items whose row is gone, or already delivered as it is, leave."""
+        """The items as their rows are now; items whose row is gone, or already delivered as it is, leave.
+
+        Leaving is safe only when no earlier attempt may have reached the shop. After a transient
+        failure (a timeout after the write) or a lapsed claim (a worker killed after the shop took
+        the write) the shop may hold what we never recorded, so the record is sent anyway: the
+        current row, or, when the row is gone, the planned one, so that its remote record becomes
+        known and a pass that sees deletes removes it.
+        """
         now, unreadable = detector.current([i.key for i in items])
         delivered = self.store.fingerprints(items[0].sync, [i.key for i in items]) if items else {}
         fresh = []
@@ -348,21 +355,21 @@ class SyncEngine:
                 fresh.append(item)
                 continue
             row = now.get(item.key)
-            if item.op == "delete":
-                if row is not None:
-                    self.store.drop(item)  # back in the source: the next pass compares it with what was sent
-                    continue
-                fresh.append(item)
-                continue
+            maybe_applied = item.retries > 0 or item.claims > 1
             if row is None:
-                self.store.drop(item)  # gone since it was planned: a pass that sees deletes plans the delete
+                if item.op == "delete" or maybe_applied:
+                    fresh.append(item)
+                else:
+                    self.store.drop(item)  # gone before anything went out: a pass that sees deletes plans it
                 continue
-            if delivered.get(item.key) == row.fingerprint and item.retries == 0:
-                # Already delivered as it is now (A -> B -> A before B went out). Not after a transient
-                # failure: that attempt may have been applied (a timeout after the write), so send again.
-                self.store.drop(item)
+            if item.op == "delete" and not maybe_applied:
+                self.store.drop(item)  # back in the source and never deleted remotely: nothing to undo
                 continue
-            fresh.append(dataclasses.replace(item, row=row.row, fingerprint=row.fingerprint,
+            if item.op != "delete" and delivered.get(item.key) == row.fingerprint and not maybe_applied:
+                self.store.drop(item)  # already delivered as it is now (A -> B -> A before B went out)
+                continue
+            # Send the row as it is now (a delete that may have been applied is undone by an upsert).
+            fresh.append(dataclasses.replace(item, op="upsert", row=row.row, fingerprint=row.fingerprint,
                                              changed_at=row.changed_at or item.changed_at,
                                              planned_fingerprint=item.fingerprint, refreshed=True))  # fmt: skip
         return fresh

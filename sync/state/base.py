@@ -64,6 +64,9 @@ class OutboxItem:
     """Refusals spent (a refused record dead-letters at ``max_attempts``)."""
     retries: int = 0
     """Transient failures so far: they back off, never dead-letter."""
+    claims: int = 1
+    """Claims not settled by a known outcome (refusal), this one included: above 1, an earlier attempt
+    may have reached the destination (its worker died, or it timed out)."""
     planned_fingerprint: str | None = None
     refreshed: bool = False
     """The engine re-read the row before sending: ``row``/``fingerprint`` are the row as it is now,

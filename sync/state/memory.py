@@ -41,7 +41,8 @@ def _copy(value: Any) -> Any:
 def _item(record: dict[str, Any]) -> OutboxItem:
     row = None if record["row"] is None else msgspec.json.decode(record["row"])
     return OutboxItem(record["id"], record["sync"], record["key"], record["op"], row, record["fingerprint"],
-                      record["changed_at"], record["attempts"], record["retries"])  # fmt: skip
+                      record["changed_at"], record["attempts"], record["retries"],
+                      claims=record["claims"])  # fmt: skip
 
 
 class MemoryStore:
@@ -178,7 +179,7 @@ class MemoryStore:
                 self._outbox[(sync, item["key"])] = {
                     "id": next(self._ids), "sync": sync, "key": item["key"], **planned,
                     "attempts": item.get("attempts", 0), "last_error": None, "not_before_run": 0,
-                    "retries": 0, "next_attempt_at": None, "lease_owner": None, "lease_until": None,
+                    "retries": 0, "next_attempt_at": None, "claims": 0, "lease_owner": None, "lease_until": None,
                 }  # fmt: skip
 
     def outbox_prints(self, sync: str, keys: Sequence[str]) -> dict[str, str | None]:
@@ -203,6 +204,7 @@ class MemoryStore:
             picked = sorted(free, key=lambda r: r["id"])[:limit]
             for r in picked:
                 r["lease_owner"], r["lease_until"] = worker, now + dt.timedelta(seconds=lease_s)
+                r["claims"] += 1
             return [_item(r) for r in picked]
 
     def release(self, worker: str) -> None:
@@ -278,6 +280,8 @@ class MemoryStore:
                 if kind == "transient":
                     record.update(retries=item.retries + 1,
                                   next_attempt_at=_now() + dt.timedelta(seconds=retry_in_s))  # fmt: skip
+                else:  # refused or never sent: this claim is settled
+                    record["claims"] = max(0, item.claims - 1)
             return False
 
     def drop(self, item: OutboxItem) -> None:
@@ -418,6 +422,6 @@ class MemoryStore:
                     "id": existing["id"] if existing else next(self._ids), "sync": d["sync"], "key": d["key"],
                     "op": d["op"], "row": d["row"], "fingerprint": d["fingerprint"], "changed_at": None,
                     "attempts": 0, "last_error": None, "not_before_run": 0, "retries": 0, "next_attempt_at": None,
-                    "lease_owner": None, "lease_until": None,
+                    "claims": 0, "lease_owner": None, "lease_until": None,
                 }  # fmt: skip
             return len(letters)

@@ -242,6 +242,8 @@ class RunLog:
             if kind == "transient":
                 values |= {"retries": item.retries + 1,
                            "next_attempt_at": _now() + dt.timedelta(seconds=retry_in_s)}  # fmt: skip
+            else:  # refused or never sent: this claim is settled, nothing of it reached the shop
+                values["claims"] = max(0, item.claims - 1)
             conn.execute(OUTBOX.update().where(OUTBOX.c.id == item.id).values(**values))
             return False
 
@@ -317,7 +319,8 @@ class RunLog:
             letters = conn.execute(query).all()
             rows = [
                 {"sync": d.sync, "key": d.key, "op": d.op, "row": d.row, "fingerprint": d.fingerprint,
-                 "attempts": 0, "not_before_run": 0, "last_error": None, "retries": 0, "next_attempt_at": None}
+                 "attempts": 0, "not_before_run": 0, "last_error": None, "retries": 0, "next_attempt_at": None,
+                 "claims": 0}
                 for d in letters
             ]  # fmt: skip
             upsert(conn, OUTBOX, rows, ["sync", "key"])

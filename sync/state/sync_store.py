@@ -232,13 +232,14 @@ class SyncStore(RunLog):
                 "not_before_run": 0,
                 "retries": 0,
                 "next_attempt_at": None,
+                "claims": 0,
             }
             for i in items
         ]
         with self.engine.begin() as conn:
             # A re-planned record keeps its spent attempts (failing forever must end in the DLQ) and
             # its backoff (a new version of a row does not make a shop that is down come back).
-            keep = ("attempts", "not_before_run", "retries", "next_attempt_at")
+            keep = ("attempts", "not_before_run", "retries", "next_attempt_at", "claims")
             upsert(conn, OUTBOX, rows, ["sync", "key"], keep=keep)
 
     def outbox_prints(self, sync: str, keys: Sequence[str]) -> dict[str, str | None]:
@@ -272,7 +273,7 @@ class SyncStore(RunLog):
         statement = (
             OUTBOX.update()
             .where(OUTBOX.c.id.in_(pick.scalar_subquery()))
-            .values(lease_owner=worker, lease_until=now + dt.timedelta(seconds=lease_s))
+            .values(lease_owner=worker, lease_until=now + dt.timedelta(seconds=lease_s), claims=OUTBOX.c.claims + 1)
             .returning(*OUTBOX.c)
         )
         with self.engine.begin() as conn:
@@ -288,6 +289,7 @@ class SyncStore(RunLog):
                 r.changed_at,
                 r.attempts,
                 r.retries,
+                claims=r.claims,
             )
             for r in rows
         ]

@@ -108,6 +108,9 @@ OUTBOX = sa.Table(
     sa.Column("not_before_run", sa.Integer, nullable=False, default=0),
     # Transient failures (5xx, 429, timeouts, THROTTLED): never spend attempts, back off across runs.
     sa.Column("retries", sa.Integer, nullable=False, default=0),
+    # Claims not settled by a known outcome (refused, never sent): above 1, an earlier attempt may have
+    # been applied (a worker killed after the shop took the write), so "gone" or "unchanged" proves nothing.
+    sa.Column("claims", sa.Integer, nullable=False, default=0),
     sa.Column("next_attempt_at", _TS),
     sa.Column("lease_owner", sa.String(100)),
     sa.Column("lease_until", _TS),

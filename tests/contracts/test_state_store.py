@@ -261,3 +261,15 @@ def test_conflicts_are_recorded_per_sync(state_store: StateStore) -> None:
     (conflict,) = state_store.conflicts("s")
     assert (conflict["field"], conflict["winner"], conflict["remote_value"]) == ("email", "destination", '"new@x"')
     assert state_store.conflicts("t") == []
+
+
+def test_claims_tell_a_possibly_applied_attempt_from_a_refused_one(state_store: StateStore) -> None:
+    plan(state_store, "a")
+    (item,) = state_store.claim("s", "w1", 1, 10, lease_s=0.05)
+    assert item.claims == 1
+    time.sleep(0.1)  # w1 died after sending: its lease lapses
+    (item,) = state_store.claim("s", "w2", 1, 10, 60)
+    assert item.claims == 2, "an earlier claim may have reached the shop"
+    state_store.fail(item, 1, "INVALID: price", max_attempts=5)  # refused: that claim is settled
+    (item,) = state_store.claim("s", "w2", 2, 10, 60)
+    assert item.claims == 2
