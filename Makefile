@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint openapi bench clean
+.PHONY: demo test soak lint openapi bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)
 	$(BIN)/ruff check gateway legacy_adapters sync tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The sync state-machine test with a long example budget (make test runs a short, fixed-seed one).
+soak: $(STAMP)
+	BRIDGEHEAD_SOAK=1 $(BIN)/python -m pytest tests/sync/test_state_machine.py -q -p no:randomly $(PYTEST_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check gateway legacy_adapters sync tests bench
 	$(BIN)/ruff format --check gateway legacy_adapters sync tests bench
@@ -37,11 +41,13 @@ openapi: $(STAMP)
 # Bridgehead vs a hand-written floor endpoint vs sandman2 on a cached 1M-job database;
 # wrk (apt-get install wrk) drives interleaved rounds; the table lands in bench/results/latest.md.
 # BENCH_ARGS passes options through, e.g. BENCH_ARGS="--backend sqlite --rounds 5".
+# Then the sync stock-latency scenario (bench/sync_latency.py); SYNC_LATENCY_ARGS="--items 200" for a quick one.
 bench: $(STAMP)
 	@bash scripts/setup-odbc
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
 		|| { echo "bench: wrk is missing and cannot be installed here (apt-get install wrk as root)"; exit 1; }
 	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench.sync_latency --out bench/results/sync-latency.md $(SYNC_LATENCY_ARGS)
 
 clean:
 	rm -rf $(VENV) .bridgehead .pytest_cache

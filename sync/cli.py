@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -84,20 +83,22 @@ def sync_group() -> None:
 @_state
 @click.option("--dry-run", is_flag=True, help="Print planned creates/updates/deletes and a sample diff; send nothing.")
 @click.option("--only", default=None, help="Run one sync by name.")
-@click.option("--loop", is_flag=True, help="Keep running each sync on its interval_s schedule.")
+@click.option("--loop", is_flag=True, help="Keep running each sync on its own interval_s schedule, in its own thread.")
 def run(config: str | None, state_url: str | None, dry_run: bool, only: str | None, loop: bool) -> None:
-    """Run every sync once (or one with --only)."""
+    """Run every sync once (or one with --only); exit 1 when a run failed or a record did not go."""
     import httpx
     from rich.progress import Progress
 
     from legacy_adapters.database import Database
     from sync.engine import SyncEngine
+    from sync.scheduler import SyncLoop
 
     mapping, sync_config = _load(config)
     if only and only not in sync_config.syncs:
         _fail(f"unknown sync {only!r} (known: {', '.join(sync_config.syncs)})")
     store = _store(sync_config, state_url)
     database = Database(mapping.database)
+    names = [n for n in sync_config.syncs if only in (None, n)]
     with httpx.Client() as http, Progress(transient=True, disable=dry_run) as bar:
         tasks: dict[str, Any] = {}
 
@@ -107,21 +108,21 @@ def run(config: str | None, state_url: str | None, dry_run: bool, only: str | No
             bar.update(tasks[name], completed=done, total=total)
 
         engine = SyncEngine(sync_config, mapping, database, store, http, progress=progress)
-        next_due: dict[str, float] = {}
-        while True:
-            now = time.monotonic()
-            for name, spec in sync_config.syncs.items():
-                if only not in (None, name) or next_due.get(name, 0) > now:
-                    continue
-                try:
-                    report = engine.run(name, dry_run=dry_run)
-                except BridgeheadError as exc:
-                    _fail(f"sync {name}: {exc}")
-                _print_report(report, dry_run)
-                next_due[name] = now + spec.interval_s
-            if not loop:
-                break
-            time.sleep(max(0.5, min(next_due.values()) - time.monotonic()))
+        if loop:
+            SyncLoop(engine, names, dry_run=dry_run, on_report=lambda r: _print_report(r, dry_run)).run_forever()
+            return
+        failed = False
+        for name in names:  # definition order: items before the stock that refers to them
+            try:
+                report = engine.run(name, dry_run=dry_run)
+            except BridgeheadError as exc:  # the state store itself failed: say so, run the next sync
+                click.echo(f"bridgehead: sync {name}: {exc}", err=True)
+                failed = True
+                continue
+            _print_report(report, dry_run)
+            failed |= report.status in ("failed", "partially_failed")
+    if failed:
+        sys.exit(1)
 
 
 def _print_report(report: Any, dry_run: bool) -> None:
@@ -138,6 +139,8 @@ def _print_report(report: Any, dry_run: bool) -> None:
             )
         return
     tail = f", {report.failed} failed, {report.dead_lettered} dead-lettered" if report.failed else ""
+    tail += f", {report.skipped} skipped" if report.skipped else ""
+    tail += f", {report.deferred} waiting on another sync" if report.deferred else ""
     extra = f", {report.conflicts} conflicts" if report.conflicts else ""
     extra += f", {report.rounded} values rounded" if report.rounded else ""
     if report.status == "awaiting_approval":

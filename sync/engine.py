@@ -8,13 +8,31 @@ same transaction that stores its fingerprint and remote id. A worker killed at
 any point leaves records either delivered-and-recorded, or still in the outbox
 with a lease that expires; the next run delivers them again, and every write is
 idempotent at the destination (identifier upserts, ``@idempotent`` keys).
+
+What a failure costs is decided per record and per request, never per run:
+
+- a claimed batch goes out one request-sized chunk at a time, and each chunk's
+  delivered records are recorded (with the run's counts) before the next is sent,
+  so an applied record is never failed with the rest of its batch;
+- a transient failure (5xx, 429, timeouts, THROTTLED, on the write or on the
+  read of ``newest`` fields) backs the record off across runs and never spends
+  an attempt; only the destination's refusal does, and only that dead-letters;
+- every record is re-read from the legacy database just before it is sent: a
+  retry or a replay sends the row as it is now, and a record whose row is gone or
+  already delivered as it is leaves the outbox without a write;
+- a record that refers to a parent the shop does not have, and that no run is
+  going to deliver (a stock row of a deleted item), gets a final ``skipped``
+  outcome with the reason instead of being deferred forever;
+- an exception in one sync ends that run ``failed`` and the others still run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections import Counter
@@ -27,12 +45,14 @@ import structlog
 from legacy_adapters.query.resource import bind_version
 from legacy_adapters.reader import Reader
 from sync.approval import assess, spec_hash
-from sync.changes import make_detector
-from sync.connectors.base import OutRecord
+from sync.changes import encode_key, make_detector
+from sync.connectors.base import OutRecord, PushResult
 from sync.connectors.shopify import ShopifyClient, ShopifyConnector
-from sync.exceptions import Deferred, Fatal, Retriable, SyncError
+from sync.exceptions import Deferred, Fatal, LeaseLost, Retriable
 from sync.numbers import Rounded
 from sync.plan import decide, preview, referenced_fields, render
+from sync.rate_budget import SharedCostThrottle
+from sync.retry import next_attempt_in
 from sync.state.approvals import COMPLETED, PROCEEDED
 
 if TYPE_CHECKING:
@@ -47,6 +67,8 @@ if TYPE_CHECKING:
 __all__ = ("RunReport", "SyncEngine")
 
 log = structlog.get_logger("bridgehead.sync")
+CONNECTOR_TTL_S = 600.0
+"""How long a sync's connector (and what it caches, such as the shop's locations) is kept."""
 Progress = Callable[[str, int, int], None]
 """(sync, records done, records planned) after each batch: drives the CLI's progress bar."""
 
@@ -59,19 +81,25 @@ class RunReport:
     planned: Counter[str] = field(default_factory=Counter)
     done: Counter[str] = field(default_factory=Counter)
     failed: int = 0
+    """Records that failed this run (refused, or transient and backing off)."""
     dead_lettered: int = 0
     conflicts: int = 0
     source_rows: int | None = None
     """Rows a full pass read (snapshot detectors), for the approval gate's count check."""
     rounded: int = 0
     """Values delivered after rounding (a fractional quantity, a price with more decimals than the currency)."""
+    skipped: int = 0
+    """Records given a final outcome without a write (their reason is in ``sync_skipped``)."""
+    deferred: int = 0
+    """Records waiting on a parent that another sync has planned but not delivered yet."""
     pending_before: int = 0
     samples: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
 
 
 class SyncEngine:
-    """Runs the syncs of one mapping. Dependencies are passed in (STYLE C11)."""
+    """Runs the syncs of one mapping. Dependencies are passed in (STYLE C11). Thread-safe: the
+    loop runs each sync in its own thread on one engine."""
 
     def __init__(
         self,
@@ -92,33 +120,53 @@ class SyncEngine:
         self.progress = progress
         self.environ = environ if environ is not None else os.environ
         self.clients = clients or {}
+        self._connectors: dict[str, tuple[float, ShopifyConnector]] = {}
+        self._lock = threading.Lock()
 
     # -- wiring ------------------------------------------------------------------------------
 
     def client(self, destination: str, attempts: int) -> ShopifyClient:
+        with self._lock:
+            return self.client_locked(destination, attempts)
+
+    def client_locked(self, destination: str, attempts: int) -> ShopifyClient:
         if destination not in self.clients:
-            self.clients[destination] = ShopifyClient(
-                self.http, self.config.destinations[destination], attempts=attempts
-            )
+            config = self.config.destinations[destination]
+            # One cost bucket per shop, shared through the state store by every worker and sync.
+            throttle = SharedCostThrottle(self.store, f"shopify:{config.url.rstrip('/')}")
+            self.clients[destination] = ShopifyClient(self.http, config, throttle=throttle, attempts=attempts)
         return self.clients[destination]
+
+    def connector(self, name: str, spec: SyncSpec) -> ShopifyConnector:
+        """The sync's connector, kept for ``CONNECTOR_TTL_S``: what it caches (the shop's locations, a
+        252-point read) is not paid again on every stock run while a long items run drains the bucket."""
+        with self._lock:
+            made, connector = self._connectors.get(name, (0.0, None))
+            if connector is None or time.monotonic() - made > CONNECTOR_TTL_S:
+                client = self.client_locked(spec.destination, spec.request_attempts)
+                connector = ShopifyConnector(client, spec.object, on_delete=spec.on_delete)
+                self._connectors[name] = (time.monotonic(), connector)
+            return connector
 
     def _resource(self, spec: SyncSpec) -> Any:
         version = spec.version or next(iter(self.mapping.versions))
         return bind_version(self.mapping, version)[spec.resource]
 
-    def _detector(self, name: str, spec: SyncSpec) -> Any:
+    def _detector(self, name: str, spec: SyncSpec, lease: _PlanLease | None = None) -> Any:
         resource = self._resource(spec)
         wanted = referenced_fields(spec.fields) | {f.name for f in resource.key}
         fields = tuple(f for n, f in resource.fields.items() if n in wanted)
-        return make_detector(spec.detector, name, resource, fields, self.reader, self.store)
+        return make_detector(spec.detector, name, resource, fields, self.reader, self.store, lease)
 
     # -- a run -------------------------------------------------------------------------------
 
     def run_all(self, *, dry_run: bool = False, only: str | None = None) -> list[RunReport]:
-        """Every sync in definition order (items before the stock that refers to them)."""
+        """Every sync in definition order (items before the stock that refers to them); one failing
+        sync is reported and the next still runs."""
         return [self.run(name, dry_run=dry_run) for name in self.config.syncs if only in (None, name)]
 
     def run(self, name: str, *, dry_run: bool = False) -> RunReport:
+        """One run of ``name``; never raises for what goes wrong inside it (the report says)."""
         spec = self.config.syncs[name]
         if dry_run:
             return self._dry_run(name, spec)
@@ -148,10 +196,11 @@ class SyncEngine:
             self.store.release(self.worker)
             return self._finish(report, "cancelled", stop.reason)
         except Exception as exc:
-            # Legacy database down, a bug: record the failure (and count it for alerts), then let it surface.
+            # Legacy database down, the shop down past every retry, a bug: this run failed (and counts
+            # for alerts), its records wait in the outbox, and the other syncs and the loop go on.
+            log.exception("sync run failed", sync=name, run=report.run_id)
             self.store.release(self.worker)
-            self._finish(report, "failed", f"{type(exc).__name__}: {exc}")
-            raise
+            return self._finish(report, "failed", f"{type(exc).__name__}: {exc}")
         status = "partially_failed" if report.failed or report.dead_lettered else "succeeded"
         return self._finish(report, status, None)
 
@@ -204,10 +253,9 @@ class SyncEngine:
 
     def _finish(self, report: RunReport, status: str, error: str | None) -> RunReport:
         report.status, report.error = status, error
-        done = {f"done_{op}s": n for op, n in report.done.items()}
-        self.store.add_counts(
-            report.run_id, failed=report.failed, dead_lettered=report.dead_lettered, conflicts=report.conflicts, **done
-        )
+        # Done and skipped counts went in as the records were recorded (a killed run keeps them).
+        self.store.add_counts(report.run_id, failed=report.failed, dead_lettered=report.dead_lettered,
+                              conflicts=report.conflicts)  # fmt: skip
         self.store.move_run(report.run_id, status, error=error)
         if status != "cancelled":
             streak = self.store.note_outcome(report.sync, status in ("failed", "partially_failed"))
@@ -234,19 +282,32 @@ class SyncEngine:
     # -- planning ----------------------------------------------------------------------------
 
     def _plan(self, name: str, spec: SyncSpec, report: RunReport, dry_run: bool) -> None:
-        if not self.store.acquire_plan(name, self.worker, self.config.lease_s):
+        lease = _PlanLease(self.store, name, self.worker, self.config.lease_s)
+        if not self.store.acquire_plan(name, self.worker, self.config.lease_s, lease.pass_id):
             # Another worker is planning: wait for its plan, then help push it.
             deadline = time.monotonic() + self.config.lease_s
             while self.store.plan_held(name) and time.monotonic() < deadline:
                 time.sleep(0.1)
             return
+        detector = self._detector(name, spec, lease)
         try:
-            detector = self._detector(name, spec)
             for batch in detector.detect():
+                lease.renew()
                 self._plan_batch(name, spec, batch, report, dry_run)
             report.source_rows = getattr(detector, "rows_seen", None)
-            if not dry_run:
+            if dry_run:
+                detector.abandon()
+            else:
+                lease.renew()  # the cursor moves only for a pass that still holds the lease
                 detector.commit()
+        except LeaseLost as exc:
+            # Another worker planned meanwhile: what this pass planned stands (records are re-read
+            # before they are sent), nothing more is planned and the cursor stays.
+            log.warning("sync planning lease lost", sync=name, run=report.run_id, error=str(exc))
+            detector.abandon()
+        except BaseException:
+            detector.abandon()
+            raise
         finally:
             self.store.release_plan(name, self.worker)
         if not dry_run:
@@ -256,6 +317,7 @@ class SyncEngine:
         keys = [c.key for c in batch]
         entries = self.store.id_entries(name, keys)
         parked = self.store.parked(name, keys)
+        skipped = self.store.skipped(name, keys)
         waiting = self.store.outbox_prints(name, keys)
         queue, forget, accept = [], [], {}
         for change in batch:
@@ -263,6 +325,12 @@ class SyncEngine:
                 continue  # dead-lettered as it is: wait for a replay or a new version of the row
             if change.key in waiting and waiting[change.key] == change.fingerprint:
                 continue  # already planned by an earlier run and still waiting (or retrying)
+            if (
+                change.key in skipped
+                and skipped[change.key] == change.fingerprint
+                and self._missing_parent(spec, change.row) is not None
+            ):
+                continue  # skipped as it is, and what it waits for is still not in the shop
             entry = entries.get(change.key)
             if change.op == "delete":
                 if entry is None or spec.mode != "mirror":
@@ -305,11 +373,21 @@ class SyncEngine:
             return None
         return entry.remote_id if attr == "id" else entry.extra.get(attr)
 
+    def _missing_parent(self, spec: SyncSpec, row: dict[str, Any] | None) -> tuple[str, str] | None:
+        """The first (sync, key) this row refers to that has no remote record yet, if any."""
+        for fmap in spec.fields.values():
+            if fmap.ref is None or row is None:
+                continue
+            parent = encode_key([row.get(fmap.field or "")])
+            if not self.store.id_entries(fmap.ref.sync, [parent]):
+                return fmap.ref.sync, parent
+        return None
+
     # -- pushing -----------------------------------------------------------------------------
 
     def _push(self, name: str, spec: SyncSpec, report: RunReport) -> None:
-        connector = ShopifyConnector(self.client(spec.destination, spec.request_attempts), spec.object,
-                                     on_delete=spec.on_delete)  # fmt: skip
+        connector = self.connector(name, spec)
+        detector = self._detector(name, spec)
         total = report.pending_before + sum(report.planned.values())
         done = 0
         size = min(spec.batch_size, connector.max_batch * 5)
@@ -321,18 +399,70 @@ class SyncEngine:
             items = self.store.claim(name, self.worker, report.run_id, size, self.config.lease_s)
             if not items:
                 break
-            self._push_batch(name, spec, connector, items, report)
+            # One request-sized chunk at a time, each recorded before the next goes out.
+            for start in range(0, len(items), connector.max_batch):
+                self._push_chunk(name, spec, connector, detector, items[start : start + connector.max_batch], report)
             done += len(items)
             if self.progress:
                 self.progress(name, done, max(total, done))
 
-    def _push_batch(
-        self, name: str, spec: SyncSpec, connector: ShopifyConnector, items: list[OutboxItem], report: RunReport
+    def _refresh(self, detector: Any, items: list[OutboxItem]) -> list[OutboxItem]:
+        """The items as their rows are now; items whose row is gone, or already delivered as it is, leave.
+
+        Leaving is safe only when no earlier attempt may have reached the shop. After a transient
+        failure (a timeout after the write) or a lapsed claim (a worker killed after the shop took
+        the write) the shop may hold what we never recorded, so the record is sent anyway: the
+        current row, or, when the row is gone, the planned one, so that its remote record becomes
+        known and a pass that sees deletes removes it.
+        """
+        now, unreadable = detector.current([i.key for i in items])
+        delivered = self.store.fingerprints(items[0].sync, [i.key for i in items]) if items else {}
+        fresh = []
+        for item in items:
+            if item.key in unreadable:
+                fresh.append(item)
+                continue
+            row = now.get(item.key)
+            maybe_applied = item.retries > 0 or item.claims > 1
+            if row is None:
+                if item.op == "delete" or maybe_applied:
+                    fresh.append(item)
+                else:
+                    self.store.drop(item)  # gone before anything went out: a pass that sees deletes plans it
+                continue
+            if item.op == "delete" and not maybe_applied:
+                self.store.drop(item)  # back in the source and never deleted remotely: nothing to undo
+                continue
+            if item.op != "delete" and delivered.get(item.key) == row.fingerprint and not maybe_applied:
+                self.store.drop(item)  # already delivered as it is now (A -> B -> A before B went out)
+                continue
+            # Send the row as it is now (a delete that may have been applied is undone by an upsert).
+            fresh.append(dataclasses.replace(item, op="upsert", row=row.row, fingerprint=row.fingerprint,
+                                             changed_at=row.changed_at or item.changed_at,
+                                             planned_fingerprint=item.fingerprint, refreshed=True))  # fmt: skip
+        return fresh
+
+    def _push_chunk(
+        self,
+        name: str,
+        spec: SyncSpec,
+        connector: ShopifyConnector,
+        detector: Any,
+        claimed: list[OutboxItem],
+        report: RunReport,
     ) -> None:
+        items = self._refresh(detector, claimed)
+        if not items:
+            return
         entries = self.store.id_entries(name, [i.key for i in items])
         newest = any(f.owner == "newest" for f in spec.fields.values())
-        remote = connector.fetch([e.remote_id for e in entries.values()]) if newest else {}
-        records, meta = [], {}
+        try:
+            remote = connector.fetch([e.remote_id for e in entries.values()]) if newest and entries else {}
+        except Retriable as exc:
+            failed = [_failed(i.key, exc) for i in items]
+            self._record(name, spec, report, {}, [(i, "update", {}) for i in items], failed)
+            return
+        records, meta = [], []
         notes: dict[str, dict[str, dict[str, str]]] = {}  # key -> field -> how it was rounded
         for item in items:
             entry = entries.get(item.key)
@@ -341,10 +471,14 @@ class SyncEngine:
                     self.store.complete(item, None, {}, {})
                     continue
                 records.append(OutRecord(item.key, "delete", {}, entry.remote_id, entry.extra))
-                meta[item.key] = (item, "delete", {})
+                meta.append((item, "delete", {}))
                 continue
             rounded: dict[str, Rounded] = {}
             values = render(spec.fields, item.row or {}, self._ref, rounded)
+            missing = self._missing_parent(spec, item.row)
+            if missing is not None:
+                self._park_orphan(name, item, missing, report)
+                continue
             creating = entry is None
             send, conflicts = decide(spec.fields, values, creating=creating, sent=entry.sent if entry else {},
                                      remote=remote.get(entry.remote_id) if entry else None,
@@ -354,19 +488,18 @@ class SyncEngine:
             report.conflicts += len(conflicts)
             op = "create" if creating else "update"
             if spec.object == "inventory":
-                op = "update" if entry else "create"
                 send = {**values, **send}  # the item and location identify the slot: always needed
             elif not creating and not send:
-                self.store.complete(
-                    item, entry.remote_id, entry.extra, entry.sent
-                )  # nothing the legacy side may change
+                # Nothing the legacy side may change: recorded as delivered, no request.
+                self.store.complete_many([(item, entry.remote_id, entry.extra, entry.sent)], run_id=report.run_id,
+                                         counts={f"done_{op}s": 1})  # fmt: skip
                 report.done[op] += 1
                 continue
             send_id = f"{report.run_id}:{item.id}:{item.fingerprint}"  # one key per real send (issue 12, item 1)
             records.append(
                 OutRecord(item.key, op, send, entry.remote_id if entry else None, entry.extra if entry else {}, send_id)
             )
-            meta[item.key] = (item, op, {**(entry.sent if entry else {}), **send})
+            meta.append((item, op, {**(entry.sent if entry else {}), **send}))
             notes[item.key] = {f: r.as_dict() for f, r in rounded.items() if f in send}
         if not records:
             return
@@ -374,9 +507,39 @@ class SyncEngine:
             results = connector.push(records)
         except Retriable as exc:
             results = [_failed(r.key, exc) for r in records]
-        delivered = []
+        self._record(name, spec, report, entries, meta, results, notes)
+
+    def _park_orphan(self, name: str, item: OutboxItem, parent: tuple[str, str], report: RunReport) -> None:
+        """A record whose parent has no remote record: wait if a run will deliver it, else a final skip."""
+        sync, key = parent
+        if self.store.outbox_prints(sync, [key]):
+            self.store.fail(item, report.run_id, f"waits for {sync} {key}, planned but not delivered yet",
+                            max_attempts=1, kind="deferred")  # fmt: skip
+            report.deferred += 1
+            return
+        why = "dead-lettered" if self.store.parked(sync, [key]) else "not in the source or not synced"
+        self.store.skip(item, report.run_id, f"skipped: parent {sync} {key} not synced ({why})")
+        report.skipped += 1
+
+    def _record(
+        self,
+        name: str,
+        spec: SyncSpec,
+        report: RunReport,
+        entries: dict[str, Any],
+        meta: list[tuple[OutboxItem, str, dict[str, Any]]],
+        results: list[PushResult],
+        notes: dict[str, dict[str, dict[str, str]]] | None = None,
+    ) -> None:
+        """Per-record outcomes: applied ones recorded as applied, whatever happened to the others.
+
+        ``notes`` says per key which values were rounded on the way out (kept with the record).
+        """
+        notes = notes or {}
+        by_key = {item.key: (item, op, sent) for item, op, sent in meta}
+        delivered, counts = [], Counter[str]()
         for result in results:
-            item, op, sent = meta[result.key]
+            item, op, sent = by_key[result.key]
             if result.error is None:
                 entry = entries.get(item.key)
                 remote_id = result.remote_id or (entry.remote_id if entry else None)
@@ -387,19 +550,40 @@ class SyncEngine:
                     extra["rounded"] = notes[item.key]
                     report.rounded += len(notes[item.key])
                 delivered.append((item, remote_id, extra, sent))
+                counts[f"done_{op}s"] += 1
                 report.done[op] += 1
                 continue
-            spend = not isinstance(result.error, Deferred)
-            dead = self.store.fail(item, report.run_id, str(result.error), max_attempts=spec.max_attempts, spend=spend)
+            error = result.error
+            if isinstance(error, Retriable):
+                self.store.fail(item, report.run_id, str(error), max_attempts=spec.max_attempts, kind="transient",
+                                retry_in_s=next_attempt_in(item.retries + 1, error))  # fmt: skip
+                report.failed += 1
+                continue
+            if isinstance(error, Deferred):
+                self.store.fail(item, report.run_id, str(error), max_attempts=spec.max_attempts, kind="deferred")
+                report.deferred += 1
+                continue
+            dead = self.store.fail(item, report.run_id, str(error), max_attempts=spec.max_attempts)
             report.failed += 1
             report.dead_lettered += int(dead)
-        self.store.complete_many(delivered)
+        if delivered:
+            self.store.complete_many(delivered, run_id=report.run_id, counts=dict(counts))
 
 
-def _failed(key: str, exc: SyncError) -> Any:
-    from sync.connectors.base import PushResult
+class _PlanLease:
+    """The planning lease of one pass, renewed by the detector as it reads (``PassLease``)."""
 
-    return PushResult(key, error=exc)
+    def __init__(self, store: StateStore, sync: str, worker: str, lease_s: float) -> None:
+        self.store, self.sync, self.worker, self.lease_s = store, sync, worker, lease_s
+        self.pass_id = uuid.uuid4().hex
+
+    def renew(self) -> None:
+        if not self.store.renew_plan(self.sync, self.worker, self.pass_id, self.lease_s):
+            raise LeaseLost(f"the planning lease of {self.sync} was taken over by another worker")
+
+
+def _failed(key: str, exc: Exception) -> PushResult:
+    return PushResult(key, error=exc)  # type: ignore[arg-type]
 
 
 class _Paused(Exception):

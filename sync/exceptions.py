@@ -6,14 +6,15 @@ BridgeheadError
     │   └── RateLimited       the destination said when: ``retry_after`` seconds (fractional allowed)
     ├── Skippable             this record cannot go now: record the error, dead-letter it past its budget
     │   └── Deferred          waits on another record (a product not synced yet); no budget spent
-    └── Fatal                 the run cannot go on (bad credentials, bad config): stop it
+    ├── Fatal                 the run cannot go on (bad credentials, bad config): stop it
+    └── LeaseLost             this worker's planning pass was taken over: stop planning, keep pushing
 """
 
 from __future__ import annotations
 
 from legacy_adapters.exceptions import BridgeheadError
 
-__all__ = ("Deferred", "Fatal", "RateLimited", "Retriable", "Skippable", "SyncError")
+__all__ = ("Deferred", "Fatal", "LeaseLost", "RateLimited", "Retriable", "Skippable", "SyncError")
 
 
 class SyncError(BridgeheadError):
@@ -46,3 +47,7 @@ class Deferred(Skippable):
 
 class Fatal(SyncError):
     """Nothing else in this run can succeed (401, unknown destination object): abort the run."""
+
+
+class LeaseLost(SyncError):
+    """A detection pass outlived its planning lease and another worker took it: plan nothing more."""

@@ -16,7 +16,12 @@ import stamina
 
 from sync.exceptions import RateLimited, Retriable
 
-__all__ = ("BackoffHook", "retrying")
+__all__ = ("RUN_BACKOFF_BASE_S", "RUN_BACKOFF_CAP_S", "BackoffHook", "next_attempt_in", "retrying")
+
+RUN_BACKOFF_BASE_S = 2.0
+RUN_BACKOFF_CAP_S = 120.0
+"""Across runs a record that failed transiently waits 2, 4, 8 … s, at most two minutes: a shop that
+was down for a minute and a half is written again within about a minute of coming back."""
 
 
 class BackoffHook:
@@ -42,3 +47,17 @@ class BackoffHook:
 def retrying(attempts: int, hook: BackoffHook | None = None) -> Iterator[Any]:
     """``for attempt in retrying(6): with attempt: ...`` — the stamina retry context with our hook."""
     return iter(stamina.retry_context(on=hook or BackoffHook(), attempts=attempts, timeout=None))
+
+
+def next_attempt_in(retries: int, exc: Exception | None = None, rng: random.Random | None = None) -> float:
+    """Seconds before a record that failed transiently ``retries`` times (this one included) is tried again.
+
+    Exponential with "equal jitter" (half fixed, half random) so it really waits and
+    workers spread out; never sooner than a ``Retry-After`` the destination gave.
+    """
+    rng = rng or random.Random()
+    ceiling = min(RUN_BACKOFF_CAP_S, RUN_BACKOFF_BASE_S * 2 ** max(0, retries - 1))
+    wait = ceiling / 2 + rng.uniform(0, ceiling / 2)
+    if isinstance(exc, RateLimited):
+        wait = max(wait, exc.retry_after)
+    return wait

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from legacy_adapters.exceptions import MappingError
-from sync.changes.base import Change, ChangeDetector, encode_key, fingerprint
+from sync.changes.base import Change, ChangeDetector, LocalPass, PassLease, encode_key, fingerprint
 from sync.changes.change_tracking import ChangeTrackingDetector
 from sync.changes.high_water import HighWaterDetector
 from sync.changes.snapshot_hash import SnapshotHashDetector
@@ -23,6 +23,8 @@ __all__ = (
     "ChangeDetector",
     "ChangeTrackingDetector",
     "HighWaterDetector",
+    "LocalPass",
+    "PassLease",
     "SnapshotHashDetector",
     "encode_key",
     "fingerprint",
@@ -30,30 +32,30 @@ __all__ = (
 )
 
 DetectorFactory = Callable[
-    ["DetectorConfig", str, "Resource", "tuple[BoundField, ...]", "Reader", "StateStore"], ChangeDetector
+    ["DetectorConfig", str, "Resource", "tuple[BoundField, ...]", "Reader", "StateStore", "PassLease"], ChangeDetector
 ]
 
 
 def _snapshot_hash(
     config: DetectorConfig, sync: str, resource: Resource, fields: tuple[BoundField, ...], reader: Reader,
-    store: StateStore,
+    store: StateStore, lease: PassLease,
 ) -> ChangeDetector:  # fmt: skip
-    return SnapshotHashDetector(sync, resource, fields, reader, store, config.batch_size)
+    return SnapshotHashDetector(sync, resource, fields, reader, store, config.batch_size, lease)
 
 
 def _high_water(
     config: DetectorConfig, sync: str, resource: Resource, fields: tuple[BoundField, ...], reader: Reader,
-    store: StateStore,
+    store: StateStore, lease: PassLease,
 ) -> ChangeDetector:  # fmt: skip
     assert config.column is not None  # load_sync_config refuses high_water without a column
-    return HighWaterDetector(sync, resource, fields, reader, store, config.column, config.batch_size)
+    return HighWaterDetector(sync, resource, fields, reader, store, config.column, config.batch_size, lease)
 
 
 def _change_tracking(
     config: DetectorConfig, sync: str, resource: Resource, fields: tuple[BoundField, ...], reader: Reader,
-    store: StateStore,
+    store: StateStore, lease: PassLease,
 ) -> ChangeDetector:  # fmt: skip
-    return ChangeTrackingDetector(sync, resource, fields, reader, store, config.batch_size)
+    return ChangeTrackingDetector(sync, resource, fields, reader, store, config.batch_size, lease=lease)
 
 
 DETECTORS: dict[str, DetectorFactory] = {
@@ -71,6 +73,7 @@ def make_detector(
     fields: tuple[BoundField, ...],
     reader: Reader,
     store: StateStore,
+    lease: PassLease | None = None,
 ) -> ChangeDetector:
     """The detector a sync's ``detector.kind`` names; an unknown kind lists the known ones.
 
@@ -82,4 +85,4 @@ def make_detector(
         raise MappingError(
             f"unknown detector {config.kind!r} (known: {', '.join(DETECTORS)})", path=f"sync.syncs.{sync}.detector.kind"
         )
-    return factory(config, sync, resource, fields, reader, store)
+    return factory(config, sync, resource, fields, reader, store, lease or LocalPass())

@@ -4,19 +4,36 @@ A detector reads the legacy resource through ``legacy_adapters.Reader`` (rows in
 API form, so a fingerprint does not change when only padding would) and yields
 batches of changes. It must not advance its cursor until ``commit`` is called,
 which the engine does once the batch is safely in the outbox.
+
+A pass runs under a ``PassLease``: the detector renews it as it reads (not only
+when it yields), and a pass that lost it (another worker took over after it
+lapsed) stops with ``LeaseLost`` before planning anything more, deletes above all.
+``current`` re-reads rows by key as they are *now*: a retry or a replay sends
+that, never the copy planned earlier.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
+import sqlalchemy as sa
 
-__all__ = ("Change", "ChangeDetector", "encode_key", "fingerprint")
+from legacy_adapters.reader import ReadQuery
+
+if TYPE_CHECKING:
+    from legacy_adapters.query.resource import BoundField, Resource
+    from legacy_adapters.reader import Reader
+
+__all__ = ("Change", "ChangeDetector", "LocalPass", "PassLease", "encode_key", "fingerprint", "read_current")
+
+_KEYS_PER_READ = 500
+"""Keys per re-read: with composite keys still far below SQL Server's 2,100 parameters."""
 
 
 def encode_key(values: Sequence[Any]) -> str:
@@ -40,6 +57,26 @@ class Change:
     """When the legacy row changed, if the detector knows (updated-at columns); None otherwise."""
 
 
+class PassLease(Protocol):
+    """The planning lease of one detection pass."""
+
+    pass_id: str
+
+    def renew(self) -> None:
+        """Extend the lease; raises ``sync.exceptions.LeaseLost`` once another pass took it."""
+        ...
+
+
+@dataclass
+class LocalPass:
+    """A pass nobody competes with (a detector used on its own: tests, benchmarks)."""
+
+    pass_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def renew(self) -> None:
+        return None
+
+
 class ChangeDetector(Protocol):
     """Finds what changed in one resource since the last committed detection."""
 
@@ -52,3 +89,62 @@ class ChangeDetector(Protocol):
     def commit(self) -> None:
         """Persist the new cursor after the changes were planned."""
         ...
+
+    def abandon(self) -> None:
+        """The pass stopped before its end (lease lost, error): drop its scratch state, move no cursor."""
+        ...
+
+    def current(self, keys: Sequence[str]) -> tuple[dict[str, Change], set[str]]:
+        """The rows of ``keys`` as they are now (upserts; a key missing is gone), and the keys that could
+        not be looked up (a key value the column cannot hold): for those the caller keeps what it has."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _ApiKeyIn:
+    """Rows whose key fields hold one of these API key tuples (encoded to stored values here)."""
+
+    fields: tuple[BoundField, ...]
+    keys: tuple[tuple[Any, ...], ...]
+
+    def clause(self) -> sa.ColumnElement[bool]:
+        alternatives = []
+        for key in self.keys:
+            parts = []
+            for f, value in zip(self.fields, key, strict=True):
+                encoded = f.codec.to_legacy(value)
+                stored = encoded if len(f.columns) > 1 else (encoded,)
+                parts.extend(c == v for c, v in zip(f.columns, stored, strict=True))
+            alternatives.append(sa.and_(*parts))
+        return sa.or_(*alternatives) if alternatives else sa.false()
+
+
+def read_current(
+    reader: Reader,
+    resource: Resource,
+    fields: tuple[BoundField, ...],
+    keys: Sequence[str],
+    digest: Callable[[dict[str, Any]], str],
+    stamp: Callable[[dict[str, Any]], dt.datetime | None] = lambda _row: None,
+) -> tuple[dict[str, Change], set[str]]:
+    """Re-read rows by their encoded keys through the mapping (transforms and ``where`` apply)."""
+    key_fields = tuple(resource.key)
+    names = tuple(f.name for f in key_fields)
+    readable: list[tuple[str, tuple[Any, ...]]] = []
+    unreadable: set[str] = set()
+    for key in keys:
+        try:
+            values = tuple(msgspec.json.decode(key))
+            _ApiKeyIn(key_fields, (values,)).clause()  # the key must be storable to be looked up
+        except Exception:
+            unreadable.add(key)
+            continue
+        readable.append((key, values))
+    found: dict[str, Change] = {}
+    for start in range(0, len(readable), _KEYS_PER_READ):
+        chunk = tuple(v for _, v in readable[start : start + _KEYS_PER_READ])
+        for row in reader.stream(ReadQuery(resource, fields, (_ApiKeyIn(key_fields, chunk),))):
+            key = encode_key([row[n] for n in names])
+            found[key] = Change(key, "upsert", row, digest(row), stamp(row))
+    wanted = {k for k, _ in readable}
+    return {k: c for k, c in found.items() if k in wanted}, unreadable

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 
 from legacy_adapters.reader import ReadQuery
-from sync.changes.base import Change, encode_key, fingerprint
+from sync.changes.base import Change, LocalPass, PassLease, encode_key, fingerprint, read_current
 from sync.changes.snapshot_hash import SnapshotHashDetector
 from sync.exceptions import Fatal
 
@@ -180,9 +180,11 @@ class ChangeTrackingDetector:
         store: StateStore,
         batch_size: int = 5000,
         source: ChangeSource | None = None,
+        lease: PassLease | None = None,
     ) -> None:
         self.sync, self.resource, self.fields = sync, resource, fields
         self.reader, self.store, self.batch_size = reader, store, batch_size
+        self.lease = lease or LocalPass()
         self.source = source or SqlServerChangeSource(reader.database, resource)
         self.key_names = tuple(f.name for f in resource.key)
         self._columns = key_columns(resource)
@@ -206,13 +208,15 @@ class ChangeTrackingDetector:
         if last is None or last < min_valid:
             self.reinitialised = "initial" if last is None else "expired"
             self._full = SnapshotHashDetector(
-                self.sync, self.resource, self.fields, self.reader, self.store, self.batch_size
+                self.sync, self.resource, self.fields, self.reader, self.store, self.batch_size, self.lease
             )
             yield from self._full.detect()
         else:
             rows = self.source.changes(int(last))
             while batch := list(islice(rows, self.batch_size)):
-                if changes := self._resolve(batch):
+                changes = self._resolve(batch)
+                self.lease.renew()
+                if changes:
                     yield changes
         self._next = current
 
@@ -221,6 +225,13 @@ class ChangeTrackingDetector:
             self._full.commit()
         if self._next is not None:
             self.store.set_cursor(self.sync, {"version": self._next})
+
+    def abandon(self) -> None:
+        if self._full is not None:
+            self._full.abandon()
+
+    def current(self, keys: Sequence[str]) -> tuple[dict[str, Change], set[str]]:
+        return read_current(self.reader, self.resource, self.fields, keys, fingerprint)
 
     def _api_key(self, stored: tuple[Any, ...]) -> str:
         values, at = [], 0

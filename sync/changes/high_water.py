@@ -15,25 +15,35 @@ cursor small when a bulk load stamped a million rows with one timestamp.
 A SQL Server ``rowversion`` is taken when a row is written, not when its
 transaction commits: a long transaction can commit a value below a mark already
 read. Where that matters, use the ``change_tracking`` detector instead.
+
+A mark on a *local* time (a date + time pair in Europe/London, a naive DATETIME)
+does not follow real time: when clocks go back, 01:10 (second pass, GMT) is
+written after 01:50 (first pass, BST) and sorts below it, so ``>= mark`` would skip
+it. Such marks are re-read from ``LOCAL_TIME_WINDOW`` below (wider than any zone's
+DST shift); the delivered fingerprints drop what was already sent.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from legacy_adapters.query.filters import Comparison
 from legacy_adapters.reader import ReadQuery
-from sync.changes.base import Change, encode_key, fingerprint
+from sync.changes.base import Change, LocalPass, PassLease, encode_key, fingerprint, read_current
 
 if TYPE_CHECKING:
     from legacy_adapters.query.resource import BoundField, Resource
     from legacy_adapters.reader import Reader
     from sync.state.base import StateStore
 
-__all__ = ("HighWaterDetector",)
+__all__ = ("LOCAL_TIME_WINDOW", "HighWaterDetector")
+
+LOCAL_TIME_WINDOW = dt.timedelta(hours=3)
+"""Re-read below a local-time mark: DST shifts are 1 h almost everywhere, 2 h at most (Troll)."""
+_UTC_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/GMT", "GMT", "Z"})
 
 
 class HighWaterDetector:
@@ -50,9 +60,13 @@ class HighWaterDetector:
         store: StateStore,
         column: str,
         batch_size: int = 5000,
+        lease: PassLease | None = None,
     ) -> None:
         self.sync, self.resource, self.fields, self.reader, self.store = sync, resource, fields, reader, store
+        self.lease = lease or LocalPass()
         self.column = resource.fields[column]
+        spec = self.column.spec
+        self.local_time = spec.type == "datetime" and (spec.timezone or "") not in _UTC_ZONES
         # Fingerprints cover the sync's fields only (as the snapshot diff's do), so a row whose
         # timestamp moved while nothing the sync sends changed compares equal and stays quiet.
         self._printed = frozenset(f.name for f in fields)
@@ -68,6 +82,8 @@ class HighWaterDetector:
         conditions = ()
         if mark is not None:
             value = dt.datetime.fromisoformat(mark) if self.column.spec.type == "datetime" else mark
+            if self.local_time:
+                value -= LOCAL_TIME_WINDOW
             conditions = (Comparison(self.column, "gte", value, self.column.name),)
         query = ReadQuery(self.resource, self.fields, conditions, sort=((self.column, False),))
         rows = self.reader.stream(query)
@@ -80,18 +96,43 @@ class HighWaterDetector:
                 raw = row[self.column.name]
                 if raw is not None:  # rows arrive in column order: the last non-null value is the highest
                     new_mark = _plain(raw)
-                digest = fingerprint({k: v for k, v in row.items() if k in self._printed})
+                digest = self._digest(row)
                 if delivered.get(key) == digest:
                     continue  # read again at the mark, or touched without a mapped change: already there
-                stamp = raw if isinstance(raw, dt.datetime) else None
-                changes.append(Change(key, "upsert", row, digest, stamp))
+                changes.append(Change(key, "upsert", row, digest, self._stamp(row)))
+            self.lease.renew()
             if changes:
                 yield changes
+        if mark is not None and new_mark is not None and self.local_time and _before(new_mark, mark):
+            new_mark = mark  # only the window was read: the mark never moves back
         self._next = {"mark": new_mark}
 
     def commit(self) -> None:
         if self._next is not None:
             self.store.set_cursor(self.sync, self._next)
+
+    def abandon(self) -> None:
+        return None
+
+    def _digest(self, row: dict[str, Any]) -> str:
+        return fingerprint({k: v for k, v in row.items() if k in self._printed})
+
+    def _stamp(self, row: dict[str, Any]) -> dt.datetime | None:
+        raw = row.get(self.column.name)
+        return raw if isinstance(raw, dt.datetime) else None
+
+    def current(self, keys: Sequence[str]) -> tuple[dict[str, Change], set[str]]:
+        return read_current(self.reader, self.resource, self.fields, keys, self._digest, self._stamp)
+
+
+def _before(a: Any, b: Any) -> bool:
+    """``a`` sorts below ``b`` (ISO marks compared as instants)."""
+    if isinstance(a, str) and isinstance(b, str):
+        try:
+            return dt.datetime.fromisoformat(a) < dt.datetime.fromisoformat(b)
+        except (ValueError, TypeError):
+            return a < b
+    return bool(a < b)
 
 
 def _plain(value: Any) -> Any:

@@ -14,8 +14,13 @@ What a store promises, beyond the signatures:
   newer fingerprint meanwhile, in which case the newer plan stays;
 - ``claim`` hands concurrent workers disjoint records; a lease that expires
   (the worker died) makes its records claimable again;
-- a record that failed in run N is not claimed again before run N + 1, and
-  after ``max_attempts`` spent attempts it is in the DLQ, not the outbox;
+- a record that failed in run N is not claimed again before run N + 1; only a
+  refusal by the destination spends an attempt, and after ``max_attempts`` of
+  them it is in the DLQ, not the outbox; a transient failure never dead-letters
+  and is not claimed before its ``next_attempt_at``;
+- a snapshot pass's ``seen`` marks belong to that pass (``pass_id``), and a pass
+  can renew its planning lease only while nobody else took it;
+- the rate budget of a destination is one for every worker sharing the store;
 - run history is a state machine (``sync.state.runs.TRANSITIONS``): an invalid
   move raises ``InvalidTransition``.
 """
@@ -25,7 +30,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from sync.state.runs import FailureKind
 
 __all__ = ("IdEntry", "OutboxItem", "StateStore")
 
@@ -53,6 +61,21 @@ class OutboxItem:
     fingerprint: str | None
     changed_at: dt.datetime | None
     attempts: int
+    """Refusals spent (a refused record dead-letters at ``max_attempts``)."""
+    retries: int = 0
+    """Transient failures so far: they back off, never dead-letter."""
+    claims: int = 1
+    """Claims not settled by a known outcome (refusal), this one included: above 1, an earlier attempt
+    may have reached the destination (its worker died, or it timed out)."""
+    planned_fingerprint: str | None = None
+    refreshed: bool = False
+    """The engine re-read the row before sending: ``row``/``fingerprint`` are the row as it is now,
+    ``planned_fingerprint`` the one the outbox record was planned with."""
+
+    @property
+    def outbox_fingerprint(self) -> str | None:
+        """What the outbox record holds, unless re-planned since: tells "still ours" from "re-planned"."""
+        return self.planned_fingerprint if self.refreshed else self.fingerprint
 
 
 class StateStore(Protocol):
@@ -64,8 +87,12 @@ class StateStore(Protocol):
 
     def is_paused(self, sync: str) -> bool: ...
 
-    def acquire_plan(self, sync: str, worker: str, lease_s: float) -> bool:
+    def acquire_plan(self, sync: str, worker: str, lease_s: float, pass_id: str | None = None) -> bool:
         """Take the right to detect changes for ``sync`` unless another live worker holds it."""
+        ...
+
+    def renew_plan(self, sync: str, worker: str, pass_id: str, lease_s: float) -> bool:
+        """Extend pass ``pass_id``'s lease; False once another worker took it, even if it has let go since."""
         ...
 
     def release_plan(self, sync: str, worker: str) -> None: ...
@@ -86,12 +113,14 @@ class StateStore(Protocol):
         """Fingerprints of the rows as last delivered (or accepted), for the keys that have one."""
         ...
 
-    def clear_seen(self, sync: str) -> None: ...
+    def clear_seen(self, sync: str, pass_id: str | None = None) -> None:
+        """Drop the marks of one pass, or of every pass of ``sync`` when ``pass_id`` is None."""
+        ...
 
-    def mark_seen(self, sync: str, keys: Iterable[str]) -> None: ...
+    def mark_seen(self, sync: str, pass_id: str, keys: Iterable[str]) -> None: ...
 
-    def unseen_keys(self, sync: str, batch_size: int = 5000) -> Iterator[list[str]]:
-        """Keys with a fingerprint that were not marked seen, in key order: deleted at the source."""
+    def unseen_keys(self, sync: str, pass_id: str, batch_size: int = 5000) -> Iterator[list[str]]:
+        """Keys with a fingerprint that pass ``pass_id`` did not mark seen, in key order: deleted at the source."""
         ...
 
     def forget(self, sync: str, keys: Sequence[str]) -> None:
@@ -130,12 +159,54 @@ class StateStore(Protocol):
         self, item: OutboxItem, remote_id: str | None, extra: dict[str, Any], sent: dict[str, Any]
     ) -> None: ...
 
-    def complete_many(self, done: Sequence[tuple[OutboxItem, str | None, dict[str, Any], dict[str, Any]]]) -> None:
-        """Delivered records: out of the outbox, fingerprint and id map updated (or removed for deletes)."""
+    def complete_many(
+        self,
+        done: Sequence[tuple[OutboxItem, str | None, dict[str, Any], dict[str, Any]]],
+        *,
+        run_id: int | None = None,
+        counts: dict[str, int] | None = None,
+    ) -> None:
+        """Delivered records: out of the outbox, fingerprint and id map updated (or removed for deletes).
+
+        ``counts`` are added to run ``run_id`` in the same step.
+        """
         ...
 
-    def fail(self, item: OutboxItem, run_id: int, error: str, *, max_attempts: int, spend: bool = True) -> bool:
-        """Record a failed attempt; True when the record went to the dead-letter queue."""
+    def fail(
+        self,
+        item: OutboxItem,
+        run_id: int,
+        error: str,
+        *,
+        max_attempts: int,
+        kind: FailureKind = "refused",
+        retry_in_s: float = 0.0,
+    ) -> bool:
+        """Record a failed attempt; True when the record went to the dead-letter queue (refusals only)."""
+        ...
+
+    def drop(self, item: OutboxItem) -> None:
+        """Out of the outbox without a write (source row gone, or equal to what was delivered)."""
+        ...
+
+    def skip(self, item: OutboxItem, run_id: int, reason: str) -> None:
+        """A final outcome without a write, kept with its fingerprint and counted in run ``run_id``."""
+        ...
+
+    def skipped(self, sync: str, keys: Sequence[str]) -> dict[str, str | None]:
+        """Skipped keys with the fingerprint they were skipped with."""
+        ...
+
+    def skipped_records(self, sync: str | None = None) -> list[dict[str, Any]]: ...
+
+    # -- the destination's rate budget, shared by every worker ------------------------------
+
+    def take_budget(self, bucket: str, cost: float, *, maximum: float, restore_rate: float, now: float) -> float:
+        """Take ``cost`` points (0.0), or say how many seconds until they are there (nothing taken)."""
+        ...
+
+    def observe_budget(self, bucket: str, *, maximum: float, available: float, restore_rate: float, now: float) -> None:
+        """Correct the shared estimate with the destination's own ``throttleStatus``."""
         ...
 
     # -- runs, errors, conflicts, DLQ --------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from sync.state.base import IdEntry, OutboxItem
-from sync.state.runs import COUNTS, FINAL_STATES, TRANSITIONS, InvalidTransition
+from sync.state.runs import COUNTS, FINAL_STATES, TRANSITIONS, FailureKind, InvalidTransition
 
 __all__ = ("MemoryStore",)
 
@@ -41,7 +41,8 @@ def _copy(value: Any) -> Any:
 def _item(record: dict[str, Any]) -> OutboxItem:
     row = None if record["row"] is None else msgspec.json.decode(record["row"])
     return OutboxItem(record["id"], record["sync"], record["key"], record["op"], row, record["fingerprint"],
-                      record["changed_at"], record["attempts"])  # fmt: skip
+                      record["changed_at"], record["attempts"], record["retries"],
+                      claims=record["claims"])  # fmt: skip
 
 
 class MemoryStore:
@@ -53,7 +54,7 @@ class MemoryStore:
         self._controls: dict[str, dict[str, Any]] = {}
         self._cursors: dict[str, str] = {}
         self._prints: dict[Key, str] = {}
-        self._seen: dict[str, set[str]] = {}
+        self._seen: dict[tuple[str, str], set[str]] = {}
         self._id_map: dict[Key, IdEntry] = {}
         self._outbox: dict[Key, dict[str, Any]] = {}
         self._runs: dict[int, dict[str, Any]] = {}
@@ -62,12 +63,15 @@ class MemoryStore:
         self._dlq: dict[Key, dict[str, Any]] = {}
         self._plans: dict[int, dict[str, Any]] = {}
         self._approvals: dict[int, dict[str, Any]] = {}
+        self._skipped: dict[Key, dict[str, Any]] = {}
+        self._budgets: dict[str, dict[str, float]] = {}
 
     # -- controls ----------------------------------------------------------------------------
 
     def _control(self, sync: str) -> dict[str, Any]:
         return self._controls.setdefault(
-            sync, {"paused": False, "plan_owner": None, "plan_until": None, "consecutive_failures": 0}
+            sync,
+            {"paused": False, "plan_owner": None, "plan_until": None, "plan_pass": None, "consecutive_failures": 0},
         )
 
     def set_paused(self, sync: str, paused: bool) -> None:
@@ -78,7 +82,7 @@ class MemoryStore:
         with self._lock:
             return bool(self._controls.get(sync, {}).get("paused"))
 
-    def acquire_plan(self, sync: str, worker: str, lease_s: float) -> bool:
+    def acquire_plan(self, sync: str, worker: str, lease_s: float, pass_id: str | None = None) -> bool:
         now = _now()
         with self._lock:
             control = self._control(sync)
@@ -86,13 +90,22 @@ class MemoryStore:
             if owner is not None and owner != worker and until is not None and until >= now:
                 return False
             control["plan_owner"], control["plan_until"] = worker, now + dt.timedelta(seconds=lease_s)
+            control["plan_pass"] = pass_id
+            return True
+
+    def renew_plan(self, sync: str, worker: str, pass_id: str, lease_s: float) -> bool:
+        with self._lock:
+            control = self._control(sync)
+            if control["plan_owner"] != worker or control["plan_pass"] != pass_id:
+                return False
+            control["plan_until"] = _now() + dt.timedelta(seconds=lease_s)
             return True
 
     def release_plan(self, sync: str, worker: str) -> None:
         with self._lock:
             control = self._control(sync)
             if control["plan_owner"] == worker:
-                control["plan_owner"] = control["plan_until"] = None
+                control["plan_owner"] = control["plan_until"] = control["plan_pass"] = None
 
     def plan_held(self, sync: str) -> bool:
         with self._lock:
@@ -115,17 +128,18 @@ class MemoryStore:
         with self._lock:
             return {k: self._prints[(sync, k)] for k in keys if (sync, k) in self._prints}
 
-    def clear_seen(self, sync: str) -> None:
+    def clear_seen(self, sync: str, pass_id: str | None = None) -> None:
         with self._lock:
-            self._seen.pop(sync, None)
+            for marks in [m for m in self._seen if m[0] == sync and pass_id in (None, m[1])]:
+                del self._seen[marks]
 
-    def mark_seen(self, sync: str, keys: Iterable[str]) -> None:
+    def mark_seen(self, sync: str, pass_id: str, keys: Iterable[str]) -> None:
         with self._lock:
-            self._seen.setdefault(sync, set()).update(keys)
+            self._seen.setdefault((sync, pass_id), set()).update(keys)
 
-    def unseen_keys(self, sync: str, batch_size: int = 5000) -> Iterator[list[str]]:
+    def unseen_keys(self, sync: str, pass_id: str, batch_size: int = 5000) -> Iterator[list[str]]:
         with self._lock:
-            seen = self._seen.get(sync, set())
+            seen = self._seen.get((sync, pass_id), set())
             gone = sorted(k for s, k in self._prints if s == sync and k not in seen)
         for start in range(0, len(gone), batch_size):
             yield gone[start : start + batch_size]
@@ -161,13 +175,13 @@ class MemoryStore:
                     "changed_at": item.get("changed_at"),
                 }
                 current = self._outbox.get((sync, item["key"]))
-                if current is not None:  # a re-plan keeps its id, spent attempts and lease
+                if current is not None:  # a re-plan keeps its id, spent attempts, backoff and lease
                     current.update(planned)
                     continue
                 self._outbox[(sync, item["key"])] = {
                     "id": next(self._ids), "sync": sync, "key": item["key"], **planned,
                     "attempts": item.get("attempts", 0), "last_error": None, "not_before_run": 0,
-                    "lease_owner": None, "lease_until": None,
+                    "retries": 0, "next_attempt_at": None, "claims": 0, "lease_owner": None, "lease_until": None,
                 }  # fmt: skip
 
     def outbox_prints(self, sync: str, keys: Sequence[str]) -> dict[str, str | None]:
@@ -184,11 +198,15 @@ class MemoryStore:
             free = [
                 r
                 for (s, _), r in self._outbox.items()
-                if s == sync and r["not_before_run"] <= run_id and (r["lease_until"] is None or r["lease_until"] < now)
+                if s == sync
+                and r["not_before_run"] <= run_id
+                and (r["lease_until"] is None or r["lease_until"] < now)
+                and (r["next_attempt_at"] is None or r["next_attempt_at"] <= now)
             ]
             picked = sorted(free, key=lambda r: r["id"])[:limit]
             for r in picked:
                 r["lease_owner"], r["lease_until"] = worker, now + dt.timedelta(seconds=lease_s)
+                r["claims"] += 1
             return [_item(r) for r in picked]
 
     def release(self, worker: str) -> None:
@@ -204,16 +222,26 @@ class MemoryStore:
     def complete(self, item: OutboxItem, remote_id: str | None, extra: dict[str, Any], sent: dict[str, Any]) -> None:
         self.complete_many([(item, remote_id, extra, sent)])
 
-    def complete_many(self, done: Sequence[tuple[OutboxItem, str | None, dict[str, Any], dict[str, Any]]]) -> None:
+    def complete_many(
+        self,
+        done: Sequence[tuple[OutboxItem, str | None, dict[str, Any], dict[str, Any]]],
+        *,
+        run_id: int | None = None,
+        counts: dict[str, int] | None = None,
+    ) -> None:
         with self._lock:
+            if run_id is not None:
+                for name, value in (counts or {}).items():
+                    self._runs[run_id][name] += value
             for item, remote_id, extra, sent in done:
                 key = (item.sync, item.key)
                 record = self._by_id(item)
-                if record is not None and record["fingerprint"] == item.fingerprint:
+                if record is not None and record["fingerprint"] == item.outbox_fingerprint:
                     del self._outbox[key]
                 elif record is not None:  # re-planned while we pushed: the newer version waits
                     record["lease_owner"] = record["lease_until"] = None
                 self._dlq.pop(key, None)
+                self._skipped.pop(key, None)
                 if item.op == "delete":
                     self._prints.pop(key, None)
                     self._id_map.pop(key, None)
@@ -223,13 +251,22 @@ class MemoryStore:
                 if remote_id:
                     self._id_map[key] = IdEntry(remote_id, _copy(extra), _copy(sent))
 
-    def fail(self, item: OutboxItem, run_id: int, error: str, *, max_attempts: int, spend: bool = True) -> bool:
-        attempts = item.attempts + (1 if spend else 0)
+    def fail(
+        self,
+        item: OutboxItem,
+        run_id: int,
+        error: str,
+        *,
+        max_attempts: int,
+        kind: FailureKind = "refused",
+        retry_in_s: float = 0.0,
+    ) -> bool:
+        attempts = item.attempts + (1 if kind == "refused" else 0)
         with self._lock:
             self._errors.append({"id": len(self._errors) + 1, "run_id": run_id, "sync": item.sync, "key": item.key,
                                  "error": error, "at": _now()})  # fmt: skip
             key = (item.sync, item.key)
-            if spend and attempts >= max_attempts:
+            if kind == "refused" and attempts >= max_attempts:
                 self._outbox.pop(key, None)
                 previous = self._dlq.get(key)
                 self._dlq[key] = {
@@ -242,7 +279,60 @@ class MemoryStore:
             if record is not None:
                 record.update(attempts=attempts, last_error=error, not_before_run=run_id + 1,
                               lease_owner=None, lease_until=None)  # fmt: skip
+                if kind == "transient":
+                    record.update(retries=item.retries + 1,
+                                  next_attempt_at=_now() + dt.timedelta(seconds=retry_in_s))  # fmt: skip
+                else:  # refused or never sent: this claim is settled
+                    record["claims"] = max(0, item.claims - 1)
             return False
+
+    def drop(self, item: OutboxItem) -> None:
+        with self._lock:
+            record = self._by_id(item)
+            if record is not None and record["fingerprint"] == item.outbox_fingerprint:
+                del self._outbox[(item.sync, item.key)]
+            elif record is not None:
+                record["lease_owner"] = record["lease_until"] = None
+
+    def skip(self, item: OutboxItem, run_id: int, reason: str) -> None:
+        with self._lock:
+            self.drop(item)
+            self._skipped[(item.sync, item.key)] = {"sync": item.sync, "key": item.key,
+                                                    "fingerprint": item.fingerprint, "reason": reason,
+                                                    "run_id": run_id, "at": _now()}  # fmt: skip
+            self._runs[run_id]["skipped"] += 1
+
+    def skipped(self, sync: str, keys: Sequence[str]) -> dict[str, str | None]:
+        with self._lock:
+            return {k: self._skipped[(sync, k)]["fingerprint"] for k in keys if (sync, k) in self._skipped}
+
+    def skipped_records(self, sync: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            found = [dict(r) for r in self._skipped.values() if sync in (None, "", r["sync"])]
+        return sorted(found, key=lambda r: (r["sync"], r["key"]))
+
+    # -- the rate budget ---------------------------------------------------------------------
+
+    def take_budget(self, bucket: str, cost: float, *, maximum: float, restore_rate: float, now: float) -> float:
+        with self._lock:
+            fresh = {"maximum": maximum, "available": maximum, "restore_rate": restore_rate, "at": now, "observed": 0.0}
+            b = self._budgets.setdefault(bucket, fresh)
+            projected = min(b["maximum"], b["available"] + max(0.0, now - b["at"]) * b["restore_rate"])
+            need = min(cost, b["maximum"])
+            if projected < need:
+                return (need - projected) / b["restore_rate"]
+            b["available"], b["at"] = projected - need, max(now, b["at"])
+            return 0.0
+
+    def observe_budget(self, bucket: str, *, maximum: float, available: float, restore_rate: float, now: float) -> None:
+        with self._lock:
+            b = self._budgets.get(bucket)
+            if b is None:
+                return
+            projected = min(b["maximum"], b["available"] + max(0.0, now - b["at"]) * b["restore_rate"])
+            value = min(projected, available) if b["observed"] else available
+            b.update(maximum=maximum, available=min(value, maximum), restore_rate=restore_rate or 1.0,
+                     at=max(now, b["at"]), observed=1.0)  # fmt: skip
 
     # -- runs --------------------------------------------------------------------------------
 
@@ -347,7 +437,8 @@ class MemoryStore:
                 self._outbox[(d["sync"], d["key"])] = {
                     "id": existing["id"] if existing else next(self._ids), "sync": d["sync"], "key": d["key"],
                     "op": d["op"], "row": d["row"], "fingerprint": d["fingerprint"], "changed_at": None,
-                    "attempts": 0, "last_error": None, "not_before_run": 0, "lease_owner": None, "lease_until": None,
+                    "attempts": 0, "last_error": None, "not_before_run": 0, "retries": 0, "next_attempt_at": None,
+                    "claims": 0, "lease_owner": None, "lease_until": None,
                 }  # fmt: skip
             return len(letters)
 

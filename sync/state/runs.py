@@ -10,17 +10,33 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 import sqlalchemy as sa
 
-from sync.state.sync_tables import CONFLICTS, CONTROLS, DLQ, FINGERPRINTS, ID_MAP, OUTBOX, RECORD_ERRORS, RUNS
+from sync.state.sync_tables import (
+    CONFLICTS,
+    CONTROLS,
+    DLQ,
+    FINGERPRINTS,
+    ID_MAP,
+    OUTBOX,
+    RECORD_ERRORS,
+    RUNS,
+    SKIPPED,
+)
+from sync.state.utc import utcnow
 
 if TYPE_CHECKING:
     from sync.state.sync_store import OutboxItem
 
-__all__ = ("FINAL_STATES", "TRANSITIONS", "InvalidTransition", "RunLog")
+__all__ = ("FINAL_STATES", "TRANSITIONS", "FailureKind", "InvalidTransition", "RunLog")
+
+FailureKind = Literal["refused", "deferred", "transient"]
+"""refused: the destination said no (spends an attempt, dead-letters past ``max_attempts``);
+deferred: waits on another record (no attempt spent); transient: 5xx, 429, timeouts, THROTTLED
+(never dead-letters, backs off across runs)."""
 
 _OUTCOMES = frozenset({"succeeded", "partially_failed", "failed", "cancelled"})
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -40,6 +56,7 @@ COUNTS = (
     "failed",
     "dead_lettered",
     "conflicts",
+    "skipped",
 )
 
 
@@ -47,13 +64,7 @@ class InvalidTransition(RuntimeError):
     """A run was moved to a state its current state cannot reach (a bug, not a user error)."""
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    # SQLite hands back naive datetimes for timezone-aware columns: they were stored in UTC.
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+_now = utcnow
 
 
 class RunLog:
@@ -112,7 +123,7 @@ class RunLog:
                     sa.select(OUTBOX.c.lease_owner).where(OUTBOX.c.sync == sync, OUTBOX.c.lease_until > now).distinct()
                 )
             )
-            if control and control.plan_owner and control.plan_until and _aware(control.plan_until) > now:
+            if control and control.plan_owner and control.plan_until and control.plan_until > now:
                 live.add(control.plan_owner)
             unfinished = conn.execute(
                 sa.select(RUNS.c.id, RUNS.c.worker, RUNS.c.started_at).where(
@@ -120,7 +131,7 @@ class RunLog:
                 )
             ).all()
             cutoff = now - dt.timedelta(seconds=grace_s)
-            stale = [r for r in unfinished if r.worker not in live and _aware(r.started_at) < cutoff]
+            stale = [r for r in unfinished if r.worker not in live and r.started_at < cutoff]
             for run in stale:
                 error = f"abandoned: worker {run.worker} stopped without finishing (no live lease)"
                 conn.execute(
@@ -145,15 +156,28 @@ class RunLog:
         """Record one delivered record; see ``complete_many``."""
         self.complete_many([(item, remote_id, extra, sent)])
 
-    def complete_many(self, done: Sequence[tuple[OutboxItem, str | None, dict[str, Any], dict[str, Any]]]) -> None:
-        """Record delivered records: out of the outbox, fingerprint and id map updated, in one transaction."""
+    def complete_many(
+        self,
+        done: Sequence[tuple[OutboxItem, str | None, dict[str, Any], dict[str, Any]]],
+        *,
+        run_id: int | None = None,
+        counts: dict[str, int] | None = None,
+    ) -> None:
+        """Record delivered records: out of the outbox, fingerprint and id map updated, in one transaction.
+
+        ``counts`` (``done_creates`` …) are added to run ``run_id`` in the same transaction, so a
+        run killed afterwards still shows what it delivered.
+        """
         from sync.state.sync_store import upsert
 
         prints, ids = [], []
         with self.engine.begin() as conn:
+            if run_id is not None and (counts := {k: v for k, v in (counts or {}).items() if v}):
+                increments = {RUNS.c[k]: RUNS.c[k] + v for k, v in counts.items()}
+                conn.execute(RUNS.update().where(RUNS.c.id == run_id).values(increments))
             for item, remote_id, extra, sent in done:
                 gone = conn.execute(
-                    OUTBOX.delete().where(OUTBOX.c.id == item.id, _same(OUTBOX.c.fingerprint, item.fingerprint))
+                    OUTBOX.delete().where(OUTBOX.c.id == item.id, _same(OUTBOX.c.fingerprint, item.outbox_fingerprint))
                 )
                 if gone.rowcount == 0:
                     # Re-planned while we pushed: the newer version stays for the next claim.
@@ -161,6 +185,7 @@ class RunLog:
                         OUTBOX.update().where(OUTBOX.c.id == item.id).values(lease_owner=None, lease_until=None)
                     )
                 conn.execute(DLQ.delete().where(DLQ.c.sync == item.sync, DLQ.c.key == item.key))
+                conn.execute(SKIPPED.delete().where(SKIPPED.c.sync == item.sync, SKIPPED.c.key == item.key))
                 if item.op == "delete":
                     conn.execute(
                         FINGERPRINTS.delete().where(FINGERPRINTS.c.sync == item.sync, FINGERPRINTS.c.key == item.key)
@@ -178,14 +203,28 @@ class RunLog:
             upsert(conn, FINGERPRINTS, prints, ["sync", "key"])
             upsert(conn, ID_MAP, ids, ["sync", "key"])
 
-    def fail(self, item: OutboxItem, run_id: int, error: str, *, max_attempts: int, spend: bool = True) -> bool:
-        """Record a failed attempt; returns True when the record went to the dead-letter queue."""
-        attempts = item.attempts + (1 if spend else 0)
+    def fail(
+        self,
+        item: OutboxItem,
+        run_id: int,
+        error: str,
+        *,
+        max_attempts: int,
+        kind: FailureKind = "refused",
+        retry_in_s: float = 0.0,
+    ) -> bool:
+        """Record a failed attempt; returns True when the record went to the dead-letter queue.
+
+        Only a refusal spends an attempt. A transient failure counts a retry and is not
+        claimed again before ``retry_in_s`` has passed (nor in this run); a deferred record
+        waits for the next run.
+        """
+        attempts = item.attempts + (1 if kind == "refused" else 0)
         with self.engine.begin() as conn:
             conn.execute(
                 RECORD_ERRORS.insert().values(run_id=run_id, sync=item.sync, key=item.key, error=error, at=_now())
             )
-            if spend and attempts >= max_attempts:
+            if kind == "refused" and attempts >= max_attempts:
                 conn.execute(OUTBOX.delete().where(OUTBOX.c.id == item.id))
                 from sync.state.sync_store import upsert
 
@@ -201,14 +240,38 @@ class RunLog:
                 }
                 upsert(conn, DLQ, [row], ["sync", "key"])
                 return True
-            conn.execute(
-                OUTBOX.update()
-                .where(OUTBOX.c.id == item.id)
-                .values(
-                    attempts=attempts, last_error=error, not_before_run=run_id + 1, lease_owner=None, lease_until=None
-                )
-            )
+            values: dict[str, Any] = {"attempts": attempts, "last_error": error, "not_before_run": run_id + 1,
+                                      "lease_owner": None, "lease_until": None}  # fmt: skip
+            if kind == "transient":
+                values |= {"retries": item.retries + 1,
+                           "next_attempt_at": _now() + dt.timedelta(seconds=retry_in_s)}  # fmt: skip
+            else:  # refused or never sent: this claim is settled, nothing of it reached the shop
+                values["claims"] = max(0, item.claims - 1)
+            conn.execute(OUTBOX.update().where(OUTBOX.c.id == item.id).values(**values))
             return False
+
+    def drop(self, item: OutboxItem) -> None:
+        """Leave the outbox without a write: the source row is gone, or already what was delivered.
+
+        A record re-planned meanwhile (another fingerprint) stays, unleased, for the next claim.
+        """
+        with self.engine.begin() as conn:
+            gone = conn.execute(
+                OUTBOX.delete().where(OUTBOX.c.id == item.id, _same(OUTBOX.c.fingerprint, item.outbox_fingerprint))
+            )
+            if gone.rowcount == 0:
+                conn.execute(OUTBOX.update().where(OUTBOX.c.id == item.id).values(lease_owner=None, lease_until=None))
+
+    def skip(self, item: OutboxItem, run_id: int, reason: str) -> None:
+        """A final outcome without a write (``reason`` says why); not planned again while the row stays as it is."""
+        from sync.state.sync_store import upsert
+
+        self.drop(item)
+        with self.engine.begin() as conn:
+            row = {"sync": item.sync, "key": item.key, "fingerprint": item.fingerprint, "reason": reason,
+                   "run_id": run_id, "at": _now()}  # fmt: skip
+            upsert(conn, SKIPPED, [row], ["sync", "key"])
+            conn.execute(RUNS.update().where(RUNS.c.id == run_id).values(skipped=RUNS.c.skipped + 1))
 
     def record_errors(self, run_id: int) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -274,7 +337,8 @@ class RunLog:
             letters = conn.execute(query).all()
             rows = [
                 {"sync": d.sync, "key": d.key, "op": d.op, "row": d.row, "fingerprint": d.fingerprint,
-                 "attempts": 0, "not_before_run": 0, "last_error": None}
+                 "attempts": 0, "not_before_run": 0, "last_error": None, "retries": 0, "next_attempt_at": None,
+                 "claims": 0}
                 for d in letters
             ]  # fmt: skip
             upsert(conn, OUTBOX, rows, ["sync", "key"])

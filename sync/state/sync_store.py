@@ -21,16 +21,22 @@ from sync.state.approvals import ApprovalLog
 from sync.state.base import IdEntry, OutboxItem
 from sync.state.runs import RunLog
 from sync.state.store import StateDatabase
-from sync.state.sync_tables import CONTROLS, CURSORS, FINGERPRINTS, ID_MAP, OUTBOX, SEEN
+from sync.state.sync_tables import (
+    CONTROLS,
+    CURSORS,
+    FINGERPRINTS,
+    ID_MAP,
+    OUTBOX,
+    RATE_BUDGETS,
+    SEEN,
+    SKIPPED,
+)
+from sync.state.utc import utcnow
 
 __all__ = ("IdEntry", "OutboxItem", "SyncStore", "upsert")
 
 _CHUNK = 500
 """Keys per IN list: far below SQLite's and PostgreSQL's parameter limits."""
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def upsert(
@@ -92,7 +98,7 @@ class SyncStore(RunLog, ApprovalLog):
         with self.engine.connect() as conn:
             return bool(conn.scalar(sa.select(CONTROLS.c.paused).where(CONTROLS.c.sync == sync)))
 
-    def acquire_plan(self, sync: str, worker: str, lease_s: float) -> bool:
+    def acquire_plan(self, sync: str, worker: str, lease_s: float, pass_id: str | None = None) -> bool:
         """Take the right to detect changes for ``sync`` unless a live worker holds it."""
         now = utcnow()
         with self.engine.begin() as conn:
@@ -101,7 +107,17 @@ class SyncStore(RunLog, ApprovalLog):
             result = conn.execute(
                 CONTROLS.update()
                 .where(CONTROLS.c.sync == sync, free)
-                .values(plan_owner=worker, plan_until=now + dt.timedelta(seconds=lease_s))
+                .values(plan_owner=worker, plan_until=now + dt.timedelta(seconds=lease_s), plan_pass=pass_id)
+            )
+            return result.rowcount == 1
+
+    def renew_plan(self, sync: str, worker: str, pass_id: str, lease_s: float) -> bool:
+        """Extend the lease of pass ``pass_id``; False once anyone else took it (even if since released)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                CONTROLS.update()
+                .where(CONTROLS.c.sync == sync, CONTROLS.c.plan_owner == worker, CONTROLS.c.plan_pass == pass_id)
+                .values(plan_until=utcnow() + dt.timedelta(seconds=lease_s))
             )
             return result.rowcount == 1
 
@@ -110,14 +126,14 @@ class SyncStore(RunLog, ApprovalLog):
             conn.execute(
                 CONTROLS.update()
                 .where(CONTROLS.c.sync == sync, CONTROLS.c.plan_owner == worker)
-                .values(plan_owner=None, plan_until=None)
+                .values(plan_owner=None, plan_until=None, plan_pass=None)
             )
 
     def plan_held(self, sync: str) -> bool:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(CONTROLS.c.plan_owner, CONTROLS.c.plan_until).where(CONTROLS.c.sync == sync))
             found = row.first()
-        return bool(found and found.plan_owner and found.plan_until and _aware(found.plan_until) > utcnow())
+        return bool(found and found.plan_owner and found.plan_until and found.plan_until > utcnow())
 
     # -- cursors and fingerprints ------------------------------------------------------------
 
@@ -142,23 +158,26 @@ class SyncStore(RunLog, ApprovalLog):
                 found.update({r.key: r.fingerprint for r in conn.execute(query)})
         return found
 
-    def clear_seen(self, sync: str) -> None:
+    def clear_seen(self, sync: str, pass_id: str | None = None) -> None:
+        """Drop one pass's marks, or every pass's (leftovers of passes that lost their lease)."""
         with self.engine.begin() as conn:
-            conn.execute(SEEN.delete().where(SEEN.c.sync == sync))
+            where = [SEEN.c.sync == sync] + ([SEEN.c.pass_id == pass_id] if pass_id is not None else [])
+            conn.execute(SEEN.delete().where(*where))
 
-    def mark_seen(self, sync: str, keys: Iterable[str]) -> None:
-        rows = [{"sync": sync, "key": k} for k in dict.fromkeys(keys)]
+    def mark_seen(self, sync: str, pass_id: str, keys: Iterable[str]) -> None:
+        rows = [{"sync": sync, "pass_id": pass_id, "key": k} for k in dict.fromkeys(keys)]
         if rows:
             with self.engine.begin() as conn:
                 # A key listed twice (tables without a unique key) is one row, not an error.
                 conn.execute(_insert(conn)(SEEN).on_conflict_do_nothing(), rows)
 
-    def unseen_keys(self, sync: str, batch_size: int = 5000) -> Iterator[list[str]]:
-        """Keys with a fingerprint that the last snapshot did not see: deleted at the source."""
+    def unseen_keys(self, sync: str, pass_id: str, batch_size: int = 5000) -> Iterator[list[str]]:
+        """Keys with a fingerprint that pass ``pass_id`` did not see: deleted at the source."""
         seen = SEEN.alias("seen")
+        on = sa.and_(seen.c.sync == FINGERPRINTS.c.sync, seen.c.pass_id == pass_id, seen.c.key == FINGERPRINTS.c.key)
         query = (
             sa.select(FINGERPRINTS.c.key)
-            .outerjoin(seen, sa.and_(seen.c.sync == FINGERPRINTS.c.sync, seen.c.key == FINGERPRINTS.c.key))
+            .outerjoin(seen, on)
             .where(FINGERPRINTS.c.sync == sync, seen.c.key.is_(None))
             .order_by(FINGERPRINTS.c.key)
         )
@@ -209,12 +228,17 @@ class SyncStore(RunLog, ApprovalLog):
                 "changed_at": i.get("changed_at"),
                 "attempts": i.get("attempts", 0),
                 "not_before_run": 0,
+                "retries": 0,
+                "next_attempt_at": None,
+                "claims": 0,
             }
             for i in items
         ]
         with self.engine.begin() as conn:
-            # A re-planned record keeps its spent attempts: failing forever must end in the DLQ.
-            upsert(conn, OUTBOX, rows, ["sync", "key"], keep=("attempts", "not_before_run"))
+            # A re-planned record keeps its spent attempts (failing forever must end in the DLQ) and
+            # its backoff (a new version of a row does not make a shop that is down come back).
+            keep = ("attempts", "not_before_run", "retries", "next_attempt_at", "claims")
+            upsert(conn, OUTBOX, rows, ["sync", "key"], keep=keep)
 
     def outbox_prints(self, sync: str, keys: Sequence[str]) -> dict[str, str | None]:
         """Keys already waiting in the outbox, with the fingerprint they wait with."""
@@ -236,9 +260,10 @@ class SyncStore(RunLog, ApprovalLog):
         """Lease up to ``limit`` records nobody else holds; concurrent workers get disjoint sets."""
         now = utcnow()
         free = sa.or_(OUTBOX.c.lease_until.is_(None), OUTBOX.c.lease_until < now)
+        due = sa.or_(OUTBOX.c.next_attempt_at.is_(None), OUTBOX.c.next_attempt_at <= now)
         pick = (
             sa.select(OUTBOX.c.id)
-            .where(OUTBOX.c.sync == sync, OUTBOX.c.not_before_run <= run_id, free)
+            .where(OUTBOX.c.sync == sync, OUTBOX.c.not_before_run <= run_id, free, due)
             .order_by(OUTBOX.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)  # PostgreSQL; SQLite serialises writers instead
@@ -246,7 +271,7 @@ class SyncStore(RunLog, ApprovalLog):
         statement = (
             OUTBOX.update()
             .where(OUTBOX.c.id.in_(pick.scalar_subquery()))
-            .values(lease_owner=worker, lease_until=now + dt.timedelta(seconds=lease_s))
+            .values(lease_owner=worker, lease_until=now + dt.timedelta(seconds=lease_s), claims=OUTBOX.c.claims + 1)
             .returning(*OUTBOX.c)
         )
         with self.engine.begin() as conn:
@@ -261,6 +286,8 @@ class SyncStore(RunLog, ApprovalLog):
                 r.fingerprint,
                 r.changed_at,
                 r.attempts,
+                r.retries,
+                claims=r.claims,
             )
             for r in rows
         ]
@@ -272,6 +299,73 @@ class SyncStore(RunLog, ApprovalLog):
                 OUTBOX.update().where(OUTBOX.c.lease_owner == worker).values(lease_owner=None, lease_until=None)
             )
 
+    # -- skipped records ---------------------------------------------------------------------
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    def skipped(self, sync: str, keys: Sequence[str]) -> dict[str, str | None]:
+        found: dict[str, str | None] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), _CHUNK):
+                query = sa.select(SKIPPED.c.key, SKIPPED.c.fingerprint).where(
+                    SKIPPED.c.sync == sync, SKIPPED.c.key.in_(keys[start : start + _CHUNK])
+                )
+                found.update({r.key: r.fingerprint for r in conn.execute(query)})
+        return found
+
+    def skipped_records(self, sync: str | None = None) -> list[dict[str, Any]]:
+        query = sa.select(SKIPPED).order_by(SKIPPED.c.sync, SKIPPED.c.key)
+        if sync:
+            query = query.where(SKIPPED.c.sync == sync)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    # -- the shared rate budget --------------------------------------------------------------
+
+    def take_budget(self, bucket: str, cost: float, *, maximum: float, restore_rate: float, now: float) -> float:
+        """Take ``cost`` points from the shared bucket: 0.0 when taken, else the seconds to wait first.
+
+        A compare-and-set on the row (retried when another worker moved it first), so
+        every worker on every host spends the same bucket and none overdraws it.
+        """
+        while True:
+            with self.engine.begin() as conn:
+                row = conn.execute(sa.select(RATE_BUDGETS).where(RATE_BUDGETS.c.bucket == bucket)).first()
+                if row is None:
+                    try:
+                        with conn.begin_nested():
+                            conn.execute(RATE_BUDGETS.insert().values(
+                                bucket=bucket, maximum=maximum, available=maximum, restore_rate=restore_rate,
+                                at=now, observed=False))  # fmt: skip
+                    except sa.exc.IntegrityError:
+                        pass
+                    continue
+                projected = min(row.maximum, row.available + max(0.0, now - row.at) * row.restore_rate)
+                need = min(cost, row.maximum)
+                if projected < need:
+                    return (need - projected) / row.restore_rate
+                moved = conn.execute(
+                    RATE_BUDGETS.update()
+                    .where(RATE_BUDGETS.c.bucket == bucket, RATE_BUDGETS.c.at == row.at,
+                           RATE_BUDGETS.c.available == row.available)
+                    .values(available=projected - need, at=max(now, row.at))
+                )  # fmt: skip
+                if moved.rowcount == 1:
+                    return 0.0
+
+    def observe_budget(self, bucket: str, *, maximum: float, available: float, restore_rate: float, now: float) -> None:
+        """Correct the shared estimate with what the destination just said.
+
+        Never raised above the estimate once observed: other workers' requests already
+        paid for in the estimate may not have reached the shop when this answer was made.
+        """
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(RATE_BUDGETS).where(RATE_BUDGETS.c.bucket == bucket).with_for_update()).first()
+            if row is None:
+                return
+            projected = min(row.maximum, row.available + max(0.0, now - row.at) * row.restore_rate)
+            value = min(projected, available) if row.observed else available
+            conn.execute(
+                RATE_BUDGETS.update()
+                .where(RATE_BUDGETS.c.bucket == bucket)
+                .values(maximum=maximum, available=min(value, maximum), restore_rate=restore_rate or 1.0,
+                        at=max(now, row.at), observed=True)
+            )  # fmt: skip

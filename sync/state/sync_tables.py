@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from sync.state.store import METADATA
+from sync.state.utc import UtcDateTime
 
 __all__ = (
     "CONFLICTS",
@@ -19,13 +20,15 @@ __all__ = (
     "FINGERPRINTS",
     "ID_MAP",
     "OUTBOX",
+    "RATE_BUDGETS",
     "RECORD_ERRORS",
     "RUNS",
     "SEEN",
+    "SKIPPED",
     "SYNC_TABLES",
 )
 
-_TS = sa.DateTime(timezone=True)
+_TS = UtcDateTime()
 
 CURSORS = sa.Table(
     "sync_cursors",
@@ -47,8 +50,10 @@ FINGERPRINTS = sa.Table(
 SEEN = sa.Table(
     "sync_seen",
     METADATA,
-    # Scratch space of one snapshot diff: keys seen in the source, anti-joined to find deletes.
+    # Scratch space of one snapshot pass: keys seen in the source, anti-joined to find deletes.
+    # Keyed by pass: an overlapping pass (a worker whose lease lapsed) never sees another's marks.
     sa.Column("sync", sa.String(100), primary_key=True),
+    sa.Column("pass_id", sa.String(40), primary_key=True),
     sa.Column("key", sa.String(400), primary_key=True),
 )
 
@@ -82,6 +87,8 @@ RUNS = sa.Table(
     sa.Column("failed", sa.Integer, nullable=False, default=0),
     sa.Column("dead_lettered", sa.Integer, nullable=False, default=0),
     sa.Column("conflicts", sa.Integer, nullable=False, default=0),
+    # Records given a final outcome without a write (a stock row whose item is not in the shop).
+    sa.Column("skipped", sa.Integer, nullable=False, default=0),
     sa.Column("error", sa.Text),
 )
 
@@ -99,6 +106,12 @@ OUTBOX = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", sa.Text),
     sa.Column("not_before_run", sa.Integer, nullable=False, default=0),
+    # Transient failures (5xx, 429, timeouts, THROTTLED): never spend attempts, back off across runs.
+    sa.Column("retries", sa.Integer, nullable=False, default=0),
+    # Claims not settled by a known outcome (refused, never sent): above 1, an earlier attempt may have
+    # been applied (a worker killed after the shop took the write), so "gone" or "unchanged" proves nothing.
+    sa.Column("claims", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", _TS),
     sa.Column("lease_owner", sa.String(100)),
     sa.Column("lease_until", _TS),
     sa.UniqueConstraint("sync", "key", name="uq_sync_outbox_key"),
@@ -152,8 +165,38 @@ CONTROLS = sa.Table(
     # Only one worker plans (detects changes) at a time; all of them may push.
     sa.Column("plan_owner", sa.String(100)),
     sa.Column("plan_until", _TS),
+    # The pass holding the lease: a lapsed pass cannot renew (or plan deletes) once another took over.
+    sa.Column("plan_pass", sa.String(40)),
     sa.Column("consecutive_failures", sa.Integer, nullable=False, default=0),
 )
 
-SYNC_TABLES = (CURSORS, FINGERPRINTS, SEEN, ID_MAP, RUNS, OUTBOX, RECORD_ERRORS, DLQ, CONFLICTS, CONTROLS)
+SKIPPED = sa.Table(
+    "sync_skipped",
+    METADATA,
+    # A final outcome without a write, kept with the fingerprint it was given for: the same row
+    # is not planned again until it changes or what it waited for (its parent record) exists.
+    sa.Column("sync", sa.String(100), primary_key=True),
+    sa.Column("key", sa.String(400), primary_key=True),
+    sa.Column("fingerprint", sa.String(32)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("run_id", sa.Integer, nullable=False),
+    sa.Column("at", _TS, nullable=False),
+)
+
+RATE_BUDGETS = sa.Table(
+    "sync_rate_budgets",
+    METADATA,
+    # A destination's rate budget (Shopify's cost bucket) as every worker sees it: points are taken
+    # with a compare-and-set update, and each answer's throttleStatus corrects the estimate.
+    sa.Column("bucket", sa.String(300), primary_key=True),
+    sa.Column("maximum", sa.Float, nullable=False),
+    sa.Column("available", sa.Float, nullable=False),
+    sa.Column("restore_rate", sa.Float, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),  # epoch seconds of ``available``
+    sa.Column("observed", sa.Boolean, nullable=False, default=False),
+)
+
+SYNC_TABLES = (
+    CURSORS, FINGERPRINTS, SEEN, ID_MAP, RUNS, OUTBOX, RECORD_ERRORS, DLQ, CONFLICTS, CONTROLS, SKIPPED, RATE_BUDGETS,
+)  # fmt: skip
 """Every table the sync engine owns (the schema itself comes from ``sync/state/migrations``)."""

@@ -34,12 +34,35 @@ def test_unseen_fingerprinted_keys_are_the_deletes(state_store: StateStore) -> N
     state_store.accept("s", {'["a"]': "1", '["b"]': "2", '["c"]': "3"})
     state_store.accept("other", {'["z"]': "9"})
     state_store.clear_seen("s")
-    state_store.mark_seen("s", ['["a"]', '["a"]', '["x"]'])  # duplicates and unknown keys are fine
-    assert [k for batch in state_store.unseen_keys("s", batch_size=1) for k in batch] == ['["b"]', '["c"]']
+    state_store.mark_seen("s", "p1", ['["a"]', '["a"]', '["x"]'])  # duplicates and unknown keys are fine
+    assert [k for batch in state_store.unseen_keys("s", "p1", batch_size=1) for k in batch] == ['["b"]', '["c"]']
     assert state_store.fingerprints("s", ['["a"]', '["x"]']) == {'["a"]': "1"}
     state_store.forget("s", ['["b"]'])
+    state_store.clear_seen("s", "p1")
+    assert [k for batch in state_store.unseen_keys("s", "p1") for k in batch] == ['["a"]', '["c"]']
+
+
+def test_seen_marks_belong_to_their_pass(state_store: StateStore) -> None:
+    state_store.accept("s", {'["a"]': "1", '["b"]': "2"})
+    state_store.mark_seen("s", "old", ['["a"]'])
+    state_store.mark_seen("s", "new", ['["a"]', '["b"]'])
+    state_store.clear_seen("s", "new")  # the other pass finishing does not touch this one's marks
+    assert [k for batch in state_store.unseen_keys("s", "old") for k in batch] == ['["b"]']
     state_store.clear_seen("s")
-    assert [k for batch in state_store.unseen_keys("s") for k in batch] == ['["a"]', '["c"]']
+    assert [k for batch in state_store.unseen_keys("s", "old") for k in batch] == ['["a"]', '["b"]']
+
+
+def test_a_lapsed_pass_cannot_renew_once_another_took_the_lease(state_store: StateStore) -> None:
+    assert state_store.acquire_plan("s", "w1", lease_s=0.05, pass_id="p1")
+    assert state_store.renew_plan("s", "w1", "p1", lease_s=0.05)
+    time.sleep(0.1)
+    assert state_store.acquire_plan("s", "w2", lease_s=60, pass_id="p2")
+    assert not state_store.renew_plan("s", "w1", "p1", lease_s=60)
+    state_store.release_plan("s", "w2")
+    assert not state_store.renew_plan("s", "w1", "p1", lease_s=60), "released since: still not p1's"
+    assert state_store.acquire_plan("s", "w1", lease_s=60, pass_id="p3")
+    assert not state_store.renew_plan("s", "w1", "p1", lease_s=60), "the same worker's older pass"
+    assert state_store.renew_plan("s", "w1", "p3", lease_s=60)
 
 
 def test_delivery_leaves_the_outbox_and_records_fingerprint_and_remote_id(state_store: StateStore) -> None:
@@ -103,9 +126,61 @@ def test_failure_waits_for_the_next_run_then_dead_letters_after_the_budget(state
 def test_deferred_failures_spend_no_attempt(state_store: StateStore) -> None:
     plan(state_store, "a")
     (item,) = state_store.claim("s", "w", 1, 10, 60)
-    assert state_store.fail(item, 1, "waits on its product", max_attempts=1, spend=False) is False
+    assert state_store.fail(item, 1, "waits on its product", max_attempts=1, kind="deferred") is False
     (item,) = state_store.claim("s", "w", 2, 10, 60)
     assert item.attempts == 0
+
+
+def test_transient_failures_back_off_and_never_dead_letter(state_store: StateStore) -> None:
+    plan(state_store, "a")
+    for run in range(1, 6):  # far past max_attempts
+        (item,) = state_store.claim("s", "w", run * 2, 10, 60)
+        assert state_store.fail(item, run * 2, "HTTP 503", max_attempts=1, kind="transient", retry_in_s=0.15) is False
+        assert state_store.claim("s", "w", run * 2 + 1, 10, 60) == [], "claimed again before its backoff ended"
+        time.sleep(0.2)
+    (item,) = state_store.claim("s", "w", 20, 10, 60)
+    assert (item.attempts, item.retries) == (0, 5) and state_store.dlq("s") == []
+    plan(state_store, "a", fp="f2")  # a new version of the row keeps the backoff count
+    state_store.release("w")
+    (item,) = state_store.claim("s", "w", 21, 10, 60)
+    assert (item.fingerprint, item.retries) == ("f2", 5)
+
+
+def test_drop_and_skip_leave_the_outbox_without_a_delivery(state_store: StateStore) -> None:
+    plan(state_store, "a", "b")
+    run = state_store.start_run("s", "w")
+    a, b = state_store.claim("s", "w", run, 10, 60)
+    state_store.drop(a)
+    state_store.skip(b, run, 'skipped: parent items ["X"] not synced')
+    assert state_store.pending("s") == 0 and state_store.fingerprints("s", ["a", "b"]) == {}
+    assert state_store.skipped("s", ["a", "b"]) == {"b": "f1"}
+    assert state_store.runs("s")[0]["skipped"] == 1
+    (record,) = state_store.skipped_records("s")
+    assert record["reason"].startswith("skipped: parent") and record["run_id"] == run
+    plan(state_store, "b")
+    deliver(state_store, state_store.claim("s", "w", run, 10, 60))
+    assert state_store.skipped("s", ["b"]) == {}, "a delivery ends the skip"
+
+
+def test_delivered_counts_are_added_with_the_delivery(state_store: StateStore) -> None:
+    run = state_store.start_run("s", "w")
+    plan(state_store, "a", "b")
+    items = state_store.claim("s", "w", run, 10, 60)
+    state_store.complete_many([(i, "gid://x/" + i.key, {}, {}) for i in items], run_id=run,
+                              counts={"done_creates": 2})  # fmt: skip
+    assert state_store.runs("s")[0]["done_creates"] == 2
+
+
+def test_the_rate_budget_is_one_bucket_for_every_caller(state_store: StateStore) -> None:
+    take = state_store.take_budget
+    assert take("shop", 600, maximum=1000, restore_rate=100, now=0.0) == 0.0
+    assert take("shop", 600, maximum=1000, restore_rate=100, now=0.0) == pytest.approx(2.0)  # 400 left
+    assert take("shop", 600, maximum=1000, restore_rate=100, now=2.0) == 0.0
+    state_store.observe_budget("shop", maximum=300, available=50, restore_rate=10, now=2.0)  # the shop knows better
+    assert take("shop", 100, maximum=1000, restore_rate=100, now=2.0) == pytest.approx(5.0)
+    state_store.observe_budget("shop", maximum=300, available=300, restore_rate=10, now=2.0)
+    assert take("shop", 100, maximum=1000, restore_rate=100, now=2.0) > 0, "raised above what was paid for"
+    assert take("other", 100, maximum=1000, restore_rate=100, now=2.0) == 0.0
 
 
 def test_replay_moves_dead_letters_back_with_a_fresh_budget(state_store: StateStore) -> None:
@@ -186,3 +261,15 @@ def test_conflicts_are_recorded_per_sync(state_store: StateStore) -> None:
     (conflict,) = state_store.conflicts("s")
     assert (conflict["field"], conflict["winner"], conflict["remote_value"]) == ("email", "destination", '"new@x"')
     assert state_store.conflicts("t") == []
+
+
+def test_claims_tell_a_possibly_applied_attempt_from_a_refused_one(state_store: StateStore) -> None:
+    plan(state_store, "a")
+    (item,) = state_store.claim("s", "w1", 1, 10, lease_s=0.05)
+    assert item.claims == 1
+    time.sleep(0.1)  # w1 died after sending: its lease lapses
+    (item,) = state_store.claim("s", "w2", 1, 10, 60)
+    assert item.claims == 2, "an earlier claim may have reached the shop"
+    state_store.fail(item, 1, "INVALID: price", max_attempts=5)  # refused: that claim is settled
+    (item,) = state_store.claim("s", "w2", 2, 10, 60)
+    assert item.claims == 2

@@ -14,7 +14,6 @@ import msgspec
 import pytest
 
 from legacy_adapters.database import Database
-from legacy_adapters.exceptions import BridgeheadError
 from legacy_adapters.mapping import Mapping
 from sync.config import AlertConfig, SyncConfig
 from sync.connectors.shopify.fake import FakeShopify
@@ -109,16 +108,17 @@ def test_command_alert_gets_the_sync_and_streak_in_its_environment(
     assert out.read_text() == "customers 1"  # ...so the next failure alerts again
 
 
-def test_an_unexpected_error_fails_the_run_instead_of_leaving_it_running(
-    make_engine: Any, writable_db: Path, store: SyncStore
+def test_an_unexpected_error_fails_that_run_and_the_other_syncs_still_run(
+    make_engine: Any, writable_db: Path, store: SyncStore, fake: FakeShopify
 ) -> None:
     with sqlite3.connect(writable_db) as conn:
         conn.execute("ALTER TABLE ITEMMAST RENAME TO ITEMMAST_GONE")  # mapping drift: the table is gone
     conn.close()
-    with pytest.raises(BridgeheadError):
-        make_engine().run("items")
+    items, _stock, customers = make_engine().run_all()
     latest = store.runs("items")[0]
     assert latest["status"] == "failed" and latest["finished_at"] is not None and latest["error"]
+    assert items.status == "failed" and "SchemaDrift" in (items.error or "")
+    assert customers.status == "succeeded" and len(fake.shop.customers) > 0, "a failed sync stopped the next one"
 
 
 def test_the_engine_runs_on_the_in_memory_store(

@@ -69,6 +69,10 @@ def test_kill_minus_9_mid_run_then_recover(writable_db: Path, tmp_path: Path, sy
     history = {r["id"]: r for r in store.runs("items")}
     assert history[killed["id"]]["status"] == "abandoned"
     assert killed["worker"] in history[killed["id"]]["error"] and history[killed["id"]]["finished_at"] is not None
+    # The killed run's history shows what it delivered: each request's records are counted as they are
+    # recorded, so at most the one request in flight (10 products) is missing from its count.
+    assert killed_at - 10 <= history[killed["id"]]["done_creates"] <= killed_at
+    assert history[report.run_id]["done_creates"] == 200 - history[killed["id"]]["done_creates"]
     assert history[report.run_id]["status"] == "succeeded"
     keys = Counter(p["metafields"][("bridgehead", "legacy_key")] for p in fake.shop.products.values())
     assert len(keys) == 200 and max(keys.values()) == 1, "a product was created twice"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sync.connectors.shopify.fake import FakeShopify
+from sync.connectors.shopify.fake import CostBucket, FakeShopify
 from sync.state.sync_store import SyncStore
 from tests.conftest import private_pg_schema
 
@@ -43,3 +43,22 @@ def test_two_workers_split_the_outbox(make_engine, fake: FakeShopify, pg_store: 
     assert reports["a"].done["create"] + reports["b"].done["create"] == 200
     assert reports["a"].done["create"] > 0 and reports["b"].done["create"] > 0, "one worker did all the work"
     assert pg_store.pending("items") == 0
+
+
+def test_two_workers_share_the_shops_cost_bucket(make_engine, fake: FakeShopify, pg_store: SyncStore) -> None:
+    # Shopify's leaky bucket, scaled down so the run takes seconds: 300 points, 600 restored per second.
+    # 200 products are 20 requests of 100 points: twice the bucket, so pacing on it is what is tested.
+    fake.bucket = CostBucket(maximum=300, restore_rate=600)
+    first, second = make_engine(worker="worker-a"), make_engine(worker="worker-b")
+    first.store = second.store = pg_store
+    reports = {}
+    threads = [threading.Thread(target=lambda e=e, n=n: reports.update({n: e.run("items")}))
+               for e, n in ((first, "a"), (second, "b"))]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert fake.throttled <= 1, f"{fake.throttled} THROTTLED answers: the workers paced on separate views"
+    writes = Counter(ident for op, ident in fake.shop.writes if op == "productSet")
+    assert len(writes) == 200 and max(writes.values()) == 1, "a record was written twice"
+    assert all(r.failed == 0 for r in reports.values()) and pg_store.pending("items") == 0

@@ -1,0 +1,184 @@
+"""``python -m bench.sync_latency``: how long a stock change takes to reach the shop while a full items run is going.
+
+python -m bench.sync_latency                 # 2,000 items, the demo's schedule (stock every 30 s)
+python -m bench.sync_latency --items 200     # a quick look (about a minute)
+
+The 60-second stock promise (issue 12): the demo's syncs run the way ``bridgehead
+sync run --loop`` runs them (``sync.scheduler.SyncLoop``: one thread per sync, each
+on its own ``interval_s``), against the fake shop over ``httpx.MockTransport`` with
+Shopify's Standard-plan cost bucket (1,000 points, 100 restored per second), the
+state in a SQLite file (the default setup).
+
+1. Initial load of items and stock with an unlimited bucket (not measured).
+2. Every item's price changes: the items sync has a catalogue-wide run to do
+   (10 points per product: about 20 s per 200 items at the Standard rate).
+3. While that run goes on, one random STKBAL row gains 7 units every ``--every``
+   seconds; a watcher polls the shop and notes when each change shows.
+
+Reported: stock latency p50 / p99 / max over the changes made during the items
+run, how long the items run took, and the THROTTLED answers the shop gave.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sqlite3
+import statistics
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import data
+
+__all__ = ("main", "run")
+
+
+def _environ(db: Path) -> dict[str, str]:
+    return {"BRIDGEHEAD_DB_URL": f"sqlite:///{db}", "BRIDGEHEAD_JWT_SECRET": data.JWT_SECRET}
+
+
+def _database(items: int) -> Path:
+    from legacy_adapters.demo import create_demo_database
+
+    source = data.CACHE / f"sync-latency-{items}.db"
+    if not source.exists():  # the demo makes one item per ten jobs
+        data.CACHE.mkdir(parents=True, exist_ok=True)
+        create_demo_database(source, rows=items * 10)
+    work = data.CACHE / f"sync-latency-{items}-work.db"
+    work.write_bytes(source.read_bytes())  # every run starts from the same data
+    return work
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def run(items: int, every: float, seed: int = 7) -> dict[str, Any]:
+    import httpx
+
+    from legacy_adapters.database import Database
+    from legacy_adapters.demo import DEMO_MAPPING_PATH
+    from legacy_adapters.mapping import load_mapping
+    from sync.config import load_sync_config
+    from sync.connectors.shopify.fake import CostBucket, FakeShopify
+    from sync.engine import SyncEngine
+    from sync.scheduler import SyncLoop
+    from sync.state.sync_store import SyncStore
+
+    db = _database(items)
+    state = data.CACHE / "sync-latency-state.db"
+    for path in (state, state.with_suffix(".db-wal"), state.with_suffix(".db-shm")):
+        path.unlink(missing_ok=True)
+    mapping = load_mapping(DEMO_MAPPING_PATH, _environ(db))
+    config = load_sync_config(mapping.sync)
+    config = type(config)(**{**{f: getattr(config, f) for f in config.__struct_fields__},
+                             "syncs": {n: config.syncs[n] for n in ("items", "stock")}})  # fmt: skip
+    fake = FakeShopify(bucket=CostBucket(maximum=1e9, restore_rate=1e9))
+    store = SyncStore.from_url(f"sqlite:///{state}")
+    database = Database(mapping.database)
+    http = httpx.Client(transport=httpx.MockTransport(fake.handler))
+    engine = SyncEngine(config, mapping, database, store, http)
+    print(f"bench: initial load of {items:,} items and their stock ...", flush=True)
+    engine.run_all()
+    fake.bucket = CostBucket(maximum=1000, restore_rate=100)  # Standard plan from here on
+    fake.throttled = 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE ITEMMAST SET PRICE = PRICE + 100")
+        slots = conn.execute("SELECT ITEMNO, WHSE FROM STKBAL").fetchall()
+    conn.close()
+    by_sku = {p["variants"][0]["sku"]: p["variants"][0]["inventoryItem"] for p in fake.shop.products.values()}
+    location = {n: g for g, n in fake.shop.locations.items()}
+    slots = [(i, w) for i, w in slots if i.strip() in by_sku]
+    rng = random.Random(seed)
+    latencies: list[float] = []
+    pending: list[tuple[float, tuple[str, str], int]] = []
+    stop = threading.Event()
+
+    def shop_qty(slot: tuple[str, str]) -> int:
+        return fake.shop.inventory.get((by_sku[slot[0].strip()], location[slot[1].strip()]), 0)
+
+    def writer() -> None:
+        while not stop.wait(every):
+            itemno, whse = rng.choice(slots)
+            if any(s == (itemno, whse) for _, s, _ in pending):
+                continue
+            before = shop_qty((itemno, whse))
+            with sqlite3.connect(db, timeout=30) as conn:
+                conn.execute("UPDATE STKBAL SET ONHAND = ONHAND + 7000 WHERE ITEMNO = ? AND WHSE = ?", (itemno, whse))
+            conn.close()
+            pending.append((time.monotonic(), (itemno, whse), before))
+
+    def watcher() -> None:
+        while not stop.wait(0.1):
+            for entry in list(pending):
+                changed_at, slot, before = entry
+                if shop_qty(slot) != before:
+                    latencies.append(time.monotonic() - changed_at)
+                    pending.remove(entry)
+
+    items_done = threading.Event()
+
+    def on_report(report: Any) -> None:
+        if report.sync == "items" and report.done["update"]:
+            items_done.set()
+
+    loop = SyncLoop(engine, ["items", "stock"], on_report=on_report)
+    threads = [threading.Thread(target=f, daemon=True) for f in (writer, watcher)]
+    print(f"bench: full items run ({items:,} price changes) with a stock change every {every:g} s ...", flush=True)
+    started = time.monotonic()
+    loop.start()
+    for t in threads:
+        t.start()
+    items_done.wait()
+    items_seconds = time.monotonic() - started
+    stop.set()  # no more changes; let the ones made arrive
+    deadline = time.monotonic() + 2 * config.syncs["stock"].interval_s + 30
+    while pending and time.monotonic() < deadline:
+        for entry in list(pending):
+            if shop_qty(entry[1]) != entry[2]:
+                latencies.append(time.monotonic() - entry[0])
+                pending.remove(entry)
+        time.sleep(0.1)
+    loop.stop.set()
+    loop.join(60)
+    http.close()
+    database.dispose()
+    store.db.dispose()
+    return {
+        "items": items, "items_seconds": items_seconds, "changes": len(latencies) + len(pending),
+        "lost": len(pending), "p50": statistics.median(latencies) if latencies else float("nan"),
+        "p99": _percentile(latencies, 0.99) if latencies else float("nan"),
+        "max": max(latencies, default=float("nan")), "throttled": fake.throttled,
+        "stock_interval": config.syncs["stock"].interval_s,
+    }  # fmt: skip
+
+
+def render(r: dict[str, Any]) -> str:
+    return "\n".join([
+        f"Stock latency during a full items run ({r['items']:,} price changes, Standard bucket, "
+        f"stock interval_s {r['stock_interval']:g})",
+        "",
+        "| items run (s) | stock changes | not arrived | p50 (s) | p99 (s) | max (s) | THROTTLED |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {r['items_seconds']:.0f} | {r['changes']} | {r['lost']} | {r['p50']:.1f} | {r['p99']:.1f} "
+        f"| {r['max']:.1f} | {r['throttled']} |",
+    ])  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.sync_latency", description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=2000, help="items in the demo database (one price change each)")
+    parser.add_argument("--every", type=float, default=5.0, help="seconds between stock changes")
+    parser.add_argument("--out", help="also write the table to this file")
+    args = parser.parse_args(argv)
+    table = render(run(args.items, args.every))
+    print(table)
+    if args.out:
+        Path(args.out).write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
