@@ -10,7 +10,9 @@
         ├── NotAcceptable                406
         ├── Conflict                     409
         ├── PreconditionFailed           412
-        ├── PayloadTooLarge              413
+        ├── PayloadTooLarge              413  (more rows than the bulk limit)
+        ├── BodyTooLarge                 413  (more bytes than the server reads)
+        ├── UnsupportedMediaType         415
         ├── Unprocessable                422  (errors: one entry per bad field)
         ├── PreconditionRequired         428
         ├── ServiceUnavailable           503  Retry-After
@@ -40,6 +42,7 @@ from legacy_adapters.exceptions import (
 
 __all__ = (
     "BadRequest",
+    "BodyTooLarge",
     "Conflict",
     "Forbidden",
     "GatewayError",
@@ -53,6 +56,7 @@ __all__ = (
     "ServiceUnavailable",
     "Unauthorized",
     "Unprocessable",
+    "UnsupportedMediaType",
     "from_legacy",
 )
 
@@ -139,6 +143,18 @@ class PayloadTooLarge(GatewayError):
     status_code = 413
     slug = "too-many-rows"
     title = "Too many rows"
+
+
+class BodyTooLarge(GatewayError):
+    status_code = 413
+    slug = "body-too-large"
+    title = "Body too large"
+
+
+class UnsupportedMediaType(GatewayError):
+    status_code = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
 
 
 class PreconditionRequired(GatewayError):

@@ -14,7 +14,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.exceptions import MethodNotAllowedException as LitestarMethodNotAllowed
 
-from gateway.exceptions import GatewayError, MethodNotAllowed, NotFound, from_legacy
+from gateway.exceptions import BodyTooLarge, GatewayError, MethodNotAllowed, NotFound, from_legacy
 from gateway.request_id import request_id
 from legacy_adapters.exceptions import LegacyError
 
@@ -72,6 +72,8 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes
         allow = (exc.headers or {}).get("allow", "")
         error = MethodNotAllowed(f"{request.method} is not allowed here", headers={"Allow": allow} if allow else {})
         return problem_response(error, request)
+    if exc.status_code == 413:  # Litestar's own limit on the bytes of a body
+        return problem_response(BodyTooLarge("the request body is larger than the server accepts"), request)
     error = GatewayError(exc.detail if exc.status_code < 500 else "internal error")
     error.status_code = exc.status_code
     return problem_response(error, request)
@@ -101,6 +103,8 @@ PROBLEM_TYPES: dict[str, str] = {
     "invalid-value": "A value cannot be stored in the legacy database; `errors` lists each field.",
     "precondition-failed": "The row changed since the ETag in If-Match was issued; read it again.",
     "too-many-rows": "A bulk request holds more rows than the configured maximum.",
+    "body-too-large": "The request body is larger than the server accepts; send fewer rows per request.",
+    "unsupported-media-type": "A request body must be JSON: send Content-Type: application/json.",
     "if-match-required": "This API requires If-Match with the row's ETag on PATCH and DELETE.",
     "idempotency-key-reused": "The Idempotency-Key was already used for a different request.",
     "database-unavailable": "The legacy database cannot be reached; retry after the Retry-After delay.",

@@ -120,6 +120,7 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
     def get_row(request: Request[Any, Any, Any], key: FromPath[str]) -> Response[Any]:
         principal = ctx.authenticate(request)
         access = authorize_read(resource, principal)
+        choose_media_type(request.headers.get("accept"), offered=(JSON,))  # one row is JSON only (else 406)
         values = parse_key(key, resource)
         fields = parse_fields(request.query_params.get("fields"), access)
         embed_raw = request.query_params.get("embed")

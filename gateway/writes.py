@@ -28,6 +28,7 @@ from gateway.exceptions import (
     PreconditionFailed,
     PreconditionRequired,
     Unprocessable,
+    UnsupportedMediaType,
     from_legacy,
 )
 from gateway.executor import offloaded
@@ -64,7 +65,11 @@ _decoder = msgspec.json.Decoder(float_hook=Decimal)  # 12.50 stays exactly 12.50
 JSON = "application/json"
 
 
-def _decode(body: RawBody) -> Any:
+def _decode(request: Request[Any, Any, Any], body: RawBody) -> Any:
+    # A body in another media type is refused, not guessed at; no Content-Type at all is read as JSON.
+    media_type = (request.headers.get("content-type") or JSON).partition(";")[0].strip().lower()
+    if media_type != JSON and not (media_type.startswith("application/") and media_type.endswith("+json")):
+        raise UnsupportedMediaType(f"the body must be {JSON}, not {media_type[:100]!r}")
     try:
         return _decoder.decode(body)
     except msgspec.DecodeError:
@@ -170,7 +175,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
 
     def create(request: Request[Any, Any, Any], body: RawBody) -> Response[Any]:
         access = authorize_write(resource, ctx.authenticate(request), spec.scopes.write)
-        payload = _decode(body)
+        payload = _decode(request, body)
 
         def run() -> Response[Any]:
             if isinstance(payload, list):
@@ -244,7 +249,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
         access = authorize_write(resource, ctx.authenticate(request), spec.scopes.write)
         values = parse_key(key, resource)
         tags = _if_match(request, api.require_if_match)
-        encoded = encode_body(resource, _decode(body), access.fields, partial=True)
+        encoded = encode_body(resource, _decode(request, body), access.fields, partial=True)
         if encoded.problems:
             raise _unprocessable(encoded)
 
@@ -286,7 +291,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
             raise NotFound(f"{resource.name} has no action {name!r} (actions: {known})")
         access = authorize_write(resource, ctx.authenticate(request), action.scope or spec.scopes.write)
         values = parse_key(key, resource)
-        payload = _decode(body) if body.strip() else {}
+        payload = _decode(request, body) if body.strip() else {}
         if not isinstance(payload, dict):
             raise BadRequest(
                 "the action body must be a JSON object", errors=[{"parameter": "body", "detail": "object"}]
