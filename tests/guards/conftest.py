@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections import Counter
 from collections.abc import Iterator, MutableMapping
@@ -25,7 +26,13 @@ class GuardStats:
     causes: dict[str, str] = field(default_factory=dict)
     """Each distinct logged cause of a 5xx -> one request (curl) that produced it."""
 
+    first: float = 0.0
+    last: float = 0.0
+    """Monotonic clock at the first and the last case: the guard's wall time, generation included."""
+
     def record_case(self, label: str, status: int, seconds: float) -> None:
+        self.last = time.monotonic()
+        self.first = self.first or self.last - seconds
         self.cases += 1
         self.seconds += seconds
         self.statuses[f"{label} {status}"] += 1
@@ -81,7 +88,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not _STATS.cases:
         return
     terminalreporter.section("schemathesis guard")
-    terminalreporter.write_line(f"{_STATS.cases} cases, {_STATS.seconds:.1f} s spent in requests")
+    terminalreporter.write_line(
+        f"{_STATS.cases} cases in {_STATS.last - _STATS.first:.0f} s ({_STATS.seconds:.0f} s of it in requests)"
+    )
     by_operation: dict[str, list[str]] = {}
     unexpected = 0
     for label, count in sorted(_STATS.statuses.items()):
