@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from litestar import Litestar
+from litestar.datastructures import State
 
 from gateway.admin import admin_handlers
 from gateway.auth.tokens import TokenVerifier
@@ -81,7 +82,7 @@ def create_app(
         openapi_config=None,
         before_send=before_send,
         on_shutdown=[executor.shutdown, database.dispose, state.dispose],
-        state={"ctx": ctx},
+        state=State({"ctx": ctx}),
         debug=False,
     )
 

@@ -40,7 +40,7 @@ class DatabaseExecutor:
                 item = await self.run(next, iterator, _DONE)
                 if item is _DONE:
                     return
-                yield item  # type: ignore[misc]
+                yield item
         finally:
             close = getattr(iterator, "close", None)
             if close is not None:

@@ -80,7 +80,7 @@ def with_idempotency(
     headers = {k: v for k, v in response.headers.items() if k.lower() in ("etag", "location")}
     headers["content-type"] = response.media_type or "application/json"
     content = response.content if isinstance(response.content, bytes) else b""
-    store.complete(owner, key, StoredResponse(response.status_code, headers, content))
+    store.complete(owner, key, StoredResponse(response.status_code or 200, headers, content))  # Response makes None 200
     return response
 
 

@@ -104,7 +104,7 @@ def _title(name: str) -> str:
 def operators_for(field: BoundField) -> list[str]:
     """Operators a field accepts: range only where stored order is API order, like on plain text."""
     plain_text = field.spec.type == "string" and field.spec.map is None and len(field.columns) == 1
-    allowed = []
+    allowed: list[str] = []
     for op in OPERATORS:
         if op in ("lt", "lte", "gt", "gte") and not field.sortable:
             continue

@@ -107,7 +107,7 @@ def parse_list_params(
             continue
         parsed = _parse_operand(field, op, value, name, errors)
         if parsed is not _INVALID:
-            filters.append(Comparison(field, op, parsed, parameter=name))  # type: ignore[arg-type]
+            filters.append(Comparison(field, op, parsed, parameter=name))
             identity.append((name, value))
 
     fields = parse_fields(control.get("fields"), access, errors)

@@ -70,7 +70,9 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes
         return problem_response(NotFound(f"no resource at {request.url.path}"), request)
     if isinstance(exc, LitestarMethodNotAllowed):
         allow = (exc.headers or {}).get("allow", "")
-        error = MethodNotAllowed(f"{request.method} is not allowed here", headers={"Allow": allow} if allow else {})
+        error: GatewayError = MethodNotAllowed(
+            f"{request.method} is not allowed here", headers={"Allow": allow} if allow else {}
+        )
         return problem_response(error, request)
     if exc.status_code == 413:  # Litestar's own limit on the bytes of a body
         return problem_response(BodyTooLarge("the request body is larger than the server accepts"), request)

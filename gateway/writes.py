@@ -79,7 +79,7 @@ def _decode(request: Request[Any, Any, Any], body: RawBody) -> Any:
 
 
 def _unprocessable(encoded: Encoded, index: int | None = None) -> Unprocessable:
-    errors = [
+    errors: list[dict[str, Any]] = [
         {"field": p.field, "detail": p.detail, **({"index": index} if index is not None else {})}
         for p in encoded.problems
     ]
@@ -91,7 +91,8 @@ def _unprocessable(encoded: Encoded, index: int | None = None) -> Unprocessable:
 
 def _row_problem(error: GatewayError) -> dict[str, Any]:
     """One bulk row's failure, as the same problem details a whole request would get."""
-    return msgspec.to_builtins(problem_of(error))
+    problem: dict[str, Any] = msgspec.to_builtins(problem_of(error))
+    return problem
 
 
 def _key_text(resource: Resource, api_row: dict[str, Any]) -> str:

@@ -72,7 +72,7 @@ class Prepared:
     itself on a keyed read; the shape of a get-by-key never changes, only its values.
     """
 
-    def __init__(self, statement: sa.Executable, dialect: sa.Dialect) -> None:
+    def __init__(self, statement: sa.Select[Any], dialect: sa.Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql = compiled.string
         self._positions = compiled.positiontup
@@ -116,7 +116,7 @@ class Database:
         with self._errors(), self.engine.connect() as conn:
             return [tuple(r) for r in conn.execute(statement)]
 
-    def prepare(self, statement: sa.Executable) -> Prepared:
+    def prepare(self, statement: sa.Select[Any]) -> Prepared:
         return Prepared(statement, self.engine.dialect)
 
     def fetch_prepared(self, prepared: Prepared, values: dict[str, Any]) -> list[Sequence[Any]]:
@@ -128,7 +128,7 @@ class Database:
         with self._errors(), self.engine.connect() as conn:
             return conn.execute(statement).scalar()
 
-    def stream(self, statement: sa.Executable, batch_size: int = 2000) -> Iterator[Sequence[Any]]:
+    def stream(self, statement: sa.Select[Any], batch_size: int = 2000) -> Iterator[Sequence[Any]]:
         """Yield rows as the driver delivers them, holding at most ``batch_size`` in memory.
 
         The statement timeout does not apply: an export may rightly run for minutes.

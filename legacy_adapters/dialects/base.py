@@ -21,7 +21,9 @@ __all__ = ("Backend",)
 class Backend(Protocol):
     """Engine set-up and error classification for one family of database URLs."""
 
-    name: str
+    @property
+    def name(self) -> str:  # read-only: the backends declare it as a class constant
+        ...
 
     def engine_options(self, config: DatabaseConfig) -> dict[str, Any]:
         """Keyword arguments for ``sqlalchemy.create_engine`` beyond the URL."""
@@ -31,7 +33,7 @@ class Backend(Protocol):
         """Attach event listeners (timeouts, session settings) to a new engine."""
         ...
 
-    def streamable(self, statement: sa.Executable, dialect: sa.Dialect) -> sa.Executable | str:
+    def streamable(self, statement: sa.Select[Any], dialect: sa.Dialect) -> sa.Executable | str:
         """The form of ``statement`` that the driver streams (most drivers: the statement itself)."""
         ...
 

@@ -38,7 +38,7 @@ class _Spec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """Base for every mapping Struct: immutable, strict about unknown keys."""
 
 
-class DatabaseConfig(_Spec):
+class DatabaseConfig(_Spec, frozen=True):
     url: str
     """SQLAlchemy URL: ``sqlite:///file.db``, ``mssql+pyodbc://…``, ``postgresql+pyodbc://…``."""
     statement_timeout_s: float = 5.0
@@ -51,7 +51,7 @@ class DatabaseConfig(_Spec):
     """Ask the driver for read-only intent where it supports it."""
 
 
-class AuthConfig(_Spec):
+class AuthConfig(_Spec, frozen=True):
     issuer: str | None = None
     audience: str | None = None
     jwks_url: str | None = None
@@ -63,7 +63,7 @@ class AuthConfig(_Spec):
     """A token with an unknown ``kid`` refetches the JWKS at most this often."""
 
 
-class ApiConfig(_Spec):
+class ApiConfig(_Spec, frozen=True):
     default_limit: int = 50
     max_limit: int = 500
     cursor_secret: str | None = None
@@ -79,7 +79,7 @@ class ApiConfig(_Spec):
     """How long an ``Idempotency-Key`` replays its first response."""
 
 
-class FieldSpec(_Spec):
+class FieldSpec(_Spec, frozen=True):
     column: str
     """The legacy column holding this field (the date column for a ``date_time`` pair)."""
     type: FieldType = "string"
@@ -108,7 +108,7 @@ class FieldSpec(_Spec):
     required: bool = False
 
 
-class DeleteSpec(_Spec):
+class DeleteSpec(_Spec, frozen=True):
     column: str | None = None
     """Soft delete: DELETE sets this column to ``value`` instead of removing the row."""
     value: Scalar | None = None
@@ -116,14 +116,14 @@ class DeleteSpec(_Spec):
     """Allow removing the row itself; must be said explicitly."""
 
 
-class RelationSpec(_Spec):
+class RelationSpec(_Spec, frozen=True):
     resource: str
     on: dict[str, str]
     """This resource's field -> the related resource's field."""
     many: bool = True
 
 
-class ActionSpec(_Spec):
+class ActionSpec(_Spec, frozen=True):
     procedure: str | None = None
     """Stored procedure called with named parameters (SQL Server ``EXEC``)."""
     sql: str | list[str] | None = None
@@ -135,12 +135,12 @@ class ActionSpec(_Spec):
     description: str | None = None
 
 
-class ScopeSpec(_Spec):
+class ScopeSpec(_Spec, frozen=True):
     read: str | None = None
     write: str | None = None
 
 
-class ResourceSpec(_Spec):
+class ResourceSpec(_Spec, frozen=True):
     table: str
     """Legacy table, optionally schema-qualified (``dbo.JOBMAST``)."""
     key: str | list[str]
@@ -173,7 +173,7 @@ class ResourceSpec(_Spec):
         return (self.key,) if isinstance(self.key, str) else tuple(self.key)
 
 
-class VersionSpec(_Spec):
+class VersionSpec(_Spec, frozen=True):
     resources: dict[str, ResourceSpec]
     deprecated: bool = False
     sunset: str | None = None
@@ -181,12 +181,12 @@ class VersionSpec(_Spec):
     description: str | None = None
 
 
-class StateConfig(_Spec):
+class StateConfig(_Spec, frozen=True):
     url: str = "sqlite:///.bridgehead/state.db"
     """Idempotency keys, audit trail and sync state. PostgreSQL when several processes share them."""
 
 
-class Mapping(_Spec):
+class Mapping(_Spec, frozen=True):
     database: DatabaseConfig
     versions: dict[str, VersionSpec]
     auth: AuthConfig | None = None

@@ -41,7 +41,7 @@ _LIKE_ESCAPE = "\\"
 class SortKey:
     """One ORDER BY column and its direction."""
 
-    column: sa.ColumnElement[Any]
+    column: sa.Column[Any]
     descending: bool = False
 
 

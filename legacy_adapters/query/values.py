@@ -37,10 +37,10 @@ def parse_value(field_type: str, text: str) -> Any:
             case "time":
                 return dt.time.fromisoformat(text)
             case "datetime":
-                value = dt.datetime.fromisoformat(text)
-                if value.tzinfo is None:
+                moment = dt.datetime.fromisoformat(text)
+                if moment.tzinfo is None:
                     raise ValueError
-                return value
+                return moment
             case "boolean":
                 return _BOOLEANS[text.lower()]
     except (ValueError, KeyError, InvalidOperation):
