@@ -22,10 +22,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	@bash scripts/setup-odbc
 	$(BIN)/ruff check gateway legacy_adapters sync tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway legacy_adapters sync tests bench
+	$(BIN)/mypy
 	$(BIN)/ruff format --check gateway legacy_adapters sync tests bench
 
 # Regenerate the committed OpenAPI documents after a mapping or gateway change.

@@ -20,7 +20,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
@@ -211,7 +211,8 @@ class SyncEngine:
                 op = "create"
             else:
                 if spec.mode == "insert_only":
-                    accept[change.key] = change.fingerprint
+                    if change.fingerprint is not None:  # always, for an upsert
+                        accept[change.key] = change.fingerprint
                     continue
                 op = "update"
             report.planned[op] += 1
@@ -264,7 +265,8 @@ class SyncEngine:
         entries = self.store.id_entries(name, [i.key for i in items])
         newest = any(f.owner == "newest" for f in spec.fields.values())
         remote = connector.fetch([e.remote_id for e in entries.values()]) if newest else {}
-        records, meta = [], {}
+        records: list[OutRecord] = []
+        meta: dict[str, tuple[OutboxItem, Literal["create", "update", "delete"], dict[str, Any]]] = {}
         for item in items:
             entry = entries.get(item.key)
             if item.op == "delete":
@@ -282,11 +284,11 @@ class SyncEngine:
             for c in conflicts:
                 self.store.record_conflict(report.run_id, name, item.key, c.field, c.legacy, c.remote, c.winner)
             report.conflicts += len(conflicts)
-            op = "create" if creating else "update"
+            op: Literal["create", "update", "delete"] = "create" if creating else "update"
             if spec.object == "inventory":
                 op = "update" if entry else "create"
                 send = {**values, **send}  # the item and location identify the slot: always needed
-            elif not creating and not send:
+            elif entry is not None and not send:  # an update with nothing to send
                 self.store.complete(
                     item, entry.remote_id, entry.extra, entry.sent
                 )  # nothing the legacy side may change
