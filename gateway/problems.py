@@ -14,7 +14,24 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.exceptions import MethodNotAllowedException as LitestarMethodNotAllowed
 
-from gateway.exceptions import BodyTooLarge, GatewayError, MethodNotAllowed, NotFound, from_legacy
+from gateway.exceptions import (
+    BadRequest,
+    BodyTooLarge,
+    Conflict,
+    Forbidden,
+    GatewayError,
+    GatewayTimeout,
+    MethodNotAllowed,
+    NotAcceptable,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    ServiceUnavailable,
+    Unauthorized,
+    Unprocessable,
+    UnsupportedMediaType,
+    from_legacy,
+)
 from gateway.request_id import request_id
 from legacy_adapters.exceptions import LegacyError
 
@@ -76,9 +93,30 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes
         return problem_response(error, request)
     if exc.status_code == 413:  # Litestar's own limit on the bytes of a body
         return problem_response(BodyTooLarge("the request body is larger than the server accepts"), request)
+    known = _BY_STATUS.get(exc.status_code)  # Litestar's own 400/401/...: our type and title for that status
+    if known is not None:
+        return problem_response(known(exc.detail), request)
     error = GatewayError(exc.detail if exc.status_code < 500 else "internal error")
     error.status_code = exc.status_code
     return problem_response(error, request)
+
+
+_BY_STATUS: dict[int, type[GatewayError]] = {
+    cls.status_code: cls
+    for cls in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotAcceptable,
+        Conflict,
+        PreconditionFailed,
+        UnsupportedMediaType,
+        Unprocessable,
+        PreconditionRequired,
+        ServiceUnavailable,
+        GatewayTimeout,
+    )
+}
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

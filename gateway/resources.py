@@ -109,7 +109,7 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
         # Pull the first chunk now, so a database error is still a problem+json, not a cut-off stream.
         chunks = ndjson_chunks(rows) if media_type == NDJSON else csv_chunks(rows, [f.name for f in params.fields])
         first = next(chunks, b"")
-        content_type = f"{CSV}; charset=utf-8; header=present" if media_type == CSV else NDJSON
+        content_type = f"{CSV}; header=present" if media_type == CSV else NDJSON  # Litestar adds the charset
 
         def body() -> Any:
             yield first

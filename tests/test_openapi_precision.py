@@ -219,3 +219,17 @@ def test_a_body_over_the_server_limit_has_its_own_problem_type(
     assert response.status_code == 413
     assert response.json()["type"] == "/problems/body-too-large"
     assert "413" in PATHS["/v1/jobs"]["post"]["responses"]
+
+
+def test_exports_are_served_in_their_documented_media_types(client: TestClient[Any], admin: dict[str, str]) -> None:
+    """The CSV Content-Type used to carry charset twice (Litestar appends one to every text/ type)."""
+    documented = set(PATHS["/v1/items"]["get"]["responses"]["200"]["content"])
+    csv = client.get("/v1/items?limit=3", headers={**admin, "Accept": "text/csv"})
+    assert csv.status_code == 200
+    media_type, *params = (p.strip() for p in csv.headers["content-type"].split(";"))
+    assert media_type in documented and sorted(params) == ["charset=utf-8", "header=present"]
+    ndjson = client.get("/v1/items", headers={**admin, "Accept": "application/x-ndjson"})
+    assert ndjson.headers["content-type"] == "application/x-ndjson" and "application/x-ndjson" in documented
+    check = validator({"$ref": "#/components/schemas/Items"})
+    lines = ndjson.text.splitlines()
+    assert len(lines) > 100 and all(check.is_valid(json.loads(line)) for line in lines)

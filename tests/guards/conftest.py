@@ -30,7 +30,7 @@ class GuardStats:
     last: float = 0.0
     """Monotonic clock at the first and the last case: the guard's wall time, generation included."""
 
-    def record_case(self, label: str, status: int, seconds: float) -> None:
+    def record_case(self, label: str, status: str, seconds: float) -> None:
         self.last = time.monotonic()
         self.first = self.first or self.last - seconds
         self.cases += 1

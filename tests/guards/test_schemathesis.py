@@ -27,6 +27,7 @@ import shutil
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 import schemathesis
 import uvicorn
@@ -229,22 +231,55 @@ def callers(demo_db_path: Path, token: TokenFactory) -> dict[str, dict[str, str]
     }
 
 
+def _accept(case: schemathesis.Case) -> str | None:
+    """For a GET, one of the documented media types (or none, or one never offered), fixed per case.
+
+    schemathesis sends no Accept of its own, so without this the NDJSON and CSV exports and the 406
+    answers would never be checked. Chosen from the case's own values, so a replay sends the same.
+    """
+    if case.method.upper() != "GET":
+        return None
+    offered = list(case.operation.definition.raw["responses"]["200"].get("content", {}))
+    choices = [None, *offered, "image/png", "text/*;q=0.5, application/json;q=0.9"]
+    seed = repr((sorted((case.query or {}).items()), sorted((case.path_parameters or {}).items())))
+    return choices[zlib.crc32(seed.encode()) % len(choices)]
+
+
+def _check_ndjson(case: schemathesis.Case, response: Any) -> None:
+    """Every NDJSON line is a row of the documented schema (schemathesis validates JSON bodies only)."""
+    content = case.operation.definition.raw["responses"]["200"]["content"]["application/x-ndjson"]
+    check = jsonschema.Draft202012Validator(
+        {**content["schema"], "components": case.operation.schema.raw_schema["components"]}
+    )
+    for number, line in enumerate(response.content.decode().splitlines(), 1):
+        errors = [e.message for e in check.iter_errors(json.loads(line))]
+        assert not errors, f"NDJSON line {number} of {case.path} does not match its schema: {errors[:3]}"
+
+
 def _guard(case: schemathesis.Case, base_url: str, who: str, headers: dict[str, str], stats: Any) -> None:
     started = time.monotonic()
+    accept = _accept(case)
+    headers = {**headers, "Accept": accept} if accept else headers
     if isinstance((case.headers or {}).get("Idempotency-Key"), str) and case.headers["Idempotency-Key"]:
         # Generated keys repeat ("0"): a fresh suffix lets each body be written, not refused as a reused key.
         case.headers["Idempotency-Key"] = f"{case.headers['Idempotency-Key'][:200]}-{stats.cases}"
     response = case.call(base_url=base_url, headers=headers, timeout=30)
-    stats.record_case(f"{case.method.upper()} {case.path}", response.status_code, time.monotonic() - started)
+    media_type = (response.headers.get("content-type") or [""])[0].partition(";")[0]
+    export = {"application/x-ndjson": "/ndjson", "text/csv": "/csv"}.get(media_type, "")
+    stats.record_case(
+        f"{case.method.upper()} {case.path}", f"{response.status_code}{export}", time.monotonic() - started
+    )
     cause = _server_error_cause(response, stats) if response.status_code >= 500 else None
     if cause is not None:
-        curl = case.as_curl_command(headers={"Authorization": f"Bearer ${who.upper()}"})
+        curl = case.as_curl_command(headers={**headers, "Authorization": f"Bearer ${who.upper()}"})
         known = next((k for k in KNOWN_ELSEWHERE if k.cause.search(cause)), None)
         if known is not None:
             stats.record_known(f"{known.owner}: {known.what}", curl)
             return
         stats.record_cause(cause, curl)  # printed at the end of the run: the failure report cannot carry it
     case.validate_response(response, checks=CHECKS, headers=headers)
+    if response.status_code == 200 and media_type == "application/x-ndjson":
+        _check_ndjson(case, response)
 
 
 def _test_for(path: Path, who: str) -> Callable[..., None]:
