@@ -37,6 +37,9 @@ class GuardStats:
         self.seconds += seconds
         self.statuses[f"{label} {status}"] += 1
 
+    listed: set[str] = field(default_factory=set)
+    """Every known-elsewhere entry of the guard, seen this run or not."""
+
     def record_cause(self, cause: str, curl: str) -> None:
         self.causes.setdefault(cause, curl)
 
@@ -109,3 +112,5 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(f"KNOWN, fixed on another branch: {what}")
         for request in requests:
             terminalreporter.write_line(f"    {request}")
+    for what in sorted(_STATS.listed - set(_STATS.known)):
+        terminalreporter.write_line(f"KNOWN entry not seen this run (fixed? delete it from KNOWN_ELSEWHERE): {what}")

@@ -11,7 +11,13 @@ Every response must be:
 - a status code the operation documents (``status_code_conformance``);
 - of a documented content type (``content_type_conformance``);
 - valid against its documented schema (``response_schema_conformance``);
-- with documented headers well-formed (``response_headers_conformance``).
+- with documented headers well-formed (``response_headers_conformance``);
+- for a GET sent with each documented Accept (and one never offered): the export in its
+  documented media type, every NDJSON line a valid row.
+
+A 5xx is explained by the exception the gateway logged for its request id (printed at the
+end). A 5xx that another branch of issue 11 fixes is listed in ``KNOWN_ELSEWHERE`` with its
+owner: reported with the request that shows it instead of failing, until that branch lands.
 
 So the document is a contract the server keeps, and a change that breaks either side
 fails here. The budget is fixed (seed, derandomized, bounded examples) so CI stays fast;
@@ -67,7 +73,6 @@ CHECKS = [
 ]
 
 
-# A fixed, derandomized budget: the same cases on every run, a few minutes in all on two cores.
 def _config(*, coverage: bool) -> schemathesis.Config:
     """A fixed, derandomized budget: the same cases on every run, a few minutes in all on two cores."""
     return schemathesis.Config.from_dict(
@@ -262,6 +267,7 @@ def _check_ndjson(case: schemathesis.Case, response: Any) -> None:
 
 def _guard(case: schemathesis.Case, base_url: str, who: str, headers: dict[str, str], stats: Any) -> None:
     started = time.monotonic()
+    stats.listed.update(f"{k.owner}: {k.what}" for k in KNOWN_ELSEWHERE)
     accept = _accept(case)
     headers = {**headers, "Accept": accept} if accept else headers
     if isinstance((case.headers or {}).get("Idempotency-Key"), str) and case.headers["Idempotency-Key"]:
