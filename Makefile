@@ -24,6 +24,7 @@ test: $(STAMP)
 	@bash scripts/setup-odbc
 	@bash scripts/setup-browser
 	$(BIN)/ruff check gateway legacy_adapters sync tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The sync state-machine test with a long example budget (make test runs a short, fixed-seed one).
@@ -32,6 +33,7 @@ soak: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway legacy_adapters sync tests bench
+	$(BIN)/mypy
 	$(BIN)/ruff format --check gateway legacy_adapters sync tests bench
 
 # Regenerate the committed OpenAPI documents after a mapping or gateway change.

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 
 from gateway.admin import admin_handlers
@@ -134,7 +135,7 @@ def create_app(
             database.dispose,
             state.dispose,
         ],
-        state={"ctx": ctx},
+        state=State({"ctx": ctx}),
         debug=False,
     )
 

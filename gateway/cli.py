@@ -463,7 +463,7 @@ def demo(host: str, port: int, rows: int, log_level: str) -> None:
     }
     mapping = _load(str(DEMO_MAPPING_PATH), environ)
     assert mapping.auth is not None and mapping.auth.hs256_secret
-    common = {"issuer": mapping.auth.issuer, "audience": mapping.auth.audience, "ttl_s": 8 * 3600}
+    common: dict[str, Any] = {"issuer": mapping.auth.issuer, "audience": mapping.auth.audience, "ttl_s": 8 * 3600}
     admin = mint_token(mapping.auth.hs256_secret, subject="demo-admin", scopes=["admin"], claims={}, **common)
     portal_customer = _first_customer(database)
     sku = _first_sku(database, "W01")

@@ -12,6 +12,7 @@
         ├── PreconditionFailed           412
         ├── PayloadTooLarge              413  (the request body is larger than the server takes)
         │   └── TooManyRows              413  (a bulk request holds more rows than max_bulk)
+        ├── UnsupportedMediaType         415
         ├── Unprocessable                422  (errors: one entry per bad field)
         ├── PreconditionRequired         428
         ├── ServiceUnavailable           503  Retry-After
@@ -59,6 +60,7 @@ __all__ = (
     "TooManyRows",
     "Unauthorized",
     "Unprocessable",
+    "UnsupportedMediaType",
     "for_status",
     "from_legacy",
 )
@@ -153,6 +155,12 @@ class TooManyRows(PayloadTooLarge):
     title = "Too many rows"
 
 
+class UnsupportedMediaType(GatewayError):
+    status_code = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
 class PreconditionRequired(GatewayError):
     status_code = 428
     slug = "if-match-required"
@@ -184,7 +192,11 @@ class GatewayTimeout(GatewayError):
 
 def for_status(status: int, detail: str) -> GatewayError:
     """The error class that owns ``status`` (a framework-raised 413, 405, …), so it keeps its problem type."""
-    for kind in (BadRequest, NotFound, MethodNotAllowed, NotAcceptable, PayloadTooLarge, Unprocessable):
+    kinds = (
+        BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, NotAcceptable, Conflict, PreconditionFailed,
+        PayloadTooLarge, UnsupportedMediaType, Unprocessable, PreconditionRequired, ServiceUnavailable, GatewayTimeout,
+    )  # fmt: skip
+    for kind in kinds:
         if kind.status_code == status:
             return kind(detail)
     error = GatewayError(detail if status < 500 else "internal error")

@@ -184,7 +184,7 @@ def _run_once(
     headers = {k: v for k, v in response.headers.items() if k.lower() in ("etag", "location")}
     headers["content-type"] = response.media_type or "application/json"
     content = response.content if isinstance(response.content, bytes) else b""
-    stored = StoredResponse(response.status_code, headers, content)
+    stored = StoredResponse(response.status_code or 200, headers, content)  # Response makes None 200
     store.complete(attempt.owner, attempt.key, attempt.token, attempt.fingerprint, stored)
     return response
 

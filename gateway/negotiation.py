@@ -11,8 +11,8 @@ JSON = "application/json"
 _OFFERED = (JSON, NDJSON, CSV)
 
 
-def choose_media_type(accept: str | None) -> str:
-    """The best offered type for ``accept`` by q-value, JSON when absent or a wildcard wins."""
+def choose_media_type(accept: str | None, offered: tuple[str, ...] = _OFFERED) -> str:
+    """The best of ``offered`` for ``accept`` by q-value, JSON when absent or a wildcard wins."""
     if not accept:
         return JSON
     ranked: list[tuple[float, int, str]] = []
@@ -31,8 +31,8 @@ def choose_media_type(accept: str | None) -> str:
     for _, _, media in sorted(ranked):
         if media in ("*/*", "application/*"):
             return JSON
-        if media == "text/*":
+        if media == "text/*" and CSV in offered:
             return CSV
-        if media in _OFFERED:
+        if media in offered:
             return media
-    raise NotAcceptable(f"cannot produce {accept!r}; offered: {', '.join(_OFFERED)}")
+    raise NotAcceptable(f"cannot produce {accept[:200]!r}; offered: {', '.join(offered)}")

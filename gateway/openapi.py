@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gateway.params import MAX_IN_VALUES
 from legacy_adapters.query.filters import OPERATORS
 
 if TYPE_CHECKING:
@@ -33,10 +34,67 @@ _ERRORS = {
     "400": "Invalid parameter; `errors` lists each one",
     "401": "Missing or invalid bearer token",
     "403": "The token lacks the scope or claim needed",
+    "404": "Not found, or not visible to this token",
     "406": "None of the Accept media types can be produced",
+    "409": "Conflicts with existing data (duplicate key, constraint), or the same Idempotency-Key is still running",
+    "412": "The row changed since the If-Match ETag was issued",
+    "413": "The body is too large, or holds more rows than the bulk limit",
+    "415": "The body is not `application/json`",
+    "422": "Invalid values; `errors` lists each field",
+    "428": "If-Match is required by this API",
     "503": "The legacy database is unavailable (see Retry-After)",
     "504": "The legacy database did not answer in time",
 }
+_HEADERS: dict[str, dict[str, Any]] = {
+    "ETag": {"description": "Strong validator of the row", "schema": {"type": "string", "pattern": '^"[^"]*"$'}},
+    "Location": {"description": "Path of the created row", "schema": {"type": "string"}},
+    "Link": {"description": '`<next page>; rel="next"` when more rows follow', "schema": {"type": "string"}},
+    "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer", "minimum": 0}},
+    "WWW-Authenticate": {"description": "The Bearer challenge (RFC 6750)", "schema": {"type": "string"}},
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored response to an earlier request with the same Idempotency-Key",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+}
+_ERROR_HEADERS = {"401": ("WWW-Authenticate",), "403": ("WWW-Authenticate",), "503": ("Retry-After",)}
+
+
+def _header_refs(*names: str) -> dict[str, Any]:
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
+def _problem_response(code: str) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": _ERRORS[code],
+        "content": {"application/problem+json": {"schema": _PROBLEM_REF}},
+    }
+    if code in _ERROR_HEADERS:
+        response["headers"] = _header_refs(*_ERROR_HEADERS[code])
+    return response
+
+
+def _responses(success: dict[str, dict[str, Any]], *errors: str) -> dict[str, Any]:
+    """Success responses plus the problem+json answer of every error code the operation can give."""
+    responses = dict(success)
+    for code in (*errors, "401", "503", "504"):
+        responses[code] = _problem_response(code)
+    return dict(sorted(responses.items()))
+
+
+# Transforms that keep whole seconds (HHMMSS): the wire form has no fraction, and a fraction is refused (422).
+_TIME = "([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+_DATE = "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_WHOLE_SECONDS = {
+    "date_time": {"datetime": f"^{_DATE}T{_TIME}(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"},
+    "hhmmss": {"time": f"^{_TIME}$"},
+}
+
+
+def _scale_note(scale: int | None) -> str:
+    if scale is None:
+        return ""
+    places = "no decimal places" if scale == 0 else f"at most {scale} decimal place{'s' if scale > 1 else ''}"
+    return f"Stored with {places}; more are refused (422)."
 
 
 def _title(name: str) -> str:
@@ -45,7 +103,7 @@ def _title(name: str) -> str:
 
 def operators_for(field: BoundField) -> list[str]:
     """Operators a field accepts: range only where stored order is API order, like/ilike on text."""
-    allowed = []
+    allowed: list[str] = []
     for op in OPERATORS:
         if op in ("lt", "lte", "gt", "gte") and not field.rangeable:
             continue
@@ -62,10 +120,18 @@ def field_schema(field: BoundField, *, exact: bool = False) -> dict[str, Any]:
     codes = field.codec.code_map
     if codes is not None and codes.unmapped != "raw":  # raw serves any stored code
         schema["enum"] = sorted({name for _, name in codes.pairs} | ({codes.default} if codes.default else set()))
+    # Not ``multipleOf``: floating-point validators reject valid amounts (0.07 is not 7 * 0.01 in binary).
+    scale_note = _scale_note(spec.scale)
     if spec.scale is not None:
-        schema["multipleOf"] = float(f"1e-{spec.scale}") if spec.scale else 1
+        schema["x-scale"] = spec.scale  # machine-readable for clients and test generators
     if spec.length is not None and spec.type == "string" and spec.map is None:
         schema["maxLength"] = spec.length
+    if spec.type == "string" and spec.map is None and "" in field.codec.sentinels:
+        schema["minLength"] = 1  # '' is stored as the "none" sentinel: it reads back as null, so it is refused
+    if spec.transform in _WHOLE_SECONDS and spec.type in _WHOLE_SECONDS[spec.transform]:
+        schema["pattern"] = _WHOLE_SECONDS[spec.transform][spec.type]
+        if spec.type == "time":  # naive HH:MM:SS; JSON Schema's "time" format demands an offset
+            del schema["format"]
     # Sentinels read as null, and so does a stored value the transform cannot decode (logged).
     may_be_null = bool(field.codec.sentinels) or spec.nullable
     decoded = spec.transform or spec.date or spec.time or spec.map or spec.scale is not None
@@ -74,7 +140,7 @@ def field_schema(field: BoundField, *, exact: bool = False) -> dict[str, Any]:
         schema["type"] = [schema["type"], "null"]
         if "enum" in schema:
             schema["enum"] = [*schema["enum"], None]
-    description = spec.description or ""
+    description = f"{spec.description or ''} {scale_note}".strip()
     if spec.scope:
         description = f"{description} Visible only to tokens with scope `{spec.scope}`.".strip()
         schema["x-required-scope"] = spec.scope
@@ -91,7 +157,7 @@ def _row_schema(resource: Resource) -> dict[str, Any]:
         many = resource.spec.relations[name].many
         embedded = {"type": "array", "items": ref} if many else {"anyOf": [ref, {"type": "null"}]}
         properties[name] = {**embedded, "description": f"Present when requested with embed={name}."}
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    schema: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": properties}
     if resource.spec.description:
         schema["description"] = resource.spec.description
     return schema
@@ -102,27 +168,56 @@ def _security(resource: Resource, scope: str | None) -> list[dict[str, list[str]
     return [{}, requirement] if resource.spec.anonymous else [requirement]
 
 
-def _responses(ok: dict[str, Any], *extra: str) -> dict[str, Any]:
-    responses = {"200": ok}
-    for code in (*_ERRORS, *extra):
-        description = _ERRORS.get(code, "Not found" if code == "404" else code)
-        responses[code] = {
-            "description": description,
-            "content": {"application/problem+json": {"schema": _PROBLEM_REF}},
-        }
-    return dict(sorted(responses.items()))
+def _comma_list(items: dict[str, Any], **bounds: Any) -> dict[str, Any]:
+    """A comma-separated list in the query string (``a,b,c``): ``style: form`` without explode."""
+    return {"type": "array", "items": items, **bounds}
+
+
+def _control_parameters(resource: Resource, *, listing: bool) -> list[dict[str, Any]]:
+    """``fields`` and ``embed`` (and for a list ``sort``), each constrained to exactly the names the server takes."""
+    fields = list(resource.fields)
+    params = [
+        _query(
+            "fields",
+            "Comma list of fields to return (default: all you may see; a field behind a scope you lack is a 400).",
+            _comma_list({"type": "string", "enum": fields}),
+        )
+    ]
+    if listing:
+        sortable = [f.name for f in resource.fields.values() if f.sortable]
+        directions = [name for field in sortable for name in (field, f"-{field}")]
+        sort_items = {"type": "string", "enum": directions} if directions else {"type": "string", "maxLength": 0}
+        params.append(
+            _query(
+                "sort",
+                f"Comma list of fields, `-` for descending. Sortable: {', '.join(sortable) or 'none'}.",
+                _comma_list(sort_items, uniqueItems=True, maxItems=max(len(sortable), 1)),
+            )
+        )
+    if resource.relations:
+        params.append(
+            _query(
+                "embed",
+                f"Comma list of relations to include: {', '.join(resource.relations)}.",
+                _comma_list({"type": "string", "enum": list(resource.relations)}),
+            )
+        )
+    return params
+
+
+def _filter_value_schema(field: BoundField) -> dict[str, Any]:
+    """The schema of one filter operand: the field's type, never null (``isnull`` asks for those rows)."""
+    base = {k: v for k, v in field_schema(field).items() if k in ("type", "format", "enum", "maxLength", "pattern")}
+    if isinstance(base.get("type"), list):
+        base["type"] = base["type"][0]
+    if "enum" in base:
+        base["enum"] = [v for v in base["enum"] if v is not None]
+    return base
 
 
 def _list_parameters(resource: Resource, max_limit: int, default_limit: int) -> list[dict[str, Any]]:
-    fields = list(resource.fields.values())
-    sortable = [f.name for f in fields if f.sortable]
     params: list[dict[str, Any]] = [
-        _query("fields", "Comma list of fields to return (default: all you may see).", {"type": "string"}),
-        _query(
-            "sort",
-            f"Comma list of fields, `-` for descending. Sortable: {', '.join(sortable) or 'none'}.",
-            {"type": "string"},
-        ),
+        *_control_parameters(resource, listing=True),
         _query(
             "limit",
             "Rows per page.",
@@ -130,35 +225,25 @@ def _list_parameters(resource: Resource, max_limit: int, default_limit: int) -> 
         ),
         _query(
             "cursor",
-            "Opaque position from `next_cursor`; keep the same filters and sort.",
+            "Opaque position from `next_cursor`; keep the same filters and sort. Not with `offset`.",
             {"type": "string"},
         ),
         _query(
             "offset",
-            "Rows to skip, for page-numbered grids; slower than cursor on deep pages.",
+            "Rows to skip, for page-numbered grids; slower than cursor on deep pages. Not with `cursor`.",
             {"type": "integer", "minimum": 0},
         ),
         _query("count", "`exact` adds the total number of matching rows.", {"type": "string", "enum": ["exact"]}),
     ]
-    if resource.relations:
-        params.append(
-            _query(
-                "embed",
-                f"Comma list of relations to include: {', '.join(resource.relations)}.",
-                {"type": "string"},
-            )
-        )
-    for field in fields:
-        base = {k: v for k, v in field_schema(field).items() if k in ("type", "format", "enum")}
-        if isinstance(base.get("type"), list):  # a filter value is never null: isnull asks for those rows
-            base["type"] = base["type"][0]
-        if "enum" in base:
-            base["enum"] = [v for v in base["enum"] if v is not None]
+    for field in resource.fields.values():
+        base = _filter_value_schema(field)
         hidden = f" Needs scope `{field.spec.scope}`." if field.spec.scope else ""
         for op in operators_for(field):
             name = field.name if op == "eq" else f"{field.name}[{op}]"
             if op == "in":
-                schema: dict[str, Any] = {"type": "string", "description": "comma-separated values; `\\,` is a comma"}
+                # A comma inside a value is written `\\,` (and a backslash `\\\\`).
+                schema: dict[str, Any] = _comma_list(base, minItems=1, maxItems=MAX_IN_VALUES)
+                schema["description"] = "comma-separated values; `\\,` is a comma"
             elif op == "isnull":
                 schema = {"type": "boolean"}
             elif op == "like":
@@ -174,8 +259,42 @@ def _list_parameters(resource: Resource, max_limit: int, default_limit: int) -> 
     return params
 
 
+def _key_parameter(resource: Resource) -> dict[str, Any]:
+    names = ",".join(f.name for f in resource.key)
+    if len(resource.key) == 1:
+        field = resource.key[0]
+        schema = {k: v for k, v in field_schema(field, exact=True).items() if k in ("type", "format", "maxLength")}
+        if schema.get("type") == "string" and "format" not in schema:
+            schema["minLength"] = 1
+        description = f"The {names}."
+    else:
+        parts = ",".join(_key_part_pattern(f) for f in resource.key)
+        schema = {"type": "string", "pattern": f"^{parts}$"}
+        description = (
+            f"The composite key {names}: values joined by commas in that order; "
+            "a comma or backslash inside a value is preceded by a backslash."
+        )
+    return {"name": "key", "in": "path", "required": True, "description": description, "schema": schema}
+
+
+def _key_part_pattern(field: BoundField) -> str:
+    """One component of a composite key, as the server splits it (``\\,`` is a comma inside a value)."""
+    match field.spec.type:
+        case "integer":
+            return "-?[0-9]+"
+        case "date":
+            return "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+        case "boolean":
+            return "(?:true|false)"
+    length = field.spec.length if field.spec.type == "string" and field.spec.map is None else None
+    return r"(?:[^,\\]|\\[\s\S])" + (f"{{1,{length}}}" if length else "+")
+
+
 def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+    param = {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+    if schema.get("type") == "array":  # a=1,2,3: one parameter, values joined by commas
+        param |= {"style": "form", "explode": False}
+    return param
 
 
 def build_openapi(mapping: Mapping, version: str, resources: dict[str, Resource]) -> dict[str, Any]:
@@ -200,35 +319,27 @@ def build_openapi(mapping: Mapping, version: str, resources: dict[str, Resource]
         }
         list_ok = {
             "description": "A page of rows, or every row when Accept asks for NDJSON or CSV.",
-            "headers": {"Link": {"schema": {"type": "string"}, "description": 'rel="next" when more rows follow'}},
+            "headers": _header_refs("Link"),
             "content": {
                 "application/json": {"schema": page},
                 "application/x-ndjson": {"schema": ref},
                 "text/csv": {"schema": {"type": "string"}},
             },
         }
-        key_names = ",".join(f.name for f in resource.key)
-        key_doc = (
-            f"The {key_names}."
-            if len(resource.key) == 1
-            else f"The composite key {key_names}: values joined by commas in that order; "
-            "a comma or backslash inside a value is preceded by a backslash."
-        )
         get_params = [
+            _key_parameter(resource),
+            *_control_parameters(resource, listing=False),
             {
-                "name": "key",
-                "in": "path",
-                "required": True,
-                "description": key_doc,
+                "name": "If-None-Match",
+                "in": "header",
+                "required": False,
+                "description": "ETags you hold; 304 without a body when the row still matches one.",
                 "schema": {"type": "string"},
             },
-            _query("fields", "Comma list of fields to return.", {"type": "string"}),
         ]
-        if resource.relations:
-            get_params.append(_query("embed", f"Relations: {', '.join(resource.relations)}.", {"type": "string"}))
         get_ok = {
             "description": "One row.",
-            "headers": {"ETag": {"schema": {"type": "string"}, "description": "Strong validator of the row"}},
+            "headers": _header_refs("ETag"),
             "content": {"application/json": {"schema": ref}},
         }
         scope_note = f" Needs scope `{scope}`." if scope else ""
@@ -240,12 +351,15 @@ def build_openapi(mapping: Mapping, version: str, resources: dict[str, Resource]
                 "description": (resource.spec.description or "") + scope_note + filter_note,
                 "tags": [name],
                 "parameters": _list_parameters(resource, api.max_limit, api.default_limit),
-                "responses": _responses(list_ok),
+                "responses": _responses({"200": list_ok}, "400", "403", "406"),
                 "security": _security(resource, scope),
             }
         }
-        get_responses = _responses(get_ok, "404")
-        get_responses["304"] = {"description": "Not modified (If-None-Match)"}
+        not_modified = {
+            "description": "Not modified: the row still matches If-None-Match",
+            "headers": _header_refs("ETag"),
+        }
+        get_responses = _responses({"200": get_ok, "304": not_modified}, "400", "403", "404", "406")
         paths[f"/{version}/{name}/{{key}}"] = {
             "get": {
                 "operationId": f"get_{name}",
@@ -253,7 +367,7 @@ def build_openapi(mapping: Mapping, version: str, resources: dict[str, Resource]
                 "description": scope_note.strip() + filter_note,
                 "tags": [name],
                 "parameters": get_params,
-                "responses": dict(sorted(get_responses.items())),
+                "responses": get_responses,
                 "security": _security(resource, scope),
             }
         }
@@ -283,6 +397,7 @@ def build_openapi(mapping: Mapping, version: str, resources: dict[str, Resource]
     document["paths"] = paths
     document["components"] = {
         "schemas": schemas,
+        "headers": _HEADERS,
         "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
     }
     return document
@@ -293,7 +408,7 @@ _IDEMPOTENCY_HEADER = {
     "in": "header",
     "required": False,
     "description": "Retry-safe: the first response to a key is replayed for 24 h; reusing it for another body is 422.",
-    "schema": {"type": "string", "maxLength": 255},
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
 }
 _IF_MATCH_HEADER = {
     "name": "If-Match",
@@ -301,13 +416,6 @@ _IF_MATCH_HEADER = {
     "required": False,
     "description": "The ETag from your last read; 412 when the row changed since (checked atomically).",
     "schema": {"type": "string"},
-}
-_WRITE_ERRORS = {
-    "409": "Conflicts with existing data (duplicate key, constraint)",
-    "412": "The row changed since the If-Match ETag was issued",
-    "413": "More rows than the bulk limit",
-    "422": "Invalid values; `errors` lists each field",
-    "428": "If-Match is required by this API",
 }
 
 
@@ -332,15 +440,8 @@ def _write_schema(resource: Resource, *, partial: bool) -> dict[str, Any]:
     return schema
 
 
-def _write_responses(ok_code: str, ok: dict[str, Any], *codes: str) -> dict[str, Any]:
-    responses: dict[str, Any] = {ok_code: ok}
-    for code in ("400", "401", "403", *codes, "503", "504"):
-        description = _WRITE_ERRORS.get(code) or _ERRORS.get(code) or ("Not found" if code == "404" else code)
-        responses[code] = {
-            "description": description,
-            "content": {"application/problem+json": {"schema": _PROBLEM_REF}},
-        }
-    return dict(sorted(responses.items()))
+def _json_body(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
 def _add_writes(
@@ -354,17 +455,67 @@ def _add_writes(
     key_param = paths[f"/{version}/{name}/{{key}}"]["get"]["parameters"][0]
     row_ok = {
         "description": "The row as stored.",
-        "headers": {"ETag": {"schema": {"type": "string"}}},
+        "headers": _header_refs("ETag"),
         "content": {"application/json": {"schema": ref}},
     }
     if spec.writable:
         schemas[f"{title}Create"] = _write_schema(resource, partial=False)
         schemas[f"{title}Patch"] = _write_schema(resource, partial=True)
         create_ref = {"$ref": f"#/components/schemas/{title}Create"}
+        created = {
+            "description": "Created: the row (with ETag and Location), or for an array `data` with every row.",
+            "headers": _header_refs("ETag", "Location", "Idempotent-Replayed"),
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "anyOf": [
+                            ref,
+                            {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["data"],
+                                "properties": {"data": {"type": "array", "items": ref, "maxItems": max_bulk}},
+                            },
+                        ]
+                    }
+                }
+            },
+        }
+        results = {
+            "description": "With `partial=true` and an array: each row's own outcome, in request order.",
+            "headers": _header_refs("Idempotent-Replayed"),
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["results"],
+                        "properties": {
+                            "results": {
+                                "type": "array",
+                                "maxItems": max_bulk,
+                                "items": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "required": ["index", "status"],
+                                    "properties": {
+                                        "index": {"type": "integer", "minimum": 0},
+                                        "status": {"type": "integer", "description": "201, or the row's error"},
+                                        "data": ref,
+                                        "problem": _PROBLEM_REF,
+                                    },
+                                },
+                            }
+                        },
+                    }
+                }
+            },
+        }
         paths[f"/{version}/{name}"]["post"] = {
             "operationId": f"create_{name}",
             "summary": f"Create one of {name}, or up to {max_bulk} in one transaction",
-            "description": "An array creates all rows or none; with `partial=true` each row succeeds or fails alone.",
+            "description": "An array creates all rows or none (201); with `partial=true` each row succeeds or "
+            "fails alone and the answer is 200 with every row's result.",
             "tags": [name],
             "parameters": [
                 _IDEMPOTENCY_HEADER,
@@ -372,15 +523,10 @@ def _add_writes(
                     "partial", "With an array: commit the valid rows, report each row's result.", {"type": "boolean"}
                 ),
             ],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {"oneOf": [create_ref, {"type": "array", "items": create_ref, "maxItems": max_bulk}]}
-                    }
-                },
-            },
-            "responses": _write_responses("201", {**row_ok, "description": "Created."}, "409", "413", "422"),
+            "requestBody": _json_body(
+                {"oneOf": [create_ref, {"type": "array", "items": create_ref, "minItems": 1, "maxItems": max_bulk}]}
+            ),
+            "responses": _responses({"200": results, "201": created}, "400", "403", "409", "413", "415", "422"),
             "security": security,
         }
         paths[f"/{version}/{name}/{{key}}"]["patch"] = {
@@ -389,11 +535,8 @@ def _add_writes(
             "description": "Only the fields given are written; other columns keep their stored values.",
             "tags": [name],
             "parameters": [key_param, _IF_MATCH_HEADER],
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{title}Patch"}}},
-            },
-            "responses": _write_responses("200", row_ok, "404", "409", "412", "422", "428"),
+            "requestBody": _json_body({"$ref": f"#/components/schemas/{title}Patch"}),
+            "responses": _responses({"200": row_ok}, "400", "403", "404", "409", "412", "413", "415", "422", "428"),
             "security": security,
         }
     if spec.delete is not None:
@@ -404,40 +547,42 @@ def _add_writes(
             "description": how,
             "tags": [name],
             "parameters": [key_param, _IF_MATCH_HEADER],
-            "responses": _write_responses("204", {"description": "Deleted."}, "404", "412", "428"),
+            "responses": _responses({"204": {"description": "Deleted."}}, "400", "403", "404", "409", "412", "428"),
             "security": security,
         }
     for action_name, action in spec.actions.items():
         scope = action.scope or write_scope
         body_params = sorted(s.removeprefix("body.") for s in action.params.values() if s.startswith("body."))
+        action_ok = {
+            "description": "The action's result (rows it returned, or rows affected) and the row after it.",
+            "headers": _header_refs("Idempotent-Replayed"),
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["action", "result", "data"],
+                        "properties": {
+                            "action": {"type": "string", "enum": [action_name]},
+                            "result": {"type": "object"},
+                            "data": {"anyOf": [ref, {"type": "null"}]},
+                        },
+                    }
+                }
+            },
+        }
         operation: dict[str, Any] = {
             "operationId": f"{name}_{action_name}",
             "summary": action.description or f"Run {action_name} on one of {name}",
             "tags": [name],
             "parameters": [key_param, _IDEMPOTENCY_HEADER],
-            "responses": _write_responses(
-                "200",
-                {
-                    "description": "The action's result (rows it returned, or rows affected) and the row after it.",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {"action": {"type": "string"}, "result": {"type": "object"}, "data": ref},
-                            }
-                        }
-                    },
-                },
-                "404",
-                "409",
-                "422",
-            ),
+            "responses": _responses({"200": action_ok}, "400", "403", "404", "409", "413", "415", "422"),
             "security": [{"bearerAuth": [scope] if scope else []}],
         }
+        properties: dict[str, Any] = {p: {} for p in body_params}
+        body_schema: dict[str, Any] = {"type": "object", "properties": properties}
         if body_params:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": {
-                    "type": "object", "required": body_params, "properties": {p: {} for p in body_params}}}},
-            }  # fmt: skip
+            body_schema["required"] = body_params
+        # Without body parameters the body is optional: nothing, or an object the action ignores.
+        operation["requestBody"] = _json_body(body_schema, required=bool(body_params))
         paths[f"/{version}/{name}/{{key}}/actions/{action_name}"] = {"post": operation}

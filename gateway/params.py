@@ -125,7 +125,7 @@ def parse_list_params(
             continue
         parsed = _parse_operand(field, op, value, name, errors)
         if parsed is not _INVALID:
-            filters.append(Comparison(field, op, parsed, parameter=name))  # type: ignore[arg-type]
+            filters.append(Comparison(field, op, parsed, parameter=name))
             identity.append((name, value))
 
     embeds = _parse_embed(control.get("embed"), resource, errors)

@@ -99,7 +99,9 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes
         return problem_response(NotFound(f"no resource at {request.url.path}"), request)
     if isinstance(exc, LitestarMethodNotAllowed):
         allow = (exc.headers or {}).get("allow", "")
-        error = MethodNotAllowed(f"{request.method} is not allowed here", headers={"Allow": allow} if allow else {})
+        error: GatewayError = MethodNotAllowed(
+            f"{request.method} is not allowed here", headers={"Allow": allow} if allow else {}
+        )
         return problem_response(error, request)
     return problem_response(for_status(exc.status_code, exc.detail), request)
 
@@ -129,6 +131,7 @@ PROBLEM_TYPES: dict[str, str] = {
     "precondition-failed": "The row changed since the ETag in If-Match was issued; read it again.",
     "payload-too-large": "The request body is larger than the gateway accepts.",
     "too-many-rows": "A bulk request holds more rows than the configured maximum.",
+    "unsupported-media-type": "A request body must be JSON: send Content-Type: application/json.",
     "if-match-required": "This API requires If-Match with the row's ETag on PATCH and DELETE.",
     "idempotency-key-reused": "The Idempotency-Key was already used for a different request.",
     "idempotency-outcome-unknown": (

@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from litestar.enums import ScopeType
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,7 +26,7 @@ log = structlog.get_logger("bridgehead.access")
 
 def request_id(scope: Scope | dict[str, Any]) -> str:
     """The request's id: the client's ``X-Request-ID`` when well-formed, else a new one."""
-    state = scope.setdefault("state", {})  # type: ignore[typeddict-unknown-key]
+    state = scope.setdefault("state", {})
     if "request_id" not in state:
         given = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"x-request-id"), "")
         state["request_id"] = given if _VALID.match(given) else os.urandom(16).hex()
@@ -35,12 +36,11 @@ def request_id(scope: Scope | dict[str, Any]) -> str:
 
 async def add_request_id_header(message: Message, scope: Scope) -> None:
     """``before_send`` hook: stamp the id on the response and write the access-log line."""
-    if message["type"] != "http.response.start" or scope["type"] != "http":
+    if message["type"] != "http.response.start" or scope["type"] != ScopeType.HTTP:
         return
     rid = request_id(scope)
-    headers = message.setdefault("headers", [])  # type: ignore[typeddict-item]
-    headers.append((b"x-request-id", rid.encode("latin-1")))  # type: ignore[union-attr]
-    started = scope["state"].get("started", time.perf_counter())  # type: ignore[typeddict-item]
+    message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid.encode("latin-1"))]
+    started = scope["state"].get("started", time.perf_counter())
     log.info(
         "request",
         request_id=rid,
@@ -61,7 +61,7 @@ class RequestIdMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         with structlog.contextvars.bound_contextvars(request_id=request_id(scope)):

@@ -108,7 +108,7 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
         # Nothing runs yet: the export budget takes a slot, then pulls chunks on its own workers.
         rows = ctx.reader.stream(query)
         chunks = ndjson_chunks(rows) if media_type == NDJSON else csv_chunks(rows, [f.name for f in params.fields])
-        content_type = f"{CSV}; charset=utf-8; header=present" if media_type == CSV else NDJSON
+        content_type = f"{CSV}; header=present" if media_type == CSV else NDJSON  # Litestar adds the charset
         return _PendingExport(chunks, content_type)
 
     async def list_or_export(request: Request[Any, Any, Any]) -> Response[Any]:
@@ -119,6 +119,7 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
 
     def get_row(request: Request[Any, Any, Any], key: FromPath[str]) -> Response[Any]:
         access = access_of(request)
+        choose_media_type(request.headers.get("accept"), offered=(JSON,))  # one row is JSON only (else 406)
         values = parse_key(key, resource)
         embed_raw = request.query_params.get("embed")
         embed_names = tuple(n.strip() for n in embed_raw.split(",") if n.strip()) if embed_raw else ()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from litestar import Router
+from litestar.enums import ScopeType
 
 from gateway.resources import resource_handlers
 from gateway.writes import write_handlers
@@ -43,10 +44,10 @@ def deprecation_headers(deprecated: dict[str, dict[str, str]]) -> Callable[[Mess
     prefixes = {f"/{v}/": [(k.lower().encode(), v.encode()) for k, v in h.items()] for v, h in deprecated.items()}
 
     async def add(message: Message, scope: Scope) -> None:
-        if message["type"] != "http.response.start" or scope["type"] != "http":
+        if message["type"] != "http.response.start" or scope["type"] != ScopeType.HTTP:
             return
         extra = next((h for prefix, h in prefixes.items() if scope["path"].startswith(prefix)), None)
         if extra:
-            message.setdefault("headers", []).extend(extra)  # type: ignore[union-attr, typeddict-item]
+            message["headers"] = [*message.get("headers", ()), *extra]
 
     return add

@@ -31,6 +31,7 @@ from gateway.exceptions import (
     PreconditionRequired,
     TooManyRows,
     Unprocessable,
+    UnsupportedMediaType,
     from_legacy,
 )
 from gateway.executor import offloaded
@@ -70,7 +71,11 @@ _decoder = msgspec.json.Decoder(float_hook=Decimal)  # 12.50 stays exactly 12.50
 JSON = "application/json"
 
 
-def _decode(body: RawBody) -> Any:
+def _decode(request: Request[Any, Any, Any], body: RawBody) -> Any:
+    # A body in another media type is refused, not guessed at; no Content-Type at all is read as JSON.
+    media_type = (request.headers.get("content-type") or JSON).partition(";")[0].strip().lower()
+    if media_type != JSON and not (media_type.startswith("application/") and media_type.endswith("+json")):
+        raise UnsupportedMediaType(f"the body must be {JSON}, not {media_type[:100]!r}")
     try:
         return _decoder.decode(body)
     except msgspec.DecodeError as exc:
@@ -87,7 +92,7 @@ def _decode(body: RawBody) -> Any:
 
 
 def _unprocessable(encoded: Encoded, index: int | None = None) -> Unprocessable:
-    errors = [
+    errors: list[dict[str, Any]] = [
         {"field": p.field, "detail": p.detail, **({"index": index} if index is not None else {})}
         for p in encoded.problems
     ]
@@ -99,7 +104,8 @@ def _unprocessable(encoded: Encoded, index: int | None = None) -> Unprocessable:
 
 def _row_problem(error: GatewayError) -> dict[str, Any]:
     """One bulk row's failure, as the same problem details a whole request would get."""
-    return msgspec.to_builtins(problem_of(error))
+    problem: dict[str, Any] = msgspec.to_builtins(problem_of(error))
+    return problem
 
 
 def _key_text(resource: Resource, api_row: dict[str, Any]) -> str:
@@ -152,6 +158,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
             before=old,
             after=new,
         )
+
         # The write has committed: a state store that fails now must not turn it into an error the
         # client would retry (a second write), nor into a 500. Retry the audit row, then keep it in the log.
         def record() -> None:
@@ -200,7 +207,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
 
     async def create(request: Request[Any, Any, Any], body: RawBody) -> Response[Any]:
         access = access_of(request)
-        payload = await ctx.executor.run(_decode, body)
+        payload = await ctx.executor.run(_decode, request, body)
 
         def run(attempt: Attempt) -> Response[Any]:
             if isinstance(payload, list):
@@ -278,7 +285,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
         access = access_of(request)
         values = parse_key(key, resource)
         tags = _if_match(request, api.require_if_match)
-        encoded = encode_body(resource, _decode(body), access.fields, partial=True)
+        encoded = encode_body(resource, _decode(request, body), access.fields, partial=True)
         if encoded.problems:
             raise _unprocessable(encoded)
 
@@ -322,7 +329,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
             raise NotFound(f"{resource.name} has no action {name!r} (actions: {known})")
         access = access_of(request)
         values = parse_key(key, resource)
-        payload = await ctx.executor.run(_decode, body) if body.strip() else {}
+        payload = await ctx.executor.run(_decode, request, body) if body.strip() else {}
         if not isinstance(payload, dict):
             raise BadRequest(
                 "the action body must be a JSON object", errors=[{"parameter": "body", "detail": "object"}]

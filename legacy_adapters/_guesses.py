@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -138,7 +139,7 @@ def _int_guess(guess: FieldGuess, values: list[Any], name_words: list[str]) -> N
             continue
         if transform != "yyyymmdd" and not date_named and len(real) < _MIN_VALUES_WITHOUT_HINT:
             continue
-        seen = sorted(distinct & sentinels)
+        seen: list[Scalar] = sorted(distinct & sentinels)
         guess.type, guess.transform, guess.null_if = "date", transform, seen or None
         reason = f"the sampled values look like {label}"
         if seen:
@@ -192,7 +193,7 @@ def _text_guess(guess: FieldGuess, values: list[Any], length: int | None, is_cha
         guess.hints.append(f"map: {{{codes}}}")
 
 
-def guess_field(column: dict[str, Any], values: list[Any]) -> FieldGuess:
+def guess_field(column: Mapping[str, Any], values: list[Any]) -> FieldGuess:
     """Propose the field for a reflected column (``Inspector.get_columns`` entry) and its sampled values.
 
     Args:

@@ -127,7 +127,7 @@ _LONGEST = max(map(len, ABBREVIATIONS))
 def _segment(run: str) -> tuple[str, ...]:
     """Split an upper-case run into pieces: most letters covered by known pieces, then fewest pieces."""
     # best[i] = (unknown letters, pieces, pieces) for run[:i]; dynamic programming over cut points.
-    best: list[tuple[int, int, tuple[str, ...]]] = [(0, 0, ())] + [(len(run) + 1, 0, ())] * len(run)
+    best: list[tuple[int, int, tuple[str, ...]]] = [(0, 0, ()), *[(len(run) + 1, 0, ())] * len(run)]
     for end in range(1, len(run) + 1):
         for start in range(max(0, end - _LONGEST), end):
             piece = run[start:end]

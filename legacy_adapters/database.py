@@ -82,7 +82,7 @@ class Prepared:
     itself on a keyed read; the shape of a get-by-key never changes, only its values.
     """
 
-    def __init__(self, statement: sa.Executable, dialect: sa.Dialect) -> None:
+    def __init__(self, statement: sa.Select[Any], dialect: sa.Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql = compiled.string
         self._positions = compiled.positiontup
@@ -136,7 +136,7 @@ class Database:
         with self.errors(), self.engine.connect() as conn:
             return [tuple(r) for r in conn.execute(statement)]
 
-    def prepare(self, statement: sa.Executable) -> Prepared:
+    def prepare(self, statement: sa.Select[Any]) -> Prepared:
         return Prepared(statement, self.engine.dialect)
 
     def fetch_prepared(self, prepared: Prepared, values: dict[str, Any]) -> list[Sequence[Any]]:

@@ -45,14 +45,14 @@ class _Spec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """Base of every sync Struct: immutable, strict about unknown keys."""
 
 
-class RefSpec(_Spec):
+class RefSpec(_Spec, frozen=True):
     sync: str
     """The sync whose id map holds the remote record (``items`` for stock)."""
     attr: str = "id"
     """``id`` for the remote id, else a key of the remote extras (``inventory_item_id``)."""
 
 
-class FieldMap(_Spec):
+class FieldMap(_Spec, frozen=True):
     field: str | None = None
     """API field of the resource whose value is sent (or, with ``ref``, whose value names the row)."""
     template: str | None = None
@@ -75,7 +75,7 @@ class FieldMap(_Spec):
     """legacy: always sent; destination: sent on create only; newest: the later change wins, conflicts recorded."""
 
 
-class DetectorConfig(_Spec):
+class DetectorConfig(_Spec, frozen=True):
     kind: Literal["snapshot_hash", "high_water", "change_tracking"] = "snapshot_hash"
     column: str | None = None
     """high_water: the API field holding a rowversion or updated-at value."""
@@ -98,7 +98,7 @@ class ApprovalConfig(_Spec):
     """The first run after this sync's definition changed waits for approval."""
 
 
-class DestinationConfig(_Spec):
+class DestinationConfig(_Spec, frozen=True):
     url: str
     """Shop base URL; the GraphQL endpoint is ``{url}/admin/api/{api_version}/graphql.json``."""
     token: str
@@ -108,7 +108,7 @@ class DestinationConfig(_Spec):
     timeout_s: float = 10.0
 
 
-class SyncSpec(_Spec):
+class SyncSpec(_Spec, frozen=True):
     resource: str
     destination: str
     object: Literal["product", "customer", "inventory"]
@@ -131,7 +131,7 @@ class SyncSpec(_Spec):
     """Risky runs wait for a human (``sync approve`` / ``sync reject``)."""
 
 
-class AlertConfig(_Spec):
+class AlertConfig(_Spec, frozen=True):
     after_failures: int = 3
     """Alert when a sync fails (or partially fails) this many runs in a row."""
     webhook_url: str | None = None
@@ -139,7 +139,7 @@ class AlertConfig(_Spec):
     """A shell command run with BRIDGEHEAD_SYNC and BRIDGEHEAD_FAILURES in its environment."""
 
 
-class SyncConfig(_Spec):
+class SyncConfig(_Spec, frozen=True):
     destinations: dict[str, DestinationConfig]
     syncs: dict[str, SyncSpec]
     state_url: str = DEFAULT_STATE_URL

@@ -38,7 +38,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
@@ -343,7 +343,8 @@ class SyncEngine:
                 op = "create"
             else:
                 if spec.mode == "insert_only":
-                    accept[change.key] = change.fingerprint
+                    if change.fingerprint is not None:  # always, for an upsert
+                        accept[change.key] = change.fingerprint
                     continue
                 op = "update"
             report.planned[op] += 1
@@ -486,7 +487,7 @@ class SyncEngine:
             for c in conflicts:
                 self.store.record_conflict(report.run_id, name, item.key, c.field, c.legacy, c.remote, c.winner)
             report.conflicts += len(conflicts)
-            op = "create" if creating else "update"
+            op: Literal["create", "update", "delete"] = "create" if creating else "update"
             if spec.object == "inventory":
                 send = {**values, **send}  # the item and location identify the slot: always needed
             elif not creating and not send:

@@ -19,6 +19,7 @@ from gateway.exceptions import Unauthorized
 
 if TYPE_CHECKING:
     import httpx
+    from jwt.types import Options
 
     from legacy_adapters.mapping.model import AuthConfig
 
@@ -99,7 +100,7 @@ class TokenVerifier:
             shown = repr(alg) if isinstance(alg, str) and _SHOWABLE_ALG.fullmatch(alg) else "in its header"
             raise Unauthorized(f"the token algorithm {shown} is not accepted")
         key = self._key(alg, header)
-        options: dict[str, Any] = {"require": ["exp"], "verify_aud": self.config.audience is not None}
+        options: Options = {"require": ["exp"], "verify_aud": self.config.audience is not None}
         try:
             claims = jwt.decode(
                 token,

@@ -48,7 +48,7 @@ __all__ = ("OdbcBackend", "Watchdog", "add_option", "native_code", "option_prese
 try:
     import pyodbc
 except ImportError:  # pragma: no cover - pyodbc is a dependency; libodbc may still be missing
-    pyodbc = None  # type: ignore[assignment]
+    pyodbc = None
 else:
     # SQLAlchemy pools connections; the driver manager's pool under it would keep dead ones.
     pyodbc.pooling = False
@@ -80,7 +80,7 @@ _NATIVE = re.compile(r"\((-?\d+)\) \(SQL\w+\)\s*$")
 def sqlstate(error: BaseException) -> str:
     """The five-character SQLSTATE of a pyodbc error (``''`` when it has none)."""
     error = getattr(error, "orig", None) or error
-    args = getattr(error, "args", ())
+    args: tuple[Any, ...] = getattr(error, "args", ())
     if len(args) >= 2 and isinstance(args[0], str) and len(args[0]) == 5:
         return args[0].upper()
     return ""
@@ -254,12 +254,12 @@ class OdbcBackend:
         def _options(conn: sa.Connection, options: dict[str, Any]) -> None:
             # Called before the statement's cursor exists, so a cursor-level timeout can still change.
             if options.get("bridgehead_write"):
-                record = conn.connection._connection_record  # type: ignore[union-attr]
+                record = conn.connection._connection_record
                 backend._write_mode(conn.connection.dbapi_connection, True)
                 if record is not None:
                     record.info["bh_write"] = True
             if options.get("no_statement_timeout"):
-                record = conn.connection._connection_record  # type: ignore[union-attr]
+                record = conn.connection._connection_record
                 if record is not None and not record.info.get("bh_unbounded"):
                     if not backend.watchdog:
                         backend._set_timeout(conn.connection.dbapi_connection, None)
@@ -267,11 +267,11 @@ class OdbcBackend:
 
         @sa.event.listens_for(engine, "before_cursor_execute")
         def _arm(conn: sa.Connection, cursor: Any, _s: Any, _p: Any, _context: Any, _many: bool) -> None:
-            record = conn.connection._connection_record  # type: ignore[union-attr]
+            record = conn.connection._connection_record
             dog = record.info.get("bh_watchdog") if record is not None else None
             if dog is not None:
                 dog.disarm()
-                if not record.info.get("bh_unbounded"):  # type: ignore[union-attr]
+                if not record.info.get("bh_unbounded"):
                     dog.arm(cursor, timeout)
 
         @sa.event.listens_for(engine, "checkin")
@@ -325,7 +325,7 @@ class OdbcBackend:
             return False
         return self._kind(error) is DatabaseUnavailable
 
-    def streamable(self, statement: sa.Executable, dialect: sa.Dialect) -> sa.Executable | str:
+    def streamable(self, statement: sa.Select[Any], dialect: sa.Dialect) -> sa.Executable | str:
         return statement
 
     def classify(self, error: BaseException) -> DatabaseError:

@@ -26,7 +26,10 @@ driver options it needs (a streaming cursor for exports)."""
 class Backend(Protocol):
     """Engine set-up and error classification for one family of database URLs."""
 
-    name: str
+    @property
+    def name(self) -> str:  # read-only: the backends declare it as a class constant
+        ...
+
     buffers_results: ClassVar[bool]
     """The driver holds a whole result in memory before the first row (no way to stream it):
     exports then read it in keyset-ordered batches instead of one statement."""
@@ -39,7 +42,7 @@ class Backend(Protocol):
         """Attach event listeners (timeouts, session settings, driver options of ``role``) to a new engine."""
         ...
 
-    def streamable(self, statement: sa.Executable, dialect: sa.Dialect) -> sa.Executable | str:
+    def streamable(self, statement: sa.Select[Any], dialect: sa.Dialect) -> sa.Executable | str:
         """The form of ``statement`` that the driver streams (most drivers: the statement itself)."""
         ...
 

@@ -70,12 +70,12 @@ class SQLiteBackend:
 
         @sa.event.listens_for(engine, "before_cursor_execute")
         def _arm(conn: sa.Connection, _cursor: Any, _stmt: Any, _params: Any, context: Any, _many: bool) -> None:
-            state = conn.connection._connection_record.info.get("deadline")  # type: ignore[union-attr]
+            state = conn.connection._connection_record.info.get("deadline")
             if state is not None:
                 unbounded = context is not None and context.execution_options.get("no_statement_timeout")
                 state["deadline"] = None if unbounded else time.monotonic() + timeout
 
-    def streamable(self, statement: sa.Executable, dialect: sa.Dialect) -> sa.Executable | str:
+    def streamable(self, statement: sa.Select[Any], dialect: sa.Dialect) -> sa.Executable | str:
         return statement
 
     def classify(self, error: BaseException) -> DatabaseError:

@@ -125,7 +125,7 @@ class SQLiteOdbcBackend(OdbcBackend):
     name = "sqlite+pyodbc"
     watchdog = True
 
-    def streamable(self, statement: sa.Executable, dialect: sa.Dialect) -> sa.Executable | str:
+    def streamable(self, statement: sa.Select[Any], dialect: sa.Dialect) -> sa.Executable | str:
         """The statement with its values written in as literals.
 
         sqliteodbc steps through a result row by row only for statements without

@@ -44,7 +44,7 @@ class _Spec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """Base for every mapping Struct: immutable, strict about unknown keys."""
 
 
-class DatabaseConfig(_Spec):
+class DatabaseConfig(_Spec, frozen=True):
     url: str
     """SQLAlchemy URL: ``sqlite:///file.db``, ``mssql+pyodbc://…``, ``postgresql+pyodbc://…``."""
     statement_timeout_s: float = 5.0
@@ -70,7 +70,7 @@ class DatabaseConfig(_Spec):
         return self.request_timeout_s or self.connect_timeout_s + self.statement_timeout_s
 
 
-class AuthConfig(_Spec):
+class AuthConfig(_Spec, frozen=True):
     issuer: str | None = None
     audience: str | None = None
     jwks_url: str | None = None
@@ -132,7 +132,7 @@ def parse_rate(text: str) -> tuple[int, Literal["second", "minute", "hour", "day
     return int(count), unit.strip()  # type: ignore[return-value]
 
 
-class ApiConfig(_Spec):
+class ApiConfig(_Spec, frozen=True):
     default_limit: int = 50
     max_limit: int = 500
     cursor_secret: str | None = None
@@ -163,7 +163,7 @@ class UnmappedDefault(_Spec):
     """The API value every stored code missing from the ``map`` is served as."""
 
 
-class FieldSpec(_Spec):
+class FieldSpec(_Spec, frozen=True):
     column: str
     """The legacy column holding this field (the date column for a ``date_time`` pair)."""
     type: FieldType = "string"
@@ -202,7 +202,7 @@ class FieldSpec(_Spec):
     required: bool = False
 
 
-class DeleteSpec(_Spec):
+class DeleteSpec(_Spec, frozen=True):
     column: str | None = None
     """Soft delete: DELETE sets this column to ``value`` instead of removing the row."""
     value: Scalar | None = None
@@ -210,14 +210,14 @@ class DeleteSpec(_Spec):
     """Allow removing the row itself; must be said explicitly."""
 
 
-class RelationSpec(_Spec):
+class RelationSpec(_Spec, frozen=True):
     resource: str
     on: dict[str, str]
     """This resource's field -> the related resource's field."""
     many: bool = True
 
 
-class ActionSpec(_Spec):
+class ActionSpec(_Spec, frozen=True):
     procedure: str | None = None
     """Stored procedure called with named parameters (SQL Server ``EXEC``)."""
     sql: str | list[str] | None = None
@@ -229,12 +229,12 @@ class ActionSpec(_Spec):
     description: str | None = None
 
 
-class ScopeSpec(_Spec):
+class ScopeSpec(_Spec, frozen=True):
     read: str | None = None
     write: str | None = None
 
 
-class ResourceSpec(_Spec):
+class ResourceSpec(_Spec, frozen=True):
     table: str
     """Legacy table, optionally schema-qualified (``dbo.JOBMAST``)."""
     key: str | list[str]
@@ -267,7 +267,7 @@ class ResourceSpec(_Spec):
         return (self.key,) if isinstance(self.key, str) else tuple(self.key)
 
 
-class VersionSpec(_Spec):
+class VersionSpec(_Spec, frozen=True):
     resources: dict[str, ResourceSpec]
     deprecated: bool = False
     sunset: str | None = None
@@ -275,12 +275,12 @@ class VersionSpec(_Spec):
     description: str | None = None
 
 
-class StateConfig(_Spec):
+class StateConfig(_Spec, frozen=True):
     url: str = "sqlite:///.bridgehead/state.db"
     """Idempotency keys, audit trail and sync state. PostgreSQL when several processes share them."""
 
 
-class Mapping(_Spec):
+class Mapping(_Spec, frozen=True):
     database: DatabaseConfig
     versions: dict[str, VersionSpec]
     auth: AuthConfig | None = None

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 
 __all__ = ("MappingCondition",)
@@ -26,7 +27,7 @@ class MappingCondition(sa.sql.expression.ColumnElement[bool]):
 
     inherit_cache = True
     # NullType, not Boolean: engines without booleans (SQL Server) would otherwise append "= 1".
-    type = sa.types.NullType()
+    type = sa.types.NullType()  # type: ignore[assignment]  # SQLAlchemy's stubs tie .type to the [bool] above
     _traverse_internals = [("sql", InternalTraversal.dp_string)]
 
     def __init__(self, sql: str) -> None:
@@ -34,7 +35,7 @@ class MappingCondition(sa.sql.expression.ColumnElement[bool]):
 
 
 @compiles(MappingCondition)
-def _compile(element: MappingCondition, compiler: Any, **kw: Any) -> str:
+def _compile(element: MappingCondition, compiler: SQLCompiler, **kw: Any) -> str:
     quoted = _PLACEHOLDER.sub(lambda m: compiler.preparer.quote(m.group(1)), element.sql)
     # Through text(): a ':' stays literal and '%' is escaped for drivers with pyformat parameters.
     return "(" + compiler.process(sa.text(quoted.replace(":", "\\:")), **kw) + ")"

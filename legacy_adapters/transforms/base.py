@@ -30,8 +30,10 @@ class Transform(Protocol):
     ``to_api(to_legacy(v)) == v`` for every API value the transform accepts.
     """
 
-    order_preserving: bool
-    """Stored order equals API order, so ``lt``/``gt`` and ``sort`` may run on the column."""
+    @property
+    def order_preserving(self) -> bool:  # read-only: frozen dataclasses and computed properties both satisfy it
+        """Stored order equals API order, so ``lt``/``gt`` and ``sort`` may run on the column."""
+        ...
 
     def to_api(self, raw: Any) -> Any:
         """Decode a stored value; raise ``Undecodable`` when it cannot be."""

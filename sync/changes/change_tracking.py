@@ -257,8 +257,8 @@ class ChangeTrackingDetector:
         for start in range(0, len(stored_keys), _KEYS_PER_READ):
             chunk = tuple(stored_keys[start : start + _KEYS_PER_READ])
             query = ReadQuery(self.resource, self.fields, (_StoredKeyIn(self._columns, chunk),))
-            for row in self.reader.stream(query):
-                found[encode_key([row[k] for k in self.key_names])] = row
+            for fresh in self.reader.stream(query):
+                found[encode_key([fresh[k] for k in self.key_names])] = fresh
         delivered = self.store.fingerprints(self.sync, list(reread))
         for key in reread:
             row = found.get(key)

@@ -79,7 +79,7 @@ class HighWaterDetector:
     def detect(self) -> Iterator[list[Change]]:
         cursor = self.store.get_cursor(self.sync) or {}
         mark = cursor.get("mark")
-        conditions = ()
+        conditions: tuple[Comparison, ...] = ()
         if mark is not None:
             value = dt.datetime.fromisoformat(mark) if self.column.spec.type == "datetime" else mark
             if self.local_time:

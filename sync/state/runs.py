@@ -76,7 +76,7 @@ class RunLog:
         with self.engine.begin() as conn:
             values: dict[str, Any] = dict.fromkeys(COUNTS, 0)
             values |= {"sync": sync, "status": "queued", "worker": worker, "dry_run": dry_run, "started_at": _now()}
-            return int(conn.execute(RUNS.insert().values(**values)).inserted_primary_key[0])
+            return int(conn.execute(RUNS.insert().values(**values)).inserted_primary_key[0])  # type: ignore[index]  # a one-row INSERT always reports its key
 
     def move_run(self, run_id: int, status: str, *, error: str | None = None) -> None:
         """Advance the run's state machine; refuses transitions it does not allow."""

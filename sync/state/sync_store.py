@@ -58,7 +58,7 @@ def _insert(conn: sa.Connection) -> Any:
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # same on_conflict API as PostgreSQL's
     return insert
 
 

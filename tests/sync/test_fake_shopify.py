@@ -88,3 +88,16 @@ def test_wrong_token_is_401() -> None:
 def test_page_size_is_capped_at_250(first: int) -> None:
     body = post(FakeShopify(), "query($n: Int) { products(first: $n) { nodes { id } } }", {"n": first}).json()
     assert body["errors"]
+
+
+def test_idempotent_key_from_a_variable_replays_the_first_result() -> None:
+    """graphql-core 3.3 hands resolvers a VariableValues tuple, not a dict: `key: $k` must still resolve."""
+    fake = FakeShopify()
+    item = make_item(fake)
+    declared = SET.replace("InventorySetQuantitiesInput!)", "InventorySetQuantitiesInput!, $k: String!)")
+    query = declared.replace('"%s"', "$k")
+    first = post(fake, query, {**quantities(item, 5, changeFromQuantity=0), "k": "v1"})
+    again = post(fake, query, {**quantities(item, 5, changeFromQuantity=0), "k": "v1"})
+    assert first.status_code == 200 and "errors" not in first.json(), first.text
+    assert first.json()["data"] == again.json()["data"]
+    assert first.json()["data"]["inventorySetQuantities"]["userErrors"] == []

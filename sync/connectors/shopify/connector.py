@@ -67,7 +67,8 @@ class ShopifyConnector:
         return results
 
     def _push_objects(self, records: list[OutRecord]) -> list[PushResult]:
-        parts, variables, decl = [], {}, []
+        parts, decl = [], []
+        variables: dict[str, Any] = {}
         for i, rec in enumerate(records):
             if rec.op == "delete" and not (self.kind == "product" and self.on_delete == "archive"):
                 name = "productDelete" if self.kind == "product" else "customerDelete"

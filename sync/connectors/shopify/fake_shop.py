@@ -97,8 +97,11 @@ class FakeShop:
     def _idempotency_key(self, info: GraphQLResolveInfo) -> str | None:
         for directive in info.field_nodes[0].directives or ():
             if directive.name.value == "idempotent":
-                arg = directive.arguments[0].value
-                return str(value_from_ast_untyped(arg, info.variable_values))
+                arg = (directive.arguments or ())[0].value
+                # graphql-core 3.3 passes VariableValues (the dict is .coerced); 3.2 passed the dict itself.
+                given: Any = info.variable_values
+                variables: dict[str, Any] = getattr(given, "coerced", given)
+                return str(value_from_ast_untyped(arg, variables))
         return None
 
     # -- views -------------------------------------------------------------------------------
@@ -226,8 +229,9 @@ class FakeShop:
         handle, n = base, 1
         while any(p["handle"] == handle for p in self.products.values()):
             handle, n = f"{base}-{n}", n + 1
-        product = {"id": gid, "title": "", "handle": handle, "status": "ACTIVE", "vendor": None, "productType": None,
-                   "descriptionHtml": None, "tags": [], "variants": [], "metafields": {}, "updatedAt": ""}  # fmt: skip
+        product: dict[str, Any] = {"id": gid, "title": "", "handle": handle, "status": "ACTIVE", "vendor": None,
+                   "productType": None, "descriptionHtml": None, "tags": [], "variants": [], "metafields": {},
+                   "updatedAt": ""}  # fmt: skip
         if identifier and (custom := identifier.get("customId")):
             product["metafields"][(custom["namespace"], custom["key"])] = custom["value"]
         self.products[gid] = product
@@ -244,8 +248,8 @@ class FakeShop:
             old = {_option_key(v["optionValues"]): v for v in product["variants"]}
             new = []
             for given in data["variants"] or ():
-                key = _option_key(given["optionValues"])
-                variant = old.pop(key, None) or {
+                option = _option_key(given["optionValues"])
+                variant = old.pop(option, None) or {
                     "id": self._gid("ProductVariant"), "inventoryItem": self._gid("InventoryItem"),
                     "optionValues": given["optionValues"], "price": "0.00", "sku": None, "barcode": None,
                 }  # fmt: skip
@@ -320,7 +324,7 @@ class FakeShop:
             errors.append(_err(["input", "quantities"], f"At most {_MAX_PAGE} quantities", "TOO_MANY"))
         cas = self.api_version >= "2026-04"
         for i, q in enumerate(data["quantities"]):
-            where = ["input", "quantities", i]
+            where: list[str | int] = ["input", "quantities", i]
             slot = (q["inventoryItemId"], q["locationId"])
             if slot not in self.inventory:
                 errors.append(_err([*where, "inventoryItemId"], "The inventory item is not stocked there", "NOT_FOUND"))
