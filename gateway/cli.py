@@ -62,19 +62,31 @@ def _open_database(mapping: Mapping) -> Any:
         _fail(f"cannot open database.url: {exc}")
 
 
-def _preflight(mapping: Mapping) -> Any:
-    """Open the database and refuse to serve a mapping whose tables or columns are missing."""
-    from legacy_adapters.check import check_mapping
+def _preflight(mapping: Mapping, config: str | None = None, *, key_budget_s: float = 10.0) -> Any:
+    """Open the database and refuse to serve a mapping whose tables or columns are missing or whose keys repeat.
+
+    Keys are proven unique within ``key_budget_s`` seconds (one grouped query per resource); one not
+    proven in time is logged, and reads refuse a repeated key when they meet it.
+    """
+    import structlog
+
+    from legacy_adapters.check import check_mapping, verify_keys
 
     database = _open_database(mapping)
     try:
-        errors = [f for f in check_mapping(mapping, database, thorough=False) if f.severity == "error"]
+        findings = check_mapping(mapping, database, thorough=False)
+        if not any(f.severity == "error" for f in findings) and key_budget_s > 0:
+            findings += verify_keys(mapping, database, budget_s=key_budget_s)
     except BridgeheadError as exc:
         database.dispose()
         _fail(f"cannot check the mapping against the database: {exc}")
+    errors = [f for f in findings if f.severity == "error"]
     if errors:
         database.dispose()
-        _fail("the mapping does not match the database:\n  " + "\n  ".join(map(str, errors)))
+        where = f"{config}: " if config else ""
+        _fail("the mapping does not match the database:\n  " + "\n  ".join(f"{where}{e}" for e in errors))
+    for finding in findings:
+        structlog.get_logger("bridgehead.check").warning(finding.message, path=finding.path)
     return database
 
 
@@ -88,6 +100,7 @@ def _serve(
     workers: int = 1,
     config: str | None = None,
     environ: AbcMapping[str, str] | None = None,
+    key_budget_s: float = 10.0,
 ) -> None:
     import uvicorn
 
@@ -95,7 +108,7 @@ def _serve(
     from gateway.logging import configure_logging
 
     configure_logging(log_level, json=json_logs)
-    database = _preflight(mapping)
+    database = _preflight(mapping, config, key_budget_s=key_budget_s)
     options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning", "access_log": False}
     if workers > 1 and config is not None:
         # Worker processes build their own app from the file; they share state through the state
@@ -141,22 +154,39 @@ _config_option = click.option(
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
 @click.option("--log-level", default="info", show_default=True)
 @click.option("--json-logs", is_flag=True, help="One JSON object per log line.")
-def serve(config: str, host: str, port: int, workers: int, log_level: str, json_logs: bool) -> None:
+@click.option(
+    "--verify-keys-s",
+    "key_budget_s",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds start-up may spend proving each resource's key unique (0: reads check as they go).",
+)
+def serve(
+    config: str, host: str, port: int, workers: int, log_level: str, json_logs: bool, key_budget_s: float
+) -> None:
     """Serve the API described by a mapping file."""
-    _serve(_load(config), host, port, log_level, json_logs, workers=workers, config=config)
+    _serve(_load(config), host, port, log_level, json_logs, workers=workers, config=config, key_budget_s=key_budget_s)
 
 
 @main.command()
 @_config_option
 @click.option("--quick", is_flag=True, help="Tables and columns only; skip key uniqueness and the decode sample.")
-def check(config: str, quick: bool) -> None:
+@click.option(
+    "--max-undecodable",
+    default=0.05,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of sampled rows a field may fail to decode (served as null) before it is an error.",
+)
+def check(config: str, quick: bool, max_undecodable: float) -> None:
     """Validate the mapping against the live database; exit 1 on any error."""
     from legacy_adapters.check import check_mapping
 
     mapping = _load(config)
     database = _open_database(mapping)
     try:
-        findings = check_mapping(mapping, database, thorough=not quick)
+        findings = check_mapping(mapping, database, thorough=not quick, max_undecodable=max_undecodable)
     except BridgeheadError as exc:
         _fail(f"cannot check the mapping against the database: {exc}")
     finally:

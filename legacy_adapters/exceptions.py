@@ -10,6 +10,7 @@ BridgeheadError
         ├── StatementTimeout      the statement ran past its timeout and was cancelled
         ├── IntegrityConflict     a constraint refused a write
         └── SchemaDrift           a mapped table or column is missing in the live database
+            └── KeyNotUnique      rows share a resource's key (met by a read)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = (
     "DatabaseError",
     "DatabaseUnavailable",
     "IntegrityConflict",
+    "KeyNotUnique",
     "LegacyError",
     "MappingError",
     "QueryError",
@@ -96,3 +98,11 @@ class IntegrityConflict(DatabaseError):
 
 class SchemaDrift(DatabaseError):
     """A mapped table or column is missing from the live database."""
+
+
+class KeyNotUnique(SchemaDrift):
+    """Several rows share the values of a resource's key: which one the key addresses is unknowable.
+
+    Raised by a read that meets the repeat, instead of serving one of the rows at random or
+    letting a keyset page skip the others.
+    """
