@@ -203,7 +203,7 @@ def _time_guess(guess: FieldGuess, distinct: set[int]) -> bool:
         guess.type, guess.time = "time", "hhmmssth"
         guess.why.append("named like a time and the sampled values have eight digits HHMMSSth (hundredths)")
         return True
-    if max(distinct) < 86400:
+    if max(distinct) < 86400 and len(distinct) >= _MIN_VALUES_WITHOUT_HINT:
         guess.type, guess.time = "time", "seconds"
         guess.why.append("named like a time and every sampled value is below 86400: seconds since midnight")
         return True

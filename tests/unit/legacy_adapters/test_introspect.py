@@ -355,6 +355,22 @@ def test_table_names_become_plural_resources() -> None:
         "items",
         "invoice_histories",
     ]
+    # Whole words are not cut into an abbreviation and leftovers (CUST + OMERS -> customer_omers).
+    assert [resource_name(t) for t in ("CUSTOMERS", "CUSTOMER", "ORDER", "ITEM MASTER", "ORDLINES", "SHIPLOG")] == [
+        "customers",
+        "customers",
+        "orders",
+        "items",
+        "order_lines",
+        "ship_logs",
+    ]
+    assert [field_name(c) for c in ("ACTIVE", "CRLIMIT", "SHPTM", "LRCVDT", "SHIP DATE")] == [
+        "active",
+        "credit_limit",
+        "ship_time",
+        "last_received_date",
+        "ship_date",
+    ]
 
 
 def test_the_command_writes_a_file_and_will_not_overwrite_it(demo_db_path: Path, tmp_path: Path) -> None:
