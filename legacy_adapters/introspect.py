@@ -1,8 +1,11 @@
 """Live schema -> starter mapping: ``bridgehead introspect --url URL``.
 
 Reads the catalogue through SQLAlchemy inspection and a bounded sample of each
-table (``SELECT … LIMIT n`` / ``TOP n``, never a scan), then proposes names,
-types, transforms, keys and relations. Everything that is a guess says so in a
+table (``SELECT … LIMIT n`` / ``TOP n``), then proposes names, types, codecs,
+keys and relations. The one whole-table read is for a table without a declared
+key: its candidate key is counted (repeats and NULLs, each query stopping at
+its first hit, under the statement timeout), because a key unique in 1,000
+sampled rows may repeat in the next million. Everything that is a guess says so in a
 YAML comment with its reason; the result loads, passes ``bridgehead check`` and
 serves, so a user starts from a working API and corrects it, instead of from a
 blank file. Value guesses live in ``_guesses.py``, names in ``_naming.py`` and
