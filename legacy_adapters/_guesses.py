@@ -54,6 +54,8 @@ class FieldGuess:
     time: str | None = None
     """Time codec (``time: hhmm``) of a time of day stored as a number."""
     bool_values: tuple[str, str] | None = None
+    decimals: int | None = None
+    """A DECIMAL column's scale, so every driver's value is served with it (sqliteodbc gives text)."""
     length: int | None = None
     null_if: list[Scalar] | None = None
     nullable: bool = False
@@ -333,6 +335,9 @@ def guess_field(column: dict[str, Any], values: list[Any], *, sample: str = "the
     elif declared_nullable and values:
         guess.why.append(f"{len(values) - len(present)} NULLs in {sample}: nullable")
     name_words = words(column["name"])
+    scale = getattr(type_, "scale", None)
+    if kind == "decimal" and isinstance(type_, sa.Numeric) and scale:
+        guess.decimals = scale
     if kind == "integer":
         _int_guess(guess, present, name_words)
     elif kind == "string":

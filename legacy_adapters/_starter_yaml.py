@@ -85,6 +85,8 @@ def _field(name: str, guess: FieldGuess) -> dict[str, Any]:
         spec["transform"] = guess.transform
     if guess.bool_values:
         spec["bool_values"] = list(guess.bool_values)
+    if guess.decimals is not None:
+        spec["decimals"] = guess.decimals
     if guess.length is not None:
         spec["length"] = guess.length
     if guess.null_if:
