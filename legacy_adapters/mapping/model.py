@@ -25,6 +25,7 @@ __all__ = (
     "ResourceSpec",
     "ScopeSpec",
     "StateConfig",
+    "UnmappedDefault",
     "VersionSpec",
 )
 
@@ -79,26 +80,41 @@ class ApiConfig(_Spec):
     """How long an ``Idempotency-Key`` replays its first response."""
 
 
+class UnmappedDefault(_Spec):
+    default: str
+    """The API value every stored code missing from the ``map`` is served as."""
+
+
 class FieldSpec(_Spec):
     column: str
     """The legacy column holding this field (the date column for a ``date_time`` pair)."""
     type: FieldType = "string"
     transform: str | None = None
-    """Name of a two-way transform, e.g. ``trim``, ``yyyymmdd``, ``yes_no``."""
+    """Name of a two-way transform, e.g. ``trim``, ``yes_no``."""
+    date: str | None = None
+    """Date codec: ``yyyymmdd``, ``cyymmdd``, ``yyyyddd``, … or ``pattern:%C%y%m%d``."""
+    time: str | None = None
+    """Time codec: ``hhmmss``, ``hhmm``, ``hhmmssth``, ``seconds`` or ``pattern:%H%M``."""
+    pivot_year: int | None = None
+    """First year a two-digit year (``yymmdd``) stands for; 1940 when unset (40-99 = 19xx, 00-39 = 20xx)."""
     map: dict[str | int, str] | None = None
     """Legacy code -> API value, e.g. ``{R: released}``; applied after ``transform``."""
+    unmapped: Literal["null", "raw"] | UnmappedDefault | None = None
+    """What a stored code missing from ``map`` is served as: null (default), the code itself, or a default."""
     null_if: list[Scalar] | None = None
     """Stored sentinels that mean "no value", e.g. ``[0, 99999999]`` for dates."""
     scale: int | None = None
     """Implied decimals: a stored 1250 with scale 2 is 12.50."""
+    decimals: int | None = None
+    """A DECIMAL column's declared scale (2 for DECIMAL(11,2)): every backend serves values with it."""
     length: int | None = None
     """Width of a CHAR column (padding on write and in comparisons) or of a zero-padded number."""
     bool_values: tuple[Scalar, Scalar] | None = None
     """Stored (true, false) codes for the ``boolean`` transform."""
     time_column: str | None = None
-    """For ``date_time``: the column holding the HHMMSS time that goes with ``column``."""
+    """For a datetime from two columns: the column holding the time that goes with ``column``."""
     timezone: str | None = None
-    """IANA zone the legacy system wrote local times in (``date_time``)."""
+    """IANA zone the legacy system wrote local times in (a datetime from two columns)."""
     nullable: bool = False
     """The column itself may hold SQL NULL (legacy schemas mostly use sentinels instead)."""
     scope: str | None = None

@@ -156,5 +156,16 @@ def _check_field(path: str, name: str, field: FieldSpec) -> None:
     try:
         build_codec(field)
     except ValueError as exc:
-        key = "transform" if field.transform else "map" if field.map else "column"
-        raise MappingError(str(exc), path=f"{path}.{key}") from None
+        raise MappingError(str(exc), path=f"{path}.{_culprit(field, str(exc))}") from None
+
+
+def _culprit(field: FieldSpec, message: str) -> str:
+    """The key an error from building the codec is about, so the path points at the line to fix."""
+    for key in ("pivot_year", "unmapped", "decimals", "time_column", "timezone"):
+        if f"'{key}'" in message and getattr(field, key) is not None:
+            return key
+    if field.time is not None and ("time codec" in message or field.time.removeprefix("pattern:") in message):
+        return "time"
+    if field.date is not None or field.time is not None:
+        return "date" if field.date is not None else "time"
+    return "transform" if field.transform else "map" if field.map else "column"

@@ -43,16 +43,17 @@ def _fixed(transform: Transform) -> TransformFactory:
 TRANSFORMS: dict[str, TransformFactory] = {
     "active_inactive": booleans.active_inactive,
     "boolean": booleans.boolean,
-    "cyymmdd": _fixed(dates.CenturyDate()),
+    # Date and time transforms from before ``date:``/``time:``; aliases of those codecs.
+    "cyymmdd": _fixed(dates.date_codec("cyymmdd")),
     "date_time": dates.date_time,
-    "hhmmss": _fixed(dates.PackedTime()),
-    "julian": _fixed(dates.JulianDate()),
-    "mm/dd/yyyy": _fixed(dates.SlashDate()),
+    "hhmmss": _fixed(dates.time_codec("hhmmss")),
+    "julian": _fixed(dates.date_codec("cyyddd")),
+    "mm/dd/yyyy": _fixed(dates.date_codec("mm/dd/yyyy")),
     "one_zero": booleans.one_zero,
     "strip": text.strip,
     "trim": text.trim,
     "yes_no": booleans.yes_no,
-    "yyyymmdd": _fixed(dates.PackedDate()),
+    "yyyymmdd": _fixed(dates.date_codec("yyyymmdd")),
     "zero_padded": text.zero_padded,
 }
 """Transform name, as written in the mapping file -> factory."""
@@ -68,4 +69,7 @@ def get_transform(name: str) -> TransformFactory:
         return TRANSFORMS[name]
     except KeyError:
         known = ", ".join(sorted(TRANSFORMS))
+        if name in dates.DATE_CODECS or name in dates.TIME_CODECS:
+            key = "date" if name in dates.DATE_CODECS else "time"
+            raise UnknownTransform(f"{name!r} is a {key} codec: write '{key}: {name}' instead of 'transform'") from None
         raise UnknownTransform(f"unknown transform {name!r} (known: {known})") from None

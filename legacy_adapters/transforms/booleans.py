@@ -7,6 +7,7 @@ codes from ``bool_values``. Any other stored code is ``Undecodable``: a stray 'X
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .base import Undecodable, Unencodable
@@ -26,8 +27,9 @@ def _matches(raw: Any, code: str | int | float) -> bool:
     if isinstance(raw, str):
         # A 1/0 flag kept in a CHAR(1) column reads back as '1'/'0'.
         return raw.strip() == str(code)
-    # A BIT column arrives as a bool, which compares equal to 1/0 as it should.
-    return isinstance(raw, int | float) and raw == code
+    # A BIT column arrives as a bool, which compares equal to 1/0 as it should; a NUMERIC(1,0)
+    # column arrives as a Decimal from pyodbc.
+    return isinstance(raw, int | float | Decimal) and raw == code
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +68,8 @@ class BoolCodes:
                 found = letters.get(raw.rstrip(" "))
                 if found is None and digits:
                     found = digits.get(raw.strip())
-            elif kind is int or kind is float:
-                found = numbers.get(raw)
+            elif kind is int or kind is float or kind is Decimal:
+                found = numbers.get(raw)  # equal numbers hash alike: Decimal(1) finds 1
             else:
                 found = None
             return slow(raw) if found is None else found

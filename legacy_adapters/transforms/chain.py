@@ -1,8 +1,9 @@
 """FieldCodec: one field's whole conversion, built from its ``FieldSpec``.
 
-Reading runs the links in order: null sentinels, the named transform, the code map, implied
-decimals. Writing (and translating a filter value) runs them backwards and ends with a check
-that the stored value is not a sentinel, which would read back as null.
+Reading runs the links in order: null sentinels, the named transform (or the date/time
+codecs), the code map, implied decimals (or a DECIMAL column's scale). Writing (and
+translating a filter value) runs them backwards and ends with a check that the stored
+value is not a sentinel, which would read back as null.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .base import Unencodable
-from .numbers import ImpliedDecimal, NullIf
-from .text import code_map
+from .dates import DateTimePair, date_codec, time_codec, timestamp
+from .numbers import DecimalValue, ImpliedDecimal, NullIf
+from .text import CodeMap, Unmapped, code_map
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,6 +44,26 @@ class FieldCodec:
     def order_preserving(self) -> bool:
         """Stored order is API order, so range filters and sorting may run on the column(s)."""
         return all(link.order_preserving for link in self.links)
+
+    @property
+    def code_map(self) -> CodeMap | None:
+        """The field's code map, whose unknown codes decide what filters on it must match."""
+        return next((link for link in self.links if isinstance(link, CodeMap)), None)
+
+    def stored_code(self, code: Any) -> Any:
+        """A map's code as the column holds it: through the links before the map (a padded CHAR)."""
+        links = self.links[: next(i for i, link in enumerate(self.links) if isinstance(link, CodeMap))]
+        for link in reversed(links):
+            code = link.to_legacy(code)
+        return code
+
+    @property
+    def places(self) -> int | None:
+        """Decimal places every API value has (implied decimals, a DECIMAL's scale), else None."""
+        last = self.links[-1] if self.links else None
+        if isinstance(last, ImpliedDecimal):
+            return last.scale
+        return last.places if isinstance(last, DecimalValue) else None
 
     def _is_null(self, raw: Any) -> bool:
         # A pair is null when its date part is: a time of day without a date means nothing.
@@ -128,7 +150,7 @@ def build_codec(spec: FieldSpec) -> FieldCodec:
         spec: The field as written in the mapping file.
 
     Returns:
-        The field's codec; identity when it names no transform, map or scale.
+        The field's codec; identity when it names no transform, codec, map or scale.
 
     Raises:
         UnknownTransform: ``spec.transform`` is not a registered name.
@@ -139,16 +161,57 @@ def build_codec(spec: FieldSpec) -> FieldCodec:
 
     links: list[Transform] = []
     if spec.transform is not None:
+        if spec.date is not None or spec.time is not None:
+            raise ValueError("give either 'transform' or 'date'/'time', not both")
         links.append(get_transform(spec.transform)(spec))
+    elif spec.date is not None or spec.time is not None:
+        links.append(_calendar(spec))
+    elif spec.pivot_year is not None:
+        raise ValueError("'pivot_year' goes with a date codec such as date: yymmdd")
     if spec.map is not None:
-        links.append(code_map(spec.map))
+        links.append(code_map(spec.map, _unmapped(spec)))
+    elif spec.unmapped is not None:
+        raise ValueError("'unmapped' says what codes missing from a 'map' become; this field has no map")
     if spec.scale is not None:
+        if spec.decimals is not None:
+            raise ValueError(
+                "'scale' is for integers holding implied decimals, 'decimals' for DECIMAL columns: not both"
+            )
         links.append(ImpliedDecimal(spec.scale))
-    if spec.transform == "date_time":
-        assert spec.time_column is not None  # the date_time factory has checked it
+    elif spec.type == "decimal" and not links:
+        links.append(DecimalValue(spec.decimals))
+    elif spec.decimals is not None:
+        raise ValueError("'decimals' is the scale of a DECIMAL column served as type: decimal")
+    if isinstance(links[0] if links else None, DateTimePair):
+        assert spec.time_column is not None  # the pair's factory has checked it
         columns: tuple[str, ...] = (spec.column, spec.time_column)
     elif spec.time_column is not None:
-        raise ValueError("'time_column' is only used with transform 'date_time'")
+        raise ValueError("'time_column' is only used for a datetime from two columns (type: datetime)")
     else:
         columns = (spec.column,)
     return FieldCodec(columns, tuple(links), NullIf(tuple(spec.null_if)) if spec.null_if else None)
+
+
+def _calendar(spec: FieldSpec) -> Transform:
+    """The link for ``date:``/``time:``: a date, a time, or both joined into a timestamp."""
+    if spec.type == "datetime":
+        return timestamp(spec)
+    if spec.type == "date" and spec.time is None:
+        assert spec.date is not None
+        return date_codec(spec.date, spec.pivot_year)
+    if spec.type == "time" and spec.date is None:
+        assert spec.time is not None
+        if spec.pivot_year is not None:
+            raise ValueError("'pivot_year' goes with a date codec, not a time")
+        return time_codec(spec.time)
+    given = " and ".join(f"{k}: {getattr(spec, k)}" for k in ("date", "time") if getattr(spec, k) is not None)
+    raise ValueError(f"{given} needs type: date, time or datetime to match (it is {spec.type!r})")
+
+
+def _unmapped(spec: FieldSpec) -> Unmapped:
+    unmapped = spec.unmapped
+    if unmapped is None or unmapped == "null":
+        return "null"
+    if unmapped == "raw":
+        return "raw"
+    return ("default", unmapped.default)  # type: ignore[union-attr]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from .base import Undecodable, Unencodable
 
-__all__ = ("ImpliedDecimal", "NullIf")
+__all__ = ("DecimalValue", "ImpliedDecimal", "NullIf", "on_grid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,72 @@ class ImpliedDecimal:
         if scaled != scaled.to_integral_value():
             raise Unencodable(f"{value} has more than {self.scale} decimals")
         return int(scaled)
+
+
+@dataclass(frozen=True, slots=True)
+class DecimalValue:
+    """A DECIMAL/NUMERIC column served as a JSON number with the column's scale on every backend.
+
+    Drivers disagree: psqlODBC gives ``Decimal('22263.70')``, sqlite3 a float ``22263.7`` and
+    sqliteodbc the text ``'22263.7'``. All become ``Decimal('22263.70')`` for ``places=2``.
+    """
+
+    places: int | None = None
+    """The column's declared scale; without it values keep the places the driver gave."""
+    order_preserving: bool = field(default=True, init=False)
+
+    def __post_init__(self) -> None:
+        if self.places is not None and not 0 <= self.places <= 38:
+            raise ValueError("'decimals' must be between 0 and 38")
+
+    def _number(self, raw: Any, error: type[ValueError]) -> Decimal:
+        if isinstance(raw, bool) or not isinstance(raw, int | float | Decimal | str):
+            raise error(f"expected a number, got {raw!r}")
+        try:
+            # repr(): a float's shortest form is the decimal that was stored, Decimal(0.1) is not.
+            number = (
+                Decimal(repr(raw)) if isinstance(raw, float) else Decimal(raw.strip() if isinstance(raw, str) else raw)
+            )
+        except ArithmeticError:
+            raise error(f"{raw!r} is not a number") from None
+        if not number.is_finite():
+            raise error(f"{raw!r} is not a finite number")
+        if self.places is None:
+            return number
+        try:
+            fitted = number.quantize(Decimal(1).scaleb(-self.places))
+        except ArithmeticError:  # more digits than the decimal context holds
+            raise error(f"{raw!r} is too large") from None
+        if fitted != number:
+            raise error(f"{raw!r} has more than {self.places} decimals")
+        return fitted
+
+    def to_api(self, raw: Any) -> Decimal:
+        return self._number(raw, Undecodable)
+
+    def to_legacy(self, value: Any) -> Decimal:
+        if isinstance(value, str):
+            raise Unencodable(f"expected a number, got {value!r}")
+        return self._number(value, Unencodable)
+
+
+def on_grid(value: Decimal, places: int, op: str) -> tuple[str, Decimal] | bool:
+    """A comparison with a value finer than a field's decimals, restated on its grid of values.
+
+    ``x > 1.234`` over values with 2 places is ``x >= 1.24``; ``x = 1.234`` holds for none
+    (False), ``x != 1.234`` for every value (True). A value already on the grid is unchanged.
+
+    Returns:
+        (operator, value on the grid), or a bool when the answer does not depend on the row.
+    """
+    step = Decimal(1).scaleb(-places)
+    if value == value.quantize(step, rounding=ROUND_FLOOR):
+        return op, value
+    if op in ("gt", "gte"):
+        return "gte", value.quantize(step, rounding=ROUND_CEILING)
+    if op in ("lt", "lte"):
+        return "lte", value.quantize(step, rounding=ROUND_FLOOR)
+    return op == "ne"
 
 
 def _same(raw: Any, sentinel: Any) -> bool:

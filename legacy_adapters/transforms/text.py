@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from .base import Undecodable, Unencodable
 
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
 
     from ..mapping.model import FieldSpec
 
-__all__ = ("CodeMap", "Trim", "ZeroPadded", "code_map", "trim", "zero_padded")
+__all__ = ("CodeMap", "Strip", "Trim", "Unmapped", "ZeroPadded", "code_map", "raw_code", "strip", "trim", "zero_padded")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,8 @@ class ZeroPadded:
         return int(raw)
 
     def to_legacy(self, value: Any) -> str:
+        if type(value) is Decimal and value.is_finite() and value == value.to_integral_value():
+            value = int(value)  # a JSON body's number arrives as a Decimal
         if type(value) is not int or value < 0:
             raise Unencodable(f"expected a non-negative integer, got {value!r}")
         text = str(value)
@@ -102,12 +105,19 @@ def _code_key(code: Any) -> Any:
     return code.rstrip(" ") if isinstance(code, str) else code
 
 
+Unmapped: TypeAlias = Literal["null", "raw"] | tuple[Literal["default"], str]
+"""What a stored code missing from a map is served as: null, the code itself, or ("default", value)."""
+
+
 @dataclass(frozen=True, slots=True)
 class CodeMap:
     """Legacy code <-> API name, e.g. ``'R'`` <-> ``'released'``. Built with ``code_map()``."""
 
     pairs: tuple[tuple[str | int, str], ...]
     """(stored code, API name) in mapping-file order."""
+    unmapped: Unmapped = "null"
+    """A stored code not in ``pairs``: ``null`` (Undecodable: served null and logged), ``raw``
+    (served as the code, trimmed), or ``("default", name)``. Writes only ever store listed codes."""
     order_preserving: bool = field(default=False, init=False)
     _by_code: dict[Any, str] = field(init=False, repr=False, compare=False)
     _by_name: dict[str, str | int] = field(init=False, repr=False, compare=False)
@@ -126,12 +136,22 @@ class CodeMap:
         object.__setattr__(self, "_by_code", by_code)
         object.__setattr__(self, "_by_name", by_name)
 
+    @property
+    def default(self) -> str | None:
+        """The value unknown codes are served as under ``unmapped: {default: …}``."""
+        return self.unmapped[1] if isinstance(self.unmapped, tuple) else None
+
+    def _unknown(self, raw: Any) -> str:
+        if self.unmapped == "raw":
+            return raw_code(raw)
+        if isinstance(self.unmapped, tuple):
+            return self.unmapped[1]
+        raise Undecodable(f"unknown code {raw!r}")
+
     def to_api(self, raw: Any) -> str:
         # bool is an int: a BIT column's True must not match a code 1 by accident.
         name = None if isinstance(raw, bool) else self._by_code.get(_code_key(raw))
-        if name is None:
-            raise Undecodable(f"unknown code {raw!r}")
-        return name
+        return self._unknown(raw) if name is None else name
 
     def api_decoder(self) -> Callable[[Any], Any]:
         """``to_api`` for the row loop: one dict lookup for a known ``str`` code, the full path otherwise."""
@@ -151,6 +171,15 @@ class CodeMap:
         if code is None:
             raise Unencodable(f"{value!r} is not one of: {', '.join(sorted(self._by_name))}")
         return code
+
+
+def raw_code(raw: Any) -> str:
+    """A stored code as ``unmapped: raw`` serves it: text without its CHAR padding, numbers as digits."""
+    if isinstance(raw, str):
+        return raw.rstrip(" ")
+    if isinstance(raw, Decimal) and raw == raw.to_integral_value():
+        return str(int(raw))
+    return str(raw)
 
 
 def trim(spec: FieldSpec) -> Trim:
@@ -174,10 +203,10 @@ def zero_padded(spec: FieldSpec) -> ZeroPadded:
     return ZeroPadded(spec.length)
 
 
-def code_map(codes: Mapping[str | int, str]) -> CodeMap:
-    """Build a code map from a field's ``map``.
+def code_map(codes: Mapping[str | int, str], unmapped: Unmapped = "null") -> CodeMap:
+    """Build a code map from a field's ``map`` and ``unmapped``.
 
     Raises:
         ValueError: two codes share an API name (a write could not choose one), or a code repeats.
     """
-    return CodeMap(tuple(codes.items()))
+    return CodeMap(tuple(codes.items()), unmapped)

@@ -67,7 +67,7 @@ def test_a_pair_without_sentinels_writes_sql_nulls() -> None:
 
 
 def test_time_column_without_date_time_is_refused() -> None:
-    with pytest.raises(ValueError, match="only used with transform 'date_time'"):
+    with pytest.raises(ValueError, match="only used for a datetime from two columns"):
         build_codec(FieldSpec(column="D", transform="yyyymmdd", time_column="T"))
 
 

@@ -73,3 +73,32 @@ def test_string_sentinels_ignore_padding_and_types_do_not_mix() -> None:
     assert blank.is_null(Decimal(0))
     assert not blank.is_null("0")
     assert not blank.is_null(False)
+
+
+DECIMAL_11_2 = FieldSpec(column="AMT", type="decimal", decimals=2)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [Decimal("22263.70"), Decimal("22263.7"), 22263.7, "22263.7", "22263.70 ", Decimal("22263.700")],
+    ids=["psqlodbc", "short decimal", "sqlite3 float", "sqliteodbc text", "padded text", "longer decimal"],
+)
+def test_decimal_columns_are_served_with_their_scale_whatever_the_driver_returns(raw: object) -> None:
+    served = build_codec(DECIMAL_11_2).to_api(raw)
+    assert isinstance(served, Decimal) and str(served) == "22263.70"
+
+
+def test_decimal_values_finer_than_the_scale_are_refused_both_ways() -> None:
+    codec = build_codec(DECIMAL_11_2)
+    with pytest.raises(Undecodable, match="more than 2 decimals"):
+        codec.to_api(1.005)
+    with pytest.raises(Unencodable, match="more than 2 decimals"):
+        codec.to_legacy(Decimal("1.234"))
+    assert codec.to_legacy(Decimal("1.2")) == Decimal("1.20")
+
+
+def test_decimal_without_declared_scale_keeps_what_the_driver_gave() -> None:
+    codec = build_codec(FieldSpec(column="AMT", type="decimal"))
+    assert str(codec.to_api("12.5")) == "12.5" and str(codec.to_api(Decimal("12.50"))) == "12.50"
+    with pytest.raises(Undecodable):
+        codec.to_api("twelve")
