@@ -332,8 +332,11 @@ def guess_field(column: dict[str, Any], values: list[Any], *, sample: str = "the
         # unsortable and keep them out of keys. Decided by the data; `bridgehead check` counts the NULLs.
         guess.nullable = False
         guess.why.append(f"declared NULL-able but no NULL in {sample}: not marked nullable (check verifies)")
-    elif declared_nullable and values:
-        guess.why.append(f"{len(values) - len(present)} NULLs in {sample}: nullable")
+    elif values and len(present) < len(values):
+        # The data wins over the catalogue: sqliteodbc reports every column NOT NULL, for one.
+        guess.nullable = True
+        said = "" if declared_nullable else " although the catalogue says NOT NULL"
+        guess.why.append(f"{len(values) - len(present)} NULLs in {sample}{said}: nullable")
     name_words = words(column["name"])
     scale = getattr(type_, "scale", None)
     if kind == "decimal" and isinstance(type_, sa.Numeric) and scale:

@@ -66,7 +66,7 @@ def db(tmp_path: Path) -> Path:
                     1240101 + n,  # CYYMMDD mapped as YYMMDD: seven digits, never decodes
                     18000101 if n % 10 == 0 else 20250101 + n % 28,  # 1800-01-01: a sentinel nobody declared
                     20230231 if n in (3, 4, 5) else 20250101 + n % 28,  # 3% impossible: dirty data
-                    2990101 + n % 28,  # January 2099: a wrong century digit, or a wrong codec
+                    2990101 + n % 28,  # C=2: January 2199, a wrong century digit or a wrong codec
                     700 + n % 60,  # HHMM read as HHMMSS: 00:07:00 .. 00:07:59
                     "01",  # one company in every row
                     None if n == 50 else "NE",  # one NULL in a field not marked nullable
@@ -119,7 +119,7 @@ def test_plausible_looking_wrong_decodes_are_warned_about(db: Path) -> None:
     ]
     [far] = findings["far"]
     assert (
-        far.severity == "warning" and f"{ROWS} sampled dates fall after" in far.message and "2099-01-28" in far.message
+        far.severity == "warning" and f"{ROWS} sampled dates fall after" in far.message and "2199-01-28" in far.message
     )
     [times] = findings["at"]
     assert times.severity == "warning" and "every sampled time is before 00:24" in times.message

@@ -161,8 +161,11 @@ def test_declared_nullable_without_nulls_is_not_marked_nullable_and_says_why() -
     with_nulls = numeric("SHIPDT", [1261201, None], 7, nullable=True)
     assert with_nulls.nullable is True and not with_nulls.keyable
     assert any("1 NULLs in the sampled rows: nullable" in why for why in with_nulls.why)
-    # Declared NOT NULL: nothing to say.
+    # Declared NOT NULL: nothing to say, unless the data disagrees (sqliteodbc reports every column NOT NULL).
     assert not any("NULL" in why for why in numeric("ORDNO", [1, 2], 8).why)
+    contradicted = numeric("SHIPDT", [1261201, None, None], 7, nullable=False)
+    assert contradicted.nullable is True
+    assert "2 NULLs in the sampled rows although the catalogue says NOT NULL: nullable" in contradicted.why
 
 
 def test_no_rows_keeps_the_declared_nullability() -> None:
