@@ -208,10 +208,14 @@ def _sample(database: Database, resource: Resource, path: str, max_undecodable: 
     decoder = RowDecoder.for_columns(resource, fields, columns)
     failures: dict[str, int] = {}
     examples: dict[str, str] = {}
+    values: dict[str, list[Any]] = {name: [] for name in resource.fields}
     for row in rows:
-        for name, reason in decoder.problems(row):
-            failures[name] = failures.get(name, 0) + 1
-            examples.setdefault(name, reason)
+        for name, value, reason in decoder.outcomes(row):
+            if reason is not None:
+                failures[name] = failures.get(name, 0) + 1
+                examples.setdefault(name, reason)
+            elif value is not None:
+                values[name].append(value)
     findings = []
     for name, count in failures.items():
         # Served as null either way; a large share means the codec, not the data, is wrong.
@@ -220,13 +224,9 @@ def _sample(database: Database, resource: Resource, path: str, max_undecodable: 
         if wrong:
             message += f"; more than {max_undecodable:.0%} of the rows: the field's encoding is wrong"
         findings.append(Finding("error" if wrong else "warning", f"{path}.fields.{name}", message))
-    decoded = [decoder.decode(row) for row in rows] if rows else []
-    for name in resource.fields:
-        if name in failures and failures[name] == len(rows):
-            continue
-        values = [row[name] for row in decoded if row.get(name) is not None]
+    for name, decoded in values.items():
         findings.extend(
-            Finding("warning", f"{path}.fields.{name}", message) for message in _implausible(values, len(rows))
+            Finding("warning", f"{path}.fields.{name}", message) for message in _implausible(decoded, len(rows))
         )
     return findings
 
