@@ -33,6 +33,8 @@ _MDY = re.compile(r"^\d{2}/\d{2}/\d{4}$")
 _CODE = re.compile(r"^[A-Z0-9]{1,4}$")
 _MAX_CODES = 12
 """More distinct codes than this looks like data, not a status code."""
+_MAX_PLACEHOLDER_SHARE = 0.2
+"""Values that look like no code ('??', '*') on more rows than this mean the column holds no codes."""
 _MIN_VALUES_WITHOUT_HINT = 20
 """Short date encodings are easy to hit by chance: without a date-like name, want this many values."""
 _AMOUNT_WORDS = frozenset({"amount", "price", "cost", "quantity", "hours", "limit", "balance", "total", "hand"})
@@ -271,9 +273,8 @@ def _code_guess(guess: FieldGuess, texts: list[str]) -> None:
     odd = sorted((c for c in counts if not _CODE.match(c)), key=lambda c: -counts[c])
     if not 1 < len(codes) <= _MAX_CODES or len(counts) > _MAX_CODES + 2 or len(texts) < 3 * len(counts):
         return
-    odd_rows = sum(counts[c] for c in odd)
-    if odd and odd_rows > _MAX_IMPOSSIBLE * len(texts) * 4:
-        return  # too many rows of it to be a stray placeholder
+    if sum(counts[c] for c in odd) > _MAX_PLACEHOLDER_SHARE * len(texts):
+        return  # too many rows of it to be a stray placeholder: free text, not codes
     guess.why.append(
         f"{len(codes)} codes sampled ({', '.join(f'{c} x{counts[c]}' for c in codes)}): name them and uncomment the map"
     )
