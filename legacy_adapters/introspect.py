@@ -219,7 +219,7 @@ def _choose_key(
             model.key = tuple(cols)
             model.key_why.append(f"no primary key; unique index {index_name} on ({', '.join(cols)})")
             return
-    model.key_why.append("no primary key and no unique index")
+    model.key_why.append("the catalogue shows no primary key and no unique index")
     # Legacy tables lead with their key columns, and their plain indexes usually cover it.
     candidates = [tuple(i["column_names"]) for i in sorted(indexes, key=lambda i: len(i["column_names"]))]
     leading = [c for c in order if c in keyable][:3]

@@ -77,7 +77,7 @@ def test_introspected_mapping_checks_and_serves(backend_url: str, reference: Any
     assert fields["RUSHFL"].transform == "yes_no"
     assert (fields["JOBNO"].transform, fields["JOBNO"].length) == ("trim", 10)
     assert jobs.key == "job_number"
-    assert "no primary key and no unique index" in text.split("# STKBAL: ")[1]
+    assert "the catalogue shows no primary key and no unique index" in text.split("# STKBAL: ")[1]
 
     database = Database(mapping.database)
     try:

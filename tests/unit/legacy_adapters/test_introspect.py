@@ -175,8 +175,8 @@ def test_the_reasons_are_written_as_comments(text: str) -> None:
 
 
 def test_stkbal_has_no_key_and_the_mapping_says_so(text: str, mapping: Mapping) -> None:
-    assert "# key: no primary key and no unique index\n" in section(text, "STKBAL")
-    assert "no primary key and no unique index" not in section(text, "JOBMAST")
+    assert "# key: the catalogue shows no primary key and no unique index\n" in section(text, "STKBAL")
+    assert "the catalogue shows no primary key and no unique index" not in section(text, "JOBMAST")
     # The sample is the whole (small) table, so the unique pair is offered, and check verifies it.
     assert resource_of(mapping, "STKBAL").key == ["item_number", "warehouse"]
     assert "guessed (ITEMNO, WHSE): no repeated value and no NULL in the whole table" in section(text, "STKBAL")
@@ -273,7 +273,7 @@ def test_awkward_names_are_quoted_and_a_keyless_table_is_commented_out(awkward_d
     assert {f.column: name for name, f in lines.fields.items()} == {"ORDER": "order", "Y": "y", "COUNT": "count_value"}
     assert 'table: "ORDER LINES"' in text and 'column: "Y"' in text
     audlog = section(text, "AUDLOG")
-    assert "# key: no primary key and no unique index\n" in audlog
+    assert "# key: the catalogue shows no primary key and no unique index\n" in audlog
     assert "nothing unique in the whole table either: the resource is left commented out" in audlog
     assert re.search(r"\n {6}# aud_logs:\n", audlog) and "order_lines" not in audlog
 
@@ -290,7 +290,7 @@ def test_index_reflection_failure_falls_back_to_the_sample(demo_db_path: Path, m
         database.dispose()
     jobs = section(text, "JOBMAST")
     assert "could not read indexes through this driver (AssertionError)" in jobs
-    assert "no primary key and no unique index" in jobs and "guessed (JOBNO)" in jobs
+    assert "the catalogue shows no primary key and no unique index" in jobs and "guessed (JOBNO)" in jobs
     assert resource_of(parse_mapping(text, environ=environ(demo_db_path)), "JOBMAST").key == "job_number"
 
 
