@@ -215,18 +215,26 @@ def _time_guess(guess: FieldGuess, distinct: set[int]) -> bool:
 
 
 def _integral(values: list[Any]) -> list[int] | None:
-    """The values as ints when every one is a whole number (pyodbc gives Decimal for NUMERIC(8,0))."""
+    """The values as ints when every one is a whole number.
+
+    A NUMERIC(8,0) column arrives as ``Decimal`` through pyodbc and as ``float`` through
+    sqliteodbc (``2025204.0``); both are the integers the legacy program wrote.
+    """
     numbers: list[int] = []
     for v in values:
         if isinstance(v, bool):
             return None
         if isinstance(v, int):
             numbers.append(v)
-        elif isinstance(v, Decimal) and v.is_finite() and v == v.to_integral_value():
+        elif isinstance(v, Decimal | float) and _whole(v):
             numbers.append(int(v))
         else:
             return None
     return numbers
+
+
+def _whole(v: Decimal | float) -> bool:
+    return v.is_finite() and v == int(v) if isinstance(v, Decimal) else v.is_integer()
 
 
 def _int_guess(guess: FieldGuess, values: list[Any], name_words: list[str]) -> None:

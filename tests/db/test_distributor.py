@@ -1,4 +1,4 @@
-"""The AS/400-style distributor on SQLite and PostgreSQL: introspect -> check -> serve, and keys that repeat.
+"""The AS/400-style distributor on four backends: introspect -> check -> serve, and keys that repeat.
 
 ``bridgehead introspect`` must yield a mapping that ``check`` accepts and that
 serves every row with the right values without edits; the values are compared
@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 import uvicorn
 from click.testing import CliRunner
-from db_backends import JWT_SECRET, PG_URL, _odbc_admin, require_driver, require_port
+from db_backends import JWT_SECRET, MARIADB_URL, PG_URL, _odbc_admin, require_driver, require_port
 from litestar.testing import TestClient
 
 from gateway import create_app
@@ -38,16 +38,32 @@ _SUFFIX = os.environ.get("BRIDGEHEAD_TEST_DB_SUFFIX", "")
 ROWS = 1000
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql-odbc", marks=pytest.mark.odbc)])
+@pytest.fixture(
+    scope="module",
+    params=[
+        "sqlite",
+        *(pytest.param(b, marks=pytest.mark.odbc) for b in ("sqlite-odbc", "postgresql-odbc", "mariadb-odbc")),
+    ],
+)
 def distributor_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The distributor written once per backend (NUMERIC columns arrive as Decimal through psqlODBC)."""
+    """The distributor written once per backend (NUMERIC columns arrive as Decimal through ODBC)."""
+    database = f"bridgehead_distributor{_SUFFIX}"
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('distributor') / 'distributor.db'}"
-    else:
+    elif request.param == "sqlite-odbc":
+        require_driver("SQLite3")
+        url = f"sqlite+pyodbc:///{tmp_path_factory.mktemp('distributor-odbc') / 'distributor.db'}"
+    elif request.param == "postgresql-odbc":
         require_driver("PostgreSQL Unicode")
-        parsed = sa.make_url(PG_URL).set(database=f"bridgehead_distributor{_SUFFIX}")
+        parsed = sa.make_url(PG_URL).set(database=database)
         require_port(parsed, 5432)
-        _odbc_admin(parsed, f'CREATE DATABASE "{parsed.database}"')
+        _odbc_admin(parsed, f'CREATE DATABASE "{database}"')
+        url = parsed.render_as_string(hide_password=False)
+    else:
+        require_driver("MariaDB Unicode")
+        parsed = sa.make_url(MARIADB_URL).set(database=database)
+        require_port(parsed, 3306)
+        _odbc_admin(parsed, f"CREATE DATABASE IF NOT EXISTS `{database}`")
         url = parsed.render_as_string(hide_password=False)
     create_distributor(url, rows=ROWS)
     return url

@@ -91,6 +91,14 @@ def test_the_guessed_codec_reads_every_value_as_the_date_it_was(codec: str, days
     assert [_decodes(guess.date, v) for v in stored] == days, (codec, guess.date, guess.why)
 
 
+@pytest.mark.parametrize("as_driver_gives", [int, Decimal, float], ids=["sqlite3", "pyodbc", "sqliteodbc"])
+def test_whole_numbers_in_any_driver_form_are_numbers(as_driver_gives: Any) -> None:
+    stored = [2025204, 2024003, 2026365] * 10  # YYYYDDD in a NUMERIC(7,0)
+    column = {"name": "ORDDT", "type": sa.NUMERIC(7, 0), "nullable": False}
+    assert guess_field(column, [as_driver_gives(v) for v in stored]).date == "yyyyddd"
+    assert guess_field(column, [Decimal("2025204.5")] * 30).date is None  # not a whole number: no packed date
+
+
 def test_a_wrong_codec_is_never_chosen_when_one_fits_without_impossible_values() -> None:
     # 2025-12-01 as YYYYDDD is 2025335; as CYYMMDD that is month 53: impossible, so never chosen.
     guess = numeric("ORDDT", [2025335, 2024001, 2026100] * 10)
