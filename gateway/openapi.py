@@ -44,13 +44,12 @@ def _title(name: str) -> str:
 
 
 def operators_for(field: BoundField) -> list[str]:
-    """Operators a field accepts: range only where stored order is API order, like on plain text."""
-    plain_text = field.spec.type == "string" and field.spec.map is None and len(field.columns) == 1
+    """Operators a field accepts: range only where stored order is API order, like/ilike on text."""
     allowed = []
     for op in OPERATORS:
-        if op in ("lt", "lte", "gt", "gte") and not field.sortable:
+        if op in ("lt", "lte", "gt", "gte") and not field.rangeable:
             continue
-        if op == "like" and not plain_text:
+        if op in ("like", "ilike") and not field.matchable:
             continue
         allowed.append(op)
     return allowed
@@ -157,11 +156,16 @@ def _list_parameters(resource: Resource, max_limit: int, default_limit: int) -> 
         for op in operators_for(field):
             name = field.name if op == "eq" else f"{field.name}[{op}]"
             if op == "in":
-                schema: dict[str, Any] = {"type": "string", "description": "comma-separated values"}
+                schema: dict[str, Any] = {"type": "string", "description": "comma-separated values; `\\,` is a comma"}
             elif op == "isnull":
                 schema = {"type": "boolean"}
             elif op == "like":
-                schema = {"type": "string", "description": "`*` matches any run of characters"}
+                schema = {
+                    "type": "string",
+                    "description": "case-sensitive; `*` matches any run of characters, `\\*` a star",
+                }
+            elif op == "ilike":
+                schema = {"type": "string", "description": "like, ignoring case (Unicode); `*` matches any run"}
             else:
                 schema = base
             params.append(_query(name, f"{field.name} {op}.{hidden}", schema))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.exceptions import BadRequest
 from legacy_adapters.query.filters import OPERATORS, Comparison
+from legacy_adapters.query.like import parse_like
 from legacy_adapters.query.values import parse_value
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from legacy_adapters.mapping.model import ApiConfig
     from legacy_adapters.query.resource import BoundField, Resource
 
-__all__ = ("ListParams", "parse_fields", "parse_key", "parse_list_params")
+__all__ = ("ListParams", "parse_fields", "parse_key", "parse_list_params", "split_escaped")
 
 _PARAM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[([A-Za-z]+)\])?$")
 _CONTROL = frozenset({"fields", "sort", "embed", "limit", "cursor", "offset", "count"})
@@ -59,16 +60,31 @@ def _known(names: Iterable[str]) -> str:
     return ", ".join(sorted(names))
 
 
-def parse_fields(raw: str | None, access: Access, errors: _Errors | None = None) -> tuple[BoundField, ...]:
-    """``fields=a,b`` -> those visible fields (all visible fields when absent)."""
+def parse_fields(
+    raw: str | None,
+    access: Access,
+    errors: _Errors | None = None,
+    embeds: Iterable[str] = (),
+    relations: Iterable[str] = (),
+) -> tuple[BoundField, ...]:
+    """``fields=a,b`` -> those visible fields (all visible fields when absent).
+
+    A relation named in ``embeds`` may be listed too (``fields=status,lines&embed=lines``):
+    it is served because it is embedded, so it is accepted rather than called unknown.
+    """
     own = errors or _Errors()
     if not raw:
         return tuple(access.fields.values())
     chosen: list[BoundField] = []
+    embedded = set(embeds)
     for name in (n.strip() for n in raw.split(",")):
         if name in access.fields:
             if access.fields[name] not in chosen:
                 chosen.append(access.fields[name])
+        elif name in embedded:
+            continue
+        elif name in set(relations):
+            own.add("fields", f"{name!r} is a relation: add embed={name} to serve it")
         else:
             own.add("fields", f"unknown field {name!r} (fields: {_known(access.fields)})")
     if errors is None:
@@ -110,9 +126,9 @@ def parse_list_params(
             filters.append(Comparison(field, op, parsed, parameter=name))  # type: ignore[arg-type]
             identity.append((name, value))
 
-    fields = parse_fields(control.get("fields"), access, errors)
-    sort = _parse_sort(control.get("sort"), resource, access, errors)
     embeds = _parse_embed(control.get("embed"), resource, errors)
+    fields = parse_fields(control.get("fields"), access, errors, embeds, resource.relations)
+    sort = _parse_sort(control.get("sort"), resource, access, errors)
     limit = _parse_int(control.get("limit"), "limit", api.default_limit, 1, api.max_limit, errors)
     offset = _parse_int(control.get("offset"), "offset", 0, 0, None, errors) if "offset" in control else None
     cursor = control.get("cursor") or None
@@ -149,10 +165,11 @@ def _parse_operand(field: BoundField, op: str, value: str, name: str, errors: _E
     try:
         if op == "isnull":
             return parse_value("boolean", value)
-        if op == "like":
-            return value
+        if op in ("like", "ilike"):
+            return parse_like(value, insensitive=op == "ilike")
         if op == "in":
-            items = [v for v in value.split(",")]
+            # A comma or backslash inside a value is written with a backslash before it: SMITH\, J.
+            items = split_escaped(value)
             if len(items) > MAX_IN_VALUES:
                 errors.add(name, f"at most {MAX_IN_VALUES} values")
                 return _INVALID
@@ -174,8 +191,14 @@ def _parse_sort(
         field = access.fields.get(name)
         if field is None:
             errors.add("sort", f"unknown field {name!r} (fields: {_known(access.fields)})")
-        elif not field.sortable:
+        elif not field.rangeable:
             errors.add("sort", f"{name} cannot be sorted: its stored values do not sort like its API values")
+        elif not field.sortable:
+            errors.add(
+                "sort",
+                f"{name} cannot be sorted: its column may hold NULL, which engines place differently in ORDER BY "
+                "and a page cursor cannot step past (filter it with a range or isnull instead)",
+            )
         else:
             sort.append((field, descending))
     return tuple(sort)
@@ -211,7 +234,7 @@ def parse_key(raw: str, resource: Resource) -> tuple[Any, ...]:
     Components are joined by commas in key order; a comma or backslash inside a
     value is written with a backslash before it (``A\\,B``).
     """
-    parts = _split_key(raw) if len(resource.key) > 1 else [raw]
+    parts = split_escaped(raw) if len(resource.key) > 1 else [raw]
     if len(parts) != len(resource.key):
         names = ",".join(f.name for f in resource.key)
         raise BadRequest(
@@ -227,7 +250,8 @@ def parse_key(raw: str, resource: Resource) -> tuple[Any, ...]:
     return tuple(values)
 
 
-def _split_key(raw: str) -> list[str]:
+def split_escaped(raw: str) -> list[str]:
+    """Split a comma list in which ``\\,`` is a comma and ``\\\\`` a backslash inside a value."""
     parts, current, escaped = [], [], False
     for char in raw:
         if escaped:

@@ -121,9 +121,11 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
         principal = ctx.authenticate(request)
         access = authorize_read(resource, principal)
         values = parse_key(key, resource)
-        fields = parse_fields(request.query_params.get("fields"), access)
         embed_raw = request.query_params.get("embed")
         embed_names = tuple(n.strip() for n in embed_raw.split(",") if n.strip()) if embed_raw else ()
+        fields = parse_fields(
+            request.query_params.get("fields"), access, embeds=embed_names, relations=resource.relations
+        )
         for name in embed_names:
             if name not in resource.relations:
                 known = ", ".join(sorted(resource.relations)) or "none"

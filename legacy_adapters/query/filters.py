@@ -9,16 +9,22 @@ filtered in Python and no SQL is built from strings.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
 from legacy_adapters.exceptions import QueryError
+from legacy_adapters.query.coded import coded_clause
+from legacy_adapters.query.like import PatternMatch
 from legacy_adapters.transforms import Unencodable
+from legacy_adapters.transforms.numbers import on_grid
 
 if TYPE_CHECKING:
+    from legacy_adapters.query.like import LikePattern
     from legacy_adapters.query.resource import BoundField
+    from legacy_adapters.transforms.text import CodeMap
 
 __all__ = (
     "OPERATORS",
@@ -31,10 +37,9 @@ __all__ = (
     "lexicographic",
 )
 
-Operator = Literal["eq", "ne", "lt", "lte", "gt", "gte", "in", "like", "isnull"]
-OPERATORS: tuple[Operator, ...] = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "like", "isnull")
+Operator = Literal["eq", "ne", "lt", "lte", "gt", "gte", "in", "like", "ilike", "isnull"]
+OPERATORS: tuple[Operator, ...] = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "like", "ilike", "isnull")
 _RANGE = frozenset({"lt", "lte", "gt", "gte"})
-_LIKE_ESCAPE = "\\"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +81,13 @@ _COMPARE = {
 
 @dataclass(frozen=True)
 class Comparison:
-    """``field[op]=value`` with an already typed API value (a tuple for ``in``, a bool for ``isnull``)."""
+    """``field[op]=value`` with an already typed API value (a tuple for ``in``, a bool for ``isnull``,
+    a ``LikePattern`` for ``like``/``ilike``).
+
+    The rule every operator keeps: it selects exactly the rows whose *served* value satisfies
+    it. A null (SQL NULL, a sentinel, an unknown code under ``unmapped: null``) equals, differs
+    from and orders against nothing; only ``isnull=true`` finds it.
+    """
 
     field: BoundField
     op: Operator
@@ -94,37 +105,64 @@ class Comparison:
     @cached_property
     def _clause(self) -> sa.ColumnElement[bool]:
         field, columns = self.field, self.field.columns
-        if self.op == "isnull":
-            return self._null_clause(self.value)
-        if self.op == "like":
-            return self._like_clause()
-        if self.op in _RANGE and not field.sortable:
+        codes = field.codec.code_map
+        if self.op in _RANGE and not field.rangeable:
             raise QueryError(
                 self.parameter,
                 f"{field.name} cannot be compared with {self.op}: its stored values do not sort like its API values",
             )
+        if codes is not None:
+            self._check_names(codes)
+            return coded_clause(field, codes, self.op, self.value)
+        if self.op == "isnull":
+            return self._null_clause(self.value)
+        if self.op in ("like", "ilike"):
+            return self._like_clause()
         if self.op == "in":
-            encoded = [self._encode(v) for v in self.value]
+            encoded = [e for e in (self._encode(v, "eq") for v in self.value) if e is not _NOTHING]
+            if not encoded:
+                return sa.false()
             if len(columns) > 1:
                 condition = sa.or_(*(sa.and_(*(c == p for c, p in zip(columns, e, strict=True))) for e in encoded))
             else:
                 condition = columns[0].in_(encoded)
         else:
-            encoded_value = self._encode(self.value)
+            op, value = self.op, self.value
+            places = field.codec.places
+            if places is not None and isinstance(value, Decimal):
+                # price[gt]=1.234 on a 2-place field means price >= 1.24: answered, not refused.
+                restated = on_grid(value, places, op)
+                if isinstance(restated, bool):
+                    return self._null_clause(False) if restated else sa.false()
+                op, value = restated
+            encoded_value = self._encode(value, op)
+            if encoded_value is _NOTHING:
+                return sa.false()
             parts = encoded_value if len(columns) > 1 else (encoded_value,)
-            if self.op == "eq":
+            if op == "eq":
                 condition = sa.and_(*(c == p for c, p in zip(columns, parts, strict=True)))
-            elif self.op == "ne":
+            elif op == "ne":
                 condition = sa.or_(*(c != p for c, p in zip(columns, parts, strict=True)))
             else:
-                condition = lexicographic(columns, tuple(parts), self.op, (False,) * len(columns))
+                condition = lexicographic(columns, tuple(parts), op, (False,) * len(columns))
         # A sentinel is "no value" in the API, so it never equals, differs from or orders against a value.
         return sa.and_(condition, self._null_clause(False)) if field.codec.sentinels else condition
 
-    def _encode(self, value: Any) -> Any:
+    def _check_names(self, codes: CodeMap) -> None:
+        """A value no row can be served as is a typo: say which values exist (``raw`` serves any code)."""
+        if self.op not in ("eq", "ne", "in") or codes.unmapped == "raw":
+            return
+        names = {name for _, name in codes.pairs} | ({codes.default} if codes.default is not None else set())
+        for value in self.value if self.op == "in" else (self.value,):
+            if value not in names:
+                raise QueryError(self.parameter, f"{value!r} is not one of: {', '.join(sorted(names))}")
+
+    def _encode(self, value: Any, op: str) -> Any:
         try:
             encoded = self.field.codec.to_legacy(value)
         except Unencodable as exc:
+            if op == "eq" and self.field.codec.places is not None and isinstance(value, Decimal):
+                return _NOTHING  # finer than the field's decimals: equal to no stored value
             raise QueryError(self.parameter, str(exc)) from None
         if encoded is None:
             raise QueryError(self.parameter, "use isnull to match missing values")
@@ -140,20 +178,22 @@ class Comparison:
 
     def _like_clause(self) -> sa.ColumnElement[bool]:
         field = self.field
-        if field.spec.type != "string" or field.spec.map is not None or len(field.columns) > 1:
-            raise QueryError(self.parameter, f"like applies to text fields; {field.name} is not plain text")
-        text = str(self.value)
-        escaped = text.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2)
-        # '[' opens a character class in SQL Server's LIKE ('[A-C]%'); escaped, every engine reads it literally.
-        for wildcard in ("%", "_", "["):
-            escaped = escaped.replace(wildcard, _LIKE_ESCAPE + wildcard)
-        pattern = escaped.replace("*", "%")
+        if not field.matchable:
+            raise QueryError(self.parameter, f"{self.op} applies to text fields; {field.name} is not plain text")
+        pattern: LikePattern = self.value
         column: sa.ColumnElement[Any] = field.columns[0]
         # CHAR columns hold trailing pad spaces: a pattern ending in * absorbs them and keeps
         # the index usable; any other pattern must compare against the trimmed value.
-        if field.spec.transform == "trim" and not text.endswith("*"):
+        if field.spec.transform == "trim" and not pattern.ends_with_star:
             column = sa.func.rtrim(column)
-        return column.like(pattern, escape=_LIKE_ESCAPE)
+        elif field.spec.transform == "strip":
+            column = sa.func.ltrim(sa.func.rtrim(column))
+        condition: sa.ColumnElement[bool] = PatternMatch(column, pattern)
+        return sa.and_(condition, self._null_clause(False)) if field.codec.sentinels else condition
+
+
+_NOTHING = object()
+"""An encoded filter value no stored value can equal."""
 
 
 @dataclass(frozen=True, slots=True)

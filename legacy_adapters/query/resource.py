@@ -38,9 +38,20 @@ class BoundField:
     columns: tuple[sa.Column[object], ...]
 
     @property
+    def rangeable(self) -> bool:
+        """Stored order equals API order, so range filters on the columns are honest (NULLs never match)."""
+        return self.codec.order_preserving
+
+    @property
     def sortable(self) -> bool:
-        """Stored order equals API order, so ORDER BY and range filters on the columns are honest."""
+        """Range filters work and no SQL NULL is stored, whose place in ORDER BY differs by engine."""
         return self.codec.order_preserving and not self.spec.nullable
+
+    @property
+    def matchable(self) -> bool:
+        """``like``/``ilike`` apply: served values are text, from one column or a code map's names."""
+        plain = self.spec.transform in (None, "trim", "strip") and not self.codec.links[1:]
+        return self.spec.type == "string" and len(self.columns) == 1 and (plain or self.codec.code_map is not None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import Unencodable
 from .dates import DateTimePair, date_codec, time_codec, timestamp
-from .numbers import DecimalValue, ImpliedDecimal, NullIf
+from .numbers import DecimalValue, ImpliedDecimal, NullIf, WholeNumber
 from .text import CodeMap, Unmapped, code_map
 
 if TYPE_CHECKING:
@@ -37,8 +37,19 @@ class FieldCodec:
 
     @property
     def sentinels(self) -> tuple[str | int | float, ...]:
-        """Stored values meaning null: SQL turns ``isnull`` into them and keeps them out of ranges."""
-        return self.null_if.values if self.null_if else ()
+        """Stored values meaning null: SQL turns ``isnull`` into them and keeps them out of ranges.
+
+        A text sentinel of a fixed-width column comes padded too: PostgreSQL and SQL Server
+        compare CHAR values without their pad, but SQLite keeps ``'  '`` apart from ``''``.
+        """
+        if self.null_if is None:
+            return ()
+        values = self.null_if.values
+        width = getattr(self.links[0], "length", None) if self.links else None
+        if isinstance(width, int):
+            padded = tuple(v.ljust(width) for v in values if isinstance(v, str) and len(v) < width)
+            values = tuple(dict.fromkeys((*values, *padded)))
+        return values
 
     @property
     def order_preserving(self) -> bool:
@@ -180,6 +191,8 @@ def build_codec(spec: FieldSpec) -> FieldCodec:
         links.append(ImpliedDecimal(spec.scale))
     elif spec.type == "decimal" and not links:
         links.append(DecimalValue(spec.decimals))
+    elif spec.type == "integer" and not links:
+        links.append(WholeNumber())
     elif spec.decimals is not None:
         raise ValueError("'decimals' is the scale of a DECIMAL column served as type: decimal")
     if isinstance(links[0] if links else None, DateTimePair):

@@ -9,7 +9,49 @@ from typing import Any
 
 from .base import Undecodable, Unencodable
 
-__all__ = ("DecimalValue", "ImpliedDecimal", "NullIf", "on_grid")
+__all__ = ("DecimalValue", "ImpliedDecimal", "NullIf", "WholeNumber", "on_grid", "whole")
+
+
+def whole(raw: Any) -> int | None:
+    """``raw`` as an int when it is a whole number of any driver's type, else None.
+
+    pyodbc gives NUMERIC(8,0) as ``Decimal('500000')``, sqliteodbc as ``500000.0``; floats are
+    whole and exact below 2**53 only.
+    """
+    kind = type(raw)
+    if kind is int:
+        return raw  # type: ignore[no-any-return]
+    if kind is Decimal and raw.is_finite() and raw == raw.to_integral_value():
+        return int(raw)
+    if kind is float and raw.is_integer() and abs(raw) < 2**53:
+        return int(raw)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class WholeNumber:
+    """A ``type: integer`` column served as a JSON integer whatever type the driver returns."""
+
+    order_preserving: bool = field(default=True, init=False)
+
+    def to_api(self, raw: Any) -> int:
+        number = whole(raw)
+        if number is None:
+            if isinstance(raw, str) and raw.strip().lstrip("-").isdigit() and raw.strip().isascii():
+                return int(raw)
+            raise Undecodable(f"expected a whole number, got {raw!r}")
+        return number
+
+    def api_decoder(self) -> Callable[[Any], Any]:
+        """``to_api`` for the row loop: a plain ``int`` is returned as it is."""
+        slow = self.to_api
+        return lambda raw: raw if type(raw) is int else slow(raw)
+
+    def to_legacy(self, value: Any) -> int:
+        number = None if isinstance(value, bool) else whole(value)
+        if number is None:
+            raise Unencodable(f"expected a whole number, got {value!r}")
+        return number
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,10 +66,11 @@ class ImpliedDecimal:
             raise ValueError("'scale' must not be negative")
 
     def to_api(self, raw: Any) -> Decimal:
-        # A NUMERIC(9,0) column arrives as a Decimal from pyodbc; only whole numbers are valid.
-        if isinstance(raw, bool) or not isinstance(raw, int | Decimal) or raw != int(raw):
+        # A NUMERIC(9,0) column arrives as a Decimal from pyodbc (a float from sqliteodbc).
+        number = None if isinstance(raw, bool) else whole(raw)
+        if number is None:
             raise Undecodable(f"expected a whole number, got {raw!r}")
-        return Decimal(int(raw)).scaleb(-self.scale)
+        return Decimal(number).scaleb(-self.scale)
 
     def api_decoder(self) -> Callable[[Any], Any]:
         """``to_api`` for the row loop: a plain ``int`` skips the checks it needs no more."""

@@ -116,13 +116,18 @@ def parse_pattern(pattern: str, *, time: bool) -> tuple[tuple[PatternField | str
 
 
 def as_whole_number(raw: Any) -> int:
-    """A number as stored: an int, an integral Decimal (NUMERIC(8,0) through pyodbc), or a digit string."""
+    """A number as stored: an int, an integral Decimal (NUMERIC(8,0) through pyodbc), a whole float
+    (the same column through sqliteodbc), or a digit string (a CHAR column)."""
     kind = type(raw)
     if kind is int:
         if raw >= 0:
             return raw  # type: ignore[no-any-return]
     elif kind is Decimal:
         if raw.is_finite() and raw >= 0 and raw == raw.to_integral_value():
+            return int(raw)
+    elif kind is float:
+        # sqliteodbc reads NUMERIC(8,0) as a float; whole floats below 2**53 are exact.
+        if raw.is_integer() and 0 <= raw < 2**53:
             return int(raw)
     elif isinstance(raw, str):
         text = raw.strip()

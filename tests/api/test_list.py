@@ -36,7 +36,12 @@ JOBS = "SELECT TRIM(JOBNO) FROM JOBMAST WHERE DELFLG <> 'Y'"
     ("query", "where", "params"),
     [
         ("status=released", "JSTAT = 'R'", ()),
-        ("status[ne]=complete", "JSTAT <> 'C'", ()),
+        # 'X' is no known code: served as null, so it neither equals nor differs from anything.
+        ("status[ne]=complete", "JSTAT <> 'C' AND JSTAT IN ('R', 'H', 'C', 'P')", ()),
+        ("status[isnull]=true", "JSTAT NOT IN ('R', 'H', 'C', 'P')", ()),
+        ("status[ilike]=ON*", "JSTAT = 'H'", ()),
+        ("quantity[gt]=1500.501", "QTY >= 150051", ()),
+        ("quantity[lt]=1500.509", "QTY <= 150050", ()),
         ("status[in]=on_hold,planned", "JSTAT IN ('H', 'P')", ()),
         ("due_date[lt]=2026-12-01", "DUEDT < 20261201 AND DUEDT NOT IN (0, 99999999)", ()),
         ("due_date[gte]=2026-06-01", "DUEDT >= 20260601 AND DUEDT NOT IN (0, 99999999)", ()),

@@ -242,11 +242,19 @@ def test_row_filter_claim_is_a_parameter(
 DUE_PRESENT = "[JOBMAST].[DUEDT] IS NOT NULL AND ([JOBMAST].[DUEDT] NOT IN (?, ?))"
 
 
+BIN2 = "COLLATE Latin1_General_100_BIN2_UTF8"
+KNOWN_STATUS = "[JOBMAST].[JSTAT] IN (?, ?, ?, ?)"
+NOTES_LIKE = (
+    f"[JOBMAST].[NOTES] {BIN2} LIKE ? ESCAPE '\\' AND [JOBMAST].[NOTES] IS NOT NULL AND ([JOBMAST].[NOTES] NOT IN (?))"
+)
+
+
 @pytest.mark.parametrize(
     ("parameter", "value", "where", "params"),
     [
         ("status", "released", "[JOBMAST].[JSTAT] = ?", ["R"]),
-        ("status[ne]", "on_hold", "[JOBMAST].[JSTAT] != ?", ["H"]),
+        # A code the map does not know is served as null: it differs from nothing.
+        ("status[ne]", "on_hold", f"{KNOWN_STATUS} AND [JOBMAST].[JSTAT] != ?", ["R", "H", "C", "P", "H"]),
         ("status[in]", "released,on_hold", "[JOBMAST].[JSTAT] IN (?, ?)", ["R", "H"]),
         ("due_date", "2026-12-01", f"[JOBMAST].[DUEDT] = ? AND {DUE_PRESENT}", [20261201, 0, 99999999]),
         ("due_date[ne]", "2026-12-01", f"[JOBMAST].[DUEDT] != ? AND {DUE_PRESENT}", [20261201, 0, 99999999]),
@@ -261,12 +269,16 @@ DUE_PRESENT = "[JOBMAST].[DUEDT] IS NOT NULL AND ([JOBMAST].[DUEDT] NOT IN (?, ?
         ("customer_id[in]", "C0001,C0002", "[JOBMAST].[CUSTNO] IN (?, ?)", ["C0001   ", "C0002   "]),
         ("customer_id", "C0001", "[JOBMAST].[CUSTNO] = ?", ["C0001   "]),
         # A trailing * absorbs the pad spaces and keeps the index usable; anything else compares trimmed.
-        ("customer_id[like]", "C00*", "[JOBMAST].[CUSTNO] LIKE ? ESCAPE '\\'", ["C00%"]),
-        ("customer_id[like]", "*42", "rtrim([JOBMAST].[CUSTNO]) LIKE ? ESCAPE '\\'", ["%42"]),
-        ("notes[like]", "*50%_off*", "[JOBMAST].[NOTES] LIKE ? ESCAPE '\\'", ["%50\\%\\_off%"]),
-        ("notes[like]", "a\\b*", "[JOBMAST].[NOTES] LIKE ? ESCAPE '\\'", ["a\\\\b%"]),
+        # Code points, whatever the column's collation: like is case-sensitive, ilike spells out cases.
+        ("customer_id[like]", "C00*", f"[JOBMAST].[CUSTNO] {BIN2} LIKE ? ESCAPE '\\'", ["C00%"]),
+        ("customer_id[like]", "*42", f"rtrim([JOBMAST].[CUSTNO]) {BIN2} LIKE ? ESCAPE '\\'", ["%42"]),
+        ("customer_id[ilike]", "c0*", f"[JOBMAST].[CUSTNO] {BIN2} LIKE ? ESCAPE '\\'", ["[Cc]0%"]),
+        # NOTES = '' is served as null (null_if), so no pattern may match it.
+        ("notes[like]", "*50%_off*", NOTES_LIKE, ["%50\\%\\_off%", ""]),
+        # A backslash escapes the next character of the API pattern: \\ is one backslash, \* a star.
+        ("notes[like]", "a\\\\b\\**", NOTES_LIKE, ["a\\\\b*%", ""]),
         # '[' is a character class in SQL Server's LIKE: a literal bracket must not become one.
-        ("notes[like]", "[URGENT]*", "[JOBMAST].[NOTES] LIKE ? ESCAPE '\\'", ["\\[URGENT]%"]),
+        ("notes[like]", "[URGENT]*", NOTES_LIKE, ["\\[URGENT]%", ""]),
         ("rush", "true", "[JOBMAST].[RUSHFL] = ?", ["Y"]),
         ("rush", "false", "[JOBMAST].[RUSHFL] = ?", ["N"]),
         ("priority", "true", "[JOBMAST].[PRIO] = ?", [1]),
@@ -317,7 +329,7 @@ def test_operator_translation(
             "status cannot be compared with lt: its stored values do not sort like its API values",
         ),
         ([("sort", "status")], "sort", "status cannot be sorted: its stored values do not sort like its API values"),
-        ([("status[like]", "rel*")], "status[like]", "like applies to text fields; status is not plain text"),
+        ([("due_date[like]", "2026*")], "due_date[like]", "like applies to text fields; due_date is not plain text"),
         ([("status", "shipped")], "status", "'shipped' is not one of: complete, on_hold, planned, released"),
         (
             [("due_date[gt]", "2026-13-01")],

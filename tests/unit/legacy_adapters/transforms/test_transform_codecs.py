@@ -254,3 +254,41 @@ def test_old_transform_names_are_the_same_codecs() -> None:
     )
     assert pair.to_api((20261201, 143005)) == spelled.to_api((20261201, 143005))
     assert pair.columns == spelled.columns == ("D", "T")
+
+
+_RANK = {"C": 0, "Y": 1, "y": 1, "m": 2, "j": 2, "d": 3}
+
+
+@st.composite
+def _date_patterns(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """Any arrangement of a year (4-digit, century + 2-digit, or pivoted) and month/day or day of year."""
+    year = draw(st.sampled_from([["Y"], ["C", "y"], ["y"]]))
+    day = draw(st.sampled_from([["m", "d"], ["j"]]))
+    fields = draw(st.permutations([*year, *day]))
+    if "C" in fields and "y" in fields and fields.index("C") + 1 != fields.index("y"):
+        fields.remove("C")
+        fields.insert(fields.index("y"), "C")  # the century digit is written right before its year
+    separator = draw(st.sampled_from(["", "", "-", "/", "."]))
+    pattern = "".join(
+        f"%{f}" if i == 0 or separator == "" or (f == "y" and fields[i - 1] == "C") else f"{separator}%{f}"
+        for i, f in enumerate(fields)
+    )
+    return pattern, fields
+
+
+@settings(derandomize=True, max_examples=200)
+@given(data=st.data())
+def test_any_date_pattern_round_trips_and_claims_order_only_when_it_holds(data: st.DataObject) -> None:
+    pattern, fields = data.draw(_date_patterns())
+    codec = _date(f"pattern:{pattern}")
+    pivoted = "y" in fields and "C" not in fields
+    days = _PIVOT if pivoted else _CYY if "C" in fields else st.dates(dt.date(1000, 1, 1))
+    a, b = data.draw(days), data.draw(days)
+    assert codec.to_api(codec.to_legacy(a)) == a
+    stored = codec.to_legacy(a)
+    assert codec.to_legacy(codec.to_api(stored)) == stored
+    ranks = [_RANK[f] for f in fields]
+    assert codec.order_preserving is (ranks == sorted(ranks) and not pivoted)
+    if codec.order_preserving and a != b:
+        low, high = sorted([a, b])
+        assert codec.to_legacy(low) < codec.to_legacy(high)

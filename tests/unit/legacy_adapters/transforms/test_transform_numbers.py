@@ -102,3 +102,15 @@ def test_decimal_without_declared_scale_keeps_what_the_driver_gave() -> None:
     assert str(codec.to_api("12.5")) == "12.5" and str(codec.to_api(Decimal("12.50"))) == "12.50"
     with pytest.raises(Undecodable):
         codec.to_api("twelve")
+
+
+@pytest.mark.parametrize("raw", [500000, Decimal("500000"), 500000.0, "500000", " 500000 "])
+def test_integers_are_served_as_integers_whatever_the_driver_returns(raw: object) -> None:
+    served = build_codec(FieldSpec(column="ORDNO", type="integer")).to_api(raw)
+    assert type(served) is int and served == 500000
+
+
+@pytest.mark.parametrize("raw", [500000.5, Decimal("1.5"), float(2**60), "12a", True])
+def test_fractional_or_inexact_numbers_are_not_integers(raw: object) -> None:
+    with pytest.raises(Undecodable):
+        build_codec(FieldSpec(column="ORDNO", type="integer")).to_api(raw)
