@@ -11,7 +11,6 @@ without that proof refuses the reads that meet a repeat.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -22,8 +21,9 @@ import pytest
 import sqlalchemy as sa
 import uvicorn
 from click.testing import CliRunner
-from db_backends import JWT_SECRET, MARIADB_URL, PG_URL, _odbc_admin, require_driver, require_port
+from db_backends import JWT_SECRET
 from litestar.testing import TestClient
+from scratch_db import scratch_url
 
 from gateway import create_app
 from gateway.cli import main, mint_token
@@ -34,7 +34,6 @@ from legacy_adapters.mapping.load import parse_mapping
 from legacy_adapters.mapping.model import DatabaseConfig, Mapping
 from legacy_adapters.samples.distributor import DISTRIBUTOR_TABLES, create_distributor
 
-_SUFFIX = os.environ.get("BRIDGEHEAD_TEST_DB_SUFFIX", "")
 ROWS = 1000
 
 
@@ -46,25 +45,8 @@ ROWS = 1000
     ],
 )
 def distributor_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The distributor written once per backend (NUMERIC columns arrive as Decimal through ODBC)."""
-    database = f"bridgehead_distributor{_SUFFIX}"
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('distributor') / 'distributor.db'}"
-    elif request.param == "sqlite-odbc":
-        require_driver("SQLite3")
-        url = f"sqlite+pyodbc:///{tmp_path_factory.mktemp('distributor-odbc') / 'distributor.db'}"
-    elif request.param == "postgresql-odbc":
-        require_driver("PostgreSQL Unicode")
-        parsed = sa.make_url(PG_URL).set(database=database)
-        require_port(parsed, 5432)
-        _odbc_admin(parsed, f'CREATE DATABASE "{database}"')
-        url = parsed.render_as_string(hide_password=False)
-    else:
-        require_driver("MariaDB Unicode")
-        parsed = sa.make_url(MARIADB_URL).set(database=database)
-        require_port(parsed, 3306)
-        _odbc_admin(parsed, f"CREATE DATABASE IF NOT EXISTS `{database}`")
-        url = parsed.render_as_string(hide_password=False)
+    """The distributor written once per backend (NUMERIC columns arrive as Decimal or float through ODBC)."""
+    url = scratch_url(request.param, tmp_path_factory.mktemp(f"distributor-{request.param}"))
     create_distributor(url, rows=ROWS)
     return url
 
