@@ -160,7 +160,7 @@ _config_option = click.option(
     default=10.0,
     show_default=True,
     type=click.FloatRange(0),
-    help="Seconds start-up may spend proving each resource's key unique (0: reads check as they go).",
+    help="Seconds start-up may spend proving the keys unique (0: skip; reads refuse a repeat they meet).",
 )
 def serve(
     config: str, host: str, port: int, workers: int, log_level: str, json_logs: bool, key_budget_s: float

@@ -15,6 +15,8 @@ BridgeheadError
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = (
     "BridgeheadError",
     "DatabaseError",
@@ -103,6 +105,16 @@ class SchemaDrift(DatabaseError):
 class KeyNotUnique(SchemaDrift):
     """Several rows share the values of a resource's key: which one the key addresses is unknowable.
 
-    Raised by a read that meets the repeat, instead of serving one of the rows at random or
-    letting a keyset page skip the others.
+    Raised by a read or write that meets the repeat, instead of serving (or changing) one of
+    the rows at random or letting a keyset page skip the others. Names no key values: the
+    rows may be ones the caller may not see.
     """
+
+    def __init__(self, resource: str, key: Sequence[str]) -> None:
+        self.resource = resource
+        self.key = tuple(key)
+        super().__init__(
+            f"{resource}: several rows share one value of the key ({', '.join(key)}), so the rows it addresses"
+            " cannot be served honestly; an administrator must declare the resource's full natural key"
+            " (see 'bridgehead check')"
+        )

@@ -224,11 +224,7 @@ def _refuse_repeats(resource: Resource, rows: Sequence[Sequence[Any]], positions
 
 
 def _not_unique(resource: Resource) -> KeyNotUnique:
-    key = ", ".join(f.name for f in resource.key)
-    return KeyNotUnique(
-        f"{resource.name}: several rows share one value of the key ({key}), so the rows it addresses cannot be"
-        " served honestly; an administrator must declare the resource's full natural key (see 'bridgehead check')"
-    )
+    return KeyNotUnique(resource.name, [f.name for f in resource.key])
 
 
 def _key_values(resource: Resource, key: Sequence[Any]) -> dict[str, Any] | None:

@@ -4,7 +4,8 @@ Hypothesis fills a keyless table with keys drawn from a tiny domain (so repeats
 are common) and walks it with random page sizes and sorts. Whatever the data,
 the gateway either serves each stored row exactly once, or answers
 ``key-not-unique``; it never skips a row while ``count=exact`` counts it, and
-never answers a GET with one of several rows.
+never answers a GET with one of several rows, and never lets a PATCH or DELETE
+change one of several rows.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ versions:
       shipments:
         table: SHIPLOG
         key: [branch, carrier]
-        scopes: {read: "shipments:read"}
+        scopes: {read: "shipments:read", write: "shipments:write"}
+        writable: true
+        delete: {hard: true}
         fields:
           branch: {column: BRANCH, type: string, transform: trim, length: 3}
           carrier: {column: CARRIER, type: string, transform: trim, length: 4}
@@ -106,3 +109,20 @@ def test_a_walk_is_complete_or_refused(served: Any, rows: list[Any], limit: int,
             assert one.status_code == 200 and (one.json()["branch"], one.json()["carrier"]) == (branch, carrier)
         else:
             assert _refused(one)
+
+
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+def test_a_write_through_a_repeated_key_changes_nothing(served: Any, method: str) -> None:
+    db, client, headers = served
+    rows = [("ATL", "UPS ", 1), ("ATL", "UPS ", 2), ("CHI", "FDX ", 3)]
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM SHIPLOG")
+        conn.executemany("INSERT INTO SHIPLOG VALUES (?, ?, ?)", rows)
+    body = {"json": {"weight": 9}} if method == "PATCH" else {}
+    response = client.request(method, "/v1/shipments/ATL,UPS", headers=headers, **body)
+    assert _refused(response)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT BRANCH, CARRIER, WEIGHT FROM SHIPLOG ORDER BY WEIGHT").fetchall() == rows
+    # The unique key next to it is written as usual.
+    written = client.request(method, "/v1/shipments/CHI,FDX", headers=headers, **body)
+    assert written.status_code in (200, 204), written.text
