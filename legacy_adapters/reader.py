@@ -194,6 +194,8 @@ class Reader:
                     children.setdefault(link, []).append({f.name: child[f.name] for f in out_fields})
             for row in rows:
                 found = children.get(tuple(row[mine] for mine, _ in pairs), [])
+                if not relation.many and len(found) > 1:  # a to-one relation must not pick one at random
+                    raise KeyNotUnique(embed.target.name, [theirs for _, theirs in pairs])
                 row[embed.name] = found if relation.many else (found[0] if found else None)
 
 

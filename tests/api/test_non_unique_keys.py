@@ -48,6 +48,16 @@ versions:
           branch: {column: BRANCH, type: string, transform: trim, length: 3}
           carrier: {column: CARRIER, type: string, transform: trim, length: 4}
           weight: {column: WEIGHT, type: integer}
+      orders:
+        table: ORDERS
+        key: order_number
+        scopes: {read: "orders:read"}
+        fields:
+          order_number: {column: ORDNO, type: integer}
+          branch: {column: BRANCH, type: string, transform: trim, length: 3}
+          carrier: {column: CARRIER, type: string, transform: trim, length: 4}
+        relations:
+          shipment: {resource: shipments, "on": {branch: branch, carrier: carrier}, many: false}
 """
 
 
@@ -56,6 +66,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Tes
     db = tmp_path_factory.mktemp("keys") / "keys.db"
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE SHIPLOG (BRANCH CHAR(3), CARRIER CHAR(4), WEIGHT INTEGER NOT NULL)")
+        conn.execute("CREATE TABLE ORDERS (ORDNO INTEGER NOT NULL, BRANCH CHAR(3), CARRIER CHAR(4))")
+        conn.executemany("INSERT INTO ORDERS VALUES (?, ?, ?)", [(1, "ATL", "UPS "), (2, "CHI", "FDX ")])
     environ = {
         "BRIDGEHEAD_DB_URL": f"sqlite:///{db}",
         "BRIDGEHEAD_JWT_SECRET": JWT_SECRET,
@@ -126,3 +138,17 @@ def test_a_write_through_a_repeated_key_changes_nothing(served: Any, method: str
     # The unique key next to it is written as usual.
     written = client.request(method, "/v1/shipments/CHI,FDX", headers=headers, **body)
     assert written.status_code in (200, 204), written.text
+
+
+def test_a_to_one_embed_matching_several_rows_is_refused(served: Any) -> None:
+    db, client, headers = served
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM SHIPLOG")
+        conn.executemany("INSERT INTO SHIPLOG VALUES (?, ?, ?)", [("ATL", "UPS ", 1), ("CHI", "FDX ", 3)])
+    unique = client.get("/v1/orders?embed=shipment&sort=order_number", headers=headers)
+    assert [o["shipment"]["weight"] for o in unique.json()["data"]] == [1, 3]
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO SHIPLOG VALUES ('ATL', 'UPS ', 2)")
+    assert _refused(client.get("/v1/orders?embed=shipment", headers=headers))
+    assert _refused(client.get("/v1/orders/1?embed=shipment", headers=headers))
+    assert client.get("/v1/orders/2?embed=shipment", headers=headers).json()["shipment"]["weight"] == 3
