@@ -75,6 +75,7 @@ def check_mapping(
                 continue
             if thorough:
                 findings.extend(_key_unique(database, resource, path))
+                findings.extend(_to_one_relations(database, resource, path))
                 findings.extend(_unexpected_nulls(database, resource, path))
                 findings.extend(_sample(database, resource, path, max_undecodable))
     return findings
@@ -172,6 +173,41 @@ def _key_unique(database: Database, resource: Resource, path: str, *, timeouts: 
             "declare the fields that address one row (the table's natural key)",
         )
     ]
+
+
+def _to_one_relations(database: Database, resource: Resource, path: str) -> list[Finding]:
+    """A ``many: false`` relation must match at most one row, or an embed would pick one at random."""
+    findings = []
+    for name, relation in resource.spec.relations.items():
+        target = resource.relations.get(name)
+        if relation.many or target is None:
+            continue
+        theirs = [target.fields[field] for field in relation.on.values()]
+        if {f.name for f in theirs} == {f.name for f in target.key}:
+            continue  # the target's own key: its key check covers it
+        columns = [c for f in theirs for c in f.columns]
+        statement = (
+            sa.select(*columns).select_from(target.table).group_by(*columns).having(sa.func.count() > 1).limit(1)
+        )
+        if target.where is not None:
+            statement = statement.where(target.where)
+        try:
+            repeated = database.fetch_all(statement)
+        except DatabaseError as exc:
+            findings.append(Finding("warning", f"{path}.relations.{name}", f"could not check the relation: {exc}"))
+            continue
+        if repeated:
+            on = ", ".join(f.name for f in theirs)
+            example = tuple(str(v).rstrip() for v in repeated[0])
+            findings.append(
+                Finding(
+                    "error",
+                    f"{path}.relations.{name}",
+                    f"many: false, but several {target.name} rows share ({on}), e.g. {example!r}: "
+                    "say many: true, or relate on fields that address one row",
+                )
+            )
+    return findings
 
 
 def _unexpected_nulls(database: Database, resource: Resource, path: str) -> list[Finding]:

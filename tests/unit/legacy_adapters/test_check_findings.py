@@ -148,3 +148,36 @@ def test_the_command_exits_non_zero_and_takes_the_threshold(db: Path, tmp_path: 
     assert f"{path}: 3 error(s), 4 warning(s)" in strict.output
     bad = CliRunner().invoke(main, ["check", "-c", str(path), "--max-undecodable", "2"], env=_environ(db))
     assert bad.exit_code == 2 and "--max-undecodable" in bad.output
+
+
+REGIONS = """\
+      regions:
+        table: REGIONS
+        key: [code, manager]
+        scopes: {read: "regions:read"}
+        fields:
+          code: {column: CODE, type: string}
+          manager: {column: MGR, type: string}
+"""
+
+
+def _relation_findings(db: Path, many: str) -> list[Finding]:
+    relation = f'        relations:\n          home: {{resource: regions, "on": {{region: code}}, many: {many}}}\n'
+    mapping = parse_mapping(
+        MAPPING.replace("    resources:\n", "    resources:\n" + REGIONS) + relation, environ=_environ(db)
+    )
+    database = Database(mapping.database)
+    try:
+        return [f for f in check_mapping(mapping, database) if f.path.endswith(".relations.home")]
+    finally:
+        database.dispose()
+
+
+def test_a_to_one_relation_matching_several_rows_is_an_error(db: Path) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE REGIONS (CODE VARCHAR(3) NOT NULL, MGR VARCHAR(10) NOT NULL)")
+        conn.executemany("INSERT INTO REGIONS VALUES (?, ?)", [("NE", "ann"), ("NE", "bob"), ("SW", "cy")])
+    [finding] = _relation_findings(db, "false")
+    assert finding.severity == "error"
+    assert finding.message.startswith("many: false, but several regions rows share (code), e.g. ('NE',)")
+    assert _relation_findings(db, "true") == []
