@@ -23,7 +23,7 @@ _YAML11_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", 
 
 _HEADER = """\
 # Starter mapping written by `bridgehead introspect` from the live catalogue and at most
-# {rows} sampled rows per table. Names, types, transforms, keys and relations are guesses:
+# {rows} sampled rows per table. Names, types, encodings, keys and relations are guesses:
 # each says why in a comment. Review them, then run `bridgehead check -c <this file>`.
 
 database:
