@@ -59,15 +59,17 @@ def field_schema(field: BoundField, *, exact: bool = False) -> dict[str, Any]:
     """JSON Schema of a field; ``exact`` leaves out the null an undecodable stored value reads as (keys, inputs)."""
     spec = field.spec
     schema = dict(_TYPES[spec.type])
-    if spec.map is not None:
-        schema["enum"] = sorted(set(spec.map.values()))
+    codes = field.codec.code_map
+    if codes is not None and codes.unmapped != "raw":  # raw serves any stored code
+        schema["enum"] = sorted({name for _, name in codes.pairs} | ({codes.default} if codes.default else set()))
     if spec.scale is not None:
         schema["multipleOf"] = float(f"1e-{spec.scale}") if spec.scale else 1
     if spec.length is not None and spec.type == "string" and spec.map is None:
         schema["maxLength"] = spec.length
     # Sentinels read as null, and so does a stored value the transform cannot decode (logged).
     may_be_null = bool(field.codec.sentinels) or spec.nullable
-    may_be_null = may_be_null or (not exact and bool(spec.transform or spec.map or spec.scale is not None))
+    decoded = spec.transform or spec.date or spec.time or spec.map or spec.scale is not None
+    may_be_null = may_be_null or (not exact and bool(decoded))
     if may_be_null:
         schema["type"] = [schema["type"], "null"]
         if "enum" in schema:

@@ -161,8 +161,10 @@ def _check_field(path: str, name: str, field: FieldSpec) -> None:
 
 def _culprit(field: FieldSpec, message: str) -> str:
     """The key an error from building the codec is about, so the path points at the line to fix."""
+    if "time zone" in message:
+        return "timezone"
     for key in ("pivot_year", "unmapped", "decimals", "time_column", "timezone"):
-        if f"'{key}'" in message and getattr(field, key) is not None:
+        if f"'{key}'" in message:  # the key at fault, or the one missing
             return key
     if field.time is not None and ("time codec" in message or field.time.removeprefix("pattern:") in message):
         return "time"

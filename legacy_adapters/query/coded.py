@@ -35,10 +35,13 @@ class _Coded:
         self.sentinels = list(field.codec.sentinels)
         # Both the padded code and the bare one: SQLite keeps a CHAR value as written, so a
         # row another program wrote unpadded ('X' in a CHAR(2)) must still count as 'X '.
+        # A code that is also a null_if sentinel reads as null, so it is no name's code.
+        null_if = field.codec.null_if
         self.pairs = [
             (stored, name)
             for code, name in codes.pairs
             for stored in dict.fromkeys((field.codec.stored_code(code), code))
+            if null_if is None or not null_if.is_null(stored)
         ]
         self.known = [stored for stored, _ in self.pairs]
         numeric = [isinstance(stored, int) for stored in self.known]
@@ -98,9 +101,9 @@ def coded_clause(field: BoundField, codes: CodeMap, op: str, value: Any) -> sa.C
         return sa.or_(coded.column.is_(None), sa.not_(non_null)) if value else non_null
     if op in ("like", "ilike"):
         pattern: LikePattern = value
-        if coded.numeric:
-            return coded.served_satisfies(pattern.matches, None)
-        return coded.served_satisfies(pattern.matches, lambda column: PatternMatch(column, pattern))
+        # Raw numeric codes are refused before this (filters.py): only names are matched then.
+        raw = None if coded.numeric else (lambda column: PatternMatch(column, pattern))
+        return coded.served_satisfies(pattern.matches, raw)
     values: tuple[str, ...] = tuple(value) if op == "in" else (value,)
     wanted = coded.served_satisfies(lambda name: name in values, coded.raw_equals(values))
     if op == "ne":

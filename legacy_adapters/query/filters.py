@@ -150,6 +150,10 @@ class Comparison:
 
     def _check_names(self, codes: CodeMap) -> None:
         """A value no row can be served as is a typo: say which values exist (``raw`` serves any code)."""
+        numeric = all(isinstance(code, int) for code, _ in codes.pairs)
+        if self.op in ("like", "ilike") and codes.unmapped == "raw" and numeric:
+            # Engines turn numbers into text differently ('7', '7.0'): no pattern could mean one thing.
+            raise QueryError(self.parameter, f"{self.op} cannot match {self.field.name}'s raw numeric codes")
         if self.op not in ("eq", "ne", "in") or codes.unmapped == "raw":
             return
         names = {name for _, name in codes.pairs} | ({codes.default} if codes.default is not None else set())

@@ -12,7 +12,8 @@ also ignore accents, SQL Server's follow the column), so no backend's own case r
 used: each gets an exact comparison, and ``ilike`` spells the case variants out as
 character classes. SQLite: ``GLOB`` (case-sensitive, UTF-8 aware). PostgreSQL: ``LIKE``,
 and ``~`` for classes. MariaDB: the value in ``utf8mb4_bin``, then ``LIKE`` or ``REGEXP``.
-SQL Server: ``LIKE`` (which has classes) under ``Latin1_General_100_BIN2_UTF8``.
+SQL Server: ``LIKE`` (which has classes) under ``Latin1_General_100_BIN2_UTF8`` (2019 and
+later) or ``Latin1_General_100_BIN2`` (older servers, which lack UTF-8 collations).
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 
-__all__ = ("MSSQL_COLLATION", "LikePattern", "PatternMatch", "case_class", "parse_like")
+__all__ = ("MSSQL_COLLATION", "MSSQL_COLLATION_BEFORE_2019", "LikePattern", "PatternMatch", "case_class", "parse_like")
 
 MSSQL_COLLATION = "Latin1_General_100_BIN2_UTF8"
-"""Code-point comparison on SQL Server, for ``nvarchar`` and UTF-8 ``varchar`` alike."""
+"""Code-point comparison on SQL Server 2019 and later, for ``nvarchar`` and any ``varchar``."""
+MSSQL_COLLATION_BEFORE_2019 = "Latin1_General_100_BIN2"
+"""The same for older servers, which have no UTF-8 collations (exact for ``nvarchar``)."""
 
 _STAR = object()
 _LAST_CASED = 0x20000  # no cased letters lie beyond the Supplementary Multilingual Plane
@@ -217,4 +220,6 @@ def _mssql(element: PatternMatch, compiler: Any, **kw: Any) -> str:
             # '[' opens a class in T-SQL's LIKE; escaped, it is read literally like '%' and '_'.
             out.append("\\" + unit[0] if unit[0] in "\\%_[" else unit[0])
     column = compiler.process(element.operand, **kw)
-    return f"{column} COLLATE {MSSQL_COLLATION} LIKE {_bind(compiler, ''.join(out), **kw)} ESCAPE '\\'"
+    version = getattr(compiler.dialect, "server_version_info", None)  # None when compiled offline
+    collation = MSSQL_COLLATION_BEFORE_2019 if version and version[0] < 15 else MSSQL_COLLATION
+    return f"{column} COLLATE {collation} LIKE {_bind(compiler, ''.join(out), **kw)} ESCAPE '\\'"

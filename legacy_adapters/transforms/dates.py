@@ -152,7 +152,8 @@ class DateTimePair:
     def api_decoder(self) -> Callable[[Any], Any]:
         """``to_api`` for the row loop: each part through its own fast decoder."""
         day = getattr(self.date, "api_decoder", lambda: self.date.to_api)()
-        time, zone, combine = self.time.to_api, self.zone, dt.datetime.combine
+        time = getattr(self.time, "api_decoder", lambda: self.time.to_api)()
+        zone, combine = self.zone, dt.datetime.combine
 
         def decode(raw: Any) -> Any:
             if type(raw) is tuple and len(raw) == 2:

@@ -154,7 +154,7 @@ class _Pattern:
             width = self._width()
             if number >= 10**width:
                 raise Undecodable(f"{raw!r} has more than {width} digits for {self.label}")
-            text = str(number).zfill(width)
+            return self._split(number)
         else:
             if not isinstance(raw, str):
                 raise Undecodable(f"expected text such as {self.label}, got {raw!r}")
@@ -174,6 +174,14 @@ class _Pattern:
                 at += part.width
         if at != len(text):
             raise Undecodable(f"{raw!r} is not a {self.label} value")
+        return values
+
+    def _split(self, number: int) -> dict[str, int]:
+        """A numeric pattern's fields by arithmetic: the last field is the lowest digits."""
+        values: dict[str, int] = {}
+        for part in reversed(self.parts):
+            assert isinstance(part, PatternField)
+            number, values[part.letter] = divmod(number, 10**part.width)
         return values
 
     def _store(self, values: dict[str, int]) -> Any:
@@ -202,7 +210,15 @@ class DatePattern(_Pattern):
         object.__setattr__(self, "order_preserving", ordered)
 
     def to_api(self, raw: Any) -> dt.date:
-        values = self._fields(raw)
+        try:
+            return self._date(self._fields(raw))
+        except ValueError as exc:
+            if isinstance(exc, Undecodable):
+                raise
+            raise Undecodable(f"{raw!r} is not a {self.label} date: {exc}") from None
+
+    def _date(self, values: dict[str, int]) -> dt.date:
+        """The date the fields name; ``ValueError`` when there is none (Feb 30, day 366 of 2023)."""
         if "Y" in values:
             year = values["Y"]
         elif "C" in values:
@@ -212,17 +228,13 @@ class DatePattern(_Pattern):
             year = pivot // 100 * 100 + values["y"]
             if values["y"] < pivot % 100:
                 year += 100
-        try:
-            if "j" in values:
-                day_of_year = values["j"]
-                first = dt.date(year, 1, 1)
-                last = dt.date(year, 12, 31).timetuple().tm_yday
-                if not 1 <= day_of_year <= last:
-                    raise ValueError(f"{year} has no day {day_of_year}")
-                return first + dt.timedelta(days=day_of_year - 1)
-            return dt.date(year, values["m"], values["d"])
-        except ValueError as exc:
-            raise Undecodable(f"{raw!r} is not a {self.label} date: {exc}") from None
+        if "j" in values:
+            day_of_year = values["j"]
+            first = dt.date(year, 1, 1)
+            if not 1 <= day_of_year <= (366 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 365):
+                raise ValueError(f"{year} has no day {day_of_year}")
+            return first + dt.timedelta(days=day_of_year - 1)
+        return dt.date(year, values["m"], values["d"])
 
     def api_decoder(self) -> Callable[[Any], Any]:
         """``to_api`` for the row loop: a plain int in YYYYMMDD or CYYMMDD layout goes straight to ``date``."""
@@ -249,7 +261,19 @@ class DatePattern(_Pattern):
                 return slow(raw)
 
             return decode
-        return slow
+        if not self.numeric:
+            return slow
+        limit, split, build = 10 ** self._width(), self._split, self._date
+
+        def decode(raw: Any) -> Any:
+            if type(raw) is int and 0 <= raw < limit:
+                try:
+                    return build(split(raw))
+                except ValueError:
+                    pass
+            return slow(raw)
+
+        return decode
 
     def to_legacy(self, value: Any) -> Any:
         # datetime is a date subclass; storing one as a date would drop its time silently.
@@ -299,6 +323,33 @@ class TimePattern(_Pattern):
             return dt.time(values["H"], values.get("M", 0), values.get("S", 0), micro)
         except ValueError as exc:
             raise Undecodable(f"{raw!r} is not a {self.label} time: {exc}") from None
+
+    def api_decoder(self) -> Callable[[Any], Any]:
+        """``to_api`` for the row loop: a plain int of a numeric ``%H%M[%S]`` pattern by arithmetic."""
+        slow, time = self.to_api, dt.time
+        if self.pattern == "%H%M%S":
+
+            def decode(raw: Any) -> Any:
+                if type(raw) is int and 0 <= raw < 1_000_000:
+                    try:
+                        return time(raw // 10000, raw // 100 % 100, raw % 100)
+                    except ValueError:
+                        pass  # the full path raises Undecodable with its message
+                return slow(raw)
+
+            return decode
+        if self.pattern == "%H%M":
+
+            def decode(raw: Any) -> Any:
+                if type(raw) is int and 0 <= raw < 10_000:
+                    try:
+                        return time(raw // 100, raw % 100)
+                    except ValueError:
+                        pass
+                return slow(raw)
+
+            return decode
+        return slow
 
     def to_legacy(self, value: Any) -> Any:
         if not isinstance(value, dt.time) or value.tzinfo is not None:

@@ -151,6 +151,13 @@ def test_tsql_compiles_with_an_explicit_binary_collation_and_classes() -> None:
     assert folded.params == {"param_1": "[Mm][Üü][Ll][Ll][Ee][Rr]%"}
 
 
+def test_tsql_before_2019_uses_the_binary_collation_it_has() -> None:
+    dialect = mssql.dialect()
+    dialect.server_version_info = (13, 0, 5026)  # SQL Server 2016: no _UTF8 collations
+    compiled = PatternMatch(sa.column("NAME"), parse_like("A*", insensitive=False)).compile(dialect=dialect)
+    assert str(compiled) == "[NAME] COLLATE Latin1_General_100_BIN2 LIKE :param_1 ESCAPE '\\'"
+
+
 def test_unknown_engines_fall_back_to_lower(tmp_path: Path) -> None:
     del tmp_path
     compiled = PatternMatch(sa.column("NAME"), parse_like("Ab*", insensitive=True)).compile()

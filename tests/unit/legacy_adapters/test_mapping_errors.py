@@ -390,3 +390,39 @@ def test_a_deprecated_parent_does_not_make_its_child_deprecated() -> None:
 
     assert mapping.versions["v1"].deprecated is True
     assert (mapping.versions["v2"].deprecated, mapping.versions["v2"].sunset) == (False, None)
+
+
+@pytest.mark.parametrize(
+    ("field", "path", "message"),
+    [
+        ("{column: D, type: date, date: yyyymmd}", "date", "unknown date codec 'yyyymmd'"),
+        ("{column: D, type: time, time: hhmmsss}", "time", "unknown time codec 'hhmmsss'"),
+        ("{column: D, type: datetime, date: cyymmdd, time: hhmm, time_column: T}", "timezone", "needs 'timezone'"),
+        (
+            "{column: D, type: datetime, date: cyymmdd, time: hhmm, time_column: T, timezone: Mars/Base}",
+            "timezone",
+            "unknown time zone 'Mars/Base'",
+        ),
+        ("{column: D, type: date, date: cyymmdd, pivot_year: 1950}", "pivot_year", "two-digit years"),
+        ("{column: D, type: date, transform: yyyyddd}", "transform", "write 'date: yyyyddd'"),
+        ("{column: D, unmapped: raw}", "unmapped", "this field has no map"),
+    ],
+)
+def test_codec_errors_name_the_key_to_fix(field: str, path: str, message: str) -> None:
+    text = f"""
+database: {{url: "sqlite://"}}
+versions:
+  v1:
+    resources:
+      o:
+        table: T
+        key: id
+        anonymous: true
+        fields:
+          id: {{column: ID, type: integer}}
+          f: {field}
+"""
+    with pytest.raises(MappingError) as caught:
+        parse_mapping(text)
+    assert caught.value.path == f"versions.v1.resources.o.fields.f.{path}"
+    assert message in caught.value.message

@@ -5,10 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from legacy_adapters.mapping.model import FieldSpec
 from legacy_adapters.transforms import Undecodable, Unencodable, build_codec
-from legacy_adapters.transforms.numbers import ImpliedDecimal, NullIf
+from legacy_adapters.transforms.numbers import ImpliedDecimal, NullIf, on_grid
 
 CENTS = ImpliedDecimal(2)
 
@@ -114,3 +116,45 @@ def test_integers_are_served_as_integers_whatever_the_driver_returns(raw: object
 def test_fractional_or_inexact_numbers_are_not_integers(raw: object) -> None:
     with pytest.raises(Undecodable):
         build_codec(FieldSpec(column="ORDNO", type="integer")).to_api(raw)
+
+
+_MONEY = st.decimals(min_value=-(10**9), max_value=10**9, places=2, allow_nan=False, allow_infinity=False)
+
+
+@settings(derandomize=True)
+@given(value=_MONEY)
+def test_every_driver_form_of_a_decimal_serves_the_same_value_and_places(value: Decimal) -> None:
+    codec = build_codec(DECIMAL_11_2)
+    forms = [value, value.normalize(), float(value), str(value.normalize()), f"{value} "]
+    served = {str(codec.to_api(form)) for form in forms}
+    assert served == {str(value.quantize(Decimal("0.01")))}
+    assert codec.to_legacy(codec.to_api(float(value))) == value
+
+
+_OPS = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "lt": lambda a, b: a < b,
+    "lte": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "gte": lambda a, b: a >= b,
+}
+
+
+@settings(derandomize=True)
+@given(
+    stored=st.lists(st.integers(-(10**6), 10**6), min_size=1, max_size=30),
+    value=st.decimals(min_value=-(10**4), max_value=10**4, places=5, allow_nan=False, allow_infinity=False),
+    op=st.sampled_from(sorted(_OPS)),
+)
+def test_a_value_finer_than_the_grid_selects_the_same_rows_restated(stored: list[int], value: Decimal, op: str) -> None:
+    """What ``price[op]=value`` must select over prices with 2 places, and what SQL is asked instead."""
+    prices = [Decimal(n).scaleb(-2) for n in stored]
+    wanted = [p for p in prices if _OPS[op](p, value)]
+    restated = on_grid(value, 2, op)
+    if isinstance(restated, bool):
+        assert wanted == (prices if restated else [])
+    else:
+        new_op, on = restated
+        assert on == on.quantize(Decimal("0.01"))
+        assert [p for p in prices if _OPS[new_op](p, on)] == wanted
