@@ -71,20 +71,26 @@ def _open_database(mapping: Mapping) -> Any:
         _fail(f"cannot open database.url: {exc}")
 
 
-def _preflight(mapping: Mapping) -> tuple[Any, bool]:
-    """Open the database and refuse to serve a mapping whose tables or columns are missing.
+def _preflight(mapping: Mapping, config: str | None = None, *, key_budget_s: float = 10.0) -> tuple[Any, bool]:
+    """Open the database and refuse to serve a mapping whose tables or columns are missing or whose keys repeat.
 
     Returns the database and whether the check ran. A database that cannot be reached
     is no reason to exit (a restart during an outage would crash-loop): the server
     then starts answering 503 and checks the mapping once the database answers.
     A refused login is a configuration mistake: the driver's reason is said and serve exits.
+    Keys are proven unique within ``key_budget_s`` seconds (one grouped query per resource); one not
+    proven in time is logged, and reads refuse a repeated key when they meet it.
     """
-    from legacy_adapters.check import check_mapping
+    import structlog
+
+    from legacy_adapters.check import check_mapping, verify_keys
     from legacy_adapters.exceptions import DatabaseUnavailable, LoginRefused
 
     database = _open_database(mapping)
     try:
-        errors = [f for f in check_mapping(mapping, database, thorough=False) if f.severity == "error"]
+        findings = check_mapping(mapping, database, thorough=False)
+        if not any(f.severity == "error" for f in findings) and key_budget_s > 0:
+            findings += verify_keys(mapping, database, budget_s=key_budget_s)
     except LoginRefused as exc:
         database.dispose()
         _fail(f"cannot log in to the database: {exc} (the driver's reason is in the log above)")
@@ -94,9 +100,13 @@ def _preflight(mapping: Mapping) -> tuple[Any, bool]:
     except BridgeheadError as exc:
         database.dispose()
         _fail(f"cannot check the mapping against the database: {exc}")
+    errors = [f for f in findings if f.severity == "error"]
     if errors:
         database.dispose()
-        _fail("the mapping does not match the database:\n  " + "\n  ".join(map(str, errors)))
+        where = f"{config}: " if config else ""
+        _fail("the mapping does not match the database:\n  " + "\n  ".join(f"{where}{e}" for e in errors))
+    for finding in findings:
+        structlog.get_logger("bridgehead.check").warning(finding.message, path=finding.path)
     return database, True
 
 
@@ -110,6 +120,7 @@ def _serve(
     workers: int = 1,
     config: str | None = None,
     environ: AbcMapping[str, str] | None = None,
+    key_budget_s: float = 10.0,
 ) -> None:
     import uvicorn
 
@@ -119,7 +130,7 @@ def _serve(
 
     configure_logging(log_level, log_format=log_format)
     _private_files()
-    database, checked = _preflight(mapping)
+    database, checked = _preflight(mapping, config, key_budget_s=key_budget_s)
     options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning", "access_log": False}
     options.update(server_stack())
     if workers > 1 and config is not None:
@@ -208,23 +219,41 @@ _config_option = click.option(
 @click.option("--log-level", default="info", show_default=True)
 @_log_format_option
 @click.option("--json-logs", is_flag=True, help="Same as --log-format json.")
-def serve(config: str, host: str, port: int, workers: int, log_level: str, log_format: str, json_logs: bool) -> None:
+@click.option(
+    "--verify-keys-s",
+    "key_budget_s",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds start-up may spend proving the keys unique (0: skip; reads refuse a repeat they meet).",
+)
+def serve(
+    config: str, host: str, port: int, workers: int, log_level: str, log_format: str, json_logs: bool,
+    key_budget_s: float,
+) -> None:  # fmt: skip
     """Serve the API described by a mapping file."""
     fmt: Any = "json" if json_logs else log_format
-    _serve(_load(config), host, port, log_level, fmt, workers=workers, config=config)
+    _serve(_load(config), host, port, log_level, fmt, workers=workers, config=config, key_budget_s=key_budget_s)
 
 
 @main.command()
 @_config_option
 @click.option("--quick", is_flag=True, help="Tables and columns only; skip key uniqueness and the decode sample.")
-def check(config: str, quick: bool) -> None:
+@click.option(
+    "--max-undecodable",
+    default=0.05,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of sampled rows a field may fail to decode (served as null) before it is an error.",
+)
+def check(config: str, quick: bool, max_undecodable: float) -> None:
     """Validate the mapping against the live database; exit 1 on any error."""
     from legacy_adapters.check import check_mapping
 
     mapping = _load(config)
     database = _open_database(mapping)
     try:
-        findings = check_mapping(mapping, database, thorough=not quick)
+        findings = check_mapping(mapping, database, thorough=not quick, max_undecodable=max_undecodable)
     except BridgeheadError as exc:
         _fail(f"cannot check the mapping against the database: {exc}")
     finally:

@@ -33,6 +33,7 @@ from legacy_adapters.exceptions import (
     DatabaseError,
     DatabaseUnavailable,
     IntegrityConflict,
+    KeyNotUnique,
     LegacyError,
     LoginRefused,
     QueryError,
@@ -50,6 +51,7 @@ __all__ = (
     "Forbidden",
     "GatewayError",
     "GatewayTimeout",
+    "KeyNotUniqueError",
     "MethodNotAllowed",
     "NotAcceptable",
     "NotFound",
@@ -184,6 +186,14 @@ class ExportsBusy(ServiceUnavailable):
     title = "Too many exports running"
 
 
+class KeyNotUniqueError(GatewayError):
+    """The mapping's key matched several rows: serving one at random, or a page that skips some, would lie."""
+
+    status_code = 500
+    slug = "key-not-unique"
+    title = "Resource key is not unique"
+
+
 class GatewayTimeout(GatewayError):
     status_code = 504
     slug = "database-timeout"
@@ -233,6 +243,8 @@ def from_legacy(error: LegacyError, *, reading: bool = False) -> GatewayError:
             return GatewayTimeout(str(error))
         case IntegrityConflict():
             return Conflict(str(error))
+        case KeyNotUnique():
+            return KeyNotUniqueError(str(error))
         case SchemaDrift():
             return GatewayError("the mapping does not match the database; an administrator must run 'bridgehead check'")
         case DatabaseError():

@@ -114,13 +114,63 @@ ABBREVIATIONS: dict[str, str] = {
     "DONE": "done",
     "PRIO": "priority",
     "ONHAND": "on_hand",
+    # Distribution (AS/400 order entry).
+    "SHIP": "ship",
+    "SHP": "ship",
+    "LOG": "log",
+    "LINE": "line",
+    "LINES": "lines",
+    "BRANCH": "branch",
+    "CARRIER": "carrier",
+    "WEIGHT": "weight",
+    "WGT": "weight",
+    "REQ": "requested",
+    "PROM": "promised",
+    "BACK": "back",
+    "CRT": "created",
+    "LRCV": "last_received",
+    "DISCONT": "discontinued",
+    "LIMIT": "limit",
+    "LIST": "list",
+    "USER": "user",
+    "USR": "user",
+    "REGION": "region",
+    "SIGNED": "signed",
 }
 """Legacy abbreviation (upper case) -> API spelling. Whole words are listed so they are not split."""
 
 _TABLE_SUFFIXES = ("master", "file", "table", "tbl")
 """Dropped from resource names: ``CUSTMAST`` serves ``customers``, not ``customer_masters``."""
 _RUN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
-_LONGEST = max(map(len, ABBREVIATIONS))
+
+
+def _with_words(abbreviations: dict[str, str]) -> dict[str, str]:
+    """The abbreviations plus every word they spell out, singular and plural, as pieces of their own.
+
+    Without them a whole word is cut into an abbreviation and leftovers: ``CUSTOMERS`` became
+    ``CUST`` + ``OMERS`` (``customer_omers``), ``ACTIVE`` became ``ACT`` + ``IVE``.
+    """
+    pieces = dict(abbreviations)
+    for spelled in abbreviations.values():
+        for word in spelled.split("_"):
+            for form in (word, _plural(word)):
+                pieces.setdefault(form.upper(), form)
+    return pieces
+
+
+def _plural(word: str) -> str:
+    if word.endswith("s"):
+        return word
+    if word.endswith("y") and word[-2:-1] not in set("aeiou"):
+        return word[:-1] + "ies"
+    if word.endswith(("ch", "sh", "x", "z")):
+        return word + "es"
+    return word + "s"
+
+
+_PIECES = _with_words(ABBREVIATIONS)
+"""What a run of capitals may be cut into: abbreviations and whole words."""
+_LONGEST = max(map(len, _PIECES))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -131,14 +181,14 @@ def _segment(run: str) -> tuple[str, ...]:
     for end in range(1, len(run) + 1):
         for start in range(max(0, end - _LONGEST), end):
             piece = run[start:end]
-            if piece in ABBREVIATIONS:
+            if piece in _PIECES:
                 unknown, count, pieces = best[start]
                 candidate = (unknown, count + 1, (*pieces, piece))
                 if candidate[:2] < best[end][:2]:
                     best[end] = candidate
         # An unknown letter extends the previous unknown piece instead of starting a new one.
         unknown, count, pieces = best[end - 1]
-        if pieces and pieces[-1] not in ABBREVIATIONS:
+        if pieces and pieces[-1] not in _PIECES:
             candidate = (unknown + 1, count, (*pieces[:-1], pieces[-1] + run[end - 1]))
         else:
             candidate = (unknown + 1, count + 1, (*pieces, run[end - 1]))
@@ -152,9 +202,9 @@ def words(legacy: str) -> list[str]:
     result: list[str] = []
     for run in _RUN.findall(legacy):
         if run.isupper():
-            result.extend(ABBREVIATIONS.get(p, p.lower()) for p in _segment(run))
+            result.extend(_PIECES.get(p, p.lower()) for p in _segment(run))
         else:
-            result.append(ABBREVIATIONS.get(run.upper(), run.lower()))
+            result.append(_PIECES.get(run.upper(), run.lower()))
     return [w for word in result for w in word.split("_")]
 
 
@@ -173,16 +223,6 @@ def singular(name: str) -> str:
     if name.endswith("s") and not name.endswith("ss"):
         return name[:-1]
     return name
-
-
-def _plural(word: str) -> str:
-    if word.endswith("s"):
-        return word
-    if word.endswith("y") and word[-2:-1] not in set("aeiou"):
-        return word[:-1] + "ies"
-    if word.endswith(("ch", "sh", "x", "z")):
-        return word + "es"
-    return word + "s"
 
 
 def resource_name(table: str) -> str:

@@ -23,7 +23,7 @@ _YAML11_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", 
 
 _HEADER = """\
 # Starter mapping written by `bridgehead introspect` from the live catalogue and at most
-# {rows} sampled rows per table. Names, types, transforms, keys and relations are guesses:
+# {rows} sampled rows per table. Names, types, encodings, keys and relations are guesses:
 # each says why in a comment. Review them, then run `bridgehead check -c <this file>`.
 
 database:
@@ -58,17 +58,16 @@ def scalar(value: Any) -> str:
     return json.dumps(text)  # a JSON string is a valid YAML double-quoted scalar
 
 
+def _value(value: Any) -> str:
+    if isinstance(value, dict):
+        return _flow(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(scalar(v) for v in value) + "]"
+    return scalar(value)
+
+
 def _flow(items: dict[str, Any]) -> str:
-    parts = []
-    for key, value in items.items():
-        if isinstance(value, dict):
-            rendered = _flow(value)
-        elif isinstance(value, list | tuple):
-            rendered = "[" + ", ".join(scalar(v) for v in value) + "]"
-        else:
-            rendered = scalar(value)
-        parts.append(f"{scalar(key)}: {rendered}")
-    return "{" + ", ".join(parts) + "}"
+    return "{" + ", ".join(f"{scalar(key)}: {_value(value)}" for key, value in items.items()) + "}"
 
 
 def _comment(text: str, indent: int) -> str:
@@ -78,8 +77,16 @@ def _comment(text: str, indent: int) -> str:
 
 def _field(name: str, guess: FieldGuess) -> dict[str, Any]:
     spec: dict[str, Any] = {"column": guess.column, "type": guess.type}
+    if guess.date:
+        spec["date"] = guess.date
+    if guess.time:
+        spec["time"] = guess.time
     if guess.transform:
         spec["transform"] = guess.transform
+    if guess.bool_values:
+        spec["bool_values"] = list(guess.bool_values)
+    if guess.decimals is not None:
+        spec["decimals"] = guess.decimals
     if guess.length is not None:
         spec["length"] = guess.length
     if guess.null_if:
@@ -109,7 +116,7 @@ def _resource(model: TableModel) -> list[str]:
         spec = _field(name, guess)
         if guess.hints:
             lines.append(f"    {name}:\n")
-            lines.extend(f"      {k}: {_flow(v) if isinstance(v, dict) else scalar(v)}\n" for k, v in spec.items())
+            lines.extend(f"      {k}: {_value(v)}\n" for k, v in spec.items())
             lines.extend(_comment(hint, 6) for hint in guess.hints)
         else:
             lines.append(f"    {name}: {_flow(spec)}\n")

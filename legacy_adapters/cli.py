@@ -45,7 +45,7 @@ def introspect_command(
     import sqlalchemy as sa
 
     from legacy_adapters.database import Database
-    from legacy_adapters.introspect import introspect
+    from legacy_adapters.introspect import UNKEYED, introspect
     from legacy_adapters.mapping.model import DatabaseConfig
 
     if output and Path(output).exists() and not force:
@@ -68,7 +68,8 @@ def introspect_command(
         click.echo(text, nl=False)
         return
     Path(output).write_text(text, encoding="utf-8")
-    unkeyed = text.count("no key found")
+    unkeyed = text.count(UNKEYED)
     click.echo(
-        f"wrote {output}; tables without a declared key: {unkeyed}. Next: bridgehead check -c {output}", err=True
+        f"wrote {output}; tables left commented out for want of a key: {unkeyed}. Next: bridgehead check -c {output}",
+        err=True,
     )

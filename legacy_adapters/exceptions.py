@@ -12,15 +12,19 @@ BridgeheadError
         ├── IntegrityConflict     a constraint refused a write
         ├── ValueRefused          the database refused a value (SQLSTATE class 22: out of range, too long)
         └── SchemaDrift           a mapped table or column is missing in the live database
+            └── KeyNotUnique      rows share a resource's key (met by a read)
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 __all__ = (
     "BridgeheadError",
     "DatabaseError",
     "DatabaseUnavailable",
     "IntegrityConflict",
+    "KeyNotUnique",
     "LegacyError",
     "LoginRefused",
     "MappingError",
@@ -113,3 +117,21 @@ class ValueRefused(DatabaseError):
     (22003), text too long for a VARCHAR (22001). The caller's mistake, never the server's:
     the gateway answers 400 (a read) or 422 (a write).
     """
+
+
+class KeyNotUnique(SchemaDrift):
+    """Several rows share the values of a resource's key: which one the key addresses is unknowable.
+
+    Raised by a read or write that meets the repeat, instead of serving (or changing) one of
+    the rows at random or letting a keyset page skip the others. Names no key values: the
+    rows may be ones the caller may not see.
+    """
+
+    def __init__(self, resource: str, key: Sequence[str]) -> None:
+        self.resource = resource
+        self.key = tuple(key)
+        super().__init__(
+            f"{resource}: several rows share one value of the key ({', '.join(key)}), so the rows it addresses"
+            " cannot be served honestly; an administrator must declare the resource's full natural key"
+            " (see 'bridgehead check')"
+        )

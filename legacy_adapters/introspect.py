@@ -1,8 +1,11 @@
 """Live schema -> starter mapping: ``bridgehead introspect --url URL``.
 
 Reads the catalogue through SQLAlchemy inspection and a bounded sample of each
-table (``SELECT … LIMIT n`` / ``TOP n``, never a scan), then proposes names,
-types, transforms, keys and relations. Everything that is a guess says so in a
+table (``SELECT … LIMIT n`` / ``TOP n``), then proposes names, types, codecs,
+keys and relations. The one whole-table read is for a table without a declared
+key: its candidate key is counted (repeats and NULLs, each query stopping at
+its first hit, under the statement timeout), because a key unique in 1,000
+sampled rows may repeat in the next million. Everything that is a guess says so in a
 YAML comment with its reason; the result loads, passes ``bridgehead check`` and
 serves, so a user starts from a working API and corrects it, instead of from a
 blank file. Value guesses live in ``_guesses.py``, names in ``_naming.py`` and
@@ -21,16 +24,18 @@ import sqlalchemy as sa
 
 from legacy_adapters._guesses import FieldGuess, guess_field
 from legacy_adapters._naming import field_name, resource_name, singular, words
-from legacy_adapters._starter_yaml import render_mapping
-from legacy_adapters.exceptions import LegacyError
+from legacy_adapters._starter_yaml import render_mapping, scalar
+from legacy_adapters.exceptions import DatabaseError, LegacyError
 
 if TYPE_CHECKING:
     from legacy_adapters.database import Database
 
-__all__ = ("SAMPLE_ROWS", "Relation", "TableModel", "introspect", "read_tables")
+__all__ = ("SAMPLE_ROWS", "UNKEYED", "Relation", "TableModel", "introspect", "read_tables")
 
 SAMPLE_ROWS = 1000
 """Rows read per table: enough to see the codes and sentinels, bounded on a 50-million-row table."""
+UNKEYED = "the resource is left commented out"
+"""Said of each table written without a key (the CLI counts them)."""
 _RESERVED = frozenset({"sort", "fields", "embed", "limit", "cursor", "offset", "count"})
 """Query parameter names a field may not take (see mapping/validate.py)."""
 _GENERIC_KEYS = frozenset({"ID", "KEY", "SEQ", "ROWID", "LINE", "LN"})
@@ -168,13 +173,15 @@ def _read_table(database: Database, inspector: sa.Inspector, schema: str | None,
     )
     # .limit() compiles to LIMIT, TOP or FETCH FIRST per dialect: the sample never scans a large table.
     rows = database.fetch_all(sa.select(*table.c).limit(limit)) if servable else []
+    whole = len(rows) < limit
+    sample = "the whole table" if whole else f"the {len(rows)} sampled rows"
     samples = {c["name"]: [row[i] for row in rows] for i, c in enumerate(servable)}
     fields: dict[str, FieldGuess] = {}
     for column in columns:
-        guess = guess_field(column, samples.get(column["name"], []))
+        guess = guess_field(column, samples.get(column["name"], []), sample=sample)
         fields[_unique(_api_name(column["name"]), set(fields))] = guess
-    model = TableModel(name, schema, resource_name(name), fields, len(rows), len(rows) < limit, notes=notes)
-    _choose_key(model, pk, indexes, uniques, rows, [c["name"] for c in servable])
+    model = TableModel(name, schema, resource_name(name), fields, len(rows), whole, notes=notes)
+    _choose_key(database, table, model, pk, indexes, uniques, rows, [c["name"] for c in servable])
     _note_pairs(model)
     for guess in fields.values():
         if guess.transform == "yes_no" and "deleted" in words(guess.column):
@@ -188,8 +195,17 @@ def _api_name(column: str) -> str:
 
 
 def _choose_key(
-    model: TableModel, pk: dict[str, Any], indexes: list[Any], uniques: list[Any], rows: list[Any], order: list[str]
+    database: Database,
+    table: sa.Table,
+    model: TableModel,
+    pk: dict[str, Any],
+    indexes: list[Any],
+    uniques: list[Any],
+    rows: list[Any],
+    order: list[str],
 ) -> None:
+    # Keyable includes columns declared NULL-able that hold no NULL: keyless legacy files declare
+    # nearly every column so, and their natural key is among them.
     keyable = {g.column for g in model.fields.values() if g.keyable}
     declared = list(pk.get("constrained_columns") or ())
     if declared and set(declared) <= keyable:
@@ -203,22 +219,59 @@ def _choose_key(
             model.key = tuple(cols)
             model.key_why.append(f"no primary key; unique index {index_name} on ({', '.join(cols)})")
             return
-    model.key_why.append("no key found: declare one and run bridgehead check")
+    model.key_why.append("the catalogue shows no primary key and no unique index")
     # Legacy tables lead with their key columns, and their plain indexes usually cover it.
     candidates = [tuple(i["column_names"]) for i in sorted(indexes, key=lambda i: len(i["column_names"]))]
     leading = [c for c in order if c in keyable][:3]
     candidates += [tuple(leading[:n]) for n in range(1, len(leading) + 1)]
+    tried: set[tuple[str, ...]] = set()
     for cols in candidates:
-        if not rows or not cols or None in cols or not set(cols) <= keyable:
+        if not rows or not cols or None in cols or not set(cols) <= keyable or cols in tried:
             continue
+        tried.add(cols)
         positions = [order.index(c) for c in cols]
         seen = {tuple(_normal(row[p]) for p in positions) for row in rows}
-        if len(seen) == len(rows):
+        listed = ", ".join(cols)
+        if len(seen) < len(rows):
+            model.key_why.append(f"({listed}) repeats in {_scope(model)}: not a key")
+            continue
+        if model.whole_table:
             model.key = cols
-            scope = "the whole table" if model.whole_table else f"the {len(rows)} sampled rows only"
-            model.key_why.append(f"guessed ({', '.join(cols)}): no repeated value in {scope}; check verifies it")
+            model.key_why.append(f"guessed ({listed}): no repeated value and no NULL in the whole table")
             return
-    model.key_why.append("nothing unique in the sample either: the resource is left commented out")
+        verdict = _unique_in_table(database, table, cols)
+        if verdict is False:
+            model.key_why.append(f"({listed}) is unique in the sample but repeats (or is NULL) in the table")
+            continue
+        model.key = cols
+        if verdict:
+            model.key_why.append(f"guessed ({listed}): no repeated value and no NULL in the whole table (counted)")
+        else:
+            model.key_why.append(
+                f"guessed ({listed}): no repeated value in the {len(rows)} sampled rows only"
+                " (the table was too slow to count); check verifies it"
+            )
+        return
+    model.key_why.append(f"nothing unique in {_scope(model)} either: {UNKEYED}; declare a key and run bridgehead check")
+
+
+def _scope(model: TableModel) -> str:
+    return "the whole table" if model.whole_table else f"the {model.sampled} sampled rows"
+
+
+def _unique_in_table(database: Database, table: sa.Table, cols: tuple[str, ...]) -> bool | None:
+    """Whether ``cols`` hold no NULL and no repeat in the whole table; None when the database was too slow.
+
+    One grouped scan per keyless table, under the statement timeout: the sample alone would
+    propose a key that repeats after row 1,000, and keep out one that is really unique.
+    """
+    columns = [table.c[c] for c in cols]
+    repeats = sa.select(*columns).group_by(*columns).having(sa.func.count() > 1).limit(1)
+    nulls = sa.select(sa.literal(1)).select_from(table).where(sa.or_(*(c.is_(None) for c in columns))).limit(1)
+    try:
+        return not database.fetch_all(repeats) and not database.fetch_all(nulls)
+    except DatabaseError:
+        return None
 
 
 def _normal(value: Any) -> Any:
@@ -229,14 +282,17 @@ def _normal(value: Any) -> Any:
 def _note_pairs(model: TableModel) -> None:
     """Point out a date column and a time column with the same prefix: one moment in two columns."""
     for date_field, date in model.fields.items():
-        if date.type != "date" or not date_field.endswith("date"):
+        if date.date is None or not date_field.endswith("date"):
             continue
         for time_field, time in model.fields.items():
-            if time.type in ("time", "integer") and time_field == date_field.removesuffix("date") + "time":
-                date.why.append(
-                    f"{date.column} + {time.column} may be one moment: consider transform: date_time, "
-                    f"time_column: {time.column}, type: datetime, timezone: <IANA zone>"
+            if time.time is not None and time_field == date_field.removesuffix("date") + "time":
+                # Only suggested: the time zone the legacy programs wrote in is not in the data.
+                pair = (
+                    f"{{column: {scalar(date.column)}, date: {date.date}, time_column: {scalar(time.column)},"
+                    f" time: {time.time},"
+                    " timezone: <IANA zone>, type: datetime}"
                 )
+                date.why.append(f"{date.column} + {time.column} may be one moment: {pair}")
 
 
 def _guess_relations(models: list[TableModel]) -> None:

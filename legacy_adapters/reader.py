@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import sqlalchemy as sa
 
+from legacy_adapters.exceptions import KeyNotUnique
 from legacy_adapters.query.builder import Condition, build_count, build_select, order_for, selected_columns
 from legacy_adapters.query.keyset import Keyset, SortKey
 from legacy_adapters.query.rows import RowDecoder
@@ -88,6 +89,9 @@ class Reader:
             conditions.append(Keyset(order, query.after))
         statement = build_select(query.resource, columns, conditions, order, query.limit + 1, query.offset)
         raw_rows = self.database.fetch_all(statement)
+        # The order ends with the key, so it is total only if the key is unique: two neighbours with
+        # the same sort values (the limit+1'th row included) mean the next page would skip rows.
+        _refuse_repeats(query.resource, raw_rows, [[c.name for c in columns].index(k.column.name) for k in order])
         more = len(raw_rows) > query.limit
         raw_rows = raw_rows[: query.limit]
         decoder = RowDecoder.for_columns(query.resource, (*query.fields, *sources), columns)
@@ -122,6 +126,8 @@ class Reader:
             raw_rows = self.database.fetch_prepared(by_key.prepared, values) if values is not None else []
         if not raw_rows:
             return None
+        if len(raw_rows) > 1:  # the statement reads two rows for exactly this
+            raise _not_unique(resource)
         full = by_key.decoder.decode(raw_rows[0])
         row = {f.name: full[f.name] for f in fields}
         query = ReadQuery(resource, tuple(fields), embeds=tuple(embeds))
@@ -200,6 +206,8 @@ class Reader:
                     children.setdefault(link, []).append({f.name: child[f.name] for f in out_fields})
             for row in rows:
                 found = children.get(tuple(row[mine] for mine, _ in pairs), [])
+                if not relation.many and len(found) > 1:  # a to-one relation must not pick one at random
+                    raise KeyNotUnique(embed.target.name, [theirs for _, theirs in pairs])
                 row[embed.name] = found if relation.many else (found[0] if found else None)
 
 
@@ -218,6 +226,19 @@ class _Clause:
 
     def clause(self) -> sa.ColumnElement[bool]:
         return self.condition
+
+
+def _refuse_repeats(resource: Resource, rows: Sequence[Sequence[Any]], positions: Sequence[int]) -> None:
+    previous: tuple[Any, ...] | None = None
+    for row in rows:
+        current = tuple(row[p] for p in positions)
+        if current == previous:
+            raise _not_unique(resource)
+        previous = current
+
+
+def _not_unique(resource: Resource) -> KeyNotUnique:
+    return KeyNotUnique(resource.name, [f.name for f in resource.key])
 
 
 def _key_values(resource: Resource, key: Sequence[Any]) -> dict[str, Any] | None:

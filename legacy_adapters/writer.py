@@ -25,7 +25,7 @@ import sqlalchemy as sa
 import structlog
 
 from legacy_adapters.dialects._odbc import sqlstate
-from legacy_adapters.exceptions import TransformError
+from legacy_adapters.exceptions import KeyNotUnique, TransformError
 from legacy_adapters.query.builder import Condition, selected_columns
 from legacy_adapters.query.rows import RowDecoder
 from legacy_adapters.query.values import coerce_json
@@ -161,6 +161,8 @@ def fetch_for_update(
     rows = conn.execute(statement).all()
     if not rows:
         return None
+    if len(rows) > 1:  # changing one of them at random would be a silent overwrite
+        raise KeyNotUnique(resource.name, [f.name for f in resource.key])
     row = tuple(rows[0])
     decoder = RowDecoder.for_columns(resource, fields, columns)
     return StoredRow({c.name: v for c, v in zip(columns, row, strict=True)}, decoder.decode(row), row_etag(row))

@@ -107,11 +107,17 @@ class RowDecoder:
 
     def problems(self, row: Sequence[Any]) -> Iterator[tuple[str, str]]:
         """(field, reason) for each value of ``row`` that cannot be decoded; nothing is logged."""
+        for name, _, reason in self.outcomes(row):
+            if reason is not None:
+                yield name, reason
+
+    def outcomes(self, row: Sequence[Any]) -> Iterator[tuple[str, Any, str | None]]:
+        """(field, API value, why it cannot be decoded or None) for every field of ``row``; nothing is logged."""
         for name, decode, position, positions in self._steps:
             try:
-                decode(row[position] if positions is None else tuple(row[i] for i in positions))
+                yield name, decode(row[position] if positions is None else tuple(row[i] for i in positions)), None
             except Undecodable as exc:
-                yield name, str(exc)
+                yield name, None, str(exc)
 
     def decode_all(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
         """``decode`` over many rows."""

@@ -73,11 +73,11 @@ def test_introspected_mapping_checks_and_serves(backend_url: str, reference: Any
     assert set(resources) == set(DEMO_TABLES)
     jobs = resources["JOBMAST"]
     fields = {f.column: f for f in jobs.fields.values()}
-    assert (fields["DUEDT"].transform, fields["DUEDT"].null_if) == ("yyyymmdd", [0, 99999999])
+    assert (fields["DUEDT"].date, fields["DUEDT"].null_if) == ("yyyymmdd", [0, 99999999])
     assert fields["RUSHFL"].transform == "yes_no"
     assert (fields["JOBNO"].transform, fields["JOBNO"].length) == ("trim", 10)
     assert jobs.key == "job_number"
-    assert "no key found: declare one and run bridgehead check" in text.split("# STKBAL: ")[1]
+    assert "the catalogue shows no primary key and no unique index" in text.split("# STKBAL: ")[1]
 
     database = Database(mapping.database)
     try:

@@ -141,27 +141,32 @@ def test_the_mapping_serves(mapping: Mapping, demo_db_path: Path) -> None:
 def test_packed_dates_flags_and_char_keys_are_guessed(mapping: Mapping) -> None:
     jobs = resource_of(mapping, "JOBMAST")
     due = field_of(jobs, "DUEDT")
-    assert (due.type, due.transform, due.null_if) == ("date", "yyyymmdd", [0, 99999999])
+    assert (due.type, due.date, due.null_if) == ("date", "yyyymmdd", [0, 99999999])
     rush = field_of(jobs, "RUSHFL")
     assert (rush.type, rush.transform) == ("boolean", "yes_no")
     assert field_of(jobs, "PRIO").transform == "one_zero"
     opened = field_of(resource_of(mapping, "CUSTMAST"), "OPENDT")
-    assert (opened.type, opened.transform, opened.null_if) == ("date", "cyymmdd", None)
-    assert field_of(resource_of(mapping, "ITEMMAST"), "LASTRCV").transform == "julian"
-    assert field_of(resource_of(mapping, "STKBAL"), "CNTDT").null_if == [""]
+    assert (opened.type, opened.date, opened.null_if) == ("date", "cyymmdd", None)
+    assert field_of(resource_of(mapping, "ITEMMAST"), "LASTRCV").date == "cyyddd"  # JD Edwards julian
+    counted = field_of(resource_of(mapping, "STKBAL"), "CNTDT")
+    assert (counted.date, counted.null_if) == ("mm/dd/yyyy", [""])
     job_number = field_of(jobs, "JOBNO")
     assert (job_number.transform, job_number.length) == ("trim", 10)
     assert field_of(jobs, "CUSTNO").length == 8
     assert jobs.key == "job_number"
     assert resource_of(mapping, "JOBOPS").key == ["job_number", "operation_sequence"]
-    # A VARCHAR has no padding to trim, and a nullable column says so.
+    # A VARCHAR has no padding to trim; declared NULL-able but holding no NULL, it is not marked nullable.
     notes = field_of(jobs, "NOTES")
-    assert (notes.transform, notes.nullable) == (None, True)
+    assert (notes.transform, notes.nullable) == (None, False)
+    assert field_of(resource_of(mapping, "CUSTMAST"), "EMAIL").nullable is True  # 4 NULLs in 100 rows
 
 
 def test_the_reasons_are_written_as_comments(text: str) -> None:
     jobs = section(text, "JOBMAST")
-    assert "# the sampled values look like YYYYMMDD; 0 and 99999999 read as null\n" in jobs
+    assert re.search(
+        r"# every sampled value \(\d+ distinct, \d+\.\.\d+\) reads as a YYYYMMDD date; 0 and 99999999 read as null\n",
+        jobs,
+    )
     assert "unique index JOBMAST_K1" in jobs
     assert "# ORDDT + ORDTM may be one moment" in jobs
     # A status column: a map skeleton to finish by hand, commented out so the file still loads.
@@ -170,11 +175,11 @@ def test_the_reasons_are_written_as_comments(text: str) -> None:
 
 
 def test_stkbal_has_no_key_and_the_mapping_says_so(text: str, mapping: Mapping) -> None:
-    assert "# key: no key found: declare one and run bridgehead check" in section(text, "STKBAL")
-    assert "no key found" not in section(text, "JOBMAST")
+    assert "# key: the catalogue shows no primary key and no unique index\n" in section(text, "STKBAL")
+    assert "the catalogue shows no primary key and no unique index" not in section(text, "JOBMAST")
     # The sample is the whole (small) table, so the unique pair is offered, and check verifies it.
     assert resource_of(mapping, "STKBAL").key == ["item_number", "warehouse"]
-    assert "guessed (ITEMNO, WHSE): no repeated value in the whole table" in section(text, "STKBAL")
+    assert "guessed (ITEMNO, WHSE): no repeated value and no NULL in the whole table" in section(text, "STKBAL")
 
 
 def test_relations_are_guessed_from_key_column_names(text: str, mapping: Mapping) -> None:
@@ -210,14 +215,22 @@ def test_only_a_bounded_sample_is_read(demo_db_path: Path) -> None:
     finally:
         database.dispose()
     reads = [(s, p) for s, p in statements if re.search(r"\bFROM\s+\"?(CUSTMAST|ITEMMAST|JOBMAST|JOBOPS|STKBAL)\b", s)]
-    assert len(reads) == len(DEMO_TABLES)
-    for statement, parameters in reads:
+    samples = [(s, p) for s, p in reads if "GROUP BY" not in s and "IS NULL" not in s]
+    assert len(samples) == len(DEMO_TABLES)
+    for statement, parameters in samples:
         assert re.search(r"\bLIMIT\b", statement), statement
         assert "COUNT(" not in statement.upper() and "ORDER BY" not in statement.upper()
         assert 50 in tuple(parameters), (statement, parameters)
+    # A keyless table's candidate key is verified on the whole table: one grouped query for
+    # repeats and one for NULLs, each stopping at its first hit. JOBMAST has a unique index.
+    verifications = [s for s, p in reads if (s, p) not in samples]
+    assert all("LIMIT" in s for s in verifications)
+    assert len(verifications) % 2 == 0 and not any('"JOBMAST"' in s for s in verifications)
     assert "# JOBOPS: 9 columns, 50 rows sampled (first 50 rows)\n" in text
-    # 50 rows are not the table: a key guessed from them says it is unverified.
-    assert "no repeated value in the 50 sampled rows only" in section(text, "STKBAL")
+    # 50 rows are not the table: the key guessed from them was counted on the whole table.
+    assert "guessed (ITEMNO, WHSE): no repeated value and no NULL in the whole table (counted)" in section(
+        text, "STKBAL"
+    )
 
 
 def test_glob_selects_tables(demo_db_path: Path) -> None:
@@ -260,9 +273,9 @@ def test_awkward_names_are_quoted_and_a_keyless_table_is_commented_out(awkward_d
     assert {f.column: name for name, f in lines.fields.items()} == {"ORDER": "order", "Y": "y", "COUNT": "count_value"}
     assert 'table: "ORDER LINES"' in text and 'column: "Y"' in text
     audlog = section(text, "AUDLOG")
-    assert "# key: no key found: declare one and run bridgehead check" in audlog
-    assert "nothing unique in the sample either" in audlog
-    assert re.search(r"\n {6}# audlogs:\n", audlog) and "order_lines" not in audlog
+    assert "# key: the catalogue shows no primary key and no unique index\n" in audlog
+    assert "nothing unique in the whole table either: the resource is left commented out" in audlog
+    assert re.search(r"\n {6}# aud_logs:\n", audlog) and "order_lines" not in audlog
 
 
 def test_index_reflection_failure_falls_back_to_the_sample(demo_db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -277,7 +290,7 @@ def test_index_reflection_failure_falls_back_to_the_sample(demo_db_path: Path, m
         database.dispose()
     jobs = section(text, "JOBMAST")
     assert "could not read indexes through this driver (AssertionError)" in jobs
-    assert "no key found" in jobs and "guessed (JOBNO)" in jobs
+    assert "the catalogue shows no primary key and no unique index" in jobs and "guessed (JOBNO)" in jobs
     assert resource_of(parse_mapping(text, environ=environ(demo_db_path)), "JOBMAST").key == "job_number"
 
 
@@ -300,7 +313,7 @@ def test_index_reflection_failure_falls_back_to_the_sample(demo_db_path: Path, m
 )
 def test_types_and_values_give_api_types(type_: Any, values: list[Any], expected: tuple[str, str | None]) -> None:
     guess = guess_field({"name": "OPENDT" if expected[1] == "cyymmdd" else "X1", "type": type_}, values)
-    assert (guess.type, guess.transform) == expected
+    assert (guess.type, guess.transform or guess.date) == expected
     assert guess.skip is None
 
 
@@ -343,6 +356,22 @@ def test_table_names_become_plural_resources() -> None:
         "items",
         "invoice_histories",
     ]
+    # Whole words are not cut into an abbreviation and leftovers (CUST + OMERS -> customer_omers).
+    assert [resource_name(t) for t in ("CUSTOMERS", "CUSTOMER", "ORDER", "ITEM MASTER", "ORDLINES", "SHIPLOG")] == [
+        "customers",
+        "customers",
+        "orders",
+        "items",
+        "order_lines",
+        "ship_logs",
+    ]
+    assert [field_name(c) for c in ("ACTIVE", "CRLIMIT", "SHPTM", "LRCVDT", "SHIP DATE")] == [
+        "active",
+        "credit_limit",
+        "ship_time",
+        "last_received_date",
+        "ship_date",
+    ]
 
 
 def test_the_command_writes_a_file_and_will_not_overwrite_it(demo_db_path: Path, tmp_path: Path) -> None:
@@ -363,5 +392,5 @@ def test_the_command_writes_a_file_and_will_not_overwrite_it(demo_db_path: Path,
 def test_digit_dates_in_a_text_column_are_suggested_not_applied() -> None:
     guess = guess_field({"name": "SHIPDT", "type": sa.CHAR(8)}, ["20261201", "19980302 "])
     assert (guess.transform, guess.length) == ("trim", 8)
-    assert any("transform: yyyymmdd" in why for why in guess.why)
+    assert any("date: yyyymmdd" in why for why in guess.why)
     assert not any("yyyymmdd" in why for why in guess_field({"name": "X", "type": sa.CHAR(8)}, ["20261341"]).why)
