@@ -27,6 +27,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from litestar import Response, get
+from litestar.enums import ScopeType
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -74,10 +75,10 @@ CONNECTIONS_IN_USE = Gauge(
 
 async def count_response(message: Message, scope: Scope) -> None:
     """``before_send`` hook: count and time the response (it runs for unmatched routes too)."""
-    if message["type"] != "http.response.start" or scope["type"] != "http":
+    if message["type"] != "http.response.start" or scope["type"] != ScopeType.HTTP:
         return
-    route = str(scope.get("path_template") or "unmatched")  # type: ignore[typeddict-item]
-    state: dict[str, Any] = scope.get("state", {})  # type: ignore[assignment]
+    route = str(scope.get("path_template") or "unmatched")
+    state: dict[str, Any] = scope.get("state", {})
     started = state.get("started")
     method = scope["method"]
     REQUESTS.labels(method, route, str(message["status"])).inc()
@@ -92,7 +93,7 @@ class InProgressMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         IN_PROGRESS.inc()

@@ -46,7 +46,7 @@ async def add_request_id_header(message: Message, scope: Scope) -> None:
         request_id=rid,
         method=scope.get("method"),
         path=scope.get("path"),
-        route=scope.get("path_template"),  # type: ignore[typeddict-item]
+        route=scope.get("path_template"),
         status=message["status"],
         ms=round((time.perf_counter() - started) * 1000, 1),
         # Who asked: the verified token's subject, never the token.

@@ -196,7 +196,7 @@ class _IdleCutResponse:
 
         async def stream() -> None:
             try:
-                await inner._stream(timed_send)  # type: ignore[arg-type]
+                await inner._stream(timed_send)
             except _ClientStalled:
                 log.warning("export cut: its client read nothing", idle_timeout_s=self._idle)
             except BridgeheadError as exc:

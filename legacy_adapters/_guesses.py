@@ -166,7 +166,7 @@ def _date_guess(guess: FieldGuess, distinct: set[int], date_named: bool) -> bool
     # Fewest impossible values first, then the reading whose dates sit nearest today, then the listed order.
     fits.sort()
     _, _, _, codec, label, bad = fits[0]
-    seen = sorted(distinct & _DATE_SENTINELS)
+    seen: list[str | int | float] = sorted(distinct & _DATE_SENTINELS)
     guess.type, guess.date, guess.null_if = "date", codec, seen or None
     lowest, highest = real[0], real[-1]
     reason = f"every sampled value ({len(real)} distinct, {lowest}..{highest}) reads as a {label} date"

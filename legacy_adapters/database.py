@@ -149,7 +149,7 @@ class Database:
             return conn.execute(statement).scalar()
 
     def stream(
-        self, statement: sa.Executable, batch_size: int = 2000, *, pages: PageAfter | None = None
+        self, statement: sa.Select[Any], batch_size: int = 2000, *, pages: PageAfter | None = None
     ) -> Iterator[Sequence[Any]]:
         """Yield rows as the driver delivers them, holding at most ``batch_size`` in memory.
 

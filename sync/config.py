@@ -83,7 +83,7 @@ class DetectorConfig(_Spec, frozen=True):
     """Rows compared per batch (snapshot) or read per page."""
 
 
-class ApprovalConfig(_Spec):
+class ApprovalConfig(_Spec, frozen=True):
     """When a run stops in ``awaiting_approval`` until ``sync approve RUN`` (or ``reject RUN``)."""
 
     max_change_share: float | None = 0.10

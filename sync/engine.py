@@ -463,6 +463,8 @@ class SyncEngine:
             failed = [_failed(i.key, exc) for i in items]
             self._record(name, spec, report, {}, [(i, "update", {}) for i in items], failed)
             return
+        records: list[OutRecord]
+        meta: list[tuple[OutboxItem, str, dict[str, Any]]]
         records, meta = [], []
         notes: dict[str, dict[str, dict[str, str]]] = {}  # key -> field -> how it was rounded
         for item in items:
@@ -492,6 +494,7 @@ class SyncEngine:
                 send = {**values, **send}  # the item and location identify the slot: always needed
             elif not creating and not send:
                 # Nothing the legacy side may change: recorded as delivered, no request.
+                assert entry is not None  # not creating: the entry exists
                 self.store.complete_many([(item, entry.remote_id, entry.extra, entry.sent)], run_id=report.run_id,
                                          counts={f"done_{op}s": 1})  # fmt: skip
                 report.done[op] += 1

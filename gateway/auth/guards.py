@@ -76,12 +76,12 @@ def authorize_read(resource: Resource, principal: Principal) -> Access:
 
 
 def _grant(connection: ASGIConnection[Any, Any, Any, Any], access: Access) -> None:
-    connection.scope.setdefault("state", {})[_ACCESS] = access  # type: ignore[typeddict-unknown-key]
+    connection.scope.setdefault("state", {})[_ACCESS] = access
 
 
 def access_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Access:
     """The ``Access`` this route's guard granted; a route without one is a bug, not a public route."""
-    access = connection.scope.get("state", {}).get(_ACCESS)  # type: ignore[attr-defined]
+    access = connection.scope.get("state", {}).get(_ACCESS)
     if not isinstance(access, Access):
         raise RuntimeError(f"{connection.url.path} has no access guard")
     return access

@@ -11,7 +11,7 @@ before is answered from the verifier's cache without leaving the loop.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio.to_thread
 import jwt
@@ -72,7 +72,7 @@ class BearerAuthentication(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=principal, auth=None)
 
 
-def _refuse(connection: ASGIConnection[Any, Any, Any, Any], reason: str, token: str | None) -> Any:
+def _refuse(connection: ASGIConnection[Any, Any, Any, Any], reason: str, token: str | None) -> NoReturn:
     claimed = None
     if token:
         try:  # for the log only: who the token claims to be, never the token itself

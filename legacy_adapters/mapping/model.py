@@ -82,7 +82,7 @@ class AuthConfig(_Spec, frozen=True):
     """A token with an unknown ``kid`` refetches the JWKS at most this often."""
 
 
-class CorsConfig(_Spec):
+class CorsConfig(_Spec, frozen=True):
     """Which browser origins may call the API (no CORS headers at all when ``cors`` is unset)."""
 
     allow_origins: list[str]
@@ -103,7 +103,7 @@ class CorsConfig(_Spec):
     max_age_s: int = 600
 
 
-class RateLimitConfig(_Spec):
+class RateLimitConfig(_Spec, frozen=True):
     """Requests allowed per window, as ``N/second|minute|hour|day``; unset means no limit."""
 
     per_subject: str | None = None
@@ -158,7 +158,7 @@ class ApiConfig(_Spec, frozen=True):
     Longer than your slowest write; a write still running past it is rolled back, never committed twice."""
 
 
-class UnmappedDefault(_Spec):
+class UnmappedDefault(_Spec, frozen=True):
     default: str
     """The API value every stored code missing from the ``map`` is served as."""
 

@@ -52,7 +52,7 @@ def selected_columns(fields: Iterable[BoundField], order: Sequence[SortKey] = ()
         for column in field.columns:
             columns.setdefault(column.name, column)
     for key in order:
-        columns.setdefault(key.column.name, key.column)
+        columns.setdefault(key.column.name, key.column)  # type: ignore[arg-type]  # order_for builds SortKeys from Columns
     return list(columns.values())
 
 

@@ -117,6 +117,7 @@ class Comparison:
             else:
                 condition = columns[0].in_(encoded)
         else:
+            op: str
             op, value = self.op, self.value
             places = field.codec.places
             if places is not None and isinstance(value, Decimal):

@@ -122,7 +122,7 @@ class PatternMatch(sa.sql.expression.ColumnElement[bool]):
     """``expression`` matches ``pattern`` by the API's rule, compiled per dialect."""
 
     inherit_cache = False  # the pattern is rendered into a bound value per statement
-    type = sa.types.NullType()
+    type = sa.types.NullType()  # type: ignore[assignment]  # SQLAlchemy's own idiom for a type-less element
 
     def __init__(self, expression: sa.ColumnElement[Any], pattern: LikePattern) -> None:
         self.operand = expression
@@ -158,7 +158,8 @@ def _regex(units: list[Any], *, end: str) -> str:
 
 
 def _bind(compiler: Any, value: str, **kw: Any) -> str:
-    return compiler.process(sa.literal(value, sa.String()), **kw)  # bound, never inlined
+    text: str = compiler.process(sa.literal(value, sa.String()), **kw)  # bound, never inlined
+    return text
 
 
 @compiles(PatternMatch)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import random
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -206,7 +207,7 @@ def distributor_rows(rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> dict
         raise ValueError(f"rows must be at least 1, not {rows}")
     sizes = _sizes(rows)
     rng = random.Random(f"distributor/{seed}")
-    day = lambda: _FIRST_DAY + timedelta(days=rng.randrange(_DAYS))  # noqa: E731
+    day: Callable[[], date] = lambda: _FIRST_DAY + timedelta(days=rng.randrange(_DAYS))  # noqa: E731
     customers = []
     for n in range(sizes.customers):
         created = _FIRST_DAY - timedelta(days=rng.randrange(20 * 365))

@@ -227,4 +227,4 @@ def _unmapped(spec: FieldSpec) -> Unmapped:
         return "null"
     if unmapped == "raw":
         return "raw"
-    return ("default", unmapped.default)  # type: ignore[union-attr]
+    return ("default", unmapped.default)

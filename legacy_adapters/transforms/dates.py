@@ -43,7 +43,8 @@ TIME_CODECS = (*TIME_PATTERNS, "seconds")
 
 
 class _Codec(Protocol):
-    order_preserving: bool
+    @property
+    def order_preserving(self) -> bool: ...  # read-only: frozen dataclasses satisfy it
 
     def to_api(self, raw: Any) -> Any: ...
 

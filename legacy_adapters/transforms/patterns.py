@@ -241,7 +241,7 @@ class DatePattern(_Pattern):
         slow, date = self.to_api, dt.date
         if self.pattern == "%Y%m%d":
 
-            def decode(raw: Any) -> Any:
+            def decode_ymd(raw: Any) -> Any:
                 if type(raw) is int and 0 <= raw < 100_000_000:
                     try:
                         return date(raw // 10000, raw // 100 % 100, raw % 100)
@@ -249,10 +249,10 @@ class DatePattern(_Pattern):
                         pass  # the full path raises Undecodable with its message
                 return slow(raw)
 
-            return decode
+            return decode_ymd
         if self.pattern == "%C%y%m%d":
 
-            def decode(raw: Any) -> Any:
+            def decode_cymd(raw: Any) -> Any:
                 if type(raw) is int and 0 <= raw < 10_000_000:
                     try:
                         return date(1900 + raw // 10000, raw // 100 % 100, raw % 100)
@@ -260,7 +260,7 @@ class DatePattern(_Pattern):
                         pass
                 return slow(raw)
 
-            return decode
+            return decode_cymd
         if not self.numeric:
             return slow
         limit, split, build = 10 ** self._width(), self._split, self._date

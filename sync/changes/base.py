@@ -110,7 +110,7 @@ class _ApiKeyIn:
     def clause(self) -> sa.ColumnElement[bool]:
         alternatives = []
         for key in self.keys:
-            parts = []
+            parts: list[sa.ColumnElement[bool]] = []
             for f, value in zip(self.fields, key, strict=True):
                 encoded = f.codec.to_legacy(value)
                 stored = encoded if len(f.columns) > 1 else (encoded,)

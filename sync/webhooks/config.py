@@ -30,7 +30,7 @@ class _Spec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     pass
 
 
-class ReserveStock(_Spec):
+class ReserveStock(_Spec, frozen=True):
     resource: str
     sku_field: str
     quantity_field: str
@@ -38,18 +38,18 @@ class ReserveStock(_Spec):
     key: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class ShopifyHooks(_Spec):
+class ShopifyHooks(_Spec, frozen=True):
     secret: str
     """The app's webhook signing secret (from the environment, never the file)."""
     reserve_stock: ReserveStock | None = None
 
 
-class XeroHooks(_Spec):
+class XeroHooks(_Spec, frozen=True):
     key: str
     """The webhook signing key Xero shows for the app's webhook subscription."""
 
 
-class WebhooksConfig(_Spec):
+class WebhooksConfig(_Spec, frozen=True):
     shopify: ShopifyHooks | None = None
     xero: XeroHooks | None = None
 

@@ -24,6 +24,7 @@ from sync.retry import BackoffHook, retrying
 
 if TYPE_CHECKING:
     from sync.config import DestinationConfig
+    from sync.rate_budget import SharedCostThrottle
 
 __all__ = ("ShopifyClient",)
 
@@ -34,7 +35,7 @@ class ShopifyClient:
         http: httpx.Client,
         destination: DestinationConfig,
         *,
-        throttle: CostThrottle | None = None,
+        throttle: CostThrottle | SharedCostThrottle | None = None,
         attempts: int = 6,
     ) -> None:
         self.http = http

@@ -22,7 +22,7 @@ depends_on = None
 _TS = sa.DateTime(timezone=True)
 
 
-def _tables() -> dict[str, tuple[list[sa.SchemaItem], list[tuple[str, list[str]]]]]:
+def _tables() -> dict[str, tuple[list[sa.schema.SchemaItem], list[tuple[str, list[str]]]]]:
     """Table name -> (columns and constraints, [(index name, columns)])."""
     counts = [
         sa.Column(f"{stage}_{op_}", sa.Integer, nullable=False)
