@@ -292,6 +292,8 @@ FULL_KEY = _MINIMAL.replace("key: KEY", "key: [branch, carrier, sequence]")
 def no_server(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     started: list[Any] = []
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: started.append(args))
+    # One worker runs through uvicorn.Server (so a late start-up check can stop it).
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, *args, **kwargs: started.append(self))
     return started
 
 
