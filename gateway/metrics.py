@@ -118,13 +118,17 @@ def instrument_engine(engine: sa.Engine) -> None:
         if started is not None:
             STATEMENTS.labels(_operation(sql)).observe(time.perf_counter() - started)
 
+    # A checkout can be refused after it began (the idle-connection ping finds a dead link and
+    # raises), and the pool then checks the record in: only a counted checkout is uncounted.
     @sa.event.listens_for(engine, "checkout")
-    def _checkout(*_args: Any) -> None:
+    def _checkout(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        record.record_info["bh_in_use"] = True
         CONNECTIONS_IN_USE.inc()
 
     @sa.event.listens_for(engine, "checkin")
-    def _checkin(*_args: Any) -> None:
-        CONNECTIONS_IN_USE.dec()
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None and record.record_info.pop("bh_in_use", False):
+            CONNECTIONS_IN_USE.dec()
 
 
 _OPERATIONS = {"select": "select", "with": "select", "insert": "insert", "update": "update", "delete": "delete"}
