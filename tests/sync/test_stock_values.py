@@ -59,8 +59,9 @@ def test_a_lost_answer_is_retried_with_the_same_key_and_applied_once(
     legacy(writable_db, "UPDATE STKBAL SET ONHAND = 9000, ALLOC = 0 WHERE ITEMNO = ? AND WHSE = ?", itemno, whse)
     engine.run_all(only="stock")
     legacy(writable_db, "UPDATE STKBAL SET ONHAND = 4000 WHERE ITEMNO = ? AND WHSE = ?", itemno, whse)
-    # The locations read goes through; the stock write is applied and its answer lost: the retry replays it.
-    fake.faults = Faults(queued=["", "drop_after_write"])
+    # The engine keeps the sync's connector (the shop's locations were read by the first stock run),
+    # so the next request is the stock write: it is applied and its answer lost, and the retry replays it.
+    fake.faults = Faults(queued=["drop_after_write"])
     (report,) = engine.run_all(only="stock")
     assert report.status == "succeeded" and fake.shop.replays == 1
     assert shop_level(fake, store, itemno, whse) == 4

@@ -38,7 +38,8 @@ def test_a_shop_outage_never_dead_letters_and_the_shop_catches_up(
     engine = make_engine()
     engine.run_all()
     itemno, whse = legacy(writable_db, "SELECT ITEMNO, WHSE FROM STKBAL ORDER BY ITEMNO LIMIT 1")[0]
-    legacy(writable_db, "UPDATE STKBAL SET ONHAND = 123000 WHERE ITEMNO = ? AND WHSE = ?", itemno, whse)
+    # Nothing allocated: the shop's available is then the legacy on-hand (123).
+    legacy(writable_db, "UPDATE STKBAL SET ONHAND = 123000, ALLOC = 0 WHERE ITEMNO = ? AND WHSE = ?", itemno, whse)
     fake.faults = Faults(rate=1.0, kinds=("503", "429", "timeout"))
     outage = []
     for _ in range(4):  # more runs than max_attempts (3): the old engine dead-lettered the row here
