@@ -67,8 +67,10 @@ class OfflinePage:
             route.abort("internetdisconnected")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope: Playwright's sync API keeps an event loop running in this thread while it is
+    # open, and later tests that call asyncio.run() would find it.
     if not CHROMIUM.exists():
         service_unavailable("Debian's chromium is not installed (scripts/setup-browser installs it as root)")
     try:
