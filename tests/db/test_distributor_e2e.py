@@ -25,6 +25,7 @@ from scratch_db import scratch_url
 from gateway import create_app
 from legacy_adapters.mapping import parse_mapping
 from legacy_adapters.samples.distributor import create_distributor, distributor_rows
+from sync.state import StateDatabase
 
 ROWS, SEED = 300, 19
 CHICAGO = ZoneInfo("America/Chicago")
@@ -240,7 +241,9 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     url = scratch_url(request.param, tmp_path_factory.mktemp(f"distributor-{request.param}"))
     create_distributor(url, rows=ROWS, seed=SEED)
     mapping = parse_mapping(MAPPING, environ={"URL": url, "SECRET": JWT_SECRET})
-    with TestClient(create_app(mapping)) as client:
+    # A state store of its own: never the default ./.bridgehead one `make demo` uses.
+    state = StateDatabase(f"sqlite:///{tmp_path_factory.mktemp('state') / 'state.db'}")
+    with TestClient(create_app(mapping, state=state)) as client:
         yield client
 
 

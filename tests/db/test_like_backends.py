@@ -9,6 +9,7 @@ them. Each backend's answer is compared with a reference written here with Pytho
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from sqlalchemy.dialects import mssql
 from gateway import create_app
 from legacy_adapters.mapping import parse_mapping
 from legacy_adapters.query.like import PatternMatch, parse_like
+from sync.state import StateDatabase
 
 NAMES = [
     "Café", "CAFÉ", "cafe", "Cafeteria", "café au lait", "Müller", "MÜLLER", "müller", "Mueller",
@@ -91,7 +93,9 @@ def names_client(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     finally:
         engine.dispose()
     mapping = parse_mapping(MAPPING, environ={"URL": url, "SECRET": JWT_SECRET})
-    with TestClient(create_app(mapping)) as client:
+    # A state store of its own: never the default ./.bridgehead one `make demo` uses.
+    state = StateDatabase(f"sqlite:///{Path(tempfile.mkdtemp(prefix='bh-like-')) / 'state.db'}")
+    with TestClient(create_app(mapping, state=state)) as client:
         yield client
 
 

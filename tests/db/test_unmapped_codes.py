@@ -9,7 +9,9 @@ CHAR values as written, PostgreSQL pads and compares them without the pad: both 
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from scratch_db import scratch_url
 
 from gateway import create_app
 from legacy_adapters.mapping import parse_mapping
+from sync.state import StateDatabase
 
 SECRET = "test-secret-that-is-long-enough-for-hs256!"
 CODES = {"OP": "open", "SH": "shipped", "X": "on_hold", "IN": "invoiced"}
@@ -94,7 +97,13 @@ class Store:
             TABLE.drop(conn, checkfirst=True)
             TABLE.create(conn)
         self.apps = {
-            name: TestClient(create_app(parse_mapping(MAPPING % {"db": url, "secret": SECRET, "rule": rule})))
+            # Each with a state store of its own, never the default ./.bridgehead one.
+            name: TestClient(
+                create_app(
+                    parse_mapping(MAPPING % {"db": url, "secret": SECRET, "rule": rule}),
+                    state=StateDatabase(f"sqlite:///{Path(tempfile.mkdtemp(prefix='bh-unmapped-')) / 'state.db'}"),
+                )
+            )
             for name, rule in RULES.items()
         }
 
