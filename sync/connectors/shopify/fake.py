@@ -36,6 +36,7 @@ from graphql import (
     value_from_ast_untyped,
 )
 
+from sync.connectors.asgi import read_request
 from sync.connectors.shopify.fake_shop import FakeShop
 
 __all__ = ("FAULT_KINDS", "CostBucket", "FakeShopify", "Faults")
@@ -209,18 +210,10 @@ class FakeShopify:
 
     async def asgi(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         """A plain ASGI app for ``bridgehead sandbox`` (uvicorn), no framework needed."""
-        if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+        request = await read_request(scope, receive, send)
+        if request is None:
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        body, headers = request
         status, out_headers, content, fault = self.exchange(scope["method"], scope["path"], headers, body)
         if fault in ("timeout", "timeout_after_write"):
             # A real read timeout: no byte of an answer until long after the client gave up.

@@ -37,6 +37,7 @@ from urllib.parse import parse_qs
 
 import httpx
 
+from sync.connectors.asgi import read_request
 from sync.connectors.xero.fake_org import FakeOrganisation
 
 __all__ = ("XERO_FAULTS", "FakeXero", "XeroFaults")
@@ -333,18 +334,10 @@ class FakeXero:
 
     async def asgi(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         """A plain ASGI app for ``bridgehead sandbox``; calls in flight count toward the limit of 5."""
-        if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+        request = await read_request(scope, receive, send)
+        if request is None:
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        body, headers = request
         with self._lock:
             self.in_flight += 1
         try:
