@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 from litestar import Request, Response, get
@@ -52,7 +52,11 @@ def _embeds(ctx: GatewayContext, resource: Resource, names: tuple[str, ...], acc
 
 
 def _next_link(request: Request[Any, Any, Any], **changes: Any) -> str:
-    params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("cursor", "offset")]
+    # The client's own order, from the raw query string: Litestar's parsed parameters come back in
+    # an order that changes between processes, and the link is part of the (snapshotted) answer.
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    given = parse_qsl(query, keep_blank_values=True)
+    params = [(k, v) for k, v in given if k not in ("cursor", "offset")]
     params.extend((k, str(v)) for k, v in changes.items())
     return f"{request.url.path}?{urlencode(params)}"
 
