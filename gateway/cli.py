@@ -573,6 +573,9 @@ from sync.cli import sandbox_command, sync_group  # noqa: E402
 
 main.add_command(sync_group, "sync")
 main.add_command(sandbox_command, "sandbox")
+from sync.cli_xero import xero_group  # noqa: E402
+
+main.add_command(xero_group, "xero")
 from legacy_adapters.cli import introspect_command  # noqa: E402
 
 main.add_command(introspect_command, "introspect")

@@ -2,10 +2,12 @@
 
 What it honours, from ../shared/notes/saas-apis.md:
 
-- OAuth2 (``POST /connect/token``): 30-minute access tokens; refresh tokens are single-use and
-  rotated on every refresh, the previous one still accepted for a 30-minute grace period, an
-  unused one expiring after 60 days; anything else is ``invalid_grant``. ``GET /connections``
-  names the tenant every call must send as ``xero-tenant-id``.
+- OAuth2: ``GET /identity/connect/authorize`` consents at once and redirects with a code and the
+  ``state`` (refusing the broad scopes apps created since 2026-03 may not ask for); the code
+  exchange checks a PKCE S256 challenge. ``POST /connect/token``: 30-minute access tokens; refresh
+  tokens are single-use and rotated on every refresh, the previous one still accepted for a
+  30-minute grace period, an unused one expiring after 60 days; anything else is
+  ``invalid_grant``. ``GET /connections`` names the tenant every call must send as ``xero-tenant-id``.
 - Limits per tenant: 5 calls in flight, 60 a minute, 5,000 a day (and 10,000 a minute app-wide),
   with ``X-MinLimit-Remaining``, ``X-DayLimit-Remaining``, ``X-AppMinLimit-Remaining`` on every
   answer and, past one, 429 with ``Retry-After`` (seconds) and ``X-Rate-Limit-Problem``.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
+import hashlib
 import json
 import secrets
 import threading
@@ -33,7 +36,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import httpx
 
@@ -110,6 +113,9 @@ class FakeXero:
         self.tenant_id = str(uuid.uuid4())
         self.org = FakeOrganisation()
         self.codes: set[str] = set()
+        self.challenges: dict[str, tuple[str, str]] = {}  # code -> (PKCE S256 challenge, redirect_uri)
+        self.refreshes = 0
+        """Refresh grants answered with a new pair: a test counts how often the workers refreshed."""
         self.access: dict[str, float] = {}  # access token -> expiry
         self.refresh: dict[str, _Refresh] = {}
         self.calls: deque[float] = deque()
@@ -130,6 +136,29 @@ class FakeXero:
         self.codes.add(code)
         return code
 
+    def revoke(self) -> None:
+        """The user disconnects the app in Xero: every token stops working (``invalid_grant`` from then on)."""
+        with self._lock:
+            self.access.clear()
+            self.refresh.clear()
+
+    def authorize(self, query: str) -> tuple[int, dict[str, str], bytes]:
+        """The consent screen, consenting at once: 302 to ``redirect_uri`` with a code and the ``state``."""
+        args = {k: v[0] for k, v in parse_qs(query).items()}
+        if args.get("client_id") != self.client_id or args.get("response_type") != "code":
+            return 400, {"Content-Type": "text/plain"}, b"unauthorized_client"
+        redirect, state = args.get("redirect_uri", ""), args.get("state", "")
+        if not redirect.startswith(("http://localhost", "http://127.0.0.1", "https://")):
+            return 400, {"Content-Type": "text/plain"}, b"invalid redirect_uri"
+        scopes = set(args.get("scope", "").split())
+        if "accounting.transactions" in scopes or "accounting.reports.read" in scopes:
+            # Apps created since 2026-03-02 may only ask for granular scopes.
+            return 302, {"Location": f"{redirect}?{urlencode({'error': 'invalid_scope', 'state': state})}"}, b""
+        code = self.consent()
+        if args.get("code_challenge_method") == "S256" and args.get("code_challenge"):
+            self.challenges[code] = (args["code_challenge"], redirect)
+        return 302, {"Location": f"{redirect}?{urlencode({'code': code, 'state': state})}"}, b""
+
     # -- the exchange --------------------------------------------------------------------------------
 
     def exchange(
@@ -140,6 +169,8 @@ class FakeXero:
             self.requests += 1
             if path == "/connect/token" and method == "POST":
                 return (*self._token(headers, body), None)
+            if path == "/identity/connect/authorize" and method == "GET":
+                return (*self.authorize(query), None)
             bearer = headers.get("authorization", "").removeprefix("Bearer ").strip()
             expiry = self.access.get(bearer)
             if expiry is None or expiry <= self.clock():
@@ -239,6 +270,12 @@ class FakeXero:
             if form.get("code") not in self.codes:
                 return 400, {}, _json({"error": "invalid_grant"})
             self.codes.discard(form["code"])
+            challenge, redirect = self.challenges.pop(form["code"], (None, None))
+            if challenge is not None:
+                verifier = form.get("code_verifier", "").encode()
+                made = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=").decode()
+                if made != challenge or form.get("redirect_uri") != redirect:
+                    return 400, {}, _json({"error": "invalid_grant"})
             return 200, {"Content-Type": "application/json"}, _json(self._issue(now))
         if form.get("grant_type") != "refresh_token":
             return 400, {}, _json({"error": "unsupported_grant_type"})
@@ -252,6 +289,7 @@ class FakeXero:
             entry.used_at = now
         issued = self._issue(now)
         entry.successor = issued["refresh_token"]
+        self.refreshes += 1
         return 200, {"Content-Type": "application/json"}, _json(issued)
 
     def _issue(self, now: float) -> dict[str, Any]:
