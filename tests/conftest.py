@@ -29,6 +29,17 @@ settings.load_profile("ci" if os.environ.get("CI") == "true" else "dev")
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256!"
 DEMO_ROWS = 2000
+# The top of every hand-written test mapping: database, HS256 auth and state store from the environment.
+MAPPING_PREAMBLE = """\
+database:
+  url: ${BRIDGEHEAD_DB_URL}
+auth:
+  issuer: bridgehead
+  audience: bridgehead
+  hs256_secret: ${BRIDGEHEAD_JWT_SECRET}
+state:
+  url: ${BRIDGEHEAD_STATE_URL}
+"""
 
 TokenFactory = Callable[..., str]
 

@@ -24,17 +24,11 @@ from litestar.testing import TestClient
 from gateway import create_app
 from gateway.cli import mint_token
 from legacy_adapters.mapping.load import parse_mapping
-from tests.conftest import JWT_SECRET
+from tests.conftest import JWT_SECRET, MAPPING_PREAMBLE
 
-MAPPING = """\
-database:
-  url: ${BRIDGEHEAD_DB_URL}
-auth:
-  issuer: bridgehead
-  audience: bridgehead
-  hs256_secret: ${BRIDGEHEAD_JWT_SECRET}
-state:
-  url: ${BRIDGEHEAD_STATE_URL}
+MAPPING = (
+    MAPPING_PREAMBLE
+    + """\
 versions:
   v1:
     resources:
@@ -59,6 +53,7 @@ versions:
         relations:
           shipment: {resource: shipments, "on": {branch: branch, carrier: carrier}, many: false}
 """
+)
 
 
 @pytest.fixture(scope="module")

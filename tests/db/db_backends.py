@@ -21,10 +21,8 @@ import sqlalchemy as sa
 from legacy_adapters.demo import DEMO_MAPPING_PATH
 from legacy_adapters.demo.load import load_demo
 from legacy_adapters.mapping import Mapping, load_mapping
-from tests.conftest import service_unavailable
+from tests.conftest import JWT_SECRET, service_unavailable
 
-JWT_SECRET = "test-secret-that-is-long-enough-for-hs256!"
-"""The root conftest's secret, so its ``token`` fixture signs for these apps too."""
 # BRIDGEHEAD_TEST_DB_SUFFIX keeps checkouts that run the suite at the same time on one server apart.
 _SUFFIX = os.environ.get("BRIDGEHEAD_TEST_DB_SUFFIX", "")
 TEST_DATABASE = f"bridgehead_tests{_SUFFIX}"

@@ -33,6 +33,7 @@ from legacy_adapters.introspect import introspect
 from legacy_adapters.mapping.load import parse_mapping
 from legacy_adapters.mapping.model import DatabaseConfig, Mapping
 from legacy_adapters.samples.distributor import DISTRIBUTOR_TABLES, create_distributor
+from tests.conftest import MAPPING_PREAMBLE
 
 ROWS = 1000
 
@@ -262,15 +263,9 @@ def test_filters_sorts_and_embeds_agree_with_the_stored_values(distributor_url: 
 
 # -- keys that repeat ------------------------------------------------------------------------------
 
-_MINIMAL = """\
-database:
-  url: ${BRIDGEHEAD_DB_URL}
-auth:
-  issuer: bridgehead
-  audience: bridgehead
-  hs256_secret: ${BRIDGEHEAD_JWT_SECRET}
-state:
-  url: ${BRIDGEHEAD_STATE_URL}
+_MINIMAL = (
+    MAPPING_PREAMBLE
+    + """\
 versions:
   v1:
     resources:
@@ -284,6 +279,7 @@ versions:
           sequence: {column: SEQ, type: integer}
           user: {column: USER, type: string, transform: trim, length: 10}
 """
+)
 BRANCH_CARRIER = _MINIMAL.replace("key: KEY", "key: [branch, carrier]")
 FULL_KEY = _MINIMAL.replace("key: KEY", "key: [branch, carrier, sequence]")
 

@@ -18,18 +18,12 @@ from gateway.cli import main
 from legacy_adapters.check import Finding, check_mapping
 from legacy_adapters.database import Database
 from legacy_adapters.mapping.load import parse_mapping
-from tests.conftest import JWT_SECRET
+from tests.conftest import JWT_SECRET, MAPPING_PREAMBLE
 
 ROWS = 100
-MAPPING = """\
-database:
-  url: ${BRIDGEHEAD_DB_URL}
-auth:
-  issuer: bridgehead
-  audience: bridgehead
-  hs256_secret: ${BRIDGEHEAD_JWT_SECRET}
-state:
-  url: ${BRIDGEHEAD_STATE_URL}
+MAPPING = (
+    MAPPING_PREAMBLE
+    + """\
 versions:
   v1:
     resources:
@@ -47,6 +41,7 @@ versions:
           company: {column: CO, type: string, transform: trim, length: 2}
           region: {column: REGION, type: string}
 """
+)
 
 
 @pytest.fixture
