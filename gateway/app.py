@@ -19,6 +19,7 @@ from gateway.docs import docs_handlers
 from gateway.executor import DatabaseExecutor
 from gateway.idempotency import identity_claims
 from gateway.metrics import InProgressMiddleware, count_response, instrument_engine, metrics_handlers
+from gateway.migration import count_migration, migration_handlers
 from gateway.ops import ops_handlers
 from gateway.pagination import CursorCodec
 from gateway.problems import exception_handlers
@@ -29,8 +30,9 @@ from gateway.streaming import ExportBudget
 from gateway.versions import deprecation_headers, version_routers
 from gateway.webhooks import build_webhooks
 from legacy_adapters.database import Database
+from legacy_adapters.migration.routing import RoutedReader, open_databases
+from legacy_adapters.migration.shadow import MigrationStats, ShadowComparer
 from legacy_adapters.query.resource import bind_version
-from legacy_adapters.reader import Reader
 from sync.state import StateDatabase
 from sync.state.audit import AuditLog
 from sync.state.idempotency import IdempotencyStore
@@ -65,6 +67,10 @@ def create_app(
         on_mismatch: called with the findings when that late check fails (``serve`` stops).
     """
     database = database or Database(mapping.database)
+    databases = open_databases(mapping, database)
+    versions = {name: bind_version(mapping, name) for name in mapping.versions}
+    stats = MigrationStats(listeners=[count_migration])
+    shadow = ShadowComparer(stats)
     verifier = None
     if mapping.auth is not None:
         if mapping.auth.jwks_url and http_client is None:
@@ -79,8 +85,8 @@ def create_app(
         secret = cursor_secret or secrets.token_bytes(32)
     ctx = GatewayContext(
         mapping=mapping,
-        versions={name: bind_version(mapping, name) for name in mapping.versions},
-        reader=Reader(database),
+        versions=versions,
+        reader=(reader := RoutedReader(mapping, databases, versions, shadow)),
         cursors=CursorCodec(secret),
         verifier=verifier,
         audit=AuditLog(state),
@@ -88,6 +94,8 @@ def create_app(
         executor=(executor := DatabaseExecutor(mapping.database.pool_size, mapping.database.request_deadline_s)),
         exports=(exports := ExportBudget(mapping.database.export_pool_size, mapping.api.export_idle_timeout_s)),
         readiness=(readiness := Readiness(database, mapping, checked=not await_database, on_mismatch=on_mismatch)),
+        migration_stats=stats,
+        shadow=shadow,
         identity_claims=identity_claims(mapping),
     )
     deprecated = {
@@ -106,6 +114,7 @@ def create_app(
         route_handlers=[
             *version_routers(ctx),
             *ops_handlers(ctx),
+            *migration_handlers(ctx),
             *docs_handlers(ctx),
             *admin_handlers(ctx),
             *metrics_handlers(),
@@ -132,6 +141,8 @@ def create_app(
             *([hook_worker.stop] if hook_worker else []),
             executor.shutdown,
             exports.shutdown,
+            shadow.stop,
+            reader.dispose,
             database.dispose,
             state.dispose,
         ],

@@ -579,3 +579,6 @@ main.add_command(xero_group, "xero")
 from legacy_adapters.cli import introspect_command  # noqa: E402
 
 main.add_command(introspect_command, "introspect")
+from gateway.migrate import migrate_group  # noqa: E402
+
+main.add_command(migrate_group, "migrate")

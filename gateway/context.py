@@ -17,8 +17,9 @@ if TYPE_CHECKING:
     from gateway.readiness import Readiness
     from gateway.streaming import ExportBudget
     from legacy_adapters.mapping.model import Mapping
+    from legacy_adapters.migration.routing import RoutedReader
+    from legacy_adapters.migration.shadow import MigrationStats, ShadowComparer
     from legacy_adapters.query.resource import Resource
-    from legacy_adapters.reader import Reader
     from sync.state.audit import AuditLog
     from sync.state.idempotency import IdempotencyStore
 
@@ -29,7 +30,8 @@ __all__ = ("GatewayContext",)
 class GatewayContext:
     mapping: Mapping
     versions: dict[str, dict[str, Resource]]
-    reader: Reader
+    reader: RoutedReader
+    """Reads every resource from the database its migration phase names (``legacy_adapters/migration``)."""
     cursors: CursorCodec
     verifier: TokenVerifier | None
     audit: AuditLog
@@ -37,5 +39,7 @@ class GatewayContext:
     executor: DatabaseExecutor
     exports: ExportBudget
     readiness: Readiness
+    migration_stats: MigrationStats | None = None
+    shadow: ShadowComparer | None = None
     identity_claims: frozenset[str] = frozenset()
     """Claims some row filter binds: with issuer, subject and scopes they make an idempotency key's owner."""

@@ -36,6 +36,7 @@ from gateway.exceptions import (
 )
 from gateway.executor import offloaded
 from gateway.idempotency import with_idempotency
+from gateway.migration import write_plan
 from gateway.params import parse_key
 from gateway.problems import problem_of
 from gateway.request_id import request_id
@@ -113,6 +114,10 @@ def _key_text(resource: Resource, api_row: dict[str, Any]) -> str:
     return ",".join(p.replace("\\", "\\\\").replace(",", "\\,") for p in parts) if len(parts) > 1 else parts[0]
 
 
+def _key_of(resource: Resource, api_row: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(api_row[f.name] for f in resource.key)
+
+
 def _if_match(request: Request[Any, Any, Any], required: bool) -> list[str] | None:
     header = request.headers.get("if-match")
     if header is None:
@@ -142,7 +147,11 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
     """POST/PATCH/DELETE/action handlers for ``resource``, as far as the mapping allows writes."""
     spec = resource.spec
     api = ctx.mapping.api
-    database = ctx.reader.database
+    # Where the rows are stored in this resource's migration phase (gateway/migration.py); bodies and
+    # keys are still checked against ``resource``, so every phase answers bad input the same way.
+    plan = write_plan(ctx, resource)
+    store, database = plan.store, plan.database
+    actions = store.spec.actions if plan.twin else spec.actions
 
     def audit(request: Request[Any, Any, Any], access: Access, key: str, action: str, status: int,
               before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:  # fmt: skip
@@ -175,10 +184,10 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
 
     def visible_after_write(conn: sa.Connection, key: tuple[Any, ...], access: Access) -> StoredRow:
         """The written row as this caller may see it; a row it could not see is refused and rolled back."""
-        row = fetch_for_update(conn, resource, key, access.conditions)
+        row = fetch_for_update(conn, store, key, plan.conditions(access.conditions))
         if row is not None:
             return row
-        if fetch_for_update(conn, resource, key, ()) is not None:
+        if fetch_for_update(conn, store, key, ()) is not None:
             raise Forbidden(_FOREIGN_ROW)
         raise Unprocessable("the row would not be visible through the API (mapping 'where'); nothing was written")
 
@@ -186,7 +195,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
         conn: sa.Connection, key: str, values: tuple[Any, ...], access: Access, if_match: list[str] | None
     ) -> StoredRow:
         """The row a PATCH, DELETE or action works on, read under lock; 404 unless visible, 412 on If-Match."""
-        before = fetch_for_update(conn, resource, values, access.conditions)
+        before = fetch_for_update(conn, store, values, plan.conditions(access.conditions))
         if before is None:
             raise NotFound(f"no {resource.name} with key {key!r}")
         _check_if_match(if_match, before)
@@ -195,12 +204,13 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
     def create_one(conn: sa.Connection, encoded: Encoded, access: Access) -> StoredRow:
         key = tuple(encoded.api[f.name] for f in resource.key)
         try:
-            insert_row(conn, resource, encoded)
+            insert_row(conn, store, plan.stored(encoded))
         except RowExists:
             # A row the caller cannot see answers as if the new row were someone else's (which it
             # would be): whose row holds the key, and what it holds, stays hidden (see docs/mapping.md).
-            hidden = access.conditions and fetch_for_update(conn, resource, key, access.conditions) is None
-            if hidden and fetch_for_update(conn, resource, key, ()) is not None:
+            conditions = plan.conditions(access.conditions)
+            hidden = conditions and fetch_for_update(conn, store, key, conditions) is None
+            if hidden and fetch_for_update(conn, store, key, ()) is not None:
                 raise Forbidden(_FOREIGN_ROW) from None
             raise Conflict("a row with this key already exists") from None
         return visible_after_write(conn, key, access)
@@ -216,6 +226,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
             if encoded.problems:
                 raise _unprocessable(encoded)
             row = database.run_transaction(attempt.seal(lambda conn: create_one(conn, encoded, access)))
+            plan.after_write(_key_of(resource, row.api), None, row.api)
             key = _key_text(resource, row.api)
             audit(request, access, key, "create", 201, None, row.api)
             visible = {n: row.api[n] for n in access.fields}
@@ -248,6 +259,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
                 attempt.seal(lambda conn: [create_one(conn, e, access) for e in encoded])
             )
             for row in created:
+                plan.after_write(_key_of(resource, row.api), None, row.api)
                 audit(request, access, _key_text(resource, row.api), "create", 201, None, row.api)
             data = [{n: r.api[n] for n in access.fields} for r in created]
             return committed_response(201, {"data": data}, {}, JSON)
@@ -273,9 +285,14 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
                     results.append({"index": index, "status": error.status_code, "problem": _row_problem(error)})
                     continue
                 results.append({"index": index, "status": 201, "data": {n: row.api[n] for n in access.fields}})
+                written.append(row.api)
             return results
 
+        written: list[dict[str, Any]] = []
+
         results = database.run_transaction(attempt.seal(each))
+        for row_api in written:
+            plan.after_write(_key_of(resource, row_api), None, row_api)
         for result in results:
             if result["status"] == 201:
                 audit(request, access, _key_text(resource, result["data"]), "create", 201, None, result["data"])
@@ -292,12 +309,13 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
         def change(conn: sa.Connection) -> tuple[StoredRow, StoredRow]:
             before = locked_row(conn, key, values, access, tags)
             try:
-                update_row(conn, resource, before, encoded.columns)
+                update_row(conn, store, before, plan.stored(encoded).columns)
             except RowChanged:
                 raise PreconditionFailed("the row changed while it was being updated; read it again") from None
             return before, visible_after_write(conn, values, access)
 
         before, after = database.run_transaction(change)
+        plan.after_write(values, before.api, after.api)
         audit(request, access, key, "update", 200, before.api, after.api)
         visible = {n: after.api[n] for n in access.fields}
         return committed_response(200, visible, {"ETag": f'"{after.etag}"'}, JSON)
@@ -312,20 +330,21 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
         def drop(conn: sa.Connection) -> StoredRow:
             before = locked_row(conn, key, values, access, tags)
             try:
-                delete_row(conn, resource, before)
+                delete_row(conn, store, before)
             except RowChanged:
                 raise PreconditionFailed("the row changed while it was being deleted; read it again") from None
             return before
 
         before = database.run_transaction(drop)
+        plan.after_write(values, before.api, None)
         audit(request, access, key, "delete", 204, before.api, None)
 
     async def act(
         request: Request[Any, Any, Any], key: FromPath[str], name: FromPath[str], body: RawBody
     ) -> Response[Any]:
-        action = spec.actions.get(name)
+        action = actions.get(name)
         if action is None:
-            known = ", ".join(spec.actions) or "none"
+            known = ", ".join(actions) or "none"
             raise NotFound(f"{resource.name} has no action {name!r} (actions: {known})")
         access = access_of(request)
         values = parse_key(key, resource)
@@ -339,14 +358,15 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
             def perform(conn: sa.Connection) -> tuple[StoredRow, dict[str, Any], StoredRow | None]:
                 before = locked_row(conn, key, values, access, None)
                 try:
-                    params = action_parameters(resource, action, before.api, payload)
+                    params = action_parameters(store, action, before.api, payload)
                 except QueryError as exc:
                     raise Unprocessable(exc.message, errors=[{"field": exc.parameter, "detail": exc.message}]) from None
                 outcome = run_action(conn, action_statements(action, params, conn.dialect))
-                return before, outcome, fetch_for_update(conn, resource, values, ())
+                return before, outcome, fetch_for_update(conn, store, values, ())
 
             before, outcome, after = database.run_transaction(attempt.seal(perform))
             after_api = after.api if after is not None else None
+            plan.after_write(values, before.api, after_api)
             audit(request, access, key, f"action:{name}", 200, before.api, after_api)
             data = {n: after_api[n] for n in access.fields} if after_api is not None else None
             return committed_response(200, {"action": name, "result": outcome, "data": data}, {}, JSON)

@@ -9,7 +9,7 @@ one per row.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from legacy_adapters.database import Database, Prepared
     from legacy_adapters.query.resource import BoundField, Resource
 
-__all__ = ("Embed", "Page", "ReadQuery", "Reader", "row_etag")
+__all__ = ("Embed", "Page", "ReadQuery", "Reader", "etag_of", "row_etag")
 
 # SQL Server accepts at most 2,100 parameters per statement; stay well below.
 _IN_CHUNK = 1000
@@ -72,12 +72,24 @@ def row_etag(raw: Sequence[Any]) -> str:
     return hashlib.blake2b(msgspec.msgpack.encode(list(raw)), digest_size=16).hexdigest()
 
 
+def etag_of(resource: Resource, raw: Sequence[Any], row: dict[str, Any]) -> str:
+    """``row_etag`` of the stored values, or of the served ones for a resource with ``api_etag``."""
+    if resource.api_etag:
+        return hashlib.blake2b(msgspec.msgpack.encode([row[n] for n in resource.fields]), digest_size=16).hexdigest()
+    return row_etag(raw)
+
+
+EmbedRoute = Callable[[Embed], tuple["Reader", Embed]]
+"""Where an embed's rows are read: the reader of the database holding its target (see ``migration``)."""
+
+
 class Reader:
     """Runs read queries against one database."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, embeds: EmbedRoute | None = None) -> None:
         self.database = database
         self._prepared: dict[str, _ByKey] = {}
+        self._embed_route = embeds
 
     def page(self, query: ReadQuery) -> Page:
         """One page of rows, plus the keyset position of its last row when more rows follow."""
@@ -135,7 +147,7 @@ class Reader:
             holder = [full]
             self._attach(query, holder)
             row.update({e.name: full[e.name] for e in embeds})
-        return row, row_etag(raw_rows[0])
+        return row, etag_of(resource, raw_rows[0], full)
 
     def _by_key(self, resource: Resource) -> _ByKey:
         cached = self._prepared.get(resource.qualified_name)
@@ -183,7 +195,8 @@ class Reader:
 
     def _attach(self, query: ReadQuery, rows: list[dict[str, Any]]) -> None:
         """Add each embed to every row with one query per chunk of parent keys."""
-        for embed in query.embeds:
+        for asked in query.embeds:
+            reader, embed = self._embed_route(asked) if self._embed_route is not None else (self, asked)
             relation = query.resource.spec.relations[embed.name]
             pairs = list(relation.on.items())
             target_fields = [embed.target.fields[theirs] for _, theirs in pairs]
@@ -200,7 +213,7 @@ class Reader:
                 chunk = keys[start : start + _IN_CHUNK]
                 match = _InKeys(tuple(target_fields), tuple(chunk))
                 statement = build_select(embed.target, columns, [match, *embed.conditions], order)
-                for raw in self.database.fetch_all(statement):
+                for raw in reader.database.fetch_all(statement):
                     child = decoder.decode(raw)
                     link = tuple(child[f.name] for f in target_fields)
                     children.setdefault(link, []).append({f.name: child[f.name] for f in out_fields})

@@ -29,7 +29,7 @@ from legacy_adapters.exceptions import KeyNotUnique, TransformError
 from legacy_adapters.query.builder import Condition, selected_columns
 from legacy_adapters.query.rows import RowDecoder
 from legacy_adapters.query.values import coerce_json
-from legacy_adapters.reader import _KeyEquals, row_etag
+from legacy_adapters.reader import _KeyEquals, etag_of
 from legacy_adapters.transforms import Unencodable
 
 if TYPE_CHECKING:
@@ -165,7 +165,8 @@ def fetch_for_update(
         raise KeyNotUnique(resource.name, [f.name for f in resource.key])
     row = tuple(rows[0])
     decoder = RowDecoder.for_columns(resource, fields, columns)
-    return StoredRow({c.name: v for c, v in zip(columns, row, strict=True)}, decoder.decode(row), row_etag(row))
+    api = decoder.decode(row)
+    return StoredRow({c.name: v for c, v in zip(columns, row, strict=True)}, api, etag_of(resource, row, api))
 
 
 def _write_table(resource: Resource, extra: Sequence[str] = ()) -> sa.TableClause:

@@ -24,9 +24,12 @@ __all__ = (
     "DEMO_MAPPING_PATH",
     "DEMO_SCHEMA_PATH",
     "DIRTY_KINDS",
+    "MIGRATION_MAPPING_PATH",
     "DemoSummary",
     "create_demo_database",
 )
 
 DEMO_MAPPING_PATH = Path(__file__).with_name("bridgehead.yaml")
+MIGRATION_MAPPING_PATH = Path(__file__).with_name("bridgehead.migration.yaml")
+"""The demo's customers and jobs moving to a PostgreSQL "core" database (docs/migration.md)."""
 """The mapping serving the demo database; ``${BRIDGEHEAD_DB_URL}`` overrides its SQLite path."""

@@ -121,7 +121,7 @@ def parse_mapping(text: str, *, source: str = "<mapping>", environ: AbcMapping[s
         raise MappingError("the mapping must be a YAML mapping with 'database' and 'versions'", source=source)
     try:
         expanded = _expand(raw, env, "")
-        merged = _merge_versions(expanded)
+        merged = _default_database(_merge_versions(expanded))
         mapping = msgspec.convert(merged, Mapping, strict=False)
         validate_mapping(mapping)
     except MappingError as exc:
@@ -222,6 +222,24 @@ def _expand(value: Any, env: AbcMapping[str, str], path: str) -> Any:
         raise MappingError(f"environment variable {name} is not set", path=path)
 
     return _ENV.sub(substitute, value)
+
+
+def _default_database(raw: dict[str, Any]) -> dict[str, Any]:
+    """``databases: {legacy: …, core: …}`` fills ``database`` with the default one (``legacy``, else the first).
+
+    ``database:`` stays the one-database form; naming both is refused, as it would leave
+    two answers to "which database is the default".
+    """
+    if "databases" not in raw:
+        return raw
+    databases = raw["databases"]
+    if "database" in raw:
+        raise MappingError("give either database (one database) or databases (several by name), not both",
+                           path="databases")  # fmt: skip
+    if not isinstance(databases, dict) or not databases:
+        raise MappingError("expected a mapping of names to databases, e.g. {legacy: {url: …}}", path="databases")
+    default = "legacy" if "legacy" in databases else next(iter(databases))
+    return {**raw, "database": databases[default]}
 
 
 def _merge_versions(raw: dict[str, Any]) -> dict[str, Any]:

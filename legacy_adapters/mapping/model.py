@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 __all__ = (
+    "PHASES",
     "ActionSpec",
     "ApiConfig",
     "AuthConfig",
@@ -22,6 +23,8 @@ __all__ = (
     "FieldSpec",
     "FieldType",
     "Mapping",
+    "MigrationSpec",
+    "Phase",
     "RateLimitConfig",
     "RelationSpec",
     "ResourceSpec",
@@ -234,6 +237,29 @@ class ScopeSpec(_Spec, frozen=True):
     write: str | None = None
 
 
+Phase = Literal["legacy", "shadow", "dual_write", "cutover"]
+"""Where a migrating resource is served from and written to (see docs/migration.md)."""
+PHASES: tuple[Phase, ...] = ("legacy", "shadow", "dual_write", "cutover")
+
+
+class MigrationSpec(_Spec, frozen=True):
+    """A resource moving off its legacy table to a clean table on another database (strangler fig)."""
+
+    to: str
+    """The database (a key of ``databases``) holding the clean table."""
+    phase: Phase = "legacy"
+    table: str | None = None
+    """The clean table's name; the resource's name when unset."""
+    shadow_sample: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
+    """Share of reads (0..1) also answered from the new database in the ``shadow`` phase."""
+    shadow_queue: _AtLeastOne = 100
+    """Shadow reads waiting to be compared at most; more are dropped (and counted), never waited for."""
+    write_back: bool = False
+    """In ``cutover``: also write every change back to the legacy table, through the reverse codecs."""
+    actions: dict[str, ActionSpec] = {}
+    """Each action's statements for the clean table (``cutover``: the legacy SQL names legacy columns)."""
+
+
 class ResourceSpec(_Spec, frozen=True):
     table: str
     """Legacy table, optionally schema-qualified (``dbo.JOBMAST``)."""
@@ -260,6 +286,15 @@ class ResourceSpec(_Spec, frozen=True):
     """How DELETE is honoured; without it DELETE answers 405."""
     defaults: dict[str, Scalar] = {}
     """Stored values for unmapped columns on insert, e.g. ``{DELFLG: N}`` for a NOT NULL flag."""
+    database: str | None = None
+    """Which of the mapping's ``databases`` holds ``table``; the default database when unset."""
+    migration: MigrationSpec | None = None
+    """The move of this resource to a clean table elsewhere, and its current phase."""
+
+    @property
+    def phase(self) -> Phase:
+        """The migration phase, ``legacy`` for a resource that is not moving."""
+        return self.migration.phase if self.migration is not None else "legacy"
 
     @property
     def key_fields(self) -> tuple[str, ...]:
@@ -282,7 +317,10 @@ class StateConfig(_Spec, frozen=True):
 
 class Mapping(_Spec, frozen=True):
     database: DatabaseConfig
+    """The default database: the only one, or ``databases.legacy`` (else the first) when several are named."""
     versions: dict[str, VersionSpec]
+    databases: dict[str, DatabaseConfig] = {}
+    """Several databases by name (``legacy``, ``core``); resources say which one holds them."""
     auth: AuthConfig | None = None
     api: ApiConfig = ApiConfig()
     state: StateConfig = StateConfig()
@@ -290,3 +328,7 @@ class Mapping(_Spec, frozen=True):
     """Sync definitions; validated by the sync package, which owns their schema."""
     webhooks: dict[str, Any] | None = None
     """Inbound webhooks (signing secrets, what each event changes); validated by ``sync.webhooks``."""
+
+    def database_of(self, name: str | None) -> DatabaseConfig:
+        """The database called ``name`` (the default one for None)."""
+        return self.database if name is None else self.databases[name]

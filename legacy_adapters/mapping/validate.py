@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from legacy_adapters.exceptions import MappingError
+from legacy_adapters.mapping.migration import check_migration
 from legacy_adapters.mapping.model import FieldSpec, Mapping, ResourceSpec, VersionSpec
 from legacy_adapters.transforms import build_codec
 
@@ -42,6 +43,8 @@ def validate_mapping(mapping: Mapping) -> None:
         raise MappingError("declare at least one version", path="versions")
     for version_name, version in mapping.versions.items():
         _check_version(f"versions.{version_name}", version)
+        for name, resource in version.resources.items():
+            check_migration(f"versions.{version_name}.resources.{name}", resource, mapping)
     _check_auth(mapping)
 
 

@@ -75,6 +75,9 @@ class Resource:
     relations: dict[str, Resource] = field(default_factory=dict)
     warnings: WarningThrottle = field(default_factory=WarningThrottle)
     """Repeated warnings about the same dirty stored value are held back for a while."""
+    api_etag: bool = False
+    """ETags hash the served values, not the stored ones: a migrating resource keeps its ETags on
+    either database (``legacy_adapters/migration``)."""
 
     @property
     def qualified_name(self) -> str:
@@ -113,6 +116,7 @@ def _bind(version: str, name: str, spec: ResourceSpec) -> Resource:
         fields=fields,
         key=tuple(fields[k] for k in spec.key_fields),
         where=where,
+        api_etag=spec.migration is not None,
     )
 
 
