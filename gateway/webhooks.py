@@ -19,12 +19,13 @@ from litestar import MediaType, Request, Response, post
 
 from gateway.exceptions import BadRequest, GatewayError, ServiceUnavailable
 from gateway.readiness import UNGATED
-from legacy_adapters.exceptions import MappingError
+from legacy_adapters.exceptions import BridgeheadError, MappingError
 from sync.webhooks.config import load_webhooks_config
 from sync.webhooks.queue import WebhookQueue, utc_text
 from sync.webhooks.shopify_orders import StockReservations
 from sync.webhooks.signatures import shopify_signature_valid, xero_signature_valid
 from sync.webhooks.worker import Applier, WebhookWorker
+from sync.webhooks.xero_payments import InvoicePayments, XeroInvoices
 
 if TYPE_CHECKING:
     from litestar.handlers import HTTPRouteHandler
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from legacy_adapters.query.resource import Resource
     from sync.state.audit import AuditLog
     from sync.state.store import StateDatabase
-    from sync.webhooks.config import WebhooksConfig
+    from sync.webhooks.config import MarkPaid, WebhooksConfig
 
 __all__ = ("build_webhooks", "webhook_handlers")
 
@@ -78,15 +79,55 @@ def build_webhooks(
             appliers["shopify"] = StockReservations(reserve, resource, database, queue, audit)
         except ValueError as exc:
             raise MappingError(str(exc), path="webhooks.shopify.reserve_stock") from None
+    mark_paid = config.xero.mark_paid if config.xero is not None else None
+    if mark_paid is not None:
+        appliers["xero"] = _invoice_payments(mapping, versions, database, state, queue, audit, mark_paid)
     worker = WebhookWorker(queue, appliers)
     return webhook_handlers(config, queue, worker), worker
 
 
-def _when(text: str | None) -> str:
-    """A provider's timestamp as queue time (UTC text); the time of receipt when it has none."""
+def _invoice_payments(
+    mapping: Mapping, versions: dict[str, dict[str, Resource]], database: Database, state: StateDatabase,
+    queue: WebhookQueue, audit: AuditLog, spec: MarkPaid,
+) -> InvoicePayments:  # fmt: skip
+    """Xero invoice events -> the paid fields, reading invoices with the destination's OAuth grant."""
+    import httpx
+
+    from sync.connectors.xero.oauth import XeroApp
+    from sync.webhooks.xero_payments import xero_token_source
+
+    path = "webhooks.xero.mark_paid"
+    resource = versions.get(spec.version, {}).get(spec.resource)
+    if resource is None:
+        raise MappingError(f"no resource {spec.resource!r} in version {spec.version!r}", path=f"{path}.resource")
+    destination = ((mapping.sync or {}).get("destinations") or {}).get(spec.destination)
+    if not isinstance(destination, dict) or destination.get("kind") != "xero":
+        raise MappingError(f"{spec.destination!r} is not a Xero destination in sync.destinations",
+                           path=f"{path}.destination")  # fmt: skip
+    try:
+        app = XeroApp.from_destination(destination)
+    except BridgeheadError as exc:
+        raise MappingError(str(exc), path=f"sync.destinations.{spec.destination}") from None
+    http = httpx.Client(timeout=app.timeout_s)
+    tokens = xero_token_source(state, spec.destination, destination, http)
+    try:
+        return InvoicePayments(spec, resource, database, queue, audit, XeroInvoices(http, app.api_url, tokens),
+                               sync=mapping.sync)  # fmt: skip
+    except ValueError as exc:
+        raise MappingError(str(exc), path=path) from None
+
+
+def _when(text: str | None, *, naive_is_utc: bool = False) -> str:
+    """A provider's timestamp as queue time (UTC text); the time of receipt when it has none.
+
+    Xero's ``eventDateUtc`` carries no offset (``2026-12-01T10:00:00.123``) but is UTC by name:
+    ``naive_is_utc`` reads it so, or events would be ordered by when they arrived instead.
+    """
     if text:
         try:
             parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if parsed.tzinfo is None and naive_is_utc:
+                parsed = parsed.replace(tzinfo=dt.UTC)
             if parsed.tzinfo is not None:
                 return utc_text(parsed)
         except ValueError:
@@ -158,9 +199,9 @@ def webhook_handlers(config: WebhooksConfig, queue: WebhookQueue, worker: Webhoo
                     for k in ("tenantId", "eventCategory", "resourceId", "eventType", "eventDateUtc")
                 )
                 topic = f"{event.get('eventCategory', '')}.{event.get('eventType', '')}"
+                occurred = _when(event.get("eventDateUtc"), naive_is_utc=True)
                 deliveries.append(
-                    ("xero", identity, topic, event.get("resourceId"), _when(event.get("eventDateUtc")),
-                     msgspec.json.encode(event))
+                    ("xero", identity, topic, event.get("resourceId"), occurred, msgspec.json.encode(event))
                 )  # fmt: skip
             if deliveries:
                 await store(*deliveries)

@@ -158,15 +158,24 @@ def status(config: str | None, state_url: str | None) -> None:
     """Each sync: paused?, last run, records waiting, dead letters, remote records known."""
     _, sync_config = _load(config)
     store = _store(sync_config, state_url)
+    from sync.cli_xero import grant_lines, grant_rows
+
+    grants = grant_rows(state_url or sync_config.state_url)
+    refused = {g["name"] for g in grants if g["status"] == "reconnect"}
     click.echo(f"{'sync':<12}{'state':<10}{'last run':<30}{'waiting':>8}{'dlq':>6}{'mapped':>8}")
     for name in sync_config.syncs:
         last = store.runs(name, limit=1)
         when = f"#{last[0]['id']} {last[0]['status']} {last[0]['started_at']:%Y-%m-%d %H:%M}" if last else "never"
         held = store.awaiting_approval(name)
         state = "paused" if store.is_paused(name) else f"held #{held}" if held else "active"
+        if sync_config.syncs[name].destination in refused:
+            state = "reconnect"  # the destination's grant was refused: nothing goes until a person reconnects
         click.echo(
             f"{name:<12}{state:<10}{when:<30}{store.pending(name):>8}{len(store.dlq(name)):>6}{store.id_count(name):>8}"
         )
+    # A Xero grant that was refused stops its syncs: say so here, in plain words, with the fix.
+    for line in grant_lines(grants):
+        click.echo(line)
 
 
 @sync_group.command("history")

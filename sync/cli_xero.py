@@ -123,10 +123,8 @@ def status_command(config: str | None) -> None:
         click.echo(line)
 
 
-def grant_lines(state_url: str) -> list[str]:
-    """Human lines about every stored grant, without a token in them (also for ``sync status``)."""
-    import datetime as dt
-
+def grant_rows(state_url: str) -> list[dict[str, Any]]:
+    """Every stored grant's name, tenant and status, never a token (none when the table is missing)."""
     import sqlalchemy as sa
 
     from sync.state.oauth_grants import OAUTH_GRANTS
@@ -140,9 +138,16 @@ def grant_lines(state_url: str) -> list[str]:
                 return []
             columns = (t.c.name, t.c.tenant_name, t.c.tenant_id, t.c.status, t.c.reason, t.c.expires_at,
                        t.c.refreshes)  # fmt: skip
-            rows = conn.execute(sa.select(*columns).order_by(t.c.name)).mappings().all()
+            return [dict(r) for r in conn.execute(sa.select(*columns).order_by(t.c.name)).mappings()]
     finally:
         db.dispose()
+
+
+def grant_lines(grants: list[dict[str, Any]] | str) -> list[str]:
+    """Human lines about every stored grant (rows, or a state URL to read them from), for the status commands."""
+    import datetime as dt
+
+    rows = grant_rows(grants) if isinstance(grants, str) else grants
     lines = []
     for r in rows:
         if r["status"] == "reconnect":

@@ -325,6 +325,8 @@ class _Builder:
                         1 if roll < 0.1 else 0,
                         notes,
                         deleted,
+                        "N",  # PAIDFL: payments arrive from the accounting system (Xero webhooks)
+                        0,  # PAIDDT
                     )
                 )
                 n_ops = 3 + int(rand() * 3)
@@ -387,7 +389,7 @@ def _insert(db: sqlite3.Connection, table: str, width: int, rows: Iterable[_Row]
 def _insert_jobs(db: sqlite3.Connection, builder: _Builder, blocks: range) -> tuple[int, int]:
     jobs = operations = 0
     for job_rows, op_rows in builder.job_blocks(blocks):
-        db.executemany(f"INSERT INTO JOBMAST VALUES ({', '.join('?' * 12)})", job_rows)
+        db.executemany(f"INSERT INTO JOBMAST VALUES ({', '.join('?' * 14)})", job_rows)
         db.executemany(f"INSERT INTO JOBOPS VALUES ({', '.join('?' * 9)})", op_rows)
         jobs += len(job_rows)
         operations += len(op_rows)

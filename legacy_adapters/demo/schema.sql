@@ -47,6 +47,8 @@ CREATE TABLE STKBAL (
 -- Production jobs. ORDDT (YYYYMMDD) + ORDTM (HHMMSS) are one local timestamp;
 -- DUEDT 0 = no due date, 99999999 = open-ended; QTY has 2 implied decimals;
 -- PRIO is 1/0 while RUSHFL is Y/N (two programmers, two conventions).
+-- PAIDFL/PAIDDT were added when the books moved to accounting software: Y/N and
+-- the YYYYMMDD day the job's invoice was paid in full (0 = not paid).
 CREATE TABLE JOBMAST (
     JOBNO   CHAR(10)     NOT NULL,
     CUSTNO  CHAR(8)      NOT NULL,
@@ -59,7 +61,9 @@ CREATE TABLE JOBMAST (
     QTY     INTEGER      NOT NULL,
     PRIO    INTEGER      NOT NULL,
     NOTES   VARCHAR(200),
-    DELFLG  CHAR(1)      NOT NULL
+    DELFLG  CHAR(1)      NOT NULL,
+    PAIDFL  CHAR(1)      NOT NULL DEFAULT 'N',
+    PAIDDT  INTEGER      NOT NULL DEFAULT 0
 );
 
 -- Routing operations of a job, numbered 10, 20, 30... STDHRS has 2 implied

@@ -66,7 +66,9 @@ CREATE TABLE dbo.JOBMAST (
     QTY     INT          NOT NULL,
     PRIO    INT          NOT NULL,
     NOTES   VARCHAR(200) NULL,
-    DELFLG  CHAR(1)      NOT NULL
+    DELFLG  CHAR(1)      NOT NULL,
+    PAIDFL  CHAR(1)      NOT NULL DEFAULT 'N',
+    PAIDDT  INT          NOT NULL DEFAULT 0
 );
 
 CREATE TABLE dbo.JOBOPS (

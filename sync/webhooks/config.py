@@ -12,6 +12,11 @@ webhooks:
       key: {warehouse: W01}        # the rest of the key, when the SKU alone is not one
   xero:
     key: ${BRIDGEHEAD_XERO_WEBHOOK_KEY}
+    mark_paid:                     # an invoice paid in Xero marks its job paid
+      destination: books           # the sync.destinations entry (kind: xero) whose grant reads invoices
+      resource: job_invoices       # the resource whose key is the invoice's InvoiceNumber
+      paid_field: paid             # a boolean field Xero owns
+      paid_on_field: paid_on       # a date field Xero owns (optional)
 ```
 """
 
@@ -23,7 +28,7 @@ import msgspec
 
 from legacy_adapters.exceptions import MappingError
 
-__all__ = ("ReserveStock", "ShopifyHooks", "WebhooksConfig", "XeroHooks", "load_webhooks_config")
+__all__ = ("MarkPaid", "ReserveStock", "ShopifyHooks", "WebhooksConfig", "XeroHooks", "load_webhooks_config")
 
 
 class _Spec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -44,9 +49,19 @@ class ShopifyHooks(_Spec, frozen=True):
     reserve_stock: ReserveStock | None = None
 
 
+class MarkPaid(_Spec, frozen=True):
+    destination: str
+    """The Xero destination in ``sync.destinations``: its grant reads the invoice an event names."""
+    resource: str
+    paid_field: str
+    paid_on_field: str | None = None
+    version: str = "v1"
+
+
 class XeroHooks(_Spec, frozen=True):
     key: str
     """The webhook signing key Xero shows for the app's webhook subscription."""
+    mark_paid: MarkPaid | None = None
 
 
 class WebhooksConfig(_Spec, frozen=True):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 import structlog
 
 from legacy_adapters.exceptions import LegacyError
+from sync.exceptions import Fatal, Retriable
 from sync.webhooks.shopify_orders import Unappliable
 
 if TYPE_CHECKING:
@@ -58,6 +59,17 @@ class WebhookWorker:
             # The legacy database is busy or away: try again later, never dead-letter for it.
             wait = _BACKOFF_S[min(event.attempts, len(_BACKOFF_S)) - 1]
             self._later(event, wait, f"{type(exc).__name__}: {exc}")
+            return "retry"
+        except Retriable as exc:
+            # The provider's API (read to learn what an event means) is busy or away.
+            wait = _BACKOFF_S[min(event.attempts, len(_BACKOFF_S)) - 1]
+            self._later(event, wait, f"{type(exc).__name__}: {exc}")
+            return "retry"
+        except Fatal as exc:
+            # No grant, or one that needs reconnecting: the event keeps until a person fixes it, and is
+            # looked at again rarely (the grant's status says why), never dead-lettered for it.
+            self._later(event, _BACKOFF_S[-1], str(exc))
+            log.warning("webhook waits for the connection", source=event.source, reason=str(exc))
             return "retry"
         except Exception as exc:
             wait = _BACKOFF_S[min(event.attempts, len(_BACKOFF_S)) - 1]

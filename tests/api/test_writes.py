@@ -39,7 +39,9 @@ def checksum(db: Path, table: str = "JOBMAST") -> str:
 
 def stored(db: Path, job_number: str) -> tuple[Any, ...] | None:
     with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT * FROM JOBMAST WHERE JOBNO = ?", (job_number.ljust(10),)).fetchone()
+        # The columns the jobs resource maps (PAIDFL/PAIDDT belong to job_invoices, written by Xero webhooks).
+        columns = "JOBNO, CUSTNO, ITEMNO, JSTAT, ORDDT, ORDTM, DUEDT, RUSHFL, QTY, PRIO, NOTES, DELFLG"
+        return conn.execute(f"SELECT {columns} FROM JOBMAST WHERE JOBNO = ?", (job_number.ljust(10),)).fetchone()
 
 
 def _client(mapping: Mapping) -> Iterator[TestClient[Any]]:

@@ -201,8 +201,10 @@ def checksum(engine: sa.Engine, table: str = "JOBMAST") -> str:
 
 
 def stored(engine: sa.Engine, job_number: str) -> tuple[Any, ...] | None:
+    """The columns the jobs resource maps (PAIDFL/PAIDDT belong to job_invoices, written by Xero webhooks)."""
     q = _q(engine)
-    sql = sa.text(f"SELECT * FROM {q('JOBMAST')} WHERE {q('JOBNO')} = :job")
+    columns = ", ".join(q(c) for c in JOBMAST_COLUMNS)
+    sql = sa.text(f"SELECT {columns} FROM {q('JOBMAST')} WHERE {q('JOBNO')} = :job")
     with engine.connect() as conn:
         row = conn.execute(sql, {"job": job_number.ljust(10)}).first()
     return None if row is None else tuple(row)

@@ -338,3 +338,38 @@ def test_the_seam_factory_builds_a_working_source(xero: FakeXero, tmp_path: Path
                                 environ={KEYS_ENV: f"{KEY_NEW}"})  # fmt: skip
     assert source.tenant_id() == xero.tenant_id and _works(xero, source.access_token())
     assert "sandbox-client" not in repr(source) or CLIENT_SECRET not in repr(source)
+
+
+def test_sync_status_says_reconnect_in_plain_words(xero: FakeXero, tmp_path: Path, clock: Clock) -> None:
+    from click.testing import CliRunner
+
+    from gateway.cli import main
+    from legacy_adapters.demo import DEMO_MAPPING_PATH
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    _connected(xero, _store(url, clock), "shop")  # the demo's syncs all go to the destination "shop"
+    xero.revoke()
+    clock.now += 31 * 60
+    with pytest.raises(ReconnectNeeded):
+        _source(_store(url, clock), xero, "shop").access_token()
+    result = CliRunner().invoke(main, ["sync", "status", "-c", str(DEMO_MAPPING_PATH)],
+                                env={"BRIDGEHEAD_STATE_URL": url})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.output.splitlines()]
+    assert {r[1] for r in rows if r and r[0] in ("items", "stock", "customers")} == {"reconnect"}
+    assert "RECONNECT NEEDED" in result.output and "bridgehead xero connect --destination shop" in result.output
+    assert all(t not in result.output for t in xero.refresh)
+
+
+def test_xero_cli_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gateway.cli import main
+    from legacy_adapters.demo import DEMO_MAPPING_PATH
+
+    env = {"BRIDGEHEAD_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}"}
+    result = CliRunner().invoke(main, ["xero", "connect", "-c", str(DEMO_MAPPING_PATH), "--destination", "nope"],
+                                env=env)  # fmt: skip
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "sync.destinations" in result.output and "'nope'" in result.output
+    assert len(CliRunner().invoke(main, ["xero", "keygen"]).output.strip()) == 44

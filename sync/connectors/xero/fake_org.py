@@ -180,6 +180,7 @@ class FakeOrganisation:
         stored["AmountPaid"] = str(paid.quantize(decimal.Decimal("0.01")))
         if paid >= decimal.Decimal(stored.get("Total", "0")):
             stored["Status"] = "PAID"
+            stored["FullyPaidOnDate"] = xero_date(dt.datetime.now(dt.UTC))
         stored["UpdatedDateUTC"] = xero_date(dt.datetime.now(dt.UTC))
         return dict(stored)
 

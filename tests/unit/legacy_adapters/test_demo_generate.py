@@ -203,7 +203,7 @@ def test_legacy_indexes(db: sqlite3.Connection) -> None:
 def test_demo_mapping_decodes() -> None:
     mapping = _load_demo_mapping()
     v1 = mapping.versions["v1"]
-    assert set(v1.resources) == {"customers", "items", "stock", "jobs", "operations"}
+    assert set(v1.resources) == {"customers", "items", "stock", "jobs", "job_invoices", "operations"}
     assert mapping.database.url == "sqlite:///.bridgehead/demo.db"
     assert v1.resources["items"].anonymous
     assert v1.resources["items"].fields["standard_cost"].scope == "costs:read"
