@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -22,6 +22,7 @@ from gateway.cli import mint_token
 from gateway.logging import LOG_COPY_ENV, configure_logging
 from legacy_adapters.demo import DEMO_MAPPING_PATH, create_demo_database
 from legacy_adapters.mapping import Mapping, load_mapping
+from sync.state.sync_store import SyncStore
 
 settings.register_profile("ci", max_examples=200, deadline=None)
 settings.register_profile("dev", max_examples=60, deadline=None)
@@ -219,3 +220,15 @@ def private_pg_schema() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@contextmanager
+def sync_store_on(kind: str, tmp_path: Path, name: str = "state.db") -> Iterator[SyncStore]:
+    """A SyncStore on a SQLite file ``name`` in ``tmp_path`` or in a private PostgreSQL schema, disposed afterwards."""
+    with ExitStack() as stack:
+        url = f"sqlite:///{tmp_path / name}" if kind == "sqlite" else stack.enter_context(private_pg_schema())
+        store = SyncStore.from_url(url)
+        try:
+            yield store
+        finally:
+            store.db.dispose()

@@ -9,8 +9,7 @@ import pytest
 
 from sync.state.base import StateStore
 from sync.state.memory import MemoryStore
-from sync.state.sync_store import SyncStore
-from tests.conftest import private_pg_schema
+from tests.conftest import sync_store_on
 
 
 @pytest.fixture(params=["sqlite", "memory", "postgresql"])
@@ -19,14 +18,5 @@ def state_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stat
     if request.param == "memory":
         yield MemoryStore()
         return
-    if request.param == "sqlite":
-        store = SyncStore.from_url(f"sqlite:///{tmp_path / 'state.db'}")
+    with sync_store_on(request.param, tmp_path) as store:
         yield store
-        store.db.dispose()
-        return
-    with private_pg_schema() as url:
-        store = SyncStore.from_url(url)
-        try:
-            yield store
-        finally:
-            store.db.dispose()

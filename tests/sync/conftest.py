@@ -16,7 +16,7 @@ from sync.config import SyncConfig, load_sync_config
 from sync.connectors.shopify.fake import CostBucket, FakeShopify
 from sync.engine import SyncEngine
 from sync.state.sync_store import SyncStore
-from tests.conftest import demo_environ, private_pg_schema
+from tests.conftest import demo_environ, sync_store_on
 
 
 @pytest.fixture(autouse=True)
@@ -51,17 +51,8 @@ def store(tmp_path: Path) -> SyncStore:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SyncStore]:
     """A state store several workers share: a SQLite file, then PostgreSQL (a private schema)."""
-    if request.param == "sqlite":
-        store = SyncStore.from_url(f"sqlite:///{tmp_path / 'shared-state.db'}")
+    with sync_store_on(request.param, tmp_path, "shared-state.db") as store:
         yield store
-        store.db.dispose()
-        return
-    with private_pg_schema() as url:
-        store = SyncStore.from_url(url)
-        try:
-            yield store
-        finally:
-            store.db.dispose()
 
 
 EngineFactory = Callable[..., SyncEngine]
