@@ -52,7 +52,7 @@ def _load(config: str | None) -> tuple[Any, SyncConfig]:
         environ.setdefault("BRIDGEHEAD_STATE_URL", f"sqlite:///{Path('.bridgehead/state.db').resolve()}")
     try:
         mapping = load_mapping(path, environ)
-        sync_config = load_sync_config(mapping.sync)
+        sync_config = load_sync_config(mapping.sync, source=path)
         if "state_url" not in (mapping.sync or {}):
             # One state store per mapping: sync shares the gateway's (state.url) unless told otherwise.
             sync_config = msgspec.structs.replace(sync_config, state_url=mapping.state.url)
@@ -155,27 +155,32 @@ def _print_report(report: Any, dry_run: bool) -> None:
 @_config
 @_state
 def status(config: str | None, state_url: str | None) -> None:
-    """Each sync: paused?, last run, records waiting, dead letters, remote records known."""
-    _, sync_config = _load(config)
-    store = _store(sync_config, state_url)
+    """Each sync: paused?, last run, records waiting, dead letters, remote records known; then active alerts."""
+    from sync.alerts import list_active
     from sync.cli_xero import grant_lines, grant_rows
 
-    grants = grant_rows(state_url or sync_config.state_url)
-    refused = {g["name"] for g in grants if g["status"] == "reconnect"}
-    click.echo(f"{'sync':<12}{'state':<10}{'last run':<30}{'waiting':>8}{'dlq':>6}{'mapped':>8}")
-    for name in sync_config.syncs:
+    _, sync_config = _load(config)
+    store = _store(sync_config, state_url)
+    oauth = grant_rows(state_url or sync_config.state_url)
+    grants = store.grants()  # the OAuth grants above, and any other destination's reported status
+    click.echo(f"{'sync':<12}{'state':<12}{'last run':<30}{'waiting':>8}{'dlq':>6}{'mapped':>8}")
+    for name, spec in sync_config.syncs.items():
         last = store.runs(name, limit=1)
         when = f"#{last[0]['id']} {last[0]['status']} {last[0]['started_at']:%Y-%m-%d %H:%M}" if last else "never"
         held = store.awaiting_approval(name)
         state = "paused" if store.is_paused(name) else f"held #{held}" if held else "active"
-        if sync_config.syncs[name].destination in refused:
+        if grants.get(spec.destination, {}).get("status") == "reconnect_needed":
             state = "reconnect"  # the destination's grant was refused: nothing goes until a person reconnects
         click.echo(
-            f"{name:<12}{state:<10}{when:<30}{store.pending(name):>8}{len(store.dlq(name)):>6}{store.id_count(name):>8}"
+            f"{name:<12}{state:<12}{when:<30}{store.pending(name):>8}{store.dlq_count(name):>6}{store.id_count(name):>8}"
         )
     # A Xero grant that was refused stops its syncs: say so here, in plain words, with the fix.
-    for line in grant_lines(grants):
+    for line in grant_lines(oauth):
         click.echo(line)
+    alerts = list_active(store)
+    click.echo(f"{len(alerts)} active alert(s)" + (":" if alerts else ""))
+    for a in alerts:
+        click.echo(f"  {a.kind:<18}{a.subject:<12}since {a.since:%Y-%m-%d %H:%M:%S}  {a.message}"[:240])
 
 
 @sync_group.command("history")

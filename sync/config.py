@@ -20,6 +20,7 @@ from typing import Any, Literal
 import msgspec
 
 from legacy_adapters.exceptions import MappingError
+from sync.alerts.config import AlertConfig, SyncAlertConfig, check_alert_config
 from sync.numbers import CURRENCY_DECIMALS, ExpressionError, Rounding, compile_expression
 
 __all__ = (
@@ -129,14 +130,10 @@ class SyncSpec(_Spec, frozen=True):
     """Attempts of one request (stamina) before the record counts as failed for this run."""
     approval: ApprovalConfig = ApprovalConfig()
     """Risky runs wait for a human (``sync approve`` / ``sync reject``)."""
-
-
-class AlertConfig(_Spec, frozen=True):
-    after_failures: int = 3
-    """Alert when a sync fails (or partially fails) this many runs in a row."""
-    webhook_url: str | None = None
-    command: str | None = None
-    """A shell command run with BRIDGEHEAD_SYNC and BRIDGEHEAD_FAILURES in its environment."""
+    latency_target_s: float | None = None
+    """How stale the destination may get: a ``lag`` alert when the last successful run started longer ago."""
+    alert: SyncAlertConfig | None = None
+    """This sync's own alert thresholds (the rest come from ``sync.alert``)."""
 
 
 class SyncConfig(_Spec, frozen=True):
@@ -148,12 +145,23 @@ class SyncConfig(_Spec, frozen=True):
     """How long a worker's claim on outbox records lasts before another worker may take them."""
 
 
-def load_sync_config(raw: dict[str, Any] | None) -> SyncConfig:
+def load_sync_config(raw: dict[str, Any] | None, *, source: str = "") -> SyncConfig:
     """Decode and cross-check the mapping's ``sync`` section.
 
+    Args:
+        raw: the mapping's ``sync`` section as loaded.
+        source: the mapping file, named in errors.
+
     Raises:
-        MappingError: with ``path`` such as ``sync.syncs.items.mode``.
+        MappingError: with ``path`` such as ``sync.syncs.items.mode`` (and ``source``).
     """
+    try:
+        return _load_sync_config(raw)
+    except MappingError as exc:
+        raise MappingError(exc.message, path=exc.path, source=source or exc.source) from None
+
+
+def _load_sync_config(raw: dict[str, Any] | None) -> SyncConfig:
     if raw is None:
         raise MappingError("the mapping has no sync section", path="sync")
     try:
@@ -197,4 +205,13 @@ def load_sync_config(raw: dict[str, Any] | None) -> SyncConfig:
             raise MappingError("a share between 0 and 1 (0.1 is 10 %)", path=f"{path}.approval.max_change_share")
         if spec.detector.kind == "high_water" and not spec.detector.column:
             raise MappingError("high_water needs a column", path=f"{path}.detector.column")
+        if spec.interval_s <= 0:
+            raise MappingError("must be above 0", path=f"{path}.interval_s")
+        if spec.latency_target_s is not None and spec.latency_target_s < spec.interval_s:
+            raise MappingError(
+                f"{spec.latency_target_s:g} s is below interval_s ({spec.interval_s:g} s): a run every "
+                f"{spec.interval_s:g} s cannot meet it",
+                path=f"{path}.latency_target_s",
+            )
+    check_alert_config(config.alert, {name: spec.alert for name, spec in config.syncs.items()})
     return config

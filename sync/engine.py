@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -44,6 +43,7 @@ import structlog
 
 from legacy_adapters.query.resource import bind_version
 from legacy_adapters.reader import Reader
+from sync.alerts.monitor import AlertMonitor
 from sync.approval import assess, spec_hash
 from sync.changes import encode_key, make_detector
 from sync.connectors.base import OutRecord, PushResult
@@ -122,6 +122,7 @@ class SyncEngine:
         self.clients = clients or {}
         self._connectors: dict[str, tuple[float, ShopifyConnector]] = {}
         self._lock = threading.Lock()
+        self.alerts = AlertMonitor(config, store, http, environ=self.environ)
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -224,8 +225,7 @@ class SyncEngine:
         self.store.move_run(report.run_id, "awaiting_approval")
         report.status, report.error = "awaiting_approval", reason
         log.warning("sync run awaits approval", sync=report.sync, run=report.run_id, reason=reason)
-        if self.config.alert:  # a held sync sends nothing until someone looks: tell them now
-            self._alert(report, 0)
+        self.alerts.safely([report.sync])  # a held sync sends nothing until someone looks: tell them now
         return report
 
     def approve(self, run_id: int, by: str) -> RunReport:
@@ -258,26 +258,10 @@ class SyncEngine:
                               conflicts=report.conflicts)  # fmt: skip
         self.store.move_run(report.run_id, status, error=error)
         if status != "cancelled":
-            streak = self.store.note_outcome(report.sync, status in ("failed", "partially_failed"))
-            alert = self.config.alert
-            if alert and streak == alert.after_failures:  # once per streak, not on every later run
-                self._alert(report, streak)
+            self.store.note_outcome(report.sync, status in ("failed", "partially_failed"))
         log.info("sync run finished", sync=report.sync, run=report.run_id, status=status, done=dict(report.done))
+        self.alerts.safely([report.sync])  # raised or cleared once per change, whichever worker sees it first
         return report
-
-    def _alert(self, report: RunReport, streak: int) -> None:
-        alert = self.config.alert
-        assert alert is not None
-        body = {"sync": report.sync, "consecutive_failures": streak, "run_id": report.run_id,
-                "status": report.status, "error": report.error}  # fmt: skip
-        try:
-            if alert.webhook_url:
-                self.http.post(alert.webhook_url, json=body, timeout=5)
-            if alert.command:
-                env = {**self.environ, "BRIDGEHEAD_SYNC": report.sync, "BRIDGEHEAD_FAILURES": str(streak)}
-                subprocess.run(alert.command, shell=True, env=env, timeout=30, check=False)
-        except Exception as exc:  # an alert that fails must not fail the run it reports
-            log.error("sync alert failed", sync=report.sync, error=str(exc))
 
     # -- planning ----------------------------------------------------------------------------
 

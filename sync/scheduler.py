@@ -7,6 +7,10 @@ least ``min_sleep_s``), and runs it again; a long ``items`` run only delays the
 next ``items`` run. Threads are bounded by the number of syncs; they share the
 engine (thread-safe), the state store and, through it, the shop's rate budget.
 A run that fails is reported and the thread carries on; only ``stop`` ends it.
+
+One more thread evaluates every alert each ``alert.tick_s`` (``sync/alerts``): lag grows
+between runs, and a run that hangs must still raise it. Runs evaluate their own sync's
+alerts as they finish.
 """
 
 from __future__ import annotations
@@ -47,7 +51,16 @@ class SyncLoop:
             thread = threading.Thread(target=self._forever, args=(name,), name=f"sync-{name}", daemon=True)
             thread.start()
             self.threads.append(thread)
+        if not self.dry_run:
+            ticker = threading.Thread(target=self._tick, name="sync-alerts", daemon=True)
+            ticker.start()
+            self.threads.append(ticker)
         return self
+
+    def _tick(self) -> None:
+        monitor = self.engine.alerts
+        while not self.stop.wait(monitor.tick_s):
+            monitor.safely()
 
     def join(self, timeout: float | None = None) -> None:
         for thread in self.threads:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from sync.state.alerts import GrantStatus
     from sync.state.runs import FailureKind
 
 __all__ = ("IdEntry", "OutboxItem", "StateStore")
@@ -286,3 +287,47 @@ class StateStore(Protocol):
     def discard_plan(self, sync: str) -> int:
         """Drop the sync's outbox and detector cursor (a rejected plan); the next pass plans from the source."""
         ...
+
+    # -- alerts and grant status (sync/state/alerts.py, evaluated by sync/alerts) ----------------
+
+    def alert_states(self) -> list[dict[str, Any]]:
+        """Every (kind, subject) ever raised, active or not, with its message, value and ``since``."""
+        ...
+
+    def transition_alert(
+        self,
+        kind: str,
+        subject: str,
+        active: bool,
+        *,
+        message: str,
+        sync: str | None = None,
+        destination: str | None = None,
+        value: float | None = None,
+        threshold: float | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> int | None:
+        """Set (kind, subject) to ``active``; the event id if this call changed it (once among all workers)."""
+        ...
+
+    def record_delivery(self, event_id: int, outcome: str) -> None: ...
+
+    def alert_events(self, limit: int = 100, *, subject: str | None = None) -> list[dict[str, Any]]:
+        """Raised/cleared events, newest first, with what their delivery did."""
+        ...
+
+    def failure_streak(self, sync: str) -> int: ...
+
+    def dlq_count(self, sync: str) -> int: ...
+
+    def run_started(
+        self, sync: str, statuses: Sequence[str] | None = None, *, newest: bool = True
+    ) -> dt.datetime | None:
+        """Start of the newest (or oldest) non-dry run of ``sync`` in ``statuses`` (any when None)."""
+        ...
+
+    def set_grant(self, destination: str, status: GrantStatus, reason: str = "") -> None:
+        """Whether ``destination``'s authorisation works (``ok``) or a human must reconnect it."""
+        ...
+
+    def grants(self) -> dict[str, dict[str, Any]]: ...

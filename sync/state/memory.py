@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from sync.state.base import IdEntry, OutboxItem
+from sync.state.memory_alerts import MemoryAlertLog
 from sync.state.runs import COUNTS, FINAL_STATES, TRANSITIONS, FailureKind, InvalidTransition
 
 __all__ = ("MemoryStore",)
@@ -45,10 +46,11 @@ def _item(record: dict[str, Any]) -> OutboxItem:
                       claims=record["claims"])  # fmt: skip
 
 
-class MemoryStore:
+class MemoryStore(MemoryAlertLog):
     """Sync state in dicts; safe to share between the threads of one process."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self._controls: dict[str, dict[str, Any]] = {}

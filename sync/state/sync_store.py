@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
+from sync.state.alerts import AlertLog
 from sync.state.approvals import ApprovalLog
 from sync.state.base import IdEntry, OutboxItem
 from sync.state.runs import RunLog
@@ -62,7 +63,7 @@ def _insert(conn: sa.Connection) -> Any:
     return insert
 
 
-class SyncStore(RunLog, ApprovalLog):
+class SyncStore(RunLog, ApprovalLog, AlertLog):
     """Durable sync state. One instance per process; safe to share between threads."""
 
     def __init__(self, database: StateDatabase) -> None:

@@ -165,5 +165,8 @@ def test_a_held_run_alerts_a_human(
         legacy(writable_db, "DELETE FROM ITEMMAST WHERE ITEMNO IN (SELECT ITEMNO FROM ITEMMAST LIMIT 30)")
         held = engine.run("items")
     database.dispose()
-    assert [(h["run_id"], h["status"]) for h in hooks] == [(held.run_id, "awaiting_approval")]
-    assert "30 deletes" in hooks[0]["error"]
+    held_alerts = [h for h in hooks if h["kind"] == "awaiting_approval"]
+    assert [(h["event"], h["details"]["run_id"], h["details"]["status"]) for h in held_alerts] == [
+        ("raised", held.run_id, "awaiting_approval")
+    ]
+    assert "30 deletes" in held_alerts[0]["details"]["error"] and "waits for approval" in held_alerts[0]["message"]

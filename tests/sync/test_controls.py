@@ -1,4 +1,6 @@
-"""Pause/resume mid-run, the failure alert (webhook and command), failed runs, and the engine on MemoryStore."""
+"""Pause/resume mid-run, the failure alert (webhook and command), failed runs, and the engine on MemoryStore.
+
+Every alert condition has its own tests in ``test_alerts.py``."""
 
 from __future__ import annotations
 
@@ -80,9 +82,8 @@ def test_webhook_alert_fires_once_when_a_sync_fails_n_runs_in_a_row(alert_engine
     assert first.status == "failed" and first.error
     assert hooks == []
     second = engine.run("items")
-    assert [(h["sync"], h["consecutive_failures"], h["run_id"], h["status"]) for h in hooks] == [
-        ("items", 2, second.run_id, "failed")
-    ]
+    assert [(h["event"], h["sync"], h["details"]["consecutive_failures"], h["details"]["run_id"],
+             h["details"]["status"]) for h in hooks] == [("raised", "items", 2, second.run_id, "failed")]  # fmt: skip
     engine.run("items")
     assert len(hooks) == 1, "alert once per streak, not on every later failure"
 
@@ -91,21 +92,24 @@ def test_command_alert_gets_the_sync_and_streak_in_its_environment(
     alert_engine: Any, tmp_path: Path, fake: FakeShopify, writable_db: Path
 ) -> None:
     out = tmp_path / "alert.txt"
-    env = "os.environ['BRIDGEHEAD_SYNC'] + ' ' + os.environ['BRIDGEHEAD_FAILURES']"
+    env = " + ' ' + ".join(
+        f"os.environ.get({name!r}, '-')"
+        for name in ("BRIDGEHEAD_ALERT_EVENT", "BRIDGEHEAD_SYNC", "BRIDGEHEAD_FAILURES")
+    )
     script = f"import os; open({str(out)!r}, 'w').write({env})"
     command = f'{sys.executable} -c "{script}"'
     engine, _ = alert_engine(AlertConfig(after_failures=1, command=command))
     engine.run("customers")
-    assert out.read_text() == "customers 1"
-    out.unlink()
+    assert out.read_text() == "raised customers 1"
     fake.token = "sandbox-token"
-    assert engine.run("customers").status == "succeeded"  # a success resets the streak...
+    assert engine.run("customers").status == "succeeded"  # a success clears the alert...
+    assert out.read_text() == "cleared customers 0"
     fake.token = "wrong"
     with sqlite3.connect(writable_db) as conn:  # something to send, so the shop is asked (and refuses)
         conn.execute("UPDATE CUSTMAST SET CUSTNM = 'RENAMED' WHERE CUSTNO = (SELECT MIN(CUSTNO) FROM CUSTMAST)")
     conn.close()
     assert engine.run("customers").status == "failed"
-    assert out.read_text() == "customers 1"  # ...so the next failure alerts again
+    assert out.read_text() == "raised customers 1"  # ...so the next failure alerts again
 
 
 def test_an_unexpected_error_fails_that_run_and_the_other_syncs_still_run(
