@@ -27,7 +27,7 @@ from gateway.protection import cors_config, rate_limits
 from gateway.readiness import Readiness
 from gateway.request_id import RequestIdMiddleware, add_request_id_header
 from gateway.streaming import ExportBudget
-from gateway.versions import deprecation_headers, version_routers
+from gateway.versions import lifecycle_headers, version_routers
 from gateway.webhooks import build_webhooks
 from legacy_adapters.database import Database
 from legacy_adapters.migration.routing import RoutedReader, open_databases
@@ -98,18 +98,13 @@ def create_app(
         shadow=shadow,
         identity_claims=identity_claims(mapping),
     )
-    deprecated = {
-        name: _deprecation_headers(version.deprecated, version.sunset)
-        for name, version in mapping.versions.items()
-        if version.deprecated or version.sunset
-    }
     instrument_engine(database.engine)
     hooks, hook_worker = build_webhooks(mapping, ctx.versions, database, state, ctx.audit)
     # Limits per client address run before authentication; per token identity, after it.
     limit_before_auth, limit_after_auth, stores = rate_limits(mapping.api)
     before_send: list[Any] = [add_request_id_header, count_response]
-    if deprecated:
-        before_send.append(deprecation_headers(deprecated))
+    if (lifecycle := lifecycle_headers(mapping, ctx.versions)) is not None:
+        before_send.append(lifecycle)
     return Litestar(
         route_handlers=[
             *version_routers(ctx),
@@ -149,10 +144,3 @@ def create_app(
         state=State({"ctx": ctx}),
         debug=False,
     )
-
-
-def _deprecation_headers(deprecated: bool, sunset: str | None) -> dict[str, str]:
-    headers = {"Deprecation": "true"} if deprecated else {}
-    if sunset:
-        headers["Sunset"] = sunset
-    return headers

@@ -117,6 +117,10 @@ def field_schema(field: BoundField, *, exact: bool = False) -> dict[str, Any]:
     """JSON Schema of a field; ``exact`` leaves out the null an undecodable stored value reads as (keys, inputs)."""
     spec = field.spec
     schema = dict(_TYPES[spec.type])
+    if spec.as_string:  # a decimal as text: exact on every client, never a binary float
+        places = field.codec.places
+        fraction = "" if places == 0 else f"(\\.[0-9]{{1,{places}}})?" if places else "(\\.[0-9]+)?"
+        schema = {"type": "string", "format": "decimal", "pattern": f"^-?[0-9]+{fraction}$"}
     codes = field.codec.code_map
     if codes is not None and codes.unmapped != "raw":  # raw serves any stored code
         schema["enum"] = sorted({name for _, name in codes.pairs} | ({codes.default} if codes.default else set()))
@@ -297,6 +301,18 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
     return param
 
 
+def _lifecycle_note(deprecated: bool | str, sunset: str | None, successor: str | None) -> str:
+    """The version's retirement in words, as its responses announce it in headers."""
+    parts = []
+    if isinstance(deprecated, str):
+        parts.append(f"Deprecated since {deprecated} (every response carries a `Deprecation` header).")
+    if sunset:
+        parts.append(f"It may be removed after {sunset} (`Sunset`).")
+    if successor:
+        parts.append(f'Its successor is {successor} (`Link: <...>; rel="successor-version"`).')
+    return " ".join(parts)
+
+
 def build_openapi(mapping: Mapping, version: str, resources: dict[str, Resource]) -> dict[str, Any]:
     """The OpenAPI 3.1 document for one version, deterministic for a given mapping."""
     spec = mapping.versions[version]
@@ -389,8 +405,13 @@ def build_openapi(mapping: Mapping, version: str, resources: dict[str, Resource]
         },
     }
     info: dict[str, Any] = {"title": f"{api.title} {version}", "version": version}
-    if spec.description:
-        info["description"] = spec.description
+    lifecycle = _lifecycle_note(spec.deprecated, spec.sunset, spec.successor)
+    if spec.description or lifecycle:
+        info["description"] = " ".join(part for part in (spec.description, lifecycle) if part)
+    if spec.deprecated_at is not None:
+        for operations in paths.values():  # Swagger UI strikes deprecated operations through
+            for operation in operations.values():
+                operation["deprecated"] = True
     document: dict[str, Any] = {"openapi": "3.1.0", "info": info}
     if api.server_url:
         document["servers"] = [{"url": api.server_url}]

@@ -1,4 +1,4 @@
-"""One Router per mapped API version; deprecated versions answer with Deprecation and Sunset.
+"""One Router per mapped API version; retiring versions answer with Deprecation, Sunset and a successor Link.
 
 Versions differ as data (``extends`` in the mapping); here they only become
 routes under ``/{version}`` and the headers that warn clients off old ones.
@@ -7,6 +7,7 @@ routes under ``/{version}`` and the headers that warn clients off old ones.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from litestar import Router
 from litestar.enums import ScopeType
@@ -20,8 +21,10 @@ if TYPE_CHECKING:
     from litestar.types import Message, Scope
 
     from gateway.context import GatewayContext
+    from legacy_adapters.mapping.model import Mapping
+    from legacy_adapters.query.resource import Resource
 
-__all__ = ("deprecation_headers", "version_routers")
+__all__ = ("lifecycle_headers", "version_routers")
 
 
 def version_routers(ctx: GatewayContext) -> list[Router]:
@@ -35,19 +38,45 @@ def version_routers(ctx: GatewayContext) -> list[Router]:
     return routers
 
 
-def deprecation_headers(deprecated: dict[str, dict[str, str]]) -> Callable[[Message, Scope], Awaitable[None]]:
-    """A ``before_send`` hook adding ``Deprecation``/``Sunset`` to every response under a deprecated version.
+def lifecycle_headers(
+    mapping: Mapping, versions: dict[str, dict[str, Resource]]
+) -> Callable[[Message, Scope], Awaitable[None]] | None:
+    """A ``before_send`` hook announcing each version's retirement on every response under it.
+
+    ``Deprecation: @<epoch>`` (RFC 9745) from ``deprecated:``, ``Sunset`` (RFC 8594) from ``sunset:``,
+    and ``Link: <…>; rel="successor-version"`` (RFC 5829) to the same resource path in
+    ``successor:`` when it has that resource, else to the successor's OpenAPI document. None when
+    no version announces anything.
 
     A hook rather than middleware: Litestar runs middleware only for matched routes, and a
     404 under a deprecated version must warn the client too.
     """
-    prefixes = {f"/{v}/": [(k.lower().encode(), v.encode()) for k, v in h.items()] for v, h in deprecated.items()}
+    fixed: dict[str, list[tuple[bytes, bytes]]] = {}
+    successors: dict[str, tuple[str, set[str]]] = {}
+    for name, spec in mapping.versions.items():
+        headers = []
+        if spec.deprecated_at is not None:
+            headers.append((b"deprecation", f"@{spec.deprecated_at}".encode()))
+        if spec.sunset:
+            headers.append((b"sunset", spec.sunset.encode()))
+        if headers:
+            fixed[name] = headers
+        if spec.successor:
+            successors[name] = (spec.successor, set(versions.get(spec.successor, {})))
+    if not fixed and not successors:
+        return None
 
     async def add(message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start" or scope["type"] != ScopeType.HTTP:
             return
-        extra = next((h for prefix, h in prefixes.items() if scope["path"].startswith(prefix)), None)
-        if extra:
-            message["headers"] = [*message.get("headers", ()), *extra]
+        version, _, rest = scope["path"].lstrip("/").partition("/")
+        if version not in fixed and version not in successors:
+            return
+        extra = list(fixed.get(version, ()))
+        if version in successors:
+            successor, resources = successors[version]
+            target = f"/{successor}/{rest}" if rest.partition("/")[0] in resources else f"/openapi/{successor}.json"
+            extra.append((b"link", f'<{quote(target, safe="/")}>; rel="successor-version"'.encode()))
+        message["headers"] = [*message.get("headers", ()), *extra]
 
     return add

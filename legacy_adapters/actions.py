@@ -49,7 +49,9 @@ def action_parameters(
             field = resource.fields.get(name)
             if field is not None:
                 try:
-                    value = field.codec.to_legacy(coerce_json(field.spec.type, value, field.bounds))
+                    value = field.codec.to_legacy(
+                        coerce_json(field.spec.type, value, field.bounds, as_string=field.spec.as_string)
+                    )
                 except (ValueError, Unencodable) as exc:
                     raise QueryError(name, str(exc)) from None
             else:

@@ -123,7 +123,9 @@ def _can_be_absent(resource: Resource, bound: BoundField) -> bool:
 
 def _encode_value(bound: BoundField, value: Any, result: Encoded) -> None:
     try:
-        typed = None if value is None else coerce_json(bound.spec.type, value, bound.bounds)
+        typed = (
+            None if value is None else coerce_json(bound.spec.type, value, bound.bounds, as_string=bound.spec.as_string)
+        )
         if typed is None and not (bound.codec.sentinels or bound.spec.nullable):
             raise ValueError("cannot be null")
         stored = bound.codec.to_legacy(typed)

@@ -35,10 +35,12 @@ class _StrictLoader(yaml.SafeLoader):
     breaks code maps such as ``{ON: on_order}``; legacy codes need them as text.
     Integers are plain decimals only: YAML 1.1 reads ``01`` and ``0x1`` as 1, ``010`` as 8
     and ``12:30`` as 750, which would turn codes such as ``{01: first, 010: tenth}`` into numbers.
+    Dates stay text: YAML would make ``2026-12-01`` a date object no mapping key expects.
     """
 
 
-_REPLACED = frozenset({"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int"})
+# Timestamps are text too: ``deprecated: 2026-12-01`` is a string the mapping parses itself.
+_REPLACED = frozenset({"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:timestamp"})
 _StrictLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag not in _REPLACED]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
@@ -268,6 +270,7 @@ def _merge_versions(raw: dict[str, Any]) -> dict[str, Any]:
         own = {k: v for k, v in spec.items() if k != "extends"}
         own.setdefault("deprecated", False)
         own.setdefault("sunset", None)
+        own.setdefault("successor", None)  # a version's lifecycle is its own, never inherited
         # The chain already ends with ``name``: add only the parent, so a cycle reads v2 -> v3 -> v2.
         resolved[name] = _deep_merge(resolve(parent, (*chain, parent)), own)
         return resolved[name]

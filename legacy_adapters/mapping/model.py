@@ -8,6 +8,8 @@ resource that exists, a transform name that is known) live in ``load.py``.
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -32,6 +34,8 @@ __all__ = (
     "StateConfig",
     "UnmappedDefault",
     "VersionSpec",
+    "deprecation_epoch",
+    "http_date_epoch",
     "parse_rate",
 )
 
@@ -186,6 +190,9 @@ class FieldSpec(_Spec, frozen=True):
     """Stored sentinels that mean "no value", e.g. ``[0, 99999999]`` for dates."""
     scale: int | None = None
     """Implied decimals: a stored 1250 with scale 2 is 12.50."""
+    as_string: bool = False
+    """Serve a ``type: decimal`` field as a JSON string (``"12.50"``) and take it as one in bodies, so
+    money never passes through a client's binary floating point."""
     decimals: int | None = None
     """A DECIMAL column's declared scale (2 for DECIMAL(11,2)): every backend serves values with it."""
     length: int | None = None
@@ -304,10 +311,42 @@ class ResourceSpec(_Spec, frozen=True):
 
 class VersionSpec(_Spec, frozen=True):
     resources: dict[str, ResourceSpec]
-    deprecated: bool = False
+    deprecated: bool | str = False
+    """When the version was deprecated, as an ISO date (``2026-12-01``) or an HTTP date; sent as
+    ``Deprecation: @<epoch seconds>`` (RFC 9745). ``false``: not deprecated."""
     sunset: str | None = None
-    """HTTP date (RFC 9110) after which the version may be removed; sent as ``Sunset``."""
+    """HTTP date (RFC 9110) after which the version may be removed; sent as ``Sunset`` (RFC 8594)."""
+    successor: str | None = None
+    """The version that replaces this one: answers link to it with ``rel="successor-version"``."""
     description: str | None = None
+
+    @property
+    def deprecated_at(self) -> int | None:
+        """Seconds since the epoch of the deprecation date, None when not deprecated."""
+        return deprecation_epoch(self.deprecated) if isinstance(self.deprecated, str) else None
+
+
+def http_date_epoch(text: str) -> int:
+    """An RFC 9110 HTTP date (``Sat, 01 May 2027 00:00:00 GMT``) as seconds since the epoch."""
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        moment = None
+    if moment is None or moment.tzinfo is None or moment.utcoffset() != dt.timedelta(0):
+        raise ValueError(f"{text!r} is not an HTTP date such as 'Sat, 01 May 2027 00:00:00 GMT'")
+    return int(moment.timestamp())
+
+
+def deprecation_epoch(text: str) -> int:
+    """A deprecation date, ISO (``2026-12-01``, midnight UTC) or HTTP date, as seconds since the epoch."""
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        try:
+            return http_date_epoch(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is neither an ISO date (2026-12-01) nor an HTTP date") from None
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
 
 
 class StateConfig(_Spec, frozen=True):

@@ -11,7 +11,14 @@ import re
 
 from legacy_adapters.exceptions import MappingError
 from legacy_adapters.mapping.migration import check_migration
-from legacy_adapters.mapping.model import FieldSpec, Mapping, ResourceSpec, VersionSpec
+from legacy_adapters.mapping.model import (
+    FieldSpec,
+    Mapping,
+    ResourceSpec,
+    VersionSpec,
+    deprecation_epoch,
+    http_date_epoch,
+)
 from legacy_adapters.transforms import build_codec
 
 __all__ = ("validate_mapping",)
@@ -43,9 +50,36 @@ def validate_mapping(mapping: Mapping) -> None:
         raise MappingError("declare at least one version", path="versions")
     for version_name, version in mapping.versions.items():
         _check_version(f"versions.{version_name}", version)
+        _check_lifecycle(f"versions.{version_name}", version)
+        successor = version.successor
+        if successor is not None and (successor == version_name or successor not in mapping.versions):
+            others = ", ".join(v for v in mapping.versions if v != version_name) or "none"
+            raise MappingError(
+                f"successor {successor!r} is not another version (versions: {others})",
+                path=f"versions.{version_name}.successor",
+            )
         for name, resource in version.resources.items():
             check_migration(f"versions.{version_name}.resources.{name}", resource, mapping)
     _check_auth(mapping)
+
+
+def _check_lifecycle(path: str, version: VersionSpec) -> None:
+    """``deprecated`` is a date (RFC 9745 sends one) and ``sunset`` an HTTP date (RFC 8594)."""
+    if version.deprecated is True:
+        raise MappingError(
+            "give the date it was deprecated (RFC 9745 sends one), e.g. deprecated: 2026-12-01",
+            path=f"{path}.deprecated",
+        )
+    try:
+        if isinstance(version.deprecated, str):
+            deprecation_epoch(version.deprecated)
+    except ValueError as exc:
+        raise MappingError(str(exc), path=f"{path}.deprecated") from None
+    try:
+        if version.sunset is not None:
+            http_date_epoch(version.sunset)
+    except ValueError as exc:
+        raise MappingError(str(exc), path=f"{path}.sunset") from None
 
 
 def _check_auth(mapping: Mapping) -> None:
@@ -154,6 +188,10 @@ def _check_field(path: str, name: str, field: FieldSpec) -> None:
         )
     if field.scale is not None and field.type not in ("decimal", "number"):
         raise MappingError(f"'scale' needs type decimal, not {field.type!r}", path=f"{path}.type")
+    if field.as_string and field.type != "decimal":
+        raise MappingError(
+            f"'as_string' serves a decimal as text: set type: decimal, not {field.type!r}", path=f"{path}.as_string"
+        )
     if field.map is not None and field.type != "string":
         raise MappingError("a code map gives strings: set type: string", path=f"{path}.type")
     try:

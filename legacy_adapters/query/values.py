@@ -215,8 +215,10 @@ _EXPECTED = {
 }
 
 
-def coerce_json(field_type: str, value: Any, bounds: ValueBounds | None = None) -> Any:
+def coerce_json(field_type: str, value: Any, bounds: ValueBounds | None = None, *, as_string: bool = False) -> Any:
     """A value decoded from a JSON body (numbers as Decimal) as the field's API type, within ``bounds``.
+
+    ``as_string``: the field is a decimal served as text (``"12.50"``), so a string is what it takes.
 
     Raises:
         ValueError: with a sentence naming the expected JSON form or the limit.
@@ -235,6 +237,10 @@ def coerce_json(field_type: str, value: Any, bounds: ValueBounds | None = None) 
                 check_magnitude(value, bounds)  # before to_integral_value: 1e999999 must not be expanded
                 if value == value.to_integral_value():
                     return int(value)
+        case "decimal" if as_string:
+            if isinstance(value, str):
+                return parse_value("decimal", value, bounds)
+            raise ValueError(f'expected a decimal string such as "12.50", got {type(value).__name__} {shown(value)}')
         case "decimal" | "number":
             if isinstance(value, int | Decimal) and not isinstance(value, bool):
                 number = Decimal(value)

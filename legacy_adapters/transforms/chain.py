@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import Unencodable
 from .dates import DateTimePair, date_codec, time_codec, timestamp
-from .numbers import DecimalValue, ImpliedDecimal, NullIf, WholeNumber
+from .numbers import DecimalText, DecimalValue, ImpliedDecimal, NullIf, WholeNumber
 from .text import CodeMap, Unmapped, code_map
 
 if TYPE_CHECKING:
@@ -71,7 +71,8 @@ class FieldCodec:
     @property
     def places(self) -> int | None:
         """Decimal places every API value has (implied decimals, a DECIMAL's scale), else None."""
-        last = self.links[-1] if self.links else None
+        links = self.links[:-1] if self.links and isinstance(self.links[-1], DecimalText) else self.links
+        last = links[-1] if links else None
         if isinstance(last, ImpliedDecimal):
             return last.scale
         return last.places if isinstance(last, DecimalValue) else None
@@ -195,6 +196,12 @@ def build_codec(spec: FieldSpec) -> FieldCodec:
         links.append(WholeNumber())
     elif spec.decimals is not None:
         raise ValueError("'decimals' is the scale of a DECIMAL column served as type: decimal")
+    if spec.as_string:
+        if spec.type != "decimal":
+            raise ValueError("'as_string' serves a decimal as text: it needs type: decimal")
+        if not links:
+            links.append(DecimalValue(spec.decimals))
+        links.append(DecimalText())
     if isinstance(links[0] if links else None, DateTimePair):
         assert spec.time_column is not None  # the pair's factory has checked it
         columns: tuple[str, ...] = (spec.column, spec.time_column)

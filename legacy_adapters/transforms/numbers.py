@@ -9,7 +9,7 @@ from typing import Any
 
 from .base import Undecodable, Unencodable
 
-__all__ = ("DecimalValue", "ImpliedDecimal", "NullIf", "WholeNumber", "on_grid", "whole")
+__all__ = ("DecimalText", "DecimalValue", "ImpliedDecimal", "NullIf", "WholeNumber", "on_grid", "whole")
 
 
 def whole(raw: Any) -> int | None:
@@ -139,6 +139,34 @@ class DecimalValue:
         if isinstance(value, str):
             raise Unencodable(f"expected a number, got {value!r}")
         return self._number(value, Unencodable)
+
+
+@dataclass(frozen=True, slots=True)
+class DecimalText:
+    """The last link of an ``as_string`` decimal: ``Decimal('12.50')`` is served as the text ``"12.50"``.
+
+    Always positional notation (never ``1E+3``), with the places the link before it gave. Values
+    from filters and bodies reach ``to_legacy`` already parsed as Decimals; text is read as one too.
+    """
+
+    order_preserving: bool = field(default=True, init=False)
+
+    def to_api(self, raw: Any) -> str:
+        if not isinstance(raw, Decimal):
+            raise Undecodable(f"expected a decimal, got {raw!r}")
+        return format(raw, "f")
+
+    def to_legacy(self, value: Any) -> Decimal:
+        if isinstance(value, Decimal):
+            return value
+        if isinstance(value, str):
+            try:
+                number = Decimal(value)
+            except ArithmeticError:
+                raise Unencodable(f"{value!r} is not a decimal number") from None
+            if number.is_finite():
+                return number
+        raise Unencodable(f'expected a decimal string such as "12.50", got {value!r}')
 
 
 def on_grid(value: Decimal, places: int, op: str) -> tuple[str, Decimal] | bool:

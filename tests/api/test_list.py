@@ -24,8 +24,8 @@ def all_pages(client: TestClient[Any], url: str, headers: dict[str, str]) -> lis
         response = client.get(url, headers=headers)
         assert response.status_code == 200, response.text
         rows.extend(response.json()["data"])
-        link = response.headers.get("link")
-        url = link[1 : link.index(">")] if link else ""
+        # By rel: a deprecated version's answers link to their successor as well.
+        url = response.links.get("next", {}).get("url", "")
     return rows
 
 

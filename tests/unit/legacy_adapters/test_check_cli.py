@@ -78,11 +78,13 @@ def test_a_column_differing_only_by_case_says_did_you_mean(workdir: Path) -> Non
         "error: versions.v1.resources.jobs.fields.due_date: column 'DueDt' is not in JOBMAST (did you mean 'DUEDT'?)"
         in result.stdout.splitlines()
     )
-    assert "bridgehead.yaml: 1 error(s)" in result.stdout
+    # v2 inherits the field from v1 (extends), so the same column is wrong in both versions.
+    assert "error: versions.v2.resources.jobs.fields.due_date: column 'DueDt'" in result.stdout
+    assert "bridgehead.yaml: 2 error(s)" in result.stdout
 
 
 def test_a_wrong_column_name_is_an_error_at_its_field(workdir: Path) -> None:
-    result = run(workdir, "check", mapping=broken("column: RUSHFL,", "column: RUSHFLAG,"))
+    result = run(workdir, "check", mapping=broken("rush: {column: RUSHFL,", "rush: {column: RUSHFLAG,"))
 
     assert result.exit_code == 1
     assert (

@@ -12,9 +12,7 @@ import sqlite3
 from datetime import date
 from typing import TYPE_CHECKING
 
-import msgspec
 import pytest
-import yaml
 
 from legacy_adapters.demo import (
     DEMO_MAPPING_PATH,
@@ -23,7 +21,8 @@ from legacy_adapters.demo import (
     create_demo_database,
 )
 from legacy_adapters.demo import generate as generate_module
-from legacy_adapters.mapping.model import Mapping
+from legacy_adapters.mapping import parse_mapping
+from legacy_adapters.mapping.model import Mapping, ResourceSpec
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -49,7 +48,12 @@ def _load_demo_mapping() -> Mapping:
         lambda m: m.group(2) if m.group(2) is not None else f"test-{m.group(1).lower()}",
         DEMO_MAPPING_PATH.read_text(encoding="utf-8"),
     )
-    return msgspec.convert(yaml.safe_load(text), Mapping)
+    return parse_mapping(text.replace("test-bridgehead_jwt_secret", "x" * 32))
+
+
+def _every_resource(mapping: Mapping) -> list[tuple[str, ResourceSpec]]:
+    """Each version's resources (v2's item_costs reads ITEMMAST too), named version.resource."""
+    return [(f"{v}.{n}", r) for v, version in mapping.versions.items() for n, r in version.resources.items()]
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +221,7 @@ def test_demo_mapping_decodes() -> None:
 
 
 def test_mapping_columns_exist(db: sqlite3.Connection) -> None:
-    for name, resource in _load_demo_mapping().versions["v1"].resources.items():
+    for name, resource in _every_resource(_load_demo_mapping()):
         columns = _columns(db, resource.table)
         for field_name, field in resource.fields.items():
             assert field.column in columns, f"{name}.{field_name}: {field.column}"
@@ -231,7 +235,7 @@ def test_mapping_columns_exist(db: sqlite3.Connection) -> None:
 
 
 def test_declared_keys_are_unique(db: sqlite3.Connection) -> None:
-    for name, resource in _load_demo_mapping().versions["v1"].resources.items():
+    for name, resource in _every_resource(_load_demo_mapping()):
         key = ", ".join(resource.fields[field].column for field in resource.key_fields)
         duplicates = db.execute(
             f"SELECT {key}, COUNT(*) FROM {resource.table} GROUP BY {key} HAVING COUNT(*) > 1"

@@ -385,11 +385,46 @@ def test_a_child_that_removes_a_relation_target_is_refused_at_its_own_path() -> 
 
 
 def test_a_deprecated_parent_does_not_make_its_child_deprecated() -> None:
-    text = BASE.replace("  v1:\n", "  v1:\n    deprecated: true\n    sunset: Wed, 01 Jul 2026 00:00:00 GMT\n", 1)
+    text = BASE.replace(
+        "  v1:\n",
+        "  v1:\n    deprecated: 2026-01-01\n    sunset: Wed, 01 Jul 2026 00:00:00 GMT\n    successor: v2\n",
+        1,
+    )
     mapping = parse(text + "  v2:\n    extends: v1\n")
 
-    assert mapping.versions["v1"].deprecated is True
-    assert (mapping.versions["v2"].deprecated, mapping.versions["v2"].sunset) == (False, None)
+    assert mapping.versions["v1"].deprecated_at == 1767225600  # 2026-01-01T00:00:00Z
+    assert mapping.versions["v1"].successor == "v2"
+    v2 = mapping.versions["v2"]
+    assert (v2.deprecated, v2.deprecated_at, v2.sunset, v2.successor) == (False, None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("lifecycle", "path", "message"),
+    [
+        ("deprecated: true", "versions.v1.deprecated", "give the date it was deprecated"),
+        ("deprecated: soon", "versions.v1.deprecated", "'soon' is neither an ISO date (2026-12-01) nor an HTTP date"),
+        ("sunset: 2027-06-01", "versions.v1.sunset", "is not an HTTP date"),
+        ("sunset: Tue, 01 Jun 2027 00:00:00 +0200", "versions.v1.sunset", "is not an HTTP date"),
+        ("successor: v3", "versions.v1.successor", "successor 'v3' is not another version (versions: v2)"),
+        ("successor: v1", "versions.v1.successor", "successor 'v1' is not another version (versions: v2)"),
+    ],
+)
+def test_lifecycle_mistakes_name_the_key(lifecycle: str, path: str, message: str) -> None:
+    error = refused(BASE.replace("  v1:\n", f"  v1:\n    {lifecycle}\n", 1) + "  v2:\n    extends: v1\n")
+
+    assert error.path == path
+    assert message in error.message
+
+
+def test_a_deprecation_date_may_be_an_http_date() -> None:
+    mapping = parse(BASE.replace("  v1:\n", "  v1:\n    deprecated: Thu, 01 Jan 2026 00:00:00 GMT\n", 1))
+    assert mapping.versions["v1"].deprecated_at == 1767225600
+
+
+def test_as_string_needs_a_decimal() -> None:
+    error = refused(edit("job_number: {column: JOBNO", "job_number: {as_string: true, column: JOBNO"))
+    assert error.path.endswith(".as_string")
+    assert "set type: decimal" in error.message
 
 
 @pytest.mark.parametrize(
