@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
+from legacy_adapters.exceptions import MappingError
+from legacy_adapters.migration.routing import RoutedReader, open_databases
 from legacy_adapters.query.resource import bind_version
 from legacy_adapters.reader import Reader
 from sync.alerts.monitor import AlertMonitor
@@ -115,7 +117,11 @@ class SyncEngine:
         clients: dict[str, ShopifyClient] | None = None,
     ) -> None:
         self.config, self.mapping, self.store, self.http = config, mapping, store, http
-        self.reader = Reader(database)
+        # Each resource is read where its migration phase says: the clean table once it is the
+        # source of truth (cutover), so change detection follows the data (docs/migration.md).
+        self.reader: Reader = RoutedReader(
+            mapping, open_databases(mapping, database), {v: bind_version(mapping, v) for v in mapping.versions}
+        )
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.progress = progress
         self.environ = environ if environ is not None else os.environ
@@ -155,6 +161,13 @@ class SyncEngine:
 
     def _detector(self, name: str, spec: SyncSpec, lease: _PlanLease | None = None) -> Any:
         resource = self._resource(spec)
+        if spec.detector.kind == "change_tracking" and resource.spec.phase == "cutover":
+            # CHANGETABLE belongs to the legacy table, which is no longer the source of truth.
+            raise MappingError(
+                f"{spec.resource} is cut over to {resource.spec.migration.to!r}: change_tracking reads the legacy "
+                "table's change table; use detector kind snapshot_hash or high_water",
+                path=f"sync.syncs.{name}.detector.kind",
+            )
         wanted = referenced_fields(spec.fields) | {f.name for f in resource.key}
         fields = tuple(f for n, f in resource.fields.items() if n in wanted)
         return make_detector(spec.detector, name, resource, fields, self.reader, self.store, lease)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import msgspec
 
@@ -254,7 +254,8 @@ class MigrationSpec(_Spec, frozen=True):
 
     to: str
     """The database (a key of ``databases``) holding the clean table."""
-    phase: Phase = "legacy"
+    phase: str = "legacy"
+    """``legacy``, ``shadow``, ``dual_write`` or ``cutover`` (``Phase``); checked below to list them."""
     table: str | None = None
     """The clean table's name; the resource's name when unset."""
     shadow_sample: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
@@ -265,6 +266,10 @@ class MigrationSpec(_Spec, frozen=True):
     """In ``cutover``: also write every change back to the legacy table, through the reverse codecs."""
     actions: dict[str, ActionSpec] = {}
     """Each action's statements for the clean table (``cutover``: the legacy SQL names legacy columns)."""
+
+    def __post_init__(self) -> None:
+        if self.phase not in PHASES:
+            raise ValueError(f"phase: {self.phase!r} is not one of {', '.join(PHASES)}")
 
 
 class ResourceSpec(_Spec, frozen=True):
@@ -301,7 +306,7 @@ class ResourceSpec(_Spec, frozen=True):
     @property
     def phase(self) -> Phase:
         """The migration phase, ``legacy`` for a resource that is not moving."""
-        return self.migration.phase if self.migration is not None else "legacy"
+        return cast("Phase", self.migration.phase) if self.migration is not None else "legacy"
 
     @property
     def key_fields(self) -> tuple[str, ...]:

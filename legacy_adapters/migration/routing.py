@@ -153,7 +153,8 @@ class RoutedReader(Reader):
     def route(self, resource: Resource) -> Route | None:
         """The migration route of a (legacy-bound) resource, None when it does not move."""
         route = self.routes.get(resource.qualified_name)
-        return route if route is not None and route.legacy is resource else None
+        # Any binding of the legacy resource (the sync engine binds its own); never the twin itself.
+        return route if route is not None and resource is not route.twin else None
 
     def database_of(self, name: str | None) -> Database:
         try:

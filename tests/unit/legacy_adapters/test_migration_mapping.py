@@ -1,0 +1,189 @@
+"""``databases:`` and ``migration:`` in the mapping, the clean table's DDL per dialect, and the resumable copy.
+
+The copy here runs SQLite -> SQLite (no server needed); tests/db/test_migration_*.py run
+it against PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy.dialects import mssql, postgresql
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from legacy_adapters.database import Database
+from legacy_adapters.demo import MIGRATION_MAPPING_PATH, create_demo_database
+from legacy_adapters.exceptions import MappingError
+from legacy_adapters.mapping import Mapping, load_mapping, parse_mapping
+from legacy_adapters.migration.copy import copy_rows, verify_rows
+from legacy_adapters.migration.routing import RoutedReader, open_databases, translate_position
+from legacy_adapters.query.resource import bind_version
+from legacy_adapters.reader import ReadQuery
+
+SECRET = "a-secret-value-that-must-never-be-echoed-32b"
+ENV = {"JWT_SECRET": SECRET}
+
+BASE = """\
+databases:
+  legacy: {url: "sqlite:///legacy.db"}
+  core: {url: "sqlite:///core.db"}
+auth: {hs256_secret: "${JWT_SECRET}"}
+versions:
+  v1:
+    resources:
+      jobs:
+        database: legacy
+        table: JOBMAST
+        key: job_number
+        migration: {to: core, phase: shadow}
+        fields:
+          job_number: {column: JOBNO, type: string, transform: trim, length: 10}
+          status: {column: JSTAT, type: string, transform: trim, map: {R: released, H: on_hold}}
+"""
+
+
+def parse(text: str) -> Mapping:
+    return parse_mapping(text, source="bridgehead.yaml", environ=ENV)
+
+
+def test_several_databases_fill_the_default_one() -> None:
+    mapping = parse(BASE)
+    assert mapping.database.url == "sqlite:///legacy.db" and set(mapping.databases) == {"legacy", "core"}
+    assert mapping.versions["v1"].resources["jobs"].phase == "shadow"
+    single = parse(BASE.replace("databases:\n  legacy: {url: \"sqlite:///legacy.db\"}\n  core: {url: \"sqlite:///core.db\"}\n",
+                                "database: {url: \"sqlite:///one.db\"}\n").replace("        database: legacy\n", "")
+                   .replace("        migration: {to: core, phase: shadow}\n", ""))  # fmt: skip
+    assert single.database.url == "sqlite:///one.db" and single.databases == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "words"),
+    [
+        (("databases:", "database: {url: x}\ndatabases:"), "databases", "not both"),
+        (("database: legacy", "database: archive"), "versions.v1.resources.jobs.database",
+         "unknown database 'archive'"),
+        (("{to: core, phase: shadow}", "{to: nowhere}"), "versions.v1.resources.jobs.migration.to", "unknown database"),
+        (("{to: core, phase: shadow}", "{to: legacy}"), "versions.v1.resources.jobs.migration.to", "already lives"),
+        (("{to: core, phase: shadow}", "{to: core, phase: cut_over}"), "versions.v1.resources.jobs.migration",
+         "'cut_over' is not one of legacy, shadow, dual_write, cutover"),
+        (("{to: core, phase: shadow}", "{to: core, shadow_sample: 2}"),
+         "versions.v1.resources.jobs.migration.shadow_sample", "<= 1"),
+        (("{to: core, phase: shadow}", "{to: core, actions: {close: {sql: x}}}"),
+         "versions.v1.resources.jobs.migration.actions.close", "no action 'close'"),
+        (("{to: core, phase: shadow}", "{to: core, tabel: x}"), "versions.v1.resources.jobs.migration", "tabel"),
+    ],
+)  # fmt: skip
+def test_config_errors_name_file_and_path(change: tuple[str, str], path: str, words: str) -> None:
+    with pytest.raises(MappingError) as caught:
+        parse(BASE.replace(*change))
+    message = str(caught.value)
+    assert message.startswith("bridgehead.yaml: ") and path in message and words in message, message
+    assert SECRET not in message
+
+
+def test_cutover_needs_every_action_restated_for_the_clean_table() -> None:
+    release = "{sql: \"UPDATE JOBMAST SET JSTAT = 'R' WHERE JOBNO = :j\", params: {j: job_number}}"
+    text = BASE.replace("phase: shadow", "phase: cutover") + f"        actions:\n          release: {release}\n"
+    with pytest.raises(MappingError, match=r"migration\.actions.*release.*before cutover"):
+        parse(text)
+    clean = "{release: {sql: \"UPDATE jobs SET status = 'released'\"}}"
+    fixed = text.replace("{to: core, phase: cutover}", f"{{to: core, phase: cutover, actions: {clean}}}")
+    assert parse(fixed).versions["v1"].resources["jobs"].phase == "cutover"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Mapping:
+    tmp = tmp_path_factory.mktemp("migration-unit")
+    create_demo_database(tmp / "demo.db", rows=150)
+    environ = {
+        "BRIDGEHEAD_JWT_SECRET": SECRET,
+        "BRIDGEHEAD_DB_URL": f"sqlite:///{tmp / 'demo.db'}",
+        "BRIDGEHEAD_CORE_URL": f"sqlite:///{tmp / 'core.db'}",
+        "BRIDGEHEAD_STATE_URL": f"sqlite:///{tmp / 'state.db'}",
+    }
+    return load_mapping(MIGRATION_MAPPING_PATH, environ)
+
+
+@pytest.fixture(scope="module")
+def demo_reader(demo: Mapping) -> Iterator[RoutedReader]:
+    reader = _reader(demo)
+    yield reader
+    reader.dispose()
+    reader.database.dispose()
+
+
+def _reader(mapping: Mapping) -> RoutedReader:
+    return RoutedReader(
+        mapping, open_databases(mapping, Database(mapping.database)), {"v1": bind_version(mapping, "v1")}
+    )
+
+
+def test_clean_table_ddl_compiles_for_tsql_and_postgresql(demo: Mapping) -> None:
+    reader = _reader(demo)
+    table = reader.routes["v1.jobs"].twin.table
+    tsql = str(CreateTable(table).compile(dialect=mssql.dialect()))
+    pg = str(CreateTable(table).compile(dialect=postgresql.dialect()))
+    assert "job_number NVARCHAR(10) NOT NULL" in tsql and "PRIMARY KEY (job_number)" in tsql
+    assert "ordered_at DATETIMEOFFSET" in tsql and "quantity NUMERIC(28, 2)" in tsql and "rush BIT" in tsql
+    assert "status NVARCHAR(8)" in tsql  # the longest served code name, not the CHAR(1) code
+    assert "due_date DATE" in pg and "ordered_at TIMESTAMP WITH TIME ZONE" in pg and "rush BOOLEAN" in pg
+    indexes = {str(CreateIndex(i).compile(dialect=mssql.dialect())) for i in table.indexes}
+    assert indexes == {"CREATE INDEX ix_jobs_customer_id ON jobs (customer_id)"}  # row filter and relation
+
+
+def test_copy_resumes_after_a_kill_and_lists_undecodable_rows(demo: Mapping) -> None:
+    reader = _reader(demo)
+    route = reader.routes["v1.jobs"]
+    source, target = reader.database_of("legacy"), reader.database_of("core")
+    batches = 0
+
+    def killed(n: int) -> None:
+        nonlocal batches
+        batches += 1
+        if batches == 2:
+            raise KeyboardInterrupt  # the operator's Ctrl-C (or kill) after two committed batches
+
+    with pytest.raises(KeyboardInterrupt):
+        copy_rows(route, source, target, batch_size=40, restart=True, progress=killed)
+    report = copy_rows(route, source, target, batch_size=40)
+    assert report.resumed_at == 80 and report.copied == report.source_rows - 80 and report.skipped == 0
+    checked = verify_rows(route, source, target)
+    assert checked.ok and checked.compared == report.source_rows
+    reasons = {(p.field, p.copied) for p in report.problems}
+    assert ("status", True) in reasons and ("due_date", True) in reasons  # dirty rows: copied as null, listed
+    assert len({p.key for p in report.problems}) == len(report.problems) >= 2
+    # Running it again copies nothing twice.
+    again = copy_rows(route, source, target, batch_size=40)
+    assert again.copied == 0 and verify_rows(route, source, target).ok
+
+
+def test_verify_names_the_rows_and_fields_that_differ(demo: Mapping) -> None:
+    reader = _reader(demo)
+    route = reader.routes["v1.customers"]
+    source, target = reader.database_of("legacy"), reader.database_of("core")
+    copy_rows(route, source, target, restart=True)
+    with target.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE customers SET active = NOT active WHERE customer_id = 'C0001'"))
+    checked = verify_rows(route, source, target)
+    assert not checked.ok and checked.differences == [("C0001", ("active",))]
+
+
+@given(st.lists(st.sampled_from(["-quantity", "ordered_at", "customer_id", "-job_number", "notes", "due_date"]),
+                max_size=3, unique=True))  # fmt: skip
+def test_cursor_positions_survive_the_trip_to_the_twin_and_back(demo_reader: RoutedReader, sort: list[str]) -> None:
+    reader = demo_reader
+    route = reader.routes["v1.jobs"]
+    pairs = [(s.lstrip("-"), s.startswith("-")) for s in sort]
+    pairs = [p for i, p in enumerate(pairs) if p[0] not in {q[0] for q in pairs[:i]}]
+    legacy = route.legacy
+    query = ReadQuery(legacy, tuple(legacy.fields.values()), sort=tuple((legacy.fields[n], d) for n, d in pairs))
+    page = reader.page(query)
+    assert page.last is not None
+    there = translate_position(legacy, route.twin, pairs, page.last)
+    back: Any = translate_position(route.twin, legacy, pairs, there)
+    assert back == page.last
