@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from litestar import get
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from gateway.readiness import UNGATED
+from legacy_adapters.mapping.model import PHASES
 from legacy_adapters.migration.mirror import Drift, Mirror, twin_columns
 from legacy_adapters.migration.routing import rebind
 
@@ -41,6 +42,14 @@ MIGRATION_EVENTS = Counter(
     "bridgehead_migration_events",
     "Shadow comparisons (compared, matched, differed, dropped, failed), mirrored writes and drift, per resource.",
     ("resource", "event"),
+)
+
+
+PHASE = Gauge(
+    "bridgehead_migration_phase",
+    "1 for the phase each migrating resource is in (legacy, shadow, dual_write, cutover), 0 for the others.",
+    ("resource", "phase"),
+    multiprocess_mode="livemax",
 )
 
 
@@ -116,6 +125,9 @@ def write_plan(ctx: GatewayContext, resource: Resource) -> WritePlan:
 def migration_handlers(ctx: GatewayContext) -> list[HTTPRouteHandler]:
     """``GET /health/migration``: every migrating resource's phase, where it is served from, and its counters."""
     reader: RoutedReader = ctx.reader
+    for name, route in reader.routes.items():
+        for phase in PHASES:
+            PHASE.labels(name, phase).set(1 if phase == route.phase else 0)
 
     @get("/health/migration", include_in_schema=False, sync_to_thread=False, opt=UNGATED)
     def migration() -> dict[str, Any]:

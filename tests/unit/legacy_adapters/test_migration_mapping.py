@@ -187,3 +187,75 @@ def test_cursor_positions_survive_the_trip_to_the_twin_and_back(demo_reader: Rou
     there = translate_position(legacy, route.twin, pairs, page.last)
     back: Any = translate_position(route.twin, legacy, pairs, there)
     assert back == page.last
+
+
+def test_migrate_cli_copies_verifies_and_replays(demo: Mapping, tmp_path_factory: pytest.TempPathFactory,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from click.testing import CliRunner
+
+    from gateway.cli import main
+
+    for name, url in (("BRIDGEHEAD_DB_URL", demo.database.url), ("BRIDGEHEAD_CORE_URL", demo.databases["core"].url)):
+        monkeypatch.setenv(name, url)
+    monkeypatch.setenv("BRIDGEHEAD_JWT_SECRET", SECRET)
+    monkeypatch.setenv("BRIDGEHEAD_STATE_URL", f"sqlite:///{tmp_path_factory.mktemp('cli') / 'state.db'}")
+    runner = CliRunner()
+    config = ["-c", str(MIGRATION_MAPPING_PATH)]
+    copied = runner.invoke(main, ["migrate", "copy", "customers", "--to", "core", "--restart", *config])
+    assert copied.exit_code == 0, copied.output
+    assert "verify rows: legacy 23, clean 23, compared 23, differing 0: identical" in copied.output
+    wrong = runner.invoke(main, ["migrate", "copy", "customers", "--to", "elsewhere", *config])
+    assert wrong.exit_code == 2 and "migrates to 'core', not 'elsewhere'" in wrong.output
+    unknown = runner.invoke(main, ["migrate", "copy", "items", *config])
+    assert unknown.exit_code == 2 and "v1.items has no migration" in unknown.output
+    requests = tmp_path_factory.mktemp("requests") / "requests.txt"
+    requests.write_text("# recorded\n/v1/customers\n/v1/customers?sort=-credit_limit&limit=5\n/v1/customers/C0001\n")
+    replayed = runner.invoke(main, ["migrate", "verify", "customers", "--requests", str(requests), *config])
+    assert replayed.exit_code == 0, replayed.output
+    assert "replayed 3 requests on legacy and core: 3 identical, 0 different" in replayed.output
+    with sa.create_engine(demo.databases["core"].url).begin() as conn:  # the copy goes stale
+        conn.execute(sa.text("UPDATE customers SET credit_limit = credit_limit + 1 WHERE customer_id = 'C0001'"))
+    stale = runner.invoke(main, ["migrate", "verify", "customers", *config])
+    assert stale.exit_code == 1
+    assert (
+        "key C0001: credit_limit" in stale.output
+        and "GET /v1/customers/C0001: body differs; etag differs" in stale.output
+    )
+    status = runner.invoke(main, ["migrate", "status", *config])
+    assert "v1.jobs: legacy (legacy -> core, table jobs)" in status.output
+
+
+def test_shadow_queue_is_bounded_and_never_waits() -> None:
+    import threading
+
+    from legacy_adapters.migration.shadow import MigrationStats, ShadowComparer
+
+    mapping = parse(BASE.replace("phase: shadow", "phase: shadow, shadow_queue: 2"))
+    resources = bind_version(mapping, "v1")
+    reader = RoutedReader(mapping, open_databases(mapping, Database(mapping.database)), {"v1": resources})
+    route = reader.routes["v1.jobs"]
+    stats = MigrationStats()
+    shadow = ShadowComparer(stats)
+    release = threading.Event()
+
+    def slow() -> int:
+        release.wait(5)
+        return 1
+
+    for _ in range(10):  # one being compared, two queued, the rest dropped at once
+        shadow.offer(route, "count", 1, slow)
+    release.set()
+    shadow.drain()
+    counts = stats.of("v1.jobs")
+    assert (
+        counts["compared"] + counts["dropped"] == 10
+        and counts["dropped"] >= 7
+        and counts["matched"] == counts["compared"]
+    )
+    shadow.offer(route, "count", 1, lambda: 2)  # a difference is counted and kept without values
+    shadow.offer(route, "count", 1, lambda: 1 / 0)  # a failing twin is counted, never raised
+    shadow.drain()
+    shadow.stop()
+    counts = stats.of("v1.jobs")
+    assert counts["differed"] == 1 and counts["failed"] == 1
+    assert list(stats.recent) == [{"resource": "v1.jobs", "kind": "count", "key": "count", "fields": ["count"]}]
