@@ -52,7 +52,7 @@ def _load(config: str | None) -> tuple[Any, SyncConfig]:
         environ.setdefault("BRIDGEHEAD_STATE_URL", f"sqlite:///{Path('.bridgehead/state.db').resolve()}")
     try:
         mapping = load_mapping(path, environ)
-        sync_config = load_sync_config(mapping.sync, source=path)
+        sync_config = load_sync_config(mapping.sync, source=str(path))
         if "state_url" not in (mapping.sync or {}):
             # One state store per mapping: sync shares the gateway's (state.url) unless told otherwise.
             sync_config = msgspec.structs.replace(sync_config, state_url=mapping.state.url)
@@ -75,7 +75,7 @@ _state = click.option("--state-url", default=None, help="State store URL (defaul
 
 @click.group("sync")
 def sync_group() -> None:
-    """Push legacy changes into SaaS tools (Shopify)."""
+    """Push legacy changes into SaaS tools (Shopify, Xero)."""
 
 
 @sync_group.command("run")
@@ -155,7 +155,8 @@ def _print_report(report: Any, dry_run: bool) -> None:
 @_config
 @_state
 def status(config: str | None, state_url: str | None) -> None:
-    """Each sync: paused?, last run, records waiting, dead letters, remote records known; then active alerts."""
+    """Each sync: paused?, last run, records waiting, dead letters, remote records known; then destinations
+    paused by a spent quota (Xero's day limit), API calls and bytes per account per day, and active alerts."""
     from sync.alerts import list_active
     from sync.cli_xero import grant_lines, grant_rows
 
@@ -163,20 +164,38 @@ def status(config: str | None, state_url: str | None) -> None:
     store = _store(sync_config, state_url)
     oauth = grant_rows(state_url or sync_config.state_url)
     grants = store.grants()  # the OAuth grants above, and any other destination's reported status
-    click.echo(f"{'sync':<12}{'state':<12}{'last run':<30}{'waiting':>8}{'dlq':>6}{'mapped':>8}")
+    width = max(12, *(len(n) + 2 for n in sync_config.syncs))
+    click.echo(f"{'sync':<{width}}{'state':<14}{'last run':<36}{'waiting':>8}{'dlq':>6}{'mapped':>8}")
+    holds = {d: store.destination_hold(d) for d in sync_config.destinations}
     for name, spec in sync_config.syncs.items():
         last = store.runs(name, limit=1)
         when = f"#{last[0]['id']} {last[0]['status']} {last[0]['started_at']:%Y-%m-%d %H:%M}" if last else "never"
         held = store.awaiting_approval(name)
-        state = "paused" if store.is_paused(name) else f"held #{held}" if held else "active"
+        quota = holds.get(spec.destination)
+        state = (
+            "paused" if store.is_paused(name)
+            else f"held #{held}" if held
+            else f"quota {quota[0]:%H:%M}Z" if quota
+            else "active"
+        )  # fmt: skip
         if grants.get(spec.destination, {}).get("status") == "reconnect_needed":
             state = "reconnect"  # the destination's grant was refused: nothing goes until a person reconnects
-        click.echo(
-            f"{name:<12}{state:<12}{when:<30}{store.pending(name):>8}{store.dlq_count(name):>6}{store.id_count(name):>8}"
-        )
+        click.echo(f"{name:<{width}}{state:<14}{when:<36}{store.pending(name):>8}{store.dlq_count(name):>6}"
+                   f"{store.id_count(name):>8}")  # fmt: skip
     # A Xero grant that was refused stops its syncs: say so here, in plain words, with the fix.
     for line in grant_lines(oauth):
         click.echo(line)
+    for destination, hold in holds.items():
+        if hold is not None:
+            until, reason = hold
+            click.echo(f"destination {destination}: paused until {until:%Y-%m-%d %H:%M} UTC ({reason})")
+    usage = store.usage()
+    if usage:
+        click.echo("API usage per account per UTC day (Xero meters egress on paid tiers):")
+        click.echo(f"  {'account':<48}{'day':<12}{'calls':>7}{'bytes in':>12}{'bytes out':>12}")
+        for row in usage:
+            click.echo(f"  {row['account']:<48}{row['day']:<12}{row['calls']:>7}{row['bytes_in']:>12,}"
+                       f"{row['bytes_out']:>12,}")  # fmt: skip
     alerts = list_active(store)
     click.echo(f"{len(alerts)} active alert(s)" + (":" if alerts else ""))
     for a in alerts:
@@ -429,16 +448,21 @@ def _set_paused(config: str | None, state_url: str | None, name: str, paused: bo
     help="How long an injected timeout keeps the client waiting (above its timeout_s: a real read timeout).",
 )
 def sandbox_command(port: int, token: str, fault_rate: float, hang_s: float) -> None:
-    """Serve a fake Shopify (GraphQL Admin API 2026-04) on 127.0.0.1 for the demo and tests."""
+    """Serve a fake Shopify (GraphQL Admin API 2026-04) and a fake Xero on 127.0.0.1 for the demo and tests."""
     import uvicorn
 
-    from sync.sandbox import make_fake
+    from sync.sandbox import Sandboxes, make_fake, make_xero
 
     fake = make_fake(token, fault_rate)
     fake.hang_s = hang_s
-    click.echo(f"Fake Shopify: http://127.0.0.1:{port}/admin/api/{fake.api_version}/graphql.json")
+    xero = make_xero(fault_rate)
+    base = f"http://127.0.0.1:{port}"
+    click.echo(f"Fake Shopify: {base}/admin/api/{fake.api_version}/graphql.json")
     click.echo(f"Access token: {token}   (header X-Shopify-Access-Token)")
+    click.echo(f"Fake Xero:    {base}/api.xro/2.0/  (POST {base}/connect/token, GET {base}/connections)")
+    click.echo(f"Client id:    {xero.client_id}   (client_credentials grant; tenant {xero.tenant_id})")
     click.echo("In another terminal:  bridgehead sync run --dry-run   then   bridgehead sync run")
     uvicorn.run(
-        fake.asgi, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off", interface="asgi3"
-    )
+        Sandboxes(fake, xero).asgi, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+        lifespan="off", interface="asgi3",
+    )  # fmt: skip

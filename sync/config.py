@@ -100,10 +100,13 @@ class ApprovalConfig(_Spec, frozen=True):
 
 
 class DestinationConfig(_Spec, frozen=True):
+    """A Shopify destination (``kind: shopify``); other kinds decode into their plugin's ``config_type``."""
+
     url: str
     """Shop base URL; the GraphQL endpoint is ``{url}/admin/api/{api_version}/graphql.json``."""
     token: str
     kind: Literal["shopify"] = "shopify"
+    """Which connector plugin serves the destination (``bridgehead.connectors`` entry points)."""
     api_version: str = "2026-04"
     """Pinned Admin API version: behaviour (``changeFromQuantity``) depends on it."""
     timeout_s: float = 10.0
@@ -112,11 +115,15 @@ class DestinationConfig(_Spec, frozen=True):
 class SyncSpec(_Spec, frozen=True):
     resource: str
     destination: str
-    object: Literal["product", "customer", "inventory"]
+    object: str
+    """What the destination writes (Shopify: product, customer, inventory; Xero: contact, item, invoice)."""
     fields: dict[str, FieldMap]
     """Destination field -> how its value is made."""
     version: str | None = None
     """API version whose resource is read; the mapping's first version by default."""
+    filter: dict[str, Any] | None = None
+    """API field -> a value or a list of values: only matching rows are sent (``{status: complete}``).
+    A row that stops matching is left alone at the destination."""
     mode: SyncMode = "upsert"
     on_delete: Literal["delete", "archive"] = "delete"
     """What mirror mode does to a remote record whose source row is gone."""
@@ -137,7 +144,8 @@ class SyncSpec(_Spec, frozen=True):
 
 
 class SyncConfig(_Spec, frozen=True):
-    destinations: dict[str, DestinationConfig]
+    destinations: dict[str, Any]
+    """Name -> the destination's config Struct (its plugin's ``config_type``, by ``kind``)."""
     syncs: dict[str, SyncSpec]
     state_url: str = DEFAULT_STATE_URL
     alert: AlertConfig | None = None
@@ -145,15 +153,23 @@ class SyncConfig(_Spec, frozen=True):
     """How long a worker's claim on outbox records lasts before another worker may take them."""
 
 
+def _convert(raw: Any, kind: type[Any], path: str) -> Any:
+    try:
+        return msgspec.convert(raw, kind)
+    except msgspec.ValidationError as exc:
+        message, _, where = str(exc).rpartition(" - at `$")
+        if not message:
+            message, where = str(exc), ""
+        raise MappingError(message.replace("`", "'"), path=path + where.rstrip("`")) from None
+
+
 def load_sync_config(raw: dict[str, Any] | None, *, source: str = "") -> SyncConfig:
     """Decode and cross-check the mapping's ``sync`` section.
 
-    Args:
-        raw: the mapping's ``sync`` section as loaded.
-        source: the mapping file, named in errors.
+    ``source`` (the mapping file) is named in every error, with the dotted path.
 
     Raises:
-        MappingError: with ``path`` such as ``sync.syncs.items.mode`` (and ``source``).
+        MappingError: with ``path`` such as ``sync.syncs.items.mode``.
     """
     try:
         return _load_sync_config(raw)
@@ -162,20 +178,38 @@ def load_sync_config(raw: dict[str, Any] | None, *, source: str = "") -> SyncCon
 
 
 def _load_sync_config(raw: dict[str, Any] | None) -> SyncConfig:
+    from sync.connectors.registry import UnknownKind, plugin
+
     if raw is None:
         raise MappingError("the mapping has no sync section", path="sync")
-    try:
-        config = msgspec.convert(raw, SyncConfig)
-    except msgspec.ValidationError as exc:
-        message, _, where = str(exc).rpartition(" - at `$")
-        if not message:
-            message, where = str(exc), ""
-        raise MappingError(message.replace("`", "'"), path="sync" + where.rstrip("`")) from None
+    config = _convert(raw, SyncConfig, "sync")
+    destinations: dict[str, Any] = {}
+    plugins = {}
+    for name, block in config.destinations.items():
+        path = f"sync.destinations.{name}"
+        if not isinstance(block, dict):
+            raise MappingError("a destination is a mapping with a kind", path=path)
+        kind = block.get("kind", "shopify")
+        try:
+            plugins[name] = plugin(str(kind))
+        except UnknownKind as exc:
+            raise MappingError(str(exc), path=f"{path}.kind") from None
+        destinations[name] = _convert(block, plugins[name].config_type, path)
+    config = msgspec.structs.replace(config, destinations=destinations)
     for name, spec in config.syncs.items():
         path = f"sync.syncs.{name}"
         if spec.destination not in config.destinations:
             known = ", ".join(config.destinations)
             raise MappingError(f"unknown destination {spec.destination!r} (known: {known})", path=f"{path}.destination")
+        found = plugins[spec.destination]
+        if spec.object not in found.objects:
+            raise MappingError(f"a {found.kind} destination writes {', '.join(sorted(found.objects))}, "
+                               f"not {spec.object!r}", path=f"{path}.object")  # fmt: skip
+        for field_name, wanted in (spec.filter or {}).items():
+            values = wanted if isinstance(wanted, list) else [wanted]
+            if not values or any(isinstance(v, dict | list) for v in values):
+                where = f"{path}.filter.{field_name}"
+                raise MappingError("a filter value is a scalar or a list of scalars", path=where)
         for target, fmap in spec.fields.items():
             where = f"{path}.fields.{target}"
             kinds = sum(x is not None for x in (fmap.template, fmap.value, fmap.expression)) + (

@@ -48,12 +48,11 @@ from legacy_adapters.reader import Reader
 from sync.alerts.monitor import AlertMonitor
 from sync.approval import assess, spec_hash
 from sync.changes import encode_key, make_detector
-from sync.connectors.base import OutRecord, PushResult
-from sync.connectors.shopify import ShopifyClient, ShopifyConnector
-from sync.exceptions import Deferred, Fatal, LeaseLost, Retriable
+from sync.connectors.base import Connector, OutRecord, PushResult
+from sync.connectors.registry import ConnectorContext, plugin
+from sync.exceptions import Deferred, Fatal, LeaseLost, QuotaExhausted, Retriable
 from sync.numbers import Rounded
 from sync.plan import decide, preview, referenced_fields, render
-from sync.rate_budget import SharedCostThrottle
 from sync.retry import next_attempt_in
 from sync.state.approvals import COMPLETED, PROCEEDED
 
@@ -66,7 +65,7 @@ if TYPE_CHECKING:
     from sync.config import SyncConfig, SyncSpec
     from sync.state.base import OutboxItem, StateStore
 
-__all__ = ("RunReport", "SyncEngine")
+__all__ = ("RunReport", "SyncEngine", "matches")
 
 log = structlog.get_logger("bridgehead.sync")
 CONNECTOR_TTL_S = 600.0
@@ -114,7 +113,7 @@ class SyncEngine:
         worker: str | None = None,
         progress: Progress | None = None,
         environ: Mapping[str, str] | None = None,
-        clients: dict[str, ShopifyClient] | None = None,
+        clients: dict[str, Any] | None = None,
     ) -> None:
         self.config, self.mapping, self.store, self.http = config, mapping, store, http
         # Each resource is read where its migration phase says: the clean table once it is the
@@ -126,32 +125,33 @@ class SyncEngine:
         self.progress = progress
         self.environ = environ if environ is not None else os.environ
         self.clients = clients or {}
-        self._connectors: dict[str, tuple[float, ShopifyConnector]] = {}
+        self._connectors: dict[str, tuple[float, Connector]] = {}
         self._lock = threading.Lock()
         self.alerts = AlertMonitor(config, store, http, environ=self.environ)
 
     # -- wiring ------------------------------------------------------------------------------
 
-    def client(self, destination: str, attempts: int) -> ShopifyClient:
+    def client(self, destination: str, attempts: int) -> Any:
         with self._lock:
             return self.client_locked(destination, attempts)
 
-    def client_locked(self, destination: str, attempts: int) -> ShopifyClient:
+    def client_locked(self, destination: str, attempts: int) -> Any:
+        """The destination's shared client (rate budget, token, tenant), made by its kind's plugin."""
         if destination not in self.clients:
             config = self.config.destinations[destination]
-            # One cost bucket per shop, shared through the state store by every worker and sync.
-            throttle = SharedCostThrottle(self.store, f"shopify:{config.url.rstrip('/')}")
-            self.clients[destination] = ShopifyClient(self.http, config, throttle=throttle, attempts=attempts)
+            context = ConnectorContext(self.http, self.store, self.environ)
+            self.clients[destination] = plugin(config.kind).client(context, destination, config, attempts)
         return self.clients[destination]
 
-    def connector(self, name: str, spec: SyncSpec) -> ShopifyConnector:
+    def connector(self, name: str, spec: SyncSpec) -> Connector:
         """The sync's connector, kept for ``CONNECTOR_TTL_S``: what it caches (the shop's locations, a
         252-point read) is not paid again on every stock run while a long items run drains the bucket."""
         with self._lock:
             made, connector = self._connectors.get(name, (0.0, None))
             if connector is None or time.monotonic() - made > CONNECTOR_TTL_S:
                 client = self.client_locked(spec.destination, spec.request_attempts)
-                connector = ShopifyConnector(client, spec.object, on_delete=spec.on_delete)
+                kind = self.config.destinations[spec.destination].kind
+                connector = plugin(kind).connector(client, spec)
                 self._connectors[name] = (time.monotonic(), connector)
             return connector
 
@@ -168,7 +168,7 @@ class SyncEngine:
                 "table's change table; use detector kind snapshot_hash or high_water",
                 path=f"sync.syncs.{name}.detector.kind",
             )
-        wanted = referenced_fields(spec.fields) | {f.name for f in resource.key}
+        wanted = referenced_fields(spec.fields) | {f.name for f in resource.key} | set(spec.filter or ())
         fields = tuple(f for n, f in resource.fields.items() if n in wanted)
         return make_detector(spec.detector, name, resource, fields, self.reader, self.store, lease)
 
@@ -190,6 +190,8 @@ class SyncEngine:
         report = RunReport(self.store.start_run(name, self.worker), name)
         if self.store.is_paused(name):
             return self._finish(report, "cancelled", "paused")
+        if (hold := self.store.destination_hold(spec.destination)) is not None:
+            return self._finish(report, "cancelled", _hold_text(spec.destination, hold))
         if (held := self.store.awaiting_approval(name)) is not None:
             return self._finish(report, "cancelled", f"run {held} is waiting for approval")
         self.store.move_run(report.run_id, "running")
@@ -209,6 +211,13 @@ class SyncEngine:
         except _Paused as stop:
             self.store.release(self.worker)
             return self._finish(report, "cancelled", stop.reason)
+        except QuotaExhausted as exc:
+            # A spent quota (Xero's day limit): every request until the reset would be refused, so
+            # the destination is held until then (every sync and worker sees it) instead of retrying.
+            self.store.hold_destination(spec.destination, exc.until, str(exc))
+            self.store.release(self.worker)
+            log.warning("sync paused by a destination quota", sync=name, until=exc.until.isoformat(), reason=str(exc))
+            return self._finish(report, "cancelled", _hold_text(spec.destination, (exc.until, str(exc))))
         except Exception as exc:
             # Legacy database down, the shop down past every retry, a bug: this run failed (and counts
             # for alerts), its records wait in the outbox, and the other syncs and the loop go on.
@@ -329,6 +338,12 @@ class SyncEngine:
             ):
                 continue  # skipped as it is, and what it waits for is still not in the shop
             entry = entries.get(change.key)
+            if change.op != "delete" and not matches(spec, change.row):
+                # Outside the sync's filter (a job not complete yet): nothing to send. Accepted as it is,
+                # so it is planned again only when the row changes (and may then match).
+                if change.fingerprint is not None:
+                    accept[change.key] = change.fingerprint
+                continue
             if change.op == "delete":
                 if entry is None or spec.mode != "mirror":
                     forget.append(change.key)
@@ -366,18 +381,32 @@ class SyncEngine:
             self.store.accept(name, accept)
 
     def _ref(self, sync: str, key: str, attr: str) -> Any:
-        entry = self.store.id_entries(sync, [key]).get(key)
-        if entry is None:
-            return None
-        return entry.remote_id if attr == "id" else entry.extra.get(attr)
+        return _ref_value(self.store.id_entries(sync, [key]).get(key), attr)
 
-    def _missing_parent(self, spec: SyncSpec, row: dict[str, Any] | None) -> tuple[str, str] | None:
+    def _parents(self, spec: SyncSpec, rows: list[dict[str, Any] | None]) -> dict[tuple[str, str], Any]:
+        """Every parent record the rows refer to, read once per chunk (not once per field and row)."""
+        wanted: dict[str, set[str]] = {}
+        for fmap in spec.fields.values():
+            if fmap.ref is not None:
+                keys = wanted.setdefault(fmap.ref.sync, set())
+                keys.update(encode_key([row.get(fmap.field or "")]) for row in rows if row is not None)
+        found: dict[tuple[str, str], Any] = {}
+        for sync, keys in wanted.items():
+            for key, entry in self.store.id_entries(sync, sorted(keys)).items():
+                found[(sync, key)] = entry
+        return found
+
+    def _missing_parent(
+        self, spec: SyncSpec, row: dict[str, Any] | None, parents: dict[tuple[str, str], Any] | None = None
+    ) -> tuple[str, str] | None:
         """The first (sync, key) this row refers to that has no remote record yet, if any."""
         for fmap in spec.fields.values():
             if fmap.ref is None or row is None:
                 continue
             parent = encode_key([row.get(fmap.field or "")])
-            if not self.store.id_entries(fmap.ref.sync, [parent]):
+            known = (fmap.ref.sync, parent) in parents if parents is not None else self.store.id_entries(
+                fmap.ref.sync, [parent])  # fmt: skip
+            if not known:
                 return fmap.ref.sync, parent
         return None
 
@@ -434,6 +463,9 @@ class SyncEngine:
             if item.op != "delete" and delivered.get(item.key) == row.fingerprint and not maybe_applied:
                 self.store.drop(item)  # already delivered as it is now (A -> B -> A before B went out)
                 continue
+            if item.op != "delete" and not matches(self.config.syncs[item.sync], row.row) and not maybe_applied:
+                self.store.drop(item)  # left the sync's filter before it went out (a job reopened)
+                continue
             # Send the row as it is now (a delete that may have been applied is undone by an upsert).
             fresh.append(dataclasses.replace(item, op="upsert", row=row.row, fingerprint=row.fingerprint,
                                              changed_at=row.changed_at or item.changed_at,
@@ -444,7 +476,7 @@ class SyncEngine:
         self,
         name: str,
         spec: SyncSpec,
-        connector: ShopifyConnector,
+        connector: Connector,
         detector: Any,
         claimed: list[OutboxItem],
         report: RunReport,
@@ -460,6 +492,11 @@ class SyncEngine:
             failed = [_failed(i.key, exc) for i in items]
             self._record(name, spec, report, {}, [(i, "update", {}) for i in items], failed)
             return
+        parents = self._parents(spec, [i.row for i in items if i.op != "delete"])
+
+        def ref(sync: str, key: str, attr: str) -> Any:
+            return _ref_value(parents.get((sync, key)), attr)
+
         records: list[OutRecord]
         meta: list[tuple[OutboxItem, str, dict[str, Any]]]
         records, meta = [], []
@@ -474,8 +511,8 @@ class SyncEngine:
                 meta.append((item, "delete", {}))
                 continue
             rounded: dict[str, Rounded] = {}
-            values = render(spec.fields, item.row or {}, self._ref, rounded)
-            missing = self._missing_parent(spec, item.row)
+            values = render(spec.fields, item.row or {}, ref, rounded)
+            missing = self._missing_parent(spec, item.row, parents)
             if missing is not None:
                 self._park_orphan(name, item, missing, report)
                 continue
@@ -581,6 +618,38 @@ class _PlanLease:
     def renew(self) -> None:
         if not self.store.renew_plan(self.sync, self.worker, self.pass_id, self.lease_s):
             raise LeaseLost(f"the planning lease of {self.sync} was taken over by another worker")
+
+
+def _ref_value(entry: Any, attr: str) -> Any:
+    if entry is None:
+        return None
+    if attr == "id":
+        return entry.remote_id
+    # A remote extra (Shopify's inventory_item_id), else a value last sent for that record: an
+    # invoice line takes the Xero item's code and unit price as the items sync delivered them.
+    return entry.extra[attr] if attr in entry.extra else entry.sent.get(attr)
+
+
+def _hold_text(destination: str, hold: tuple[Any, str]) -> str:
+    until, reason = hold
+    return f"paused until {until:%Y-%m-%d %H:%M} UTC: {reason}"
+
+
+def matches(spec: SyncSpec, row: dict[str, Any] | None) -> bool:
+    """Whether a row passes the sync's ``filter`` (values compared as text: ``true``, ``7``, ``complete``)."""
+    if not spec.filter or row is None:
+        return True
+    for name, wanted in spec.filter.items():
+        allowed = {_as_text(v) for v in (wanted if isinstance(wanted, list) else [wanted])}
+        if _as_text(row.get(name)) not in allowed:
+            return False
+    return True
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
 
 
 def _failed(key: str, exc: Exception) -> PushResult:

@@ -7,14 +7,26 @@ BridgeheadError
     ├── Skippable             this record cannot go now: record the error, dead-letter it past its budget
     │   └── Deferred          waits on another record (a product not synced yet); no budget spent
     ├── Fatal                 the run cannot go on (bad credentials, bad config): stop it
+    ├── QuotaExhausted        a quota is spent until ``until`` (Xero's day limit): hold the destination
     └── LeaseLost             this worker's planning pass was taken over: stop planning, keep pushing
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 from legacy_adapters.exceptions import BridgeheadError
 
-__all__ = ("Deferred", "Fatal", "LeaseLost", "RateLimited", "Retriable", "Skippable", "SyncError")
+__all__ = (
+    "Deferred",
+    "Fatal",
+    "LeaseLost",
+    "QuotaExhausted",
+    "RateLimited",
+    "Retriable",
+    "Skippable",
+    "SyncError",
+)
 
 
 class SyncError(BridgeheadError):
@@ -51,3 +63,11 @@ class Fatal(SyncError):
 
 class LeaseLost(SyncError):
     """A detection pass outlived its planning lease and another worker took it: plan nothing more."""
+
+
+class QuotaExhausted(SyncError):
+    """No request can succeed before ``until`` (UTC): the sync pauses instead of burning retries."""
+
+    def __init__(self, message: str, until: dt.datetime) -> None:
+        super().__init__(message)
+        self.until = until

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from sync.connectors.base import Connector, OutRecord, PushResult
+from sync.connectors.base import Connector, Outcome, OutRecord, PushResult
 
-__all__ = ("Connector", "OutRecord", "PushResult")
+__all__ = ("Connector", "OutRecord", "Outcome", "PushResult")

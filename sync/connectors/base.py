@@ -7,7 +7,17 @@ from typing import Any, Literal, Protocol
 
 from sync.exceptions import SyncError
 
-__all__ = ("Connector", "OutRecord", "PushResult")
+__all__ = ("Connector", "OutRecord", "Outcome", "PushResult")
+
+Outcome = Literal["retry", "split", "dead_letter", "fatal", "pause"]
+"""What the engine does about one destination error code (each connector has its own table):
+
+- ``retry``: transient, the same request may succeed after a backoff (never a dead letter);
+- ``split``: the request is too big, send it again in smaller pieces;
+- ``dead_letter``: the destination refused this record as it is (retried on later runs, then the DLQ);
+- ``fatal``: nothing else in this run can succeed (credentials, a bug in our request);
+- ``pause``: a quota is spent until a known time (Xero's day limit): stop the sync until then.
+"""
 
 
 @dataclass(frozen=True, slots=True)

@@ -210,6 +210,22 @@ class StateStore(Protocol):
         """Correct the shared estimate with the destination's own ``throttleStatus``."""
         ...
 
+    # -- destination holds (a spent quota) and API usage per account and day -----------------
+
+    def hold_destination(self, destination: str, until: dt.datetime, reason: str) -> None:
+        """No sync writes to ``destination`` before ``until`` (UTC)."""
+        ...
+
+    def destination_hold(self, destination: str, now: dt.datetime | None = None) -> tuple[dt.datetime, str] | None:
+        """(until, reason) while held, else None."""
+        ...
+
+    def add_usage(self, account: str, day: str, *, calls: int, bytes_in: int, bytes_out: int) -> None: ...
+
+    def usage(self, days: int = 7) -> list[dict[str, Any]]:
+        """Rows {account, day, calls, bytes_in, bytes_out} of the last ``days`` UTC days, newest first."""
+        ...
+
     # -- runs, errors, conflicts, DLQ --------------------------------------------------------
 
     def start_run(self, sync: str, worker: str, *, dry_run: bool = False) -> int: ...

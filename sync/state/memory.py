@@ -67,6 +67,8 @@ class MemoryStore(MemoryAlertLog):
         self._approvals: dict[int, dict[str, Any]] = {}
         self._skipped: dict[Key, dict[str, Any]] = {}
         self._budgets: dict[str, dict[str, float]] = {}
+        self._holds: dict[str, tuple[dt.datetime, str]] = {}
+        self._usage: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- controls ----------------------------------------------------------------------------
 
@@ -335,6 +337,31 @@ class MemoryStore(MemoryAlertLog):
             value = min(projected, available) if b["observed"] else available
             b.update(maximum=maximum, available=min(value, maximum), restore_rate=restore_rate or 1.0,
                      at=max(now, b["at"]), observed=1.0)  # fmt: skip
+
+    # -- destination holds and API usage -------------------------------------------------------
+
+    def hold_destination(self, destination: str, until: dt.datetime, reason: str) -> None:
+        with self._lock:
+            self._holds[destination] = (until, reason)
+
+    def destination_hold(self, destination: str, now: dt.datetime | None = None) -> tuple[dt.datetime, str] | None:
+        with self._lock:
+            hold = self._holds.get(destination)
+        return hold if hold is not None and hold[0] > (now or _now()) else None
+
+    def add_usage(self, account: str, day: str, *, calls: int, bytes_in: int, bytes_out: int) -> None:
+        with self._lock:
+            row = self._usage.setdefault((account, day), {"account": account, "day": day, "calls": 0, "bytes_in": 0,
+                                                          "bytes_out": 0})  # fmt: skip
+            row["calls"] += calls
+            row["bytes_in"] += bytes_in
+            row["bytes_out"] += bytes_out
+
+    def usage(self, days: int = 7) -> list[dict[str, Any]]:
+        since = (_now() - dt.timedelta(days=days - 1)).strftime("%Y-%m-%d")
+        with self._lock:
+            rows = [dict(r) for r in self._usage.values() if r["day"] >= since]
+        return sorted(rows, key=lambda r: (-int(r["day"].replace("-", "")), r["account"]))
 
     # -- runs --------------------------------------------------------------------------------
 

@@ -13,9 +13,11 @@ from sync.state.store import METADATA
 from sync.state.utc import UtcDateTime
 
 __all__ = (
+    "API_USAGE",
     "CONFLICTS",
     "CONTROLS",
     "CURSORS",
+    "DESTINATION_HOLDS",
     "DLQ",
     "FINGERPRINTS",
     "ID_MAP",
@@ -196,7 +198,30 @@ RATE_BUDGETS = sa.Table(
     sa.Column("observed", sa.Boolean, nullable=False, default=False),
 )
 
+DESTINATION_HOLDS = sa.Table(
+    "sync_destination_holds",
+    METADATA,
+    # A destination no request may reach before ``until`` (Xero's day limit spent): every sync
+    # writing to it, on every worker, pauses until then instead of burning retries.
+    sa.Column("destination", sa.String(100), primary_key=True),
+    sa.Column("until", _TS, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+)
+
+API_USAGE = sa.Table(
+    "sync_api_usage",
+    METADATA,
+    # Calls and bytes per destination account (``xero:<tenant id>``) per UTC day: Xero meters
+    # egress on paid tiers, and its day limit is per tenant.
+    sa.Column("account", sa.String(300), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("calls", sa.Integer, nullable=False),
+    sa.Column("bytes_in", sa.BigInteger, nullable=False),
+    sa.Column("bytes_out", sa.BigInteger, nullable=False),
+)
+
 SYNC_TABLES = (
     CURSORS, FINGERPRINTS, SEEN, ID_MAP, RUNS, OUTBOX, RECORD_ERRORS, DLQ, CONFLICTS, CONTROLS, SKIPPED, RATE_BUDGETS,
+    DESTINATION_HOLDS, API_USAGE,
 )  # fmt: skip
 """Every table the sync engine owns (the schema itself comes from ``sync/state/migrations``)."""

@@ -1,4 +1,8 @@
-"""Sync fixtures: a fake Shopify over MockTransport, a state store, the engine on a writable demo DB."""
+"""Sync fixtures: fake Shopify and Xero over MockTransport, a state store, the engine on a writable demo DB.
+
+``sync_config`` is the demo's Shopify syncs (the suites written for the shop); ``xero_config`` its
+Xero syncs. ``make_engine(config=...)`` takes either; both fakes answer on one transport.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 import stamina
 
@@ -14,7 +19,9 @@ from legacy_adapters.demo import DEMO_MAPPING_PATH
 from legacy_adapters.mapping import Mapping, load_mapping
 from sync.config import SyncConfig, load_sync_config
 from sync.connectors.shopify.fake import CostBucket, FakeShopify
+from sync.connectors.xero.fake import FakeXero
 from sync.engine import SyncEngine
+from sync.sandbox import Sandboxes
 from sync.state.sync_store import SyncStore
 from tests.conftest import demo_environ, sync_store_on
 
@@ -39,8 +46,30 @@ def sync_mapping(writable_db: Path) -> Mapping:
 
 
 @pytest.fixture
-def sync_config(sync_mapping: Mapping) -> SyncConfig:
+def xero() -> FakeXero:
+    return FakeXero()
+
+
+def only_kind(config: SyncConfig, kind: str) -> SyncConfig:
+    """The config with the syncs (and destinations) of one destination kind."""
+    destinations = {n: d for n, d in config.destinations.items() if d.kind == kind}
+    syncs = {n: s for n, s in config.syncs.items() if s.destination in destinations}
+    return msgspec.structs.replace(config, destinations=destinations, syncs=syncs)
+
+
+@pytest.fixture
+def full_config(sync_mapping: Mapping) -> SyncConfig:
     return load_sync_config(sync_mapping.sync)
+
+
+@pytest.fixture
+def sync_config(full_config: SyncConfig) -> SyncConfig:
+    return only_kind(full_config, "shopify")
+
+
+@pytest.fixture
+def xero_config(full_config: SyncConfig) -> SyncConfig:
+    return only_kind(full_config, "xero")
 
 
 @pytest.fixture
@@ -60,15 +89,15 @@ EngineFactory = Callable[..., SyncEngine]
 
 @pytest.fixture
 def make_engine(
-    sync_mapping: Mapping, sync_config: SyncConfig, store: SyncStore, fake: FakeShopify
+    sync_mapping: Mapping, sync_config: SyncConfig, store: SyncStore, fake: FakeShopify, xero: FakeXero
 ) -> Iterator[EngineFactory]:
     databases: list[Database] = []
 
-    def make(**kwargs: object) -> SyncEngine:
+    def make(config: SyncConfig | None = None, **kwargs: object) -> SyncEngine:
         database = Database(sync_mapping.database)
         databases.append(database)
-        http = httpx.Client(transport=httpx.MockTransport(fake.handler))
-        return SyncEngine(sync_config, sync_mapping, database, store, http, **kwargs)  # type: ignore[arg-type]
+        http = httpx.Client(transport=httpx.MockTransport(Sandboxes(fake, xero).handler))
+        return SyncEngine(config or sync_config, sync_mapping, database, store, http, **kwargs)  # type: ignore[arg-type]
 
     yield make
     for database in databases:

@@ -42,6 +42,7 @@ from sync.connectors.shopify.fake import CostBucket, FakeShopify, Faults
 from sync.engine import SyncEngine
 from sync.state.sync_store import SyncStore
 from tests.conftest import demo_environ
+from tests.sync.conftest import only_kind
 
 SOAK = os.environ.get("BRIDGEHEAD_SOAK") == "1"
 ITEMS, CUSTOMERS = 10, 6
@@ -83,7 +84,7 @@ class SyncMachine(RuleBasedStateMachine):
         self.db = self.folder / "legacy.db"
         shutil.copy(self.template, self.db)
         self.mapping = load_mapping(DEMO_MAPPING_PATH, demo_environ(self.db))
-        config = load_sync_config(self.mapping.sync)
+        config = only_kind(load_sync_config(self.mapping.sync), "shopify")  # this machine drives the fake shop
         syncs = {name: msgspec.structs.replace(spec, batch_size=7) for name, spec in config.syncs.items()}
         self.config = msgspec.structs.replace(config, syncs=syncs, lease_s=LEASE_S)
         self.database = Database(self.mapping.database)

@@ -17,13 +17,10 @@ request must stop the run, not be skipped) and ``dead_letter`` on a record.
 
 from __future__ import annotations
 
-from typing import Literal
-
+from sync.connectors.base import Outcome
 from sync.exceptions import Fatal, Retriable, Skippable, SyncError
 
 __all__ = ("OUTCOMES", "CostExceeded", "Outcome", "graphql_error", "outcome", "user_error")
-
-Outcome = Literal["retry", "split", "dead_letter", "fatal"]
 
 OUTCOMES: dict[str, Outcome] = {
     # -- top level: errors[].extensions.code ---------------------------------------------

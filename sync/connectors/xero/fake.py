@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
+import decimal
 import hashlib
 import json
 import secrets
@@ -191,7 +192,8 @@ class FakeXero:
                 return (*limited, None)
             fault = self.faults.pick()
             if fault == "429":
-                return 429, {"Retry-After": "1", "X-Rate-Limit-Problem": "minute", **self._remaining()}, b"", None
+                headers = {"Retry-After": "1", "X-Rate-Limit-Problem": "minute", **self._remaining()}
+                return 429, headers, _rate_limited("minute"), None
             if fault in ("500", "503"):
                 return int(fault), self._remaining(), _json({"Message": "An error occurred"}), None
             if fault == "timeout":
@@ -248,7 +250,8 @@ class FakeXero:
             problem, wait = "minute", int(self.calls[0] + 60 - now) + 1
         if problem is not None:
             self.rate_limited += 1
-            return 429, {"Retry-After": str(max(1, wait)), "X-Rate-Limit-Problem": problem, **self._remaining()}, b""
+            headers = {"Retry-After": str(max(1, wait)), "X-Rate-Limit-Problem": problem, **self._remaining()}
+            return 429, headers, _rate_limited(problem)
         self.calls.append(now)
         self.app_calls.append(now)
         self.day = (today, self.day[1] + 1)
@@ -277,6 +280,13 @@ class FakeXero:
                 if made != challenge or form.get("redirect_uri") != redirect:
                     return 400, {}, _json({"error": "invalid_grant"})
             return 200, {"Content-Type": "application/json"}, _json(self._issue(now))
+        if form.get("grant_type") == "client_credentials":
+            # A Custom Connection: one organisation, a 30-minute access token and no refresh token.
+            access = secrets.token_urlsafe(24)
+            self.access[access] = now + ACCESS_TTL_S
+            scope = form.get("scope", "accounting.contacts accounting.settings accounting.invoices")
+            granted = {"access_token": access, "expires_in": ACCESS_TTL_S, "token_type": "Bearer", "scope": scope}
+            return 200, {"Content-Type": "application/json"}, _json(granted)
         if form.get("grant_type") != "refresh_token":
             return 400, {}, _json({"error": "unsupported_grant_type"})
         token = form.get("refresh_token", "")
@@ -316,6 +326,9 @@ class FakeXero:
                     return 404, {}, _json({"Message": "The resource you're looking for cannot be found"})
                 return 200, {"Content-Type": "application/json"}, _json({collection: [found]})
             rows = list(table.values())
+            if "IDs" in args:  # ?IDs=a,b,c: only those records
+                wanted = set(args["IDs"].split(","))
+                rows = [r for r in rows if r.get(_ID_KEYS[collection]) in wanted]
             page = int(args.get("page", "1"))
             return 200, {"Content-Type": "application/json"}, _json({collection: rows[(page - 1) * 100 : page * 100]})
         if method not in ("POST", "PUT"):
@@ -327,6 +340,8 @@ class FakeXero:
         if not isinstance(elements, list):
             elements = [json.loads(body)] if body.strip().startswith(b"{") else []
         summarize = args.get("summarizeErrors", "true").lower() != "false"
+        if args.get("unitdp") != "4":  # without unitdp=4 Xero keeps unit prices to 2 decimals
+            elements = [_two_decimals(e) if isinstance(e, dict) else e for e in elements]
         # Elements are taken in order, each seeing the ones before it. Summarized, they are tried on a
         # copy of the books that is kept only when every element passed: one error saves nothing.
         books = copy.deepcopy(self.org) if summarize else self.org
@@ -392,6 +407,31 @@ class FakeXero:
         raw = [(k.lower().encode(), v.encode()) for k, v in out.items()]
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": content})
+
+
+def _two_decimals(element: dict[str, Any]) -> dict[str, Any]:
+    def cut(value: Any) -> Any:
+        try:
+            return str(decimal.Decimal(str(value)).quantize(decimal.Decimal("0.01"), decimal.ROUND_HALF_UP))
+        except decimal.InvalidOperation:
+            return value  # refused by validation, with its own message
+
+    out = dict(element)
+    for key in ("SalesDetails", "PurchaseDetails"):
+        if isinstance(out.get(key), dict) and "UnitPrice" in out[key]:
+            out[key] = {**out[key], "UnitPrice": cut(out[key]["UnitPrice"])}
+    if isinstance(out.get("LineItems"), list):
+        out["LineItems"] = [{**li, "UnitAmount": cut(li["UnitAmount"])} if isinstance(li, dict) and "UnitAmount" in li
+                            else li for li in out["LineItems"]]  # fmt: skip
+    return out
+
+
+_LIMITS = {"minute": "per minute", "day": "daily", "appminute": "app per minute", "concurrent": "concurrent"}
+
+
+def _rate_limited(problem: str) -> bytes:
+    return _json({"Type": None, "Title": "Too Many Requests", "Status": 429,
+                  "Detail": f"You've exceeded the {_LIMITS.get(problem, problem)} rate limit"})  # fmt: skip
 
 
 def _json(value: Any) -> bytes:

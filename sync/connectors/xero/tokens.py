@@ -14,6 +14,7 @@ Two sources live here, for the sandbox, the tests and a token pasted by hand:
   fake issued); ``invalidate()`` makes the next ``access_token()`` raise ``Fatal``: no refresh exists.
 - ``EnvTokenSource``: the same, read from ``BRIDGEHEAD_XERO_ACCESS_TOKEN`` (and optionally
   ``BRIDGEHEAD_XERO_TENANT_ID``) at each call, so an operator can rotate it without a restart.
+- ``ClientCredentialsTokenSource``: a Custom Connection's ``client_credentials`` grant (and the sandbox).
 
 The OAuth2 source (consent, encrypted store, shared refresh lock) implements the same Protocol.
 """
@@ -22,11 +23,22 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-from sync.exceptions import Fatal
+import httpx
 
-__all__ = ("ACCESS_TOKEN_ENV", "TENANT_ID_ENV", "EnvTokenSource", "StaticTokenSource", "XeroTokenSource")
+from sync.exceptions import Fatal, Retriable
+
+__all__ = (
+    "ACCESS_TOKEN_ENV",
+    "TENANT_ID_ENV",
+    "ClientCredentialsTokenSource",
+    "EnvTokenSource",
+    "StaticTokenSource",
+    "XeroTokenSource",
+)
 
 ACCESS_TOKEN_ENV = "BRIDGEHEAD_XERO_ACCESS_TOKEN"
 TENANT_ID_ENV = "BRIDGEHEAD_XERO_TENANT_ID"
@@ -81,7 +93,7 @@ class StaticTokenSource:
 class EnvTokenSource:
     """The token from the environment, read at each call (a rotated variable is picked up)."""
 
-    def __init__(self, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
         self._refused: str | None = None  # the token value that was refused
 
@@ -101,3 +113,63 @@ class EnvTokenSource:
 
     def __repr__(self) -> str:
         return f"EnvTokenSource({ACCESS_TOKEN_ENV}=<redacted>)"
+
+
+class ClientCredentialsTokenSource:
+    """A Xero Custom Connection: ``client_credentials`` grant, one organisation, no refresh token.
+
+    The token (30 minutes) is fetched on first use and again a minute before it expires, or after
+    ``invalidate()``; a refused client is ``Fatal``. Also what ``bridgehead sandbox`` serves.
+    """
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        scopes: Sequence[str] = (),
+        tenant: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._http, self._url, self._tenant, self._clock = http, token_url, tenant, clock
+        self._auth = httpx.BasicAuth(client_id, client_secret)
+        self._scopes = " ".join(scopes)
+        self._token: tuple[str, float] | None = None
+        self._lock = threading.Lock()
+
+    def access_token(self) -> str:
+        with self._lock:
+            if self._token is None or self._token[1] - 60 <= self._clock():
+                self._token = self._fetch()
+            return self._token[0]
+
+    def _fetch(self) -> tuple[str, float]:
+        form = {"grant_type": "client_credentials"}
+        if self._scopes:
+            form["scope"] = self._scopes
+        try:
+            answer = self._http.post(self._url, data=form, auth=self._auth, timeout=20)
+        except httpx.HTTPError as exc:
+            raise Retriable(f"Xero token endpoint: {type(exc).__name__}") from None
+        if answer.status_code >= 500:
+            raise Retriable(f"Xero token endpoint: HTTP {answer.status_code}")
+        try:
+            body = answer.json()
+        except ValueError:
+            body = {}
+        if answer.status_code != 200 or not body.get("access_token"):
+            error = body.get("error", f"HTTP {answer.status_code}") if isinstance(body, dict) else answer.status_code
+            raise Fatal(f"Xero refused the client credentials ({error}): check client_id and client_secret")
+        return str(body["access_token"]), self._clock() + float(body.get("expires_in", 1800))
+
+    def tenant_id(self) -> str | None:
+        return self._tenant
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._token = None
+
+    def __repr__(self) -> str:
+        return f"ClientCredentialsTokenSource({self._url}, <redacted>)"
