@@ -25,6 +25,7 @@ test: $(STAMP)
 	@bash scripts/setup-browser
 	$(BIN)/ruff check gateway legacy_adapters sync tests bench
 	$(BIN)/mypy
+	$(BIN)/bridgehead openapi guard --base auto
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The sync state-machine test with a long example budget (make test runs a short, fixed-seed one).

@@ -63,6 +63,14 @@ class _Differ:
                 yield Change(False, where, "operation added")
             elif method in old:
                 before, after = old[method], new[method]
+                if bool(before.get("deprecated")) != bool(after.get("deprecated")):
+                    yield Change(
+                        False,
+                        where,
+                        "operation deprecated: it still answers; clients should move to the successor"
+                        if after.get("deprecated")
+                        else "operation no longer deprecated",
+                    )
                 yield from self.parameters(
                     where, self.parameter_map(old, before, self.old), self.parameter_map(new, after, self.new)
                 )
