@@ -113,6 +113,8 @@ def copy_command(resource: str, to: str | None, config: str, version: str | None
                    f"(table {created})")  # fmt: skip
         click.echo(f"  source rows {report.source_rows}, copied {report.copied}, already there {report.skipped}, "
                    f"resumed at {report.resumed_at}")  # fmt: skip
+        if report.hidden:
+            click.echo(f"  rows the mapping's where hides (soft-deleted): {report.hidden}, copied as hidden rows")
         _print_problems(report.problems)
         checked = verify_rows(route, source, target, batch_size=batch_size)
     except BridgeheadError as exc:

@@ -17,6 +17,7 @@ matched by key, batch by batch.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ import msgspec
 import sqlalchemy as sa
 
 from legacy_adapters.migration.mirror import differing_fields, twin_columns
+from legacy_adapters.migration.twin import HIDDEN
 from legacy_adapters.query.builder import build_count, build_select, order_for, selected_columns
 from legacy_adapters.query.keyset import Keyset
 from legacy_adapters.query.rows import RowDecoder
@@ -79,6 +81,8 @@ class CopyReport:
     """Rows the clean table already held (mirrored by dual_write)."""
     resumed_at: int = 0
     """Rows an earlier, interrupted run had copied."""
+    hidden: int = 0
+    """Rows the mapping's ``where`` hides (soft-deleted), copied by this run as hidden rows."""
     problems: list[Problem] = field(default_factory=list)
     created_table: bool = False
 
@@ -188,13 +192,16 @@ def copy_rows(
     decoder = RowDecoder.for_columns(legacy, fields, columns)
     key_columns = [k.column.name for k in order]
     key_names = [f.name for f in legacy.key]
+    # Rows the mapping's where hides are copied too, marked hidden (twin.HIDDEN): their keys stay taken.
+    everything = dataclasses.replace(legacy, where=None)
+    shown: list[Any] = [sa.case((legacy.where, 1), else_=0).label("bh_shown")] if legacy.where is not None else []
     copied = report.resumed_at
     while True:
         conditions: list[Keyset] = [Keyset(order, after)] if after is not None else []
-        raw_rows = source.fetch_all(build_select(legacy, columns, conditions, order, batch_size))
+        raw_rows = source.fetch_all(build_select(everything, [*columns, *shown], conditions, order, batch_size))
         if not raw_rows:
             break
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[dict[str, Any], bool]] = []
         problems: list[Problem] = []
         for raw in raw_rows:
             api: dict[str, Any] = {}
@@ -207,8 +214,10 @@ def copy_rows(
             addressable = all(v is not None for v in key)
             key_text = _key_text(key if addressable else decoder.raw(raw, key_columns))
             problems.extend(Problem(key_text, f, r, addressable) for f, r in reasons)
+            hidden = bool(shown) and not raw[len(columns)]
+            report.hidden += hidden
             if addressable:
-                rows.append(api)
+                rows.append((api, hidden))
         after = decoder.raw(raw_rows[-1], key_columns)
         inserted = _insert_batch(
             route, target, rows, problems, after, copied + len(raw_rows), len(raw_rows) < batch_size
@@ -229,7 +238,7 @@ def copy_rows(
 
 
 def _insert_batch(
-    route: Route, target: Database, rows: list[dict[str, Any]], problems: list[Problem],
+    route: Route, target: Database, rows: list[tuple[dict[str, Any], bool]], problems: list[Problem],
     after: Sequence[Any], copied: int, complete: bool,
 ) -> int:  # fmt: skip
     """Insert the rows the clean table lacks and move the checkpoint, in one transaction."""
@@ -240,11 +249,18 @@ def _insert_batch(
     def work(conn: sa.Connection) -> int:
         present: set[tuple[Any, ...]] = set()
         if rows:
-            keys = tuple(tuple(r[k] for k in key_names) for r in rows)
+            keys = tuple(tuple(r[k] for k in key_names) for r, _ in rows)
             match = _InKeys(tuple(twin.key), keys)
             key_columns = [twin.table.c[k] for k in key_names]
             present = {tuple(r) for r in conn.execute(sa.select(*key_columns).where(match.clause()))}
-        fresh = [twin_columns(twin, r).columns for r in rows if tuple(r[k] for k in key_names) not in present]
+        fresh = []
+        for row, hidden in rows:
+            if tuple(row[k] for k in key_names) in present:
+                continue
+            values = twin_columns(twin, row).columns
+            if HIDDEN in twin.table.c:
+                values[HIDDEN] = hidden
+            fresh.append(values)
         if fresh:
             conn.execute(sa.insert(twin.table), fresh)
         for problem in problems:

@@ -27,7 +27,12 @@ if TYPE_CHECKING:
     from legacy_adapters.mapping.model import FieldSpec, ResourceSpec
     from legacy_adapters.transforms.base import Transform
 
-__all__ = ("bind_twin", "clean_table", "indexed_fields", "twin_table_name")
+__all__ = ("HIDDEN", "bind_twin", "clean_table", "indexed_fields", "twin_table_name")
+
+HIDDEN = "bh_hidden"
+"""A clean table's column for rows the legacy ``where`` hides (soft-deleted ones): they are copied
+too, so their keys stay taken (a POST answers 409 as on the legacy table), a DELETE hides rather
+than removes, and rolling back loses nothing."""
 
 
 def twin_table_name(name: str, spec: ResourceSpec) -> str:
@@ -54,7 +59,7 @@ def _column_type(spec: FieldSpec, indexed: bool) -> sa.types.TypeEngine[Any]:
         case "string":
             width = _text_width(spec)
             # Indexed text needs a bound on SQL Server (no index on NVARCHAR(MAX)); 450 fits its key limit.
-            return sa.Unicode(width) if width else (sa.Unicode(450) if indexed else sa.UnicodeText())
+            return sa.Unicode(width) if width else (sa.Unicode(450) if indexed else sa.Unicode())  # NVARCHAR(max), not NTEXT
         case "integer":
             return sa.BigInteger()
         case "decimal":
@@ -102,6 +107,10 @@ def clean_table(name: str, spec: ResourceSpec, metadata: sa.MetaData | None = No
         )
         for field_name, field_spec in spec.fields.items()
     ]
+    if spec.where is not None:
+        columns.append(
+            sa.Column(HIDDEN, sa.Boolean(create_constraint=False), nullable=False, server_default=sa.false())
+        )
     table = sa.Table(table_name, metadata, *columns, schema=schema)
     for field_name in sorted(indexed):
         sa.Index(f"ix_{table_name}_{field_name}"[:60], table.c[field_name])
@@ -171,6 +180,15 @@ def _twin_field_spec(name: str, spec: FieldSpec, sentinels: bool) -> FieldSpec:
     )  # fmt: skip
 
 
+def _twin_delete(spec: ResourceSpec) -> DeleteSpec | None:
+    """A soft delete hides the row in the clean table too; a hard delete removes it."""
+    if spec.delete is None:
+        return None
+    if spec.delete.column and spec.where is not None:
+        return DeleteSpec(column=HIDDEN, value=True)
+    return DeleteSpec(hard=True)
+
+
 def bind_twin(legacy: Resource) -> Resource:
     """The legacy resource bound to its clean table (no ``where``, hard deletes, the clean table's actions)."""
     spec = legacy.spec
@@ -191,7 +209,7 @@ def bind_twin(legacy: Resource) -> Resource:
         fields={name: f.spec for name, f in fields.items()},
         where=None,
         defaults={},
-        delete=DeleteSpec(hard=True) if spec.delete is not None else None,
+        delete=_twin_delete(spec),
         actions=dict(migration.actions) if migration is not None else {},
         database=migration.to if migration is not None else spec.database,
     )
@@ -202,6 +220,6 @@ def bind_twin(legacy: Resource) -> Resource:
         table=table,
         fields=fields,
         key=tuple(fields[f.name] for f in legacy.key),
-        where=None,
+        where=table.c[HIDDEN] == False if HIDDEN in table.c else None,  # noqa: E712  (SQL, not Python)
         api_etag=True,
     )

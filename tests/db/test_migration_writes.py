@@ -111,6 +111,26 @@ def core_row(engine: sa.Engine, number: str) -> Any:
         ).first()
 
 
+def hidden_in_core(engine: sa.Engine, number: str) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT bh_hidden FROM jobs WHERE job_number = :n"), {"n": number}).scalar()
+
+
+def test_soft_deleted_keys_stay_taken_in_every_phase(setup: Any, phase_client: Any) -> None:
+    """The copy keeps rows the legacy where hides: re-creating a soft-deleted job is 409 on both sides."""
+    _, demo, engine = setup
+    with sqlite3.connect(demo) as conn:
+        deleted = conn.execute("SELECT trim(JOBNO) FROM JOBMAST WHERE DELFLG = 'Y' ORDER BY 1").fetchone()[0]
+    assert hidden_in_core(engine, deleted) is True
+    answers = set()
+    for phase in ("legacy", "cutover"):
+        client = phase_client(phase)
+        assert client.get(f"/v1/jobs/{deleted}", headers=WRITER).status_code == 404
+        again = client.post("/v1/jobs", json=job(deleted), headers={**WRITER, "X-Request-ID": "same"})
+        answers.add((again.status_code, again.content))
+    assert len(answers) == 1 and next(iter(answers))[0] == 409
+
+
 def test_dual_write_mirrors_every_write_to_core(setup: Any, phase_client: Any) -> None:
     _, demo, engine = setup
     client = phase_client("dual_write")
@@ -125,7 +145,7 @@ def test_dual_write_mirrors_every_write_to_core(setup: Any, phase_client: Any) -
     released = client.post("/v1/jobs/J800001/actions/release", headers=WRITER)
     assert released.status_code == 200 and core_row(engine, "J800001")[0] == "released"
     assert client.delete("/v1/jobs/J800001", headers=WRITER).status_code == 204
-    assert legacy_row(demo, "J800001")[2] == "Y" and core_row(engine, "J800001") is None
+    assert legacy_row(demo, "J800001")[2] == "Y" and hidden_in_core(engine, "J800001") is True
     counters = client.get("/health/migration").json()["resources"]["v1.jobs"]["counters"]
     assert counters["mirrored"] == 4 and counters["drift"] == 0 and counters["mirror_failed"] == 0
 
@@ -159,7 +179,7 @@ def test_cutover_writes_core_and_back_to_legacy(setup: Any, phase_client: Any) -
     assert action.status_code == 200 and action.json()["data"]["status"] == "released"
     assert legacy_row(demo, "J800003")[0] == "R"
     assert cutover.delete("/v1/jobs/J800003", headers=WRITER).status_code == 204
-    assert core_row(engine, "J800003") is None and legacy_row(demo, "J800003")[2] == "Y"
+    assert hidden_in_core(engine, "J800003") is True and legacy_row(demo, "J800003")[2] == "Y"
     entries = cutover.app.state.ctx.audit.list(resource="jobs", key="J800003")
     assert [e.action for e in reversed(entries)] == ["create", "update", "action:release", "delete"]
 
