@@ -59,7 +59,8 @@ def _column_type(spec: FieldSpec, indexed: bool) -> sa.types.TypeEngine[Any]:
         case "string":
             width = _text_width(spec)
             # Indexed text needs a bound on SQL Server (no index on NVARCHAR(MAX)); 450 fits its key limit.
-            return sa.Unicode(width) if width else (sa.Unicode(450) if indexed else sa.Unicode())  # NVARCHAR(max), not NTEXT
+            # Unbounded: Unicode() is NVARCHAR(max) there (UnicodeText would be the deprecated NTEXT).
+            return sa.Unicode(width) if width else (sa.Unicode(450) if indexed else sa.Unicode())
         case "integer":
             return sa.BigInteger()
         case "decimal":
