@@ -238,7 +238,14 @@ def _list_parameters(resource: Resource, max_limit: int, default_limit: int) -> 
             {"type": "integer", "minimum": 0},
         ),
         _query("count", "`exact` adds the total number of matching rows.", {"type": "string", "enum": ["exact"]}),
+        *_filter_parameters(resource),
     ]
+    return params
+
+
+def _filter_parameters(resource: Resource) -> list[dict[str, Any]]:
+    """``field[op]=value`` for every field and operator it takes (lists and aggregates alike)."""
+    params: list[dict[str, Any]] = []
     for field in resource.fields.values():
         base = _filter_value_schema(field)
         hidden = f" Needs scope `{field.spec.scope}`." if field.spec.scope else ""
@@ -315,6 +322,8 @@ def _lifecycle_note(deprecated: bool | str, sunset: str | None, successor: str |
 
 def build_openapi(mapping: Mapping, version: str, resources: dict[str, Resource]) -> dict[str, Any]:
     """The OpenAPI 3.1 document for one version, deterministic for a given mapping."""
+    from gateway.openapi_aggregates import aggregate_path  # it builds on this module's parts
+
     spec = mapping.versions[version]
     api = mapping.api
     paths: dict[str, Any] = {}
@@ -387,6 +396,7 @@ def build_openapi(mapping: Mapping, version: str, resources: dict[str, Resource]
                 "security": _security(resource, scope),
             }
         }
+        paths[f"/{version}/{name}/aggregate"] = aggregate_path(resource, api.max_limit, api.default_limit)
         if resource.spec.writable or resource.spec.delete is not None or resource.spec.actions:
             _add_writes(paths, schemas, version, resource, api.max_bulk)
     schemas["Problem"] = {

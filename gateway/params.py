@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,19 @@ if TYPE_CHECKING:
     from legacy_adapters.mapping.model import ApiConfig
     from legacy_adapters.query.resource import BoundField, Resource
 
-__all__ = ("ListParams", "parse_fields", "parse_key", "parse_list_params", "split_escaped")
+__all__ = (
+    "Errors",
+    "ListParams",
+    "check_filters",
+    "known",
+    "parse_fields",
+    "parse_filters",
+    "parse_int",
+    "parse_key",
+    "parse_list_params",
+    "parse_operand",
+    "split_escaped",
+)
 
 _PARAM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[([A-Za-z]+)\])?$")
 _CONTROL = frozenset({"fields", "sort", "embed", "limit", "cursor", "offset", "count"})
@@ -45,7 +57,9 @@ class ListParams:
     """Identifies filters and sort, so a cursor is only honoured on the query that issued it."""
 
 
-class _Errors:
+class Errors:
+    """Every bad parameter of one request, raised together as one 400."""
+
     def __init__(self) -> None:
         self.items: list[dict[str, Any]] = []
 
@@ -58,14 +72,14 @@ class _Errors:
             raise BadRequest(summary, errors=self.items)
 
 
-def _known(names: Iterable[str]) -> str:
+def known(names: Iterable[str]) -> str:
     return ", ".join(sorted(names))
 
 
 def parse_fields(
     raw: str | None,
     access: Access,
-    errors: _Errors | None = None,
+    errors: Errors | None = None,
     embeds: Iterable[str] = (),
     relations: Iterable[str] = (),
 ) -> tuple[BoundField, ...]:
@@ -74,7 +88,7 @@ def parse_fields(
     A relation named in ``embeds`` may be listed too (``fields=status,lines&embed=lines``):
     it is served because it is embedded, so it is accepted rather than called unknown.
     """
-    own = errors or _Errors()
+    own = errors or Errors()
     if not raw:
         return tuple(access.fields.values())
     chosen: list[BoundField] = []
@@ -88,7 +102,7 @@ def parse_fields(
         elif name in set(relations):
             own.add("fields", f"{name!r} is a relation: add embed={name} to serve it")
         else:
-            own.add("fields", f"unknown field {name!r} (fields: {_known(access.fields)})")
+            own.add("fields", f"unknown field {name!r} (fields: {known(access.fields)})")
     if errors is None:
         own.raise_if_any()
     return tuple(chosen)
@@ -98,52 +112,20 @@ def parse_list_params(
     query: Iterable[tuple[str, str]], resource: Resource, access: Access, api: ApiConfig
 ) -> ListParams:
     """Validate a list request's query string; raise ``BadRequest`` listing every problem."""
-    errors = _Errors()
-    control: dict[str, str] = {}
-    filters: list[Comparison] = []
-    seen: set[str] = set()
-    identity: list[tuple[str, str]] = []
-    for name, value in query:
-        if name in seen:
-            errors.add(name, "given more than once; use [in] with a comma list for several values")
-            continue
-        seen.add(name)
-        if name in _CONTROL:
-            control[name] = value
-            continue
-        match = _PARAM.match(name)
-        if not match:
-            errors.add(name, "not a field name or field[operator]")
-            continue
-        field_name, op = match.group(1), (match.group(2) or "eq")
-        field = access.fields.get(field_name)
-        if field is None:
-            errors.add(name, f"unknown field {field_name!r} (fields: {_known(access.fields)})")
-            continue
-        if op not in OPERATORS:
-            errors.add(name, f"unknown operator {op!r} (operators: {', '.join(OPERATORS)})")
-            continue
-        parsed = _parse_operand(field, op, value, name, errors)
-        if parsed is not _INVALID:
-            filters.append(Comparison(field, op, parsed, parameter=name))
-            identity.append((name, value))
-
+    errors = Errors()
+    filters, control, identity = parse_filters(query, access, errors, _CONTROL)
     embeds = _parse_embed(control.get("embed"), resource, errors)
     fields = parse_fields(control.get("fields"), access, errors, embeds, resource.relations)
     sort = _parse_sort(control.get("sort"), resource, access, errors)
-    limit = _parse_int(control.get("limit"), "limit", api.default_limit, 1, api.max_limit, errors)
-    offset = _parse_int(control.get("offset"), "offset", 0, 0, MAX_OFFSET, errors) if "offset" in control else None
+    limit = parse_int(control.get("limit"), "limit", api.default_limit, 1, api.max_limit, errors)
+    offset = parse_int(control.get("offset"), "offset", 0, 0, MAX_OFFSET, errors) if "offset" in control else None
     cursor = control.get("cursor") or None
     if cursor is not None and offset is not None:
         errors.add("offset", "give either cursor or offset, not both")
     count = control.get("count")
     if count not in (None, "exact"):
         errors.add("count", "the only supported value is 'exact'")
-    for f in filters:  # an operator the field cannot honour is a client error: check before any SQL runs
-        try:
-            f.clause()
-        except Exception as exc:  # QueryError carries the parameter
-            errors.add(f.parameter, getattr(exc, "message", "invalid filter"))
+    check_filters(filters, errors)
     errors.raise_if_any()
 
     signature = repr((resource.qualified_name, sorted(identity), control.get("sort") or ""))
@@ -160,10 +142,65 @@ def parse_list_params(
     )
 
 
+def parse_filters(
+    query: Iterable[tuple[str, str]],
+    access: Access,
+    errors: Errors,
+    control_names: Iterable[str] | Callable[[str], bool],
+) -> tuple[list[Comparison], dict[str, str], list[tuple[str, str]]]:
+    """Filters (``field[op]=value``) of a query string, and its other parameters by name.
+
+    Lists and aggregates take the same filters; each has its own control parameters
+    (``control_names``: names, or a test for names such as ``having.count[gt]``).
+
+    Returns:
+        (filters, control parameters, the filters as written, for a cursor's fingerprint)
+    """
+    is_control = control_names if callable(control_names) else frozenset(control_names).__contains__
+    control: dict[str, str] = {}
+    filters: list[Comparison] = []
+    seen: set[str] = set()
+    identity: list[tuple[str, str]] = []
+    for name, value in query:
+        if name in seen:
+            errors.add(name, "given more than once; use [in] with a comma list for several values")
+            continue
+        seen.add(name)
+        if is_control(name):
+            control[name] = value
+            continue
+        match = _PARAM.match(name)
+        if not match:
+            errors.add(name, "not a field name or field[operator]")
+            continue
+        field_name, op = match.group(1), (match.group(2) or "eq")
+        field = access.fields.get(field_name)
+        if field is None:
+            errors.add(name, f"unknown field {field_name!r} (fields: {known(access.fields)})")
+            continue
+        if op not in OPERATORS:
+            errors.add(name, f"unknown operator {op!r} (operators: {', '.join(OPERATORS)})")
+            continue
+        parsed = parse_operand(field, op, value, name, errors)
+        if parsed is not _INVALID:
+            filters.append(Comparison(field, op, parsed, parameter=name))
+            identity.append((name, value))
+    return filters, control, identity
+
+
+def check_filters(filters: Iterable[Comparison], errors: Errors) -> None:
+    """An operator the field cannot honour is a client error: found here, before any SQL runs."""
+    for f in filters:
+        try:
+            f.clause()
+        except Exception as exc:  # QueryError carries the parameter
+            errors.add(f.parameter, getattr(exc, "message", "invalid filter"))
+
+
 _INVALID = object()
 
 
-def _parse_operand(field: BoundField, op: str, value: str, name: str, errors: _Errors) -> Any:
+def parse_operand(field: BoundField, op: str, value: str, name: str, errors: Errors) -> Any:
     try:
         if op == "isnull":
             return parse_value("boolean", value)
@@ -184,7 +221,7 @@ def _parse_operand(field: BoundField, op: str, value: str, name: str, errors: _E
 
 
 def _parse_sort(
-    raw: str | None, resource: Resource, access: Access, errors: _Errors
+    raw: str | None, resource: Resource, access: Access, errors: Errors
 ) -> tuple[tuple[BoundField, bool], ...]:
     spec = raw.split(",") if raw else list(resource.spec.default_sort or ())
     sort: list[tuple[BoundField, bool]] = []
@@ -193,7 +230,7 @@ def _parse_sort(
         name = item.lstrip("-+")
         field = access.fields.get(name)
         if field is None:
-            errors.add("sort", f"unknown field {name!r} (fields: {_known(access.fields)})")
+            errors.add("sort", f"unknown field {name!r} (fields: {known(access.fields)})")
         elif not field.rangeable:
             errors.add("sort", f"{name} cannot be sorted: its stored values do not sort like its API values")
         else:
@@ -201,17 +238,17 @@ def _parse_sort(
     return tuple(sort)
 
 
-def _parse_embed(raw: str | None, resource: Resource, errors: _Errors) -> tuple[str, ...]:
+def _parse_embed(raw: str | None, resource: Resource, errors: Errors) -> tuple[str, ...]:
     if not raw:
         return ()
     names = tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
     for name in names:
         if name not in resource.relations:
-            errors.add("embed", f"unknown relation {name!r} (relations: {_known(resource.relations) or 'none'})")
+            errors.add("embed", f"unknown relation {name!r} (relations: {known(resource.relations) or 'none'})")
     return names
 
 
-def _parse_int(raw: str | None, name: str, default: int, low: int, high: int | None, errors: _Errors) -> int:
+def parse_int(raw: str | None, name: str, default: int, low: int, high: int | None, errors: Errors) -> int:
     if raw is None:
         return default
     try:

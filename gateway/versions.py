@@ -12,6 +12,7 @@ from urllib.parse import quote
 from litestar import Router
 from litestar.enums import ScopeType
 
+from gateway.aggregates import aggregate_handlers
 from gateway.resources import resource_handlers
 from gateway.writes import write_handlers
 
@@ -32,6 +33,7 @@ def version_routers(ctx: GatewayContext) -> list[Router]:
     for version, resources in ctx.versions.items():
         handlers: list[Any] = []
         for resource in resources.values():
+            handlers.extend(aggregate_handlers(ctx, resource))
             handlers.extend(resource_handlers(ctx, resource))
             handlers.extend(write_handlers(ctx, resource))
         routers.append(Router(path=f"/{version}", route_handlers=handlers))

@@ -18,7 +18,7 @@ from legacy_adapters.query.keyset import SortKey
 if TYPE_CHECKING:
     from legacy_adapters.query.resource import BoundField, Resource
 
-__all__ = ("Condition", "build_count", "build_select", "order_for", "selected_columns")
+__all__ = ("Condition", "build_count", "build_select", "order_for", "selected_columns", "where_clauses")
 
 
 class Condition(Protocol):
@@ -56,7 +56,8 @@ def selected_columns(fields: Iterable[BoundField], order: Sequence[SortKey] = ()
     return list(columns.values())
 
 
-def _base(resource: Resource, conditions: Iterable[Condition]) -> list[sa.ColumnElement[bool]]:
+def where_clauses(resource: Resource, conditions: Iterable[Condition]) -> list[sa.ColumnElement[bool]]:
+    """The mapping's ``where`` and every condition: the rows a list, count or aggregate reads."""
     clauses = [c.clause() for c in conditions]
     return [resource.where, *clauses] if resource.where is not None else clauses
 
@@ -71,7 +72,7 @@ def build_select(
 ) -> sa.Select[Any]:
     """``SELECT columns FROM table WHERE mapping-where AND conditions ORDER BY … LIMIT/OFFSET``."""
     select = sa.select(*columns).select_from(resource.table)
-    clauses = _base(resource, conditions)
+    clauses = where_clauses(resource, conditions)
     if clauses:
         select = select.where(*clauses)
     if order:
@@ -86,5 +87,5 @@ def build_select(
 def build_count(resource: Resource, conditions: Iterable[Condition] = ()) -> sa.Select[Any]:
     """``SELECT count(*)`` over the same rows a list would page through."""
     select = sa.select(sa.func.count()).select_from(resource.table)
-    clauses = _base(resource, conditions)
+    clauses = where_clauses(resource, conditions)
     return select.where(*clauses) if clauses else select

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from legacy_adapters.query.exact import CaseExact
 from legacy_adapters.query.like import LikePattern, PatternMatch
 from legacy_adapters.transforms.text import raw_code
 
@@ -23,7 +24,23 @@ if TYPE_CHECKING:
     from legacy_adapters.query.resource import BoundField
     from legacy_adapters.transforms.text import CodeMap
 
-__all__ = ("coded_clause",)
+__all__ = ("coded_clause", "coded_pairs")
+
+
+def coded_pairs(field: BoundField, codes: CodeMap) -> list[tuple[Any, str]]:
+    """(stored code, API name) for every form a known code may be stored in.
+
+    Both the padded code and the bare one: SQLite keeps a CHAR value as written, so a
+    row another program wrote unpadded ('X' in a CHAR(2)) must still count as 'X '.
+    A code that is also a null_if sentinel reads as null, so it is no name's code.
+    """
+    null_if = field.codec.null_if
+    return [
+        (stored, name)
+        for code, name in codes.pairs
+        for stored in dict.fromkeys((field.codec.stored_code(code), code))
+        if null_if is None or not null_if.is_null(stored)
+    ]
 
 
 class _Coded:
@@ -33,19 +50,12 @@ class _Coded:
         self.column: sa.ColumnElement[Any] = field.columns[0]
         self.codes = codes
         self.sentinels = list(field.codec.sentinels)
-        # Both the padded code and the bare one: SQLite keeps a CHAR value as written, so a
-        # row another program wrote unpadded ('X' in a CHAR(2)) must still count as 'X '.
-        # A code that is also a null_if sentinel reads as null, so it is no name's code.
-        null_if = field.codec.null_if
-        self.pairs = [
-            (stored, name)
-            for code, name in codes.pairs
-            for stored in dict.fromkeys((field.codec.stored_code(code), code))
-            if null_if is None or not null_if.is_null(stored)
-        ]
+        self.pairs = coded_pairs(field, codes)
         self.known = [stored for stored, _ in self.pairs]
         numeric = [isinstance(stored, int) for stored in self.known]
         self.numeric = bool(numeric) and all(numeric)
+        # Codes are compared code point by code point: 'r' is not 'R' on MariaDB either (exact.py).
+        self.exact: sa.ColumnElement[Any] = self.column if self.numeric else CaseExact(self.column)
 
     def present(self) -> sa.ColumnElement[bool]:
         """A stored value that is neither SQL NULL nor a sentinel."""
@@ -54,11 +64,11 @@ class _Coded:
 
     def unknown(self) -> sa.ColumnElement[bool]:
         """A present stored value the map does not list."""
-        return sa.and_(self.present(), self.column.not_in(self.known))
+        return sa.and_(self.present(), self.exact.not_in(self.known))
 
     def served_non_null(self) -> sa.ColumnElement[bool]:
         if self.codes.unmapped == "null":
-            return self.column.in_(self.known)
+            return self.exact.in_(self.known)
         return self.present()
 
     def served_satisfies(
@@ -72,7 +82,7 @@ class _Coded:
         hits = [stored for stored, name in self.pairs if test(name)]
         terms: list[sa.ColumnElement[bool]] = []
         if hits:
-            terms.append(self.column == hits[0] if len(hits) == 1 else self.column.in_(hits))
+            terms.append(self.exact == hits[0] if len(hits) == 1 else self.exact.in_(hits))
         default = self.codes.default
         if default is not None and test(default):
             terms.append(self.unknown())
@@ -81,7 +91,7 @@ class _Coded:
         return sa.or_(*terms) if terms else sa.false()
 
     def _trimmed(self) -> sa.ColumnElement[Any]:
-        return self.column if self.numeric else sa.func.rtrim(self.column)
+        return self.column if self.numeric else CaseExact(sa.func.rtrim(self.column))
 
     def raw_equals(self, values: tuple[str, ...]) -> Callable[[sa.ColumnElement[Any]], sa.ColumnElement[bool]]:
         """Stored codes served as one of ``values`` by ``unmapped: raw`` (numbers compare as numbers)."""

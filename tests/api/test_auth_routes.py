@@ -43,7 +43,7 @@ def anonymous_reads(mapping: Mapping) -> set[str]:
         for version, spec in mapping.versions.items()
         for name, resource in spec.resources.items()
         if resource.anonymous
-        for verb in ("list", "get")
+        for verb in ("list", "get", "aggregate")
     }
 
 
