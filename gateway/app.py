@@ -18,6 +18,7 @@ from gateway.context import GatewayContext
 from gateway.docs import docs_handlers
 from gateway.executor import DatabaseExecutor
 from gateway.idempotency import identity_claims
+from gateway.mcp import McpEndpoint
 from gateway.metrics import InProgressMiddleware, count_response, instrument_engine, metrics_handlers
 from gateway.migration import count_migration, migration_handlers
 from gateway.ops import ops_handlers
@@ -29,6 +30,7 @@ from gateway.request_id import RequestIdMiddleware, add_request_id_header
 from gateway.streaming import ExportBudget
 from gateway.versions import lifecycle_headers, version_routers
 from gateway.webhooks import build_webhooks
+from gateway.wellknown import wellknown_handlers
 from legacy_adapters.database import Database
 from legacy_adapters.migration.routing import RoutedReader, open_databases
 from legacy_adapters.migration.shadow import MigrationStats, ShadowComparer
@@ -102,6 +104,8 @@ def create_app(
     hooks, hook_worker = build_webhooks(mapping, ctx.versions, database, state, ctx.audit)
     # Limits per client address run before authentication; per token identity, after it.
     limit_before_auth, limit_after_auth, stores = rate_limits(mapping.api)
+    # AI agents: /mcp answers each tool call with the REST route it stands for (gateway/mcp).
+    mcp = McpEndpoint(ctx) if mapping.mcp.enabled else None
     before_send: list[Any] = [add_request_id_header, count_response]
     if (lifecycle := lifecycle_headers(mapping, ctx.versions)) is not None:
         before_send.append(lifecycle)
@@ -113,6 +117,8 @@ def create_app(
             *docs_handlers(ctx),
             *admin_handlers(ctx),
             *metrics_handlers(),
+            *wellknown_handlers(ctx),
+            *(mcp.handlers() if mcp else []),
             *hooks,
         ],
         exception_handlers=exception_handlers,
@@ -131,6 +137,7 @@ def create_app(
         openapi_config=None,
         before_send=before_send,
         on_startup=[readiness.start, *([hook_worker.start] if hook_worker else [])],
+        lifespan=[mcp.lifespan] if mcp else [],
         on_shutdown=[
             readiness.stop,
             *([hook_worker.stop] if hook_worker else []),

@@ -11,6 +11,7 @@ is cut to ``MAX_PROBLEM_TEXT`` characters, so 10,000 unknown parameters or a
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -19,8 +20,9 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.exceptions import MethodNotAllowedException as LitestarMethodNotAllowed
 
-from gateway.exceptions import GatewayError, MethodNotAllowed, NotFound, for_status, from_legacy
+from gateway.exceptions import GatewayError, MethodNotAllowed, NotFound, Unauthorized, for_status, from_legacy
 from gateway.request_id import request_id
+from gateway.wellknown import metadata_url
 from legacy_adapters.exceptions import LegacyError
 
 __all__ = (
@@ -87,7 +89,35 @@ def problem_response(error: GatewayError, request: Request[Any, Any, Any] | None
 
 
 def _gateway(request: Request[Any, Any, Any], exc: GatewayError) -> Response[bytes]:
+    if isinstance(exc, Unauthorized) and "WWW-Authenticate" in exc.headers:
+        ctx = request.app.state.get("ctx")
+        if ctx is not None and ctx.mapping.auth is not None:
+            exc.headers = {
+                **exc.headers,
+                "WWW-Authenticate": _with_metadata(exc.headers["WWW-Authenticate"], ctx, request),
+            }
     return problem_response(exc, request)
+
+
+_PLAIN_URL = re.compile(r"^https?://[A-Za-z0-9.:\[\]_~%/-]+$")
+
+
+def _with_metadata(challenge: str, ctx: Any, request: Request[Any, Any, Any]) -> str:
+    """RFC 9728 5.1: the challenge says where the resource's metadata (and so its token issuer) is.
+
+    Put before ``error``: clients read ``error_description`` as the last parameter. A URL built
+    from a strange Host header (a quote, a non-ASCII byte) is left out rather than sent broken.
+    """
+    url = metadata_url(ctx.mapping, request)
+    if not _PLAIN_URL.match(url):
+        return challenge
+    scheme, _, rest = challenge.partition(" ")
+    realm, comma, others = rest.partition(", ")
+    return (
+        f'{scheme} {realm}, resource_metadata="{url}"{comma}{others}'
+        if comma
+        else f'{challenge}, resource_metadata="{url}"'
+    )
 
 
 def _legacy(request: Request[Any, Any, Any], exc: LegacyError) -> Response[bytes]:

@@ -37,6 +37,7 @@ from gateway.exceptions import (
 from gateway.executor import offloaded
 from gateway.idempotency import with_idempotency
 from gateway.migration import write_plan
+from gateway.mcp.dispatch import VIA
 from gateway.params import parse_key
 from gateway.problems import problem_of
 from gateway.request_id import request_id
@@ -166,6 +167,8 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
             status=status,
             before=old,
             after=new,
+            # Set only by an in-process call (gateway/mcp/dispatch.py): the scope's state, never a header.
+            via=request.scope.get("state", {}).get(VIA),
         )
 
         # The write has committed: a state store that fails now must not turn it into an error the

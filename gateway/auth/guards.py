@@ -40,6 +40,7 @@ __all__ = (
     "authorize_write",
     "read_guard",
     "scope_guard",
+    "token_guard",
     "write_guard",
 )
 
@@ -57,8 +58,11 @@ class Access:
     conditions: tuple[Comparison | MatchNothing | Related, ...]
 
 
-def authorize_read(resource: Resource, principal: Principal) -> Access:
-    """Check the read scope and build the principal's view, or raise 401/403."""
+def authorize_read(resource: Resource, principal: Principal, *, quiet: bool = False) -> Access:
+    """Check the read scope and build the principal's view, or raise 401/403.
+
+    ``quiet``: a refusal is an answer, not an event (the MCP tool list asks about every resource).
+    """
     spec = resource.spec
     try:
         if principal.anonymous:
@@ -71,7 +75,9 @@ def authorize_read(resource: Resource, principal: Principal) -> Access:
     except (Unauthorized, Forbidden) as exc:
         # A verified token's refusal is logged here (a bad token is logged when it is verified), so every
         # auth failure leaves a line naming its reason and subject.
-        log.warning("access refused", reason=exc.detail, subject=principal.subject, resource=resource.qualified_name)
+        if not quiet:
+            subject, where = principal.subject, resource.qualified_name
+            log.warning("access refused", reason=exc.detail, subject=subject, resource=where)
         raise
 
 
@@ -129,6 +135,16 @@ def scope_guard(scope: str, purpose: str) -> Guard:
             raise Unauthorized("a bearer token is required")
         if scope not in principal.scopes:
             raise Forbidden(f"{purpose} needs the scope {scope!r}", scope=scope)
+
+    return guard
+
+
+def token_guard(required: bool) -> Guard:
+    """A route whose handler decides per resource (``/mcp``): a verified token, when the gateway takes tokens."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        if required and principal_of(connection).anonymous:
+            raise Unauthorized("a bearer token is required")
 
     return guard
 

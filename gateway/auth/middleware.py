@@ -27,14 +27,24 @@ if TYPE_CHECKING:
 
     from gateway.auth.tokens import TokenVerifier
 
-__all__ = ("PUBLIC_PATHS", "BearerAuthentication", "is_public", "principal_of")
+__all__ = ("PUBLIC_PATHS", "BearerAuthentication", "authenticate", "is_public", "principal_of")
 
 log = structlog.get_logger("bridgehead.auth")
 
-PUBLIC_PATHS = ("^/health/", "^/docs(/|$)", "^/openapi/", "^/problems/", "^/metrics$", "^/webhooks/")
+PUBLIC_PATHS = (
+    "^/health/",
+    "^/docs(/|$)",
+    "^/openapi/",
+    "^/problems/",
+    "^/metrics$",
+    "^/webhooks/",
+    "^/\\.well-known/",
+)
 """Routes that never look at a token: probes, the documentation and its assets, the problem type
-pages, metrics (scraped from the operators' network), and webhooks (signed with a shared secret
-instead, checked by their handler over the raw body)."""
+pages, metrics (scraped from the operators' network), webhooks (signed with a shared secret
+instead, checked by their handler over the raw body), and the OAuth protected-resource metadata
+(RFC 9728) a client reads to find out where tokens come from. ``/mcp`` is authenticated here like
+every data route; its guard answers a missing token with the same 401 (``gateway/mcp``)."""
 _PUBLIC = re.compile("|".join(PUBLIC_PATHS))
 
 
@@ -52,34 +62,44 @@ class BearerAuthentication(AbstractAuthenticationMiddleware):
         self.verifier = verifier
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
-        header = connection.headers.get("authorization")
-        if not header:
-            return AuthenticationResult(user=ANONYMOUS, auth=None)
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            _refuse(connection, "the Authorization header must be 'Bearer <token>'", None)
-        verifier = self.verifier
-        if verifier is None:
-            _refuse(connection, "this gateway accepts no tokens (no auth configured)", None)
-        principal = verifier.cached(token)
-        if principal is None:
-            try:
-                principal = await anyio.to_thread.run_sync(verifier.verify, token)
-            except Unauthorized as exc:
-                _refuse(connection, exc.detail, token)
+        principal = await authenticate(connection.headers.get("authorization"), self.verifier, connection.url.path)
         # The token itself is never kept on the request: nothing downstream needs it, logs must not see it.
         return AuthenticationResult(user=principal, auth=None)
 
 
-def _refuse(connection: ASGIConnection[Any, Any, Any, Any], reason: str, token: str | None) -> NoReturn:
+async def authenticate(header: str | None, verifier: TokenVerifier | None, path: str) -> Principal:
+    """The principal an ``Authorization`` header stands for (``ANONYMOUS`` without one).
+
+    The one check every caller goes through: HTTP requests here, ``bridgehead mcp`` for its token.
+
+    Raises:
+        Unauthorized: a malformed header or a token that does not verify (logged with the reason).
+    """
+    if not header:
+        return ANONYMOUS
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        _refuse(path, "the Authorization header must be 'Bearer <token>'", None)
+    if verifier is None:
+        _refuse(path, "this gateway accepts no tokens (no auth configured)", None)
+    principal = verifier.cached(token)
+    if principal is None:
+        try:
+            principal = await anyio.to_thread.run_sync(verifier.verify, token)
+        except Unauthorized as exc:
+            _refuse(path, exc.detail, token)
+    return principal
+
+
+def _refuse(path: str, reason: str, token: str | None) -> NoReturn:
     claimed = None
     if token:
         try:  # for the log only: who the token claims to be, never the token itself
             claimed = jwt.decode(token, options={"verify_signature": False}).get("sub")
         except jwt.PyJWTError:
             claimed = None
-    log.warning("authentication refused", reason=reason, claimed_subject=claimed, path=connection.url.path)
+    log.warning("authentication refused", reason=reason, claimed_subject=claimed, path=path)
     raise Unauthorized(reason)
 
 

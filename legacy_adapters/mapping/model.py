@@ -25,6 +25,8 @@ __all__ = (
     "FieldSpec",
     "FieldType",
     "Mapping",
+    "McpConfig",
+    "McpSpec",
     "MigrationSpec",
     "Phase",
     "RateLimitConfig",
@@ -239,6 +241,34 @@ class ActionSpec(_Spec, frozen=True):
     description: str | None = None
 
 
+class McpSpec(_Spec, frozen=True):
+    """What AI agents may do with a resource through the MCP server (``/mcp``, ``bridgehead mcp``).
+
+    Reading (describe, list, get, aggregate) follows the resource's scopes as on REST; writes
+    are off unless named here, and still need the token's write (or action) scope.
+    """
+
+    tools: bool = True
+    """Offer the resource's read tools at all; ``false`` keeps it out of MCP."""
+    create: bool = False
+    """Offer ``<resource>_create`` (the resource must be ``writable``)."""
+    update: bool = False
+    """Offer ``<resource>_update`` (the resource must be ``writable``)."""
+    actions: list[str] = []
+    """Actions offered as ``<resource>_<action>`` tools."""
+
+
+class McpConfig(_Spec, frozen=True):
+    """The MCP server as a whole."""
+
+    enabled: bool = True
+    """Serve ``/mcp`` (and let ``bridgehead mcp`` run)."""
+    version: str | None = None
+    """The API version whose resources become tools; the last one declared when unset."""
+    instructions: str | None = None
+    """Told to the agent when it connects (what the data is, how to use the tools)."""
+
+
 class ScopeSpec(_Spec, frozen=True):
     read: str | None = None
     write: str | None = None
@@ -298,6 +328,8 @@ class ResourceSpec(_Spec, frozen=True):
     """How DELETE is honoured; without it DELETE answers 405."""
     defaults: dict[str, Scalar] = {}
     """Stored values for unmapped columns on insert, e.g. ``{DELFLG: N}`` for a NOT NULL flag."""
+    mcp: McpSpec = McpSpec()
+    """What the MCP server offers agents for this resource (reads only, unless writes are named)."""
     database: str | None = None
     """Which of the mapping's ``databases`` holds ``table``; the default database when unset."""
     migration: MigrationSpec | None = None
@@ -372,7 +404,14 @@ class Mapping(_Spec, frozen=True):
     """Sync definitions; validated by the sync package, which owns their schema."""
     webhooks: dict[str, Any] | None = None
     """Inbound webhooks (signing secrets, what each event changes); validated by ``sync.webhooks``."""
+    mcp: McpConfig = McpConfig()
+    """The MCP server for AI agents: tools generated from ``mcp.version``'s resources."""
 
     def database_of(self, name: str | None) -> DatabaseConfig:
         """The database called ``name`` (the default one for None)."""
         return self.database if name is None else self.databases[name]
+
+    @property
+    def mcp_version(self) -> str:
+        """The version MCP tools are generated from."""
+        return self.mcp.version or list(self.versions)[-1]

@@ -61,6 +61,9 @@ def validate_mapping(mapping: Mapping) -> None:
         for name, resource in version.resources.items():
             check_migration(f"versions.{version_name}.resources.{name}", resource, mapping)
     _check_auth(mapping)
+    if mapping.mcp.version is not None and mapping.mcp.version not in mapping.versions:
+        known = ", ".join(mapping.versions)
+        raise MappingError(f"unknown version {mapping.mcp.version!r} (versions: {known})", path="mcp.version")
 
 
 def _check_lifecycle(path: str, version: VersionSpec) -> None:
@@ -167,6 +170,13 @@ def _check_resource(path: str, resource: ResourceSpec, version: VersionSpec) -> 
                     f"takes {source!r}, which is neither a field ({known}) nor 'body.<name>'",
                     path=f"{where}.params.{param}",
                 )
+    for verb in ("create", "update"):
+        if getattr(resource.mcp, verb) and not resource.writable:
+            raise MappingError(f"{verb} needs a writable resource (writable: true)", path=f"{path}.mcp.{verb}")
+    for action_name in resource.mcp.actions:
+        if action_name not in resource.actions:
+            known_actions = ", ".join(resource.actions) or "none"
+            raise MappingError(f"unknown action {action_name!r} (actions: {known_actions})", path=f"{path}.mcp.actions")
     delete = resource.delete
     if delete is not None and bool(delete.column) == delete.hard:
         raise MappingError("give either a soft-delete 'column' and 'value', or 'hard: true'", path=f"{path}.delete")

@@ -166,7 +166,10 @@ class DateTimePair:
     def to_legacy(self, value: Any) -> tuple[Any, Any]:
         if not isinstance(value, dt.datetime) or value.utcoffset() is None:
             raise Unencodable(f"expected a datetime with a time zone, got {value!r}")
-        local = value.astimezone(self.zone)
+        try:
+            local = value.astimezone(self.zone)
+        except OverflowError:  # 0001-01-01T00:00Z is before year 1 in a zone east of UTC
+            raise Unencodable(f"{value.isoformat()} is outside the dates {self.zone.key} local time can hold") from None
         return self.date.to_legacy(local.date()), self.time.to_legacy(local.time())
 
 

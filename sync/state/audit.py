@@ -34,6 +34,7 @@ AUDIT = sa.Table(
     sa.Column("status", sa.Integer, nullable=False),
     sa.Column("before", sa.Text),
     sa.Column("after", sa.Text),
+    sa.Column("via", sa.String(160)),
 )
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
@@ -52,6 +53,8 @@ class AuditEntry(msgspec.Struct, kw_only=True):
     status: int
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
+    via: str | None = None
+    """How the write arrived when not by a plain REST call: ``mcp:<tool>`` for an agent's tool call."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,7 @@ class AuditLog:
                     status=entry.status,
                     before=None if entry.before is None else _encoder.encode(entry.before).decode(),
                     after=None if entry.after is None else _encoder.encode(entry.after).decode(),
+                    via=entry.via,
                 )
             )
 
@@ -116,6 +120,7 @@ class AuditLog:
                 status=r.status,
                 before=None if r.before is None else msgspec.json.decode(r.before),
                 after=None if r.after is None else msgspec.json.decode(r.after),
+                via=r.via,
             )
             for r in rows
         ]

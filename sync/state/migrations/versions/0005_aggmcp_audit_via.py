@@ -1,0 +1,25 @@
+"""Audit entries say how a write arrived: ``via`` is ``mcp:<tool>`` for an AI agent's tool call.
+
+Revision ID: aggmcp_audit_via
+Revises: 0004
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "aggmcp_audit_via"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("audit") as batch:
+        batch.add_column(sa.Column("via", sa.String(160), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("audit") as batch:
+        batch.drop_column("via")
