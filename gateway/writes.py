@@ -36,8 +36,8 @@ from gateway.exceptions import (
 )
 from gateway.executor import offloaded
 from gateway.idempotency import with_idempotency
-from gateway.migration import write_plan
 from gateway.mcp.dispatch import VIA
+from gateway.migration import write_plan
 from gateway.params import parse_key
 from gateway.problems import problem_of
 from gateway.request_id import request_id

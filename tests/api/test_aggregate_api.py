@@ -73,7 +73,7 @@ def test_text_dates_cannot_be_bucketed(client: Client, admin: dict[str, str]) ->
 def test_cursors_belong_to_their_query(client: Client, admin: dict[str, str]) -> None:
     first = client.get("/v1/jobs/aggregate?group_by=customer_id&limit=3", headers=admin)
     cursor = first.json()["next_cursor"]
-    assert cursor and first.headers["link"].endswith('rel="next"')
+    assert cursor and 'rel="next"' in first.headers["link"]
     other = client.get(f"/v1/jobs/aggregate?group_by=customer_id&limit=3&rush=true&cursor={cursor}", headers=admin)
     assert other.status_code == 400 and "different query" in other.json()["detail"]
     forged = client.get(f"/v1/jobs/aggregate?group_by=customer_id&limit=3&cursor={cursor[:-2]}xx", headers=admin)
