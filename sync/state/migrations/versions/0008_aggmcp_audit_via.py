@@ -1,7 +1,7 @@
 """Audit entries say how a write arrived: ``via`` is ``mcp:<tool>`` for an AI agent's tool call.
 
 Revision ID: aggmcp_audit_via
-Revises: alerts_state
+Revises: xero_holds_and_usage
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "aggmcp_audit_via"
-down_revision = "alerts_state"
+down_revision = "xero_holds_and_usage"
 branch_labels = None
 depends_on = None
 
