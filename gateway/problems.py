@@ -89,7 +89,8 @@ def problem_response(error: GatewayError, request: Request[Any, Any, Any] | None
 
 
 def _gateway(request: Request[Any, Any, Any], exc: GatewayError) -> Response[bytes]:
-    if isinstance(exc, Unauthorized) and "WWW-Authenticate" in exc.headers:
+    # Only /mcp's challenge grows (versions' answers stay byte for byte what they were: tests/snapshots).
+    if isinstance(exc, Unauthorized) and "WWW-Authenticate" in exc.headers and request.url.path == "/mcp":
         ctx = request.app.state.get("ctx")
         if ctx is not None and ctx.mapping.auth is not None:
             exc.headers = {
