@@ -1,4 +1,4 @@
-"""The ``bridgehead`` command: serve, demo, check, openapi, token issue.
+"""The ``bridgehead`` command: serve, demo, check, openapi, token issue (and sync, sandbox, runbook, …).
 
 Every failure a user can cause (bad mapping, missing secret, unreachable
 database) ends in one readable line on stderr and a non-zero exit, never a traceback.
@@ -568,10 +568,11 @@ def demo_db(rows: int, seed: int, output: str) -> None:
     click.echo(f"{output}: {summary} in {(dt.datetime.now() - started).total_seconds():.1f}s")
 
 
-from sync.cli import sandbox_command, sync_group  # noqa: E402
+from sync.cli import runbook_command, sandbox_command, sync_group  # noqa: E402
 
 main.add_command(sync_group, "sync")
 main.add_command(sandbox_command, "sandbox")
+main.add_command(runbook_command, "runbook")
 from sync.cli_xero import xero_group  # noqa: E402
 
 main.add_command(xero_group, "xero")

@@ -1,5 +1,5 @@
 """``bridgehead sync run|status|history|errors|conflicts|show|approvals|approve|reject|dlq|pause|resume``,
-and ``bridgehead sandbox``.
+``bridgehead sandbox`` and ``bridgehead runbook``.
 
 Mounted by ``gateway/cli.py``. Each command reads the mapping's ``sync`` section;
 failures a user can cause end in one line on stderr, never a traceback.
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from sync.config import SyncConfig
     from sync.state.sync_store import SyncStore
 
-__all__ = ("sandbox_command", "sync_group")
+__all__ = ("runbook_command", "sandbox_command", "sync_group")
 
 
 def _fail(message: str) -> NoReturn:
@@ -84,7 +84,15 @@ def sync_group() -> None:
 @click.option("--dry-run", is_flag=True, help="Print planned creates/updates/deletes and a sample diff; send nothing.")
 @click.option("--only", default=None, help="Run one sync by name.")
 @click.option("--loop", is_flag=True, help="Keep running each sync on its own interval_s schedule, in its own thread.")
-def run(config: str | None, state_url: str | None, dry_run: bool, only: str | None, loop: bool) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="With --loop: serve Prometheus metrics (bridgehead_sync_*) on this port.",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address the metrics port listens on.")
+def run(config: str | None, state_url: str | None, dry_run: bool, only: str | None, loop: bool,
+        metrics_port: int | None, metrics_host: str) -> None:  # fmt: skip
     """Run every sync once (or one with --only); exit 1 when a run failed or a record did not go."""
     import httpx
     from rich.progress import Progress
@@ -109,6 +117,8 @@ def run(config: str | None, state_url: str | None, dry_run: bool, only: str | No
 
         engine = SyncEngine(sync_config, mapping, database, store, http, progress=progress)
         if loop:
+            if metrics_port is not None:
+                _serve_metrics(metrics_host, metrics_port)
             SyncLoop(engine, names, dry_run=dry_run, on_report=lambda r: _print_report(r, dry_run)).run_forever()
             return
         failed = False
@@ -123,6 +133,18 @@ def run(config: str | None, state_url: str | None, dry_run: bool, only: str | No
             failed |= report.status in ("failed", "partially_failed")
     if failed:
         sys.exit(1)
+
+
+def _serve_metrics(host: str, port: int) -> Any:
+    """Serve ``/metrics`` from a daemon thread; the server (``shutdown()`` stops it)."""
+    from prometheus_client import start_http_server
+
+    try:
+        server, _thread = start_http_server(port, addr=host)
+    except OSError as exc:
+        _fail(f"cannot serve metrics on {host}:{port}: {exc.strerror}")
+    click.echo(f"metrics: http://{host}:{port}/metrics")
+    return server
 
 
 def _print_report(report: Any, dry_run: bool) -> None:
@@ -466,3 +488,34 @@ def sandbox_command(port: int, token: str, fault_rate: float, hang_s: float) -> 
         Sandboxes(fake, xero).asgi, host="127.0.0.1", port=port, log_level="warning", access_log=False,
         lifespan="off", interface="asgi3",
     )  # fmt: skip
+
+
+@click.command("runbook")
+@_config
+@_state
+@click.option("-o", "--out", "out_dir", default="runbook", show_default=True, help="Folder the pages are written to.")
+@click.option("--sync", "only", default=None, help="Only this sync's page.")
+@click.option("--no-state", is_flag=True, help="Leave out the state store's section (pages from the mapping alone).")
+def runbook_command(config: str | None, state_url: str | None, out_dir: str, only: str | None, no_state: bool) -> None:
+    """Write one Markdown runbook page per sync (<sync>.md): what it syncs, how to pause, replay, approve,
+    roll back and reconnect it, and where to look when it fails."""
+    from sync.runbook import write_runbooks
+
+    mapping, sync_config = _load(config)
+    path = config or _default_config()
+    if only is not None:
+        if only not in sync_config.syncs:
+            _fail(f"unknown sync {only!r} (known: {', '.join(sync_config.syncs)})")
+        sync_config = msgspec.structs.replace(sync_config, syncs={only: sync_config.syncs[only]})
+    store = None
+    if not no_state:
+        try:
+            store = _store(sync_config, state_url)
+        except Exception as exc:  # an unreachable store still leaves the mapping's pages worth writing
+            click.echo(f"bridgehead: state store not read ({type(exc).__name__}); pages without it", err=True)
+    try:
+        written = write_runbooks(mapping, sync_config, store, out_dir, mapping_path=path)
+    except OSError as exc:
+        _fail(f"cannot write {out_dir}: {exc.strerror}")
+    for page in written:
+        click.echo(str(page))

@@ -51,6 +51,7 @@ from sync.changes import encode_key, make_detector
 from sync.connectors.base import Connector, OutRecord, PushResult
 from sync.connectors.registry import ConnectorContext, plugin
 from sync.exceptions import Deferred, Fatal, LeaseLost, QuotaExhausted, Retriable
+from sync.metrics import observe_run
 from sync.numbers import Rounded
 from sync.plan import decide, preview, referenced_fields, render
 from sync.retry import next_attempt_in
@@ -247,6 +248,7 @@ class SyncEngine:
         self.store.move_run(report.run_id, "awaiting_approval")
         report.status, report.error = "awaiting_approval", reason
         log.warning("sync run awaits approval", sync=report.sync, run=report.run_id, reason=reason)
+        observe_run(report)
         self.alerts.safely([report.sync])  # a held sync sends nothing until someone looks: tell them now
         return report
 
@@ -282,6 +284,7 @@ class SyncEngine:
         if status != "cancelled":
             self.store.note_outcome(report.sync, status in ("failed", "partially_failed"))
         log.info("sync run finished", sync=report.sync, run=report.run_id, status=status, done=dict(report.done))
+        observe_run(report)
         self.alerts.safely([report.sync])  # raised or cleared once per change, whichever worker sees it first
         return report
 

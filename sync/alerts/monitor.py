@@ -19,6 +19,7 @@ import structlog
 from sync.alerts.conditions import evaluate_conditions
 from sync.alerts.delivery import AlertChannel, channels_for, deliver
 from sync.alerts.model import AlertNotice, Condition, runbook_page
+from sync.metrics import observe_condition
 from sync.state.utc import utcnow
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class AlertMonitor:
         """Evaluate ``syncs`` (every sync and destination when None); the changes this call made and delivered."""
         changes = []
         for condition in evaluate_conditions(self.config, self.store, self.clock(), syncs):
+            observe_condition(condition)
             change = self._apply(condition)
             if change is not None:
                 changes.append(change)

@@ -98,6 +98,12 @@ def legacy(db: Path, sql: str, *params: Any) -> None:
 def test_three_failing_runs_raise_one_alert_and_recovery_clears_it(
     alerting: Any, fake: FakeShopify, store: SyncStore, smtp: SmtpSink
 ) -> None:
+    from prometheus_client import REGISTRY
+
+    def failed_runs() -> float:
+        return REGISTRY.get_sample_value("bridgehead_sync_runs_total", {"sync": "items", "status": "failed"}) or 0.0
+
+    before = failed_runs()
     engine, hooks = alerting()
     fake.token = "rotated-by-the-merchant"  # every request is refused 401: each run fails
     first, second = engine.run("items"), engine.run("items")
@@ -113,6 +119,8 @@ def test_three_failing_runs_raise_one_alert_and_recovery_clears_it(
     assert len(hooks.events("failing_runs")) == 1, "one alert per state change, not one per failing run"
     (active,) = [a for a in list_active(store) if a.kind == "failing_runs"]
     assert (active.subject, active.value, active.threshold) == ("items", 5, 3)
+    assert failed_runs() - before == 5
+    assert REGISTRY.get_sample_value("bridgehead_sync_alert_active", {"kind": "failing_runs", "subject": "items"}) == 1
 
     fake.token = "sandbox-token"
     assert engine.run("items").status == "succeeded"
