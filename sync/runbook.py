@@ -81,6 +81,7 @@ _OWNERS = {
     "destination": "destination: sent when the record is created, never overwritten",
     "newest": "newest: the later change wins; clashes recorded (`sync conflicts`)",
 }
+_KINDS = {"shopify": "Shopify", "xero": "Xero"}
 _MODES = {
     "upsert": "creates and updates; a row gone from the source is left alone in the destination",
     "update_only": "updates records that exist; creates nothing",
@@ -204,8 +205,10 @@ class _Page:
     def what(self) -> Iterator[str]:
         spec, dest = self.spec, self.destination
         mode = _MODES[spec.mode].format(on_delete=spec.on_delete)
-        yield (f"One direction: **legacy `{spec.resource}` → {dest.kind.capitalize()} `{spec.object}`** "
-               f"(destination `{spec.destination}`, {dest.url}, Admin API {dest.api_version}).")  # fmt: skip
+        api = f", API version {dest.api_version}" if getattr(dest, "api_version", None) else ""
+        where = f", {dest.url}" if getattr(dest, "url", None) else ""
+        yield (f"One direction: **legacy `{spec.resource}` → {_KINDS.get(dest.kind, dest.kind)} `{spec.object}`** "
+               f"(destination `{spec.destination}`{where}{api}).")  # fmt: skip
         yield ""
         where = f" (rows where `{self.resource.where}`)" if self.resource.where else ""
         table = self.resource.table
@@ -354,23 +357,47 @@ class _Page:
         yield ("5. Runs that would change much of the destination wait for approval: reject the bad one "
                "instead of approving it (above).")  # fmt: skip
 
+    def _env(self, key: str) -> str:
+        """The variable(s) behind destination setting ``key``, or the mapping key when it is written in the file."""
+        refs = env_references(self.path) if self.path else {}
+        names = refs.get(f"sync.destinations.{self.spec.destination}.{key}", [])
+        return ", ".join(f"`{n}`" for n in names) or f"`sync.destinations.{self.spec.destination}.{key}` in the mapping"
+
     def reconnect(self) -> Iterator[str]:
         dest, name = self.destination, self.spec.destination
-        names = [n for p, ns in (env_references(self.path) if self.path else {}).items()
-                 if p == f"sync.destinations.{name}.token" for n in ns]  # fmt: skip
-        variable = f"`{names[0]}`" if names else f"`sync.destinations.{name}.token` in the mapping"
+        after = self._threshold("after_failures")
         if dest.kind == "shopify":
             yield (f"Shopify answers 401 when the Admin API access token is revoked or rotated: every run of "
-                   f"this sync then ends `failed` and the `failing_runs` alert is raised after "
-                   f"{self._threshold('after_failures')} runs.")  # fmt: skip
+                   f"this sync then ends `failed` and the `failing_runs` alert is raised after {after} "
+                   "runs.")  # fmt: skip
             yield ""
             yield "1. In the Shopify admin (Settings → Apps and sales channels → Develop apps), reinstall the app or"
             yield "   create a new Admin API access token with the same scopes (products, inventory, customers)."
-            yield f"2. Put it in {variable} where the sync runs, and restart `{self.cmd('sync run --loop')}`."
+            yield f"2. Put it in {self._env('token')} where the sync runs, and restart `{self.cmd('sync run --loop')}`."
             yield f"3. Check: `{self.cmd(f'sync run --only {self.sync}')}` succeeds; the alert clears by itself."
+        elif dest.kind == "xero" and getattr(dest, "auth", None) == "oauth":
+            yield ("Xero refuses a refresh token that went unused for 60 days or whose user disconnected the app: "
+                   "the grant is marked `reconnect`, the `reconnect_needed` alert is raised, and nothing "
+                   "is sent.")  # fmt: skip
+            yield ""
+            yield f"1. `{self.cmd(f'xero connect --destination {name}')}` and consent in the browser as a user of"
+            yield "   the organisation (the grant is stored sealed in the state store)."
+            yield f"2. Check: `{self.cmd('xero status')}`; the alert clears at the next evaluation."
+            yield f"3. Send what waited: `{self.cmd(f'sync run --only {self.sync}')}`."
+        elif dest.kind == "xero":
+            secret = self._env("client_secret") if getattr(dest, "auth", None) == "client_credentials" else (
+                "`BRIDGEHEAD_XERO_ACCESS_TOKEN`")  # fmt: skip
+            yield (f"With `auth: {getattr(dest, 'auth', '')}` Xero answers 401 once the credentials are revoked: runs "
+                   f"end `failed` and `failing_runs` is raised after {after} runs.")  # fmt: skip
+            yield ""
+            yield f"1. Create new credentials in the Xero developer portal and put them in {secret}."
+            yield f"2. Restart `{self.cmd('sync run --loop')}`;"
+            yield f"   check with `{self.cmd(f'sync run --only {self.sync}')}`."
         else:
-            yield f"1. `{self.cmd(f'xero connect --destination {name}')}` and consent in the browser."
-            yield f"2. Check the grant: `{self.cmd('xero status')}`; the `reconnect_needed` alert clears by itself."
+            yield f"1. Renew destination `{name}`'s credentials ({dest.kind});"
+            yield f"   restart `{self.cmd('sync run --loop')}`."
+            yield f"2. Check with `{self.cmd(f'sync run --only {self.sync}')}`."
+        yield ""
         yield (f"Whatever the destination, the `reconnect_needed` alert and `{self.cmd('sync status')}` (state "
                "`reconnect`) say when a stored grant was refused.")  # fmt: skip
 

@@ -18,6 +18,8 @@ from click.testing import CliRunner
 
 from gateway.cli import main
 from legacy_adapters.demo import DEMO_MAPPING_PATH
+from legacy_adapters.mapping import load_mapping
+from sync.config import load_sync_config
 from sync.runbook import SECTIONS, env_references
 from sync.state.sync_store import SyncStore
 from tests.conftest import demo_environ
@@ -68,7 +70,8 @@ def pages(tmp_path_factory: pytest.TempPathFactory, demo_db_path: Path) -> dict[
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     written = sorted(Path(line) for line in result.output.split())
-    assert [p.name for p in written] == ["customers.md", "items.md", "stock.md"]
+    assert {"customers.md", "items.md", "stock.md"} <= {p.name for p in written}
+    assert len(written) == len(load_sync_config(load_mapping(DEMO_MAPPING_PATH, env).sync).syncs)
     return {p.stem: p.read_text(encoding="utf-8") for p in written}
 
 
@@ -117,9 +120,14 @@ def test_the_stock_page_says_what_flows_where_field_by_field(pages: dict[str, st
 
 def test_credentials_are_named_never_shown(pages: dict[str, str]) -> None:
     for text in pages.values():
-        assert TOKEN_VALUE not in text and "sandbox-token" not in text
-        assert "| `BRIDGEHEAD_SHOPIFY_TOKEN` | destination `shop` | `sync.destinations.shop.token` |" in text
+        assert TOKEN_VALUE not in text and "sandbox-token" not in text and "sandbox-client-secret" not in text
         assert "| `BRIDGEHEAD_DB_URL` | the legacy database | `database.url` |" in text
+    for name in ("items", "stock", "customers"):
+        assert "| `BRIDGEHEAD_SHOPIFY_TOKEN` | destination `shop` | `sync.destinations.shop.token` |" in pages[name]
+        assert "BRIDGEHEAD_XERO_CLIENT_SECRET" not in pages[name], "another destination's credentials"
+    xero = pages["xero_contacts"]
+    assert "| `BRIDGEHEAD_XERO_CLIENT_SECRET` | destination `books` | `sync.destinations.books.client_secret` |" in xero
+    assert "put them in `BRIDGEHEAD_XERO_CLIENT_SECRET`" in xero and "BRIDGEHEAD_SHOPIFY_TOKEN" not in xero
     refs = env_references(DEMO_MAPPING_PATH)
     assert refs["sync.destinations.shop.token"] == ["BRIDGEHEAD_SHOPIFY_TOKEN"]
 
