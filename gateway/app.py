@@ -14,6 +14,7 @@ from litestar.middleware import DefineMiddleware
 from gateway.admin import admin_handlers
 from gateway.auth.middleware import BearerAuthentication
 from gateway.auth.tokens import TokenVerifier
+from gateway.console import RequestCounter, SyncConsole, console_api_handlers, console_page_handlers
 from gateway.context import GatewayContext
 from gateway.docs import docs_handlers
 from gateway.executor import DatabaseExecutor
@@ -54,6 +55,7 @@ def create_app(
     cursor_secret: bytes | None = None,
     await_database: bool = False,
     on_mismatch: Callable[[str], None] | None = None,
+    sync_http: httpx.Client | None = None,
 ) -> Litestar:
     """Build the gateway for ``mapping``.
 
@@ -67,6 +69,8 @@ def create_app(
         await_database: the mapping has not been checked against the database yet (it was down):
             answer 503 on data routes until it answers and matches (``gateway.readiness``).
         on_mismatch: called with the findings when that late check fails (``serve`` stops).
+        sync_http: the client the console's runs (run now, approve) reach the destinations with;
+            a plain client, made on first use, when omitted.
     """
     database = database or Database(mapping.database)
     databases = open_databases(mapping, database)
@@ -101,12 +105,14 @@ def create_app(
         identity_claims=identity_claims(mapping),
     )
     instrument_engine(database.engine)
+    syncs = SyncConsole(mapping, database, state, sync_http)
+    requests = RequestCounter(state)
     hooks, hook_worker = build_webhooks(mapping, ctx.versions, database, state, ctx.audit)
     # Limits per client address run before authentication; per token identity, after it.
     limit_before_auth, limit_after_auth, stores = rate_limits(mapping.api)
     # AI agents: /mcp answers each tool call with the REST route it stands for (gateway/mcp).
     mcp = McpEndpoint(ctx) if mapping.mcp.enabled else None
-    before_send: list[Any] = [add_request_id_header, count_response]
+    before_send: list[Any] = [add_request_id_header, count_response, requests.count]
     if (lifecycle := lifecycle_headers(mapping, ctx.versions)) is not None:
         before_send.append(lifecycle)
     return Litestar(
@@ -116,6 +122,8 @@ def create_app(
             *migration_handlers(ctx),
             *docs_handlers(ctx),
             *admin_handlers(ctx),
+            *console_page_handlers(mapping),
+            *console_api_handlers(ctx, syncs, requests),
             *metrics_handlers(),
             *wellknown_handlers(ctx),
             *(mcp.handlers() if mcp else []),
@@ -136,10 +144,12 @@ def create_app(
         cors_config=cors_config(mapping.api),
         openapi_config=None,
         before_send=before_send,
-        on_startup=[readiness.start, *([hook_worker.start] if hook_worker else [])],
+        on_startup=[readiness.start, requests.start, *([hook_worker.start] if hook_worker else [])],
         lifespan=[mcp.lifespan] if mcp else [],
         on_shutdown=[
             readiness.stop,
+            requests.stop,
+            syncs.close,
             *([hook_worker.stop] if hook_worker else []),
             executor.shutdown,
             exports.shutdown,

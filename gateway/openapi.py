@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gateway.console.openapi import admin_paths, admin_schemas
 from gateway.params import MAX_IN_VALUES
 from legacy_adapters.query.filters import OPERATORS
 
@@ -425,7 +426,9 @@ def build_openapi(mapping: Mapping, version: str, resources: dict[str, Resource]
     document: dict[str, Any] = {"openapi": "3.1.0", "info": info}
     if api.server_url:
         document["servers"] = [{"url": api.server_url}]
-    document["paths"] = paths
+    # The admin API (the console's) is served beside every version: documented in each document.
+    document["paths"] = {**paths, **admin_paths()}
+    schemas.update(admin_schemas())
     document["components"] = {
         "schemas": schemas,
         "headers": _HEADERS,

@@ -151,6 +151,8 @@ class SyncConfig(_Spec, frozen=True):
     alert: AlertConfig | None = None
     lease_s: float = 60.0
     """How long a worker's claim on outbox records lasts before another worker may take them."""
+    outcome_retention_days: int = 14
+    """Days the row-level outcomes of runs (request sent, destination answer) are kept for the console."""
 
 
 def _convert(raw: Any, kind: type[Any], path: str) -> Any:
@@ -196,6 +198,8 @@ def _load_sync_config(raw: dict[str, Any] | None) -> SyncConfig:
             raise MappingError(str(exc), path=f"{path}.kind") from None
         destinations[name] = _convert(block, plugins[name].config_type, path)
     config = msgspec.structs.replace(config, destinations=destinations)
+    if not 1 <= config.outcome_retention_days <= 3650:
+        raise MappingError("keep outcomes from 1 to 3650 days", path="sync.outcome_retention_days")
     for name, spec in config.syncs.items():
         path = f"sync.syncs.{name}"
         if spec.destination not in config.destinations:

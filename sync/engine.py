@@ -29,6 +29,7 @@ What a failure costs is decided per record and per request, never per run:
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import socket
 import threading
@@ -189,6 +190,8 @@ class SyncEngine:
         for stale in self.store.abandon_stale_runs(name, self.config.lease_s):
             log.warning("sync run abandoned", sync=name, run=stale)
         report = RunReport(self.store.start_run(name, self.worker), name)
+        # Row-level outcomes are kept for a configured number of days (the console's run detail).
+        self.store.prune_outcomes(dt.datetime.now(dt.UTC) - dt.timedelta(days=self.config.outcome_retention_days))
         if self.store.is_paused(name):
             return self._finish(report, "cancelled", "paused")
         if (hold := self.store.destination_hold(spec.destination)) is not None:
@@ -534,6 +537,7 @@ class SyncEngine:
                 assert entry is not None  # not creating: the entry exists
                 self.store.complete_many([(item, entry.remote_id, entry.extra, entry.sent)], run_id=report.run_id,
                                          counts={f"done_{op}s": 1})  # fmt: skip
+                self.store.record_outcomes(report.run_id, name, [{"key": item.key, "outcome": "unchanged"}])
                 report.done[op] += 1
                 continue
             send_id = f"{report.run_id}:{item.id}:{item.fingerprint}"  # one key per real send (issue 12, item 1)
@@ -554,12 +558,15 @@ class SyncEngine:
         """A record whose parent has no remote record: wait if a run will deliver it, else a final skip."""
         sync, key = parent
         if self.store.outbox_prints(sync, [key]):
-            self.store.fail(item, report.run_id, f"waits for {sync} {key}, planned but not delivered yet",
-                            max_attempts=1, kind="deferred")  # fmt: skip
+            why = f"waits for {sync} {key}, planned but not delivered yet"
+            self.store.fail(item, report.run_id, why, max_attempts=1, kind="deferred")
+            self.store.record_outcomes(report.run_id, name, [{"key": item.key, "outcome": "deferred", "error": why}])
             report.deferred += 1
             return
         why = "dead-lettered" if self.store.parked(sync, [key]) else "not in the source or not synced"
-        self.store.skip(item, report.run_id, f"skipped: parent {sync} {key} not synced ({why})")
+        reason = f"skipped: parent {sync} {key} not synced ({why})"
+        self.store.skip(item, report.run_id, reason)
+        self.store.record_outcomes(report.run_id, name, [{"key": item.key, "outcome": "skipped", "error": reason}])
         report.skipped += 1
 
     def _record(
@@ -579,9 +586,14 @@ class SyncEngine:
         notes = notes or {}
         by_key = {item.key: (item, op, sent) for item, op, sent in meta}
         delivered, counts = [], Counter[str]()
+        outcomes: list[dict[str, Any]] = []
         for result in results:
             item, op, sent = by_key[result.key]
+            trace = {"key": item.key, "request": result.request, "answer": result.answer}
+            if result.error is not None:
+                trace["error"] = str(result.error)
             if result.error is None:
+                outcomes.append({**trace, "outcome": f"{op}d"})
                 entry = entries.get(item.key)
                 remote_id = result.remote_id or (entry.remote_id if entry else None)
                 extra = {**(entry.extra if entry else {}), **result.extra}
@@ -598,17 +610,22 @@ class SyncEngine:
             if isinstance(error, Retriable):
                 self.store.fail(item, report.run_id, str(error), max_attempts=spec.max_attempts, kind="transient",
                                 retry_in_s=next_attempt_in(item.retries + 1, error))  # fmt: skip
+                outcomes.append({**trace, "outcome": "failed"})
                 report.failed += 1
                 continue
             if isinstance(error, Deferred):
                 self.store.fail(item, report.run_id, str(error), max_attempts=spec.max_attempts, kind="deferred")
+                outcomes.append({**trace, "outcome": "deferred"})
                 report.deferred += 1
                 continue
             dead = self.store.fail(item, report.run_id, str(error), max_attempts=spec.max_attempts)
+            outcomes.append({**trace, "outcome": "dead_lettered" if dead else "failed"})
             report.failed += 1
             report.dead_lettered += int(dead)
         if delivered:
             self.store.complete_many(delivered, run_id=report.run_id, counts=dict(counts))
+        # After the records' own state: an outcome row is a record of what happened, never a source of truth.
+        self.store.record_outcomes(report.run_id, name, outcomes)
 
 
 class _PlanLease:

@@ -39,12 +39,16 @@ PUBLIC_PATHS = (
     "^/metrics$",
     "^/webhooks/",
     "^/\\.well-known/",
+    "^/admin/?$",
+    "^/admin/assets/",
 )
 """Routes that never look at a token: probes, the documentation and its assets, the problem type
 pages, metrics (scraped from the operators' network), webhooks (signed with a shared secret
-instead, checked by their handler over the raw body), and the OAuth protected-resource metadata
-(RFC 9728) a client reads to find out where tokens come from. ``/mcp`` is authenticated here like
-every data route; its guard answers a missing token with the same 401 (``gateway/mcp``)."""
+instead, checked by their handler over the raw body), the OAuth protected-resource metadata
+(RFC 9728) a client reads to find out where tokens come from, and the console's page and assets
+(they hold no data; its script calls the admin API with the operator's token). ``/mcp`` is
+authenticated here like every data route; its guard answers a missing token with the same 401
+(``gateway/mcp``)."""
 _PUBLIC = re.compile("|".join(PUBLIC_PATHS))
 
 

@@ -89,6 +89,11 @@ class AuthConfig(_Spec, frozen=True):
     jwks_cache_s: float = 300.0
     jwks_min_refetch_s: float = 5.0
     """A token with an unknown ``kid`` refetches the JWKS at most this often."""
+    login_url: str | None = None
+    """The identity provider's authorization endpoint: the console at ``/admin`` offers to sign in there
+    (``response_type=token``, back to ``/admin`` with the token in the fragment) besides pasting a token."""
+    login_client_id: str | None = None
+    """The console's client id at that identity provider."""
 
 
 class CorsConfig(_Spec, frozen=True):

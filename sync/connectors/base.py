@@ -40,6 +40,10 @@ class PushResult:
     remote_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     error: SyncError | None = None
+    request: dict[str, Any] | None = None
+    """What was sent for this record (its part of the request), for the run's row-level outcomes."""
+    answer: dict[str, Any] | None = None
+    """What the destination answered for it (its part of the response)."""
 
 
 class Connector(Protocol):

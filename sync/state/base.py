@@ -278,6 +278,27 @@ class StateStore(Protocol):
         """Dead letters back to the outbox with a fresh attempt budget; how many."""
         ...
 
+    def discard(self, sync: str | None = None, ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+        """Dead letters given up on: out of the DLQ, their row accepted as it is (planned again once it
+        changes); the letters as they were."""
+        ...
+
+    # -- row-level outcomes (sync/state/outcomes.py) ------------------------------------------
+
+    def record_outcomes(self, run_id: int, sync: str, outcomes: Sequence[dict[str, Any]]) -> None:
+        """Each ``{key, outcome, request?, answer?, error?}`` of a run; payloads are stored redacted."""
+        ...
+
+    def outcomes(
+        self, run_id: int, *, key: str | None = None, outcome: str | None = None, limit: int = 100, after_id: int = 0
+    ) -> list[dict[str, Any]]:
+        """A run's outcomes in recorded order; ``key`` matches part of the encoded legacy key."""
+        ...
+
+    def prune_outcomes(self, older_than: dt.datetime) -> int:
+        """Drop outcomes recorded before ``older_than`` (the retention of ``sync.outcome_retention_days``)."""
+        ...
+
     # -- the approval gate (sync/state/approvals.py) -----------------------------------------
 
     def record_plan(self, run_id: int, sync: str, source_rows: int | None, spec_hash: str) -> None:

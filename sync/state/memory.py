@@ -19,6 +19,7 @@ import msgspec
 
 from sync.state.base import IdEntry, OutboxItem
 from sync.state.memory_alerts import MemoryAlertLog
+from sync.state.outcomes import redact
 from sync.state.runs import COUNTS, FINAL_STATES, TRANSITIONS, FailureKind, InvalidTransition
 
 __all__ = ("MemoryStore",)
@@ -69,6 +70,7 @@ class MemoryStore(MemoryAlertLog):
         self._budgets: dict[str, dict[str, float]] = {}
         self._holds: dict[str, tuple[dt.datetime, str]] = {}
         self._usage: dict[tuple[str, str], dict[str, Any]] = {}
+        self._outcomes: list[dict[str, Any]] = []
 
     # -- controls ----------------------------------------------------------------------------
 
@@ -470,6 +472,40 @@ class MemoryStore(MemoryAlertLog):
                     "claims": 0, "lease_owner": None, "lease_until": None,
                 }  # fmt: skip
             return len(letters)
+
+    def discard(self, sync: str | None = None, ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            letters = [d for d in self._dlq.values() if sync in (None, "", d["sync"]) and (not ids or d["id"] in ids)]
+            for d in letters:
+                del self._dlq[(d["sync"], d["key"])]
+                if d["fingerprint"] is not None:
+                    self._prints[(d["sync"], d["key"])] = d["fingerprint"]
+            return sorted((dict(d) for d in letters), key=lambda d: d["id"])
+
+    # -- row-level outcomes (sync/state/outcomes.py) -----------------------------------------
+
+    def record_outcomes(self, run_id: int, sync: str, outcomes: Sequence[dict[str, Any]]) -> None:
+        with self._lock:
+            for o in outcomes:
+                self._outcomes.append({
+                    "id": next(self._ids), "run_id": run_id, "sync": sync, "key": o["key"], "outcome": o["outcome"],
+                    "request": _copy(redact(o.get("request"))), "answer": _copy(redact(o.get("answer"))),
+                    "error": o.get("error"), "at": _now(),
+                })  # fmt: skip
+
+    def outcomes(
+        self, run_id: int, *, key: str | None = None, outcome: str | None = None, limit: int = 100, after_id: int = 0
+    ) -> list[dict[str, Any]]:
+        with self._lock:
+            found = [dict(o) for o in self._outcomes if o["run_id"] == run_id and o["id"] > after_id
+                     and (not key or key in o["key"]) and (not outcome or o["outcome"] == outcome)]  # fmt: skip
+        return found[:limit]
+
+    def prune_outcomes(self, older_than: dt.datetime) -> int:
+        with self._lock:
+            kept = [o for o in self._outcomes if o["at"] >= older_than]
+            gone, self._outcomes = len(self._outcomes) - len(kept), kept
+            return gone
 
     # -- approval gate (sync/state/approvals.py) ---------------------------------------------
 

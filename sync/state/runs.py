@@ -105,6 +105,12 @@ class RunLog:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
+    def finished_since(self, start: dt.datetime) -> list[dict[str, Any]]:
+        """Runs that finished at or after ``start``, oldest first (the console's throughput chart)."""
+        query = sa.select(RUNS).where(RUNS.c.finished_at >= start).order_by(RUNS.c.finished_at)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
     def abandon_stale_runs(self, sync: str, grace_s: float) -> list[int]:
         """Mark unfinished runs of ``sync`` ``abandoned`` when their worker holds no live lease; their ids.
 
@@ -345,6 +351,25 @@ class RunLog:
             if letters:
                 conn.execute(DLQ.delete().where(DLQ.c.id.in_([d.id for d in letters])))
         return len(letters)
+
+    def discard(self, sync: str | None = None, ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+        """Give up on dead letters: out of the DLQ, their row accepted as it is (not planned again until it
+        changes); the letters as they were."""
+        query = sa.select(DLQ)
+        if sync:
+            query = query.where(DLQ.c.sync == sync)
+        if ids:
+            query = query.where(DLQ.c.id.in_(list(ids)))
+        from sync.state.sync_store import upsert
+
+        with self.engine.begin() as conn:
+            letters = [dict(d._mapping) for d in conn.execute(query)]
+            prints = [{"sync": d["sync"], "key": d["key"], "fingerprint": d["fingerprint"]}
+                      for d in letters if d["fingerprint"] is not None]  # fmt: skip
+            upsert(conn, FINGERPRINTS, prints, ["sync", "key"])
+            if letters:
+                conn.execute(DLQ.delete().where(DLQ.c.id.in_([d["id"] for d in letters])))
+        return letters
 
 
 def _same(column: sa.ColumnElement[Any], value: str | None) -> sa.ColumnElement[bool]:

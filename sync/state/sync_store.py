@@ -21,6 +21,7 @@ from sync.state.alerts import AlertLog
 from sync.state.approvals import ApprovalLog
 from sync.state.base import IdEntry, OutboxItem
 from sync.state.destinations import DestinationLog
+from sync.state.outcomes import OutcomeLog
 from sync.state.runs import RunLog
 from sync.state.store import StateDatabase
 from sync.state.sync_tables import (
@@ -64,7 +65,7 @@ def _insert(conn: sa.Connection) -> Any:
     return insert
 
 
-class SyncStore(RunLog, ApprovalLog, AlertLog, DestinationLog):
+class SyncStore(RunLog, ApprovalLog, AlertLog, DestinationLog, OutcomeLog):
     """Durable sync state. One instance per process; safe to share between threads."""
 
     def __init__(self, database: StateDatabase) -> None:

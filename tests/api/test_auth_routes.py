@@ -20,7 +20,14 @@ from gateway.auth.middleware import is_public
 from legacy_adapters.mapping import Mapping
 from tests.conftest import TokenFactory
 
-SAMPLE_PARAMS = {"key": "J000001", "name": "release", "slug": "invalid-token"}
+SAMPLE_PARAMS = {
+    "key": "J000001",
+    "name": "release",
+    "slug": "invalid-token",
+    "sync": "items",
+    "run_id": "1",
+    "letter_id": "1",
+}
 BAD_TOKEN = {"Authorization": "Bearer not.a.token"}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any
 
@@ -194,6 +195,39 @@ def test_replay_moves_dead_letters_back_with_a_fresh_budget(state_store: StateSt
     assert (item.key, item.attempts, item.row) == (letters[0]["key"], 0, {"k": letters[0]["key"], "n": 1})
     deliver(state_store, [item])
     assert [d["key"] for d in state_store.dlq()] == [letters[1]["key"]]
+
+
+def test_discarding_a_dead_letter_accepts_its_row_as_it_is(state_store: StateStore) -> None:
+    plan(state_store, "a", "b", fp="bad")
+    for item in state_store.claim("s", "w", 1, 10, 60):
+        state_store.fail(item, 1, "refused", max_attempts=1)
+    first, _second = state_store.dlq("s")
+    (gone,) = state_store.discard("s", [first["id"]])
+    assert (gone["key"], gone["last_error"]) == ("a", "refused")
+    assert [d["key"] for d in state_store.dlq()] == ["b"]
+    assert state_store.fingerprints("s", ["a", "b"]) == {"a": "bad"}  # not planned again until it changes
+    assert state_store.discard("s", [first["id"]]) == []
+    assert state_store.discard("other") == [] and len(state_store.dlq()) == 1
+
+
+def test_outcomes_are_kept_per_run_searchable_by_key_and_pruned(state_store: StateStore) -> None:
+    state_store.record_outcomes(7, "s", [
+        {"key": '["C0042"]', "outcome": "created", "request": {"input": {"email": "a@b.c"}, "token": "t0ps3cret"},
+         "answer": {"customer": {"id": "gid://1"}, "headers": {"Authorization": "Bearer x"}}},
+        {"key": '["C0043"]', "outcome": "failed", "error": "Email is invalid"},
+    ])  # fmt: skip
+    state_store.record_outcomes(8, "s", [{"key": '["C0042"]', "outcome": "updated"}])
+    found = state_store.outcomes(7)
+    assert [(o["key"], o["outcome"]) for o in found] == [('["C0042"]', "created"), ('["C0043"]', "failed")]
+    assert found[0]["request"] == {"input": {"email": "a@b.c"}, "token": "[redacted]"}
+    assert found[0]["answer"]["headers"] == {"Authorization": "[redacted]"}
+    assert [o["key"] for o in state_store.outcomes(7, key="0043")] == ['["C0043"]']
+    assert [o["key"] for o in state_store.outcomes(7, key="%")] == []  # a wildcard is text, not a pattern
+    assert [o["outcome"] for o in state_store.outcomes(7, outcome="failed")] == ["failed"]
+    assert len(state_store.outcomes(7, limit=1, after_id=found[0]["id"])) == 1
+    assert state_store.prune_outcomes(found[0]["at"] - dt.timedelta(seconds=1)) == 0
+    assert state_store.prune_outcomes(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)) == 3
+    assert state_store.outcomes(7) == []
 
 
 def test_a_delivered_delete_forgets_the_fingerprint_and_the_remote_id(state_store: StateStore) -> None:

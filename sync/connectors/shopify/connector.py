@@ -101,15 +101,24 @@ class ShopifyConnector:
         for i, rec in enumerate(records):
             payload = data.get(f"r{i}") or {}
             errors = payload.get("userErrors") or []
+            # This record's part of the request and of the answer, kept with its outcome (console run detail).
+            trace: dict[str, Any] = {
+                "request": {
+                    name: variables[k]
+                    for name, k in (("delete", f"d{i}"), ("input", f"i{i}"), ("identifier", f"k{i}"))
+                    if k in variables
+                },
+                "answer": payload,
+            }
             if rec.op == "delete":
                 gone = any(e.get("code") == "NOT_FOUND" for e in errors)  # already gone: the goal is met
-                results.append(PushResult(rec.key, error=None if gone or not errors else _user_error(errors)))
+                results.append(PushResult(rec.key, error=None if gone or not errors else _user_error(errors), **trace))
                 continue
             if errors and rec.remote_id and any(e.get("code") == "NOT_FOUND" for e in errors):
                 retry_lost.append(OutRecord(rec.key, "create", rec.values))  # deleted in the shop: recreate
                 continue
             if errors:
-                results.append(PushResult(rec.key, error=_user_error(errors)))
+                results.append(PushResult(rec.key, error=_user_error(errors), **trace))
                 continue
             obj = payload.get(self.kind) or {}
             extra: dict[str, Any] = {"updatedAt": obj.get("updatedAt")}
@@ -117,7 +126,7 @@ class ShopifyConnector:
             if variants:
                 extra["variant_id"] = variants[0]["id"]
                 extra["inventory_item_id"] = variants[0]["inventoryItem"]["id"]
-            results.append(PushResult(rec.key, remote_id=obj.get("id"), extra=extra))
+            results.append(PushResult(rec.key, remote_id=obj.get("id"), extra=extra, **trace))
         if retry_lost:
             results.extend(self._push_objects(retry_lost))
         return results
@@ -208,11 +217,13 @@ class ShopifyConnector:
             payload = {"name": "available", "reason": "correction", "quantities": quantities}
             data = self.client.execute(query, {"input": payload}, cost=10)["inventorySetQuantities"]
             errors = data.get("userErrors") or []
+            sent = {rec.key: quantities[n] for n, (rec, *_) in enumerate(pending)}
             if not errors:
                 for rec, i, loc, q in pending:
                     results[rec.key] = PushResult(
-                        rec.key, remote_id=f"{i}|{loc}", extra={"item": i, "location": loc, "quantity": q}
-                    )
+                        rec.key, remote_id=f"{i}|{loc}", extra={"item": i, "location": loc, "quantity": q},
+                        request=sent[rec.key], answer=data,
+                    )  # fmt: skip
                 break
             stale: set[int] = set()
             for e in errors:
@@ -229,7 +240,7 @@ class ShopifyConnector:
                     stale.add(index)
                 else:
                     rec = pending[index][0]
-                    results[rec.key] = PushResult(rec.key, error=_user_error([e]))
+                    results[rec.key] = PushResult(rec.key, error=_user_error([e]), request=sent[rec.key], answer=e)
             for index in stale:  # someone else moved the stock: read again, the legacy quantity still wins
                 known[(pending[index][1], pending[index][2])] = None
             pending = [p for p in pending if p[0].key not in results]
