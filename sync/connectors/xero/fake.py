@@ -314,6 +314,8 @@ class FakeXero:
     def _api(self, method: str, path: str, query: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
         parts = path.removeprefix("/api.xro/2.0/").strip("/").split("/")
         collection = parts[0]
+        if collection == "Payments":
+            return self._payments(method, parts, body)
         if collection not in _COLLECTIONS:
             return 404, {}, _json({"Message": "The resource you're looking for cannot be found"})
         kind = _COLLECTIONS[collection]
@@ -364,6 +366,32 @@ class FakeXero:
         if summarize:
             self.org = books
         return 200, {"Content-Type": "application/json"}, _json({collection: out})
+
+    def _payments(self, method: str, parts: list[str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """``PUT Payments`` applies a payment to an ACCREC invoice (what a bookkeeper does); ``GET`` reads them."""
+        ok = {"Content-Type": "application/json"}
+        if method == "GET":
+            rows = [self.org.payments[parts[1]]] if len(parts) > 1 and parts[1] in self.org.payments else []
+            if len(parts) > 1 and not rows:
+                return 404, {}, _json({"Message": "The resource you're looking for cannot be found"})
+            return 200, ok, _json({"Payments": rows or list(self.org.payments.values())})
+        if method != "PUT":
+            return 405, {}, b""
+        try:
+            given = json.loads(body)
+            payment = (given.get("Payments") or [given])[0]
+            invoice = payment["Invoice"]
+            amount = decimal.Decimal(str(payment["Amount"]))
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError, decimal.InvalidOperation):
+            return 400, ok, _json({"ErrorNumber": 10, "Type": "ValidationException",
+                                   "Message": "A payment needs an Invoice and an Amount"})  # fmt: skip
+        invoice_id = invoice.get("InvoiceID") or next(
+            (k for k, v in self.org.invoices.items() if v.get("InvoiceNumber") == invoice.get("InvoiceNumber")), None
+        )
+        if invoice_id not in self.org.invoices or amount <= 0:
+            return 400, ok, _json({"ErrorNumber": 10, "Type": "ValidationException",
+                                   "Message": "The invoice does not exist or the amount is not positive"})  # fmt: skip
+        return 200, ok, _json({"Payments": [self.org.record_payment(invoice_id, amount)]})
 
     # -- faces ---------------------------------------------------------------------------------------
 

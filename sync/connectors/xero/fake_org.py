@@ -46,6 +46,7 @@ class FakeOrganisation:
         self.contacts: dict[str, dict[str, Any]] = {}
         self.items: dict[str, dict[str, Any]] = {}
         self.invoices: dict[str, dict[str, Any]] = {}
+        self.payments: dict[str, dict[str, Any]] = {}
         self.writes = 0
         """Elements created or updated: a test counts duplicates with it."""
 
@@ -183,6 +184,15 @@ class FakeOrganisation:
             stored["FullyPaidOnDate"] = xero_date(dt.datetime.now(dt.UTC))
         stored["UpdatedDateUTC"] = xero_date(dt.datetime.now(dt.UTC))
         return dict(stored)
+
+    def record_payment(self, invoice_id: str, amount: decimal.Decimal) -> dict[str, Any]:
+        """A payment as ``PUT Payments`` makes it: applied to the invoice, kept with its own id."""
+        invoice = self.pay(invoice_id, amount)
+        payment: dict[str, Any] = {"PaymentID": str(uuid.uuid4()), "Amount": str(amount.quantize(decimal.Decimal("0.01"))),
+                   "Date": xero_date(dt.datetime.now(dt.UTC)), "Status": "AUTHORISED",
+                   "Invoice": {"InvoiceID": invoice_id, "InvoiceNumber": invoice.get("InvoiceNumber")}}  # fmt: skip
+        self.payments[payment["PaymentID"]] = payment
+        return dict(payment)
 
     @staticmethod
     def _match(table: dict[str, dict[str, Any]], given: dict[str, Any], id_key: str, natural: str) -> str | None:
