@@ -458,7 +458,7 @@ def token_issue(config: str, subject: str, scopes: tuple[str, ...], claims: tupl
 @click.option("--log-level", default="info", show_default=True)
 def demo(host: str, port: int, rows: int, log_level: str) -> None:
     """Create the 1998 job-shop demo database (if missing) and serve it with example tokens."""
-    from legacy_adapters.demo import DEMO_MAPPING_PATH, create_demo_database
+    from legacy_adapters.demo import DEMO_MAPPING_PATH, create_demo_database, upgrade_demo_database
 
     _private_files()
     DEMO_DIR.mkdir(mode=0o700, exist_ok=True)
@@ -467,6 +467,8 @@ def demo(host: str, port: int, rows: int, log_level: str) -> None:
     if not database.exists():
         click.echo(f"Creating the demo database ({rows} jobs) in {database} …")
         create_demo_database(database, rows=rows)
+    elif added := upgrade_demo_database(database):
+        click.echo(f"Upgraded the demo database made by an older version: added {', '.join(added)}")
     secret_file = DEMO_DIR / "jwt-secret"
     hook_file = DEMO_DIR / "shopify-webhook-secret"
     for made in (secret_file, hook_file):

@@ -117,13 +117,13 @@ def _invoice_payments(
         raise MappingError(str(exc), path=path) from None
 
 
-def _when(text: str | None, *, naive_is_utc: bool = False) -> str:
+def _when(text: Any, *, naive_is_utc: bool = False) -> str:
     """A provider's timestamp as queue time (UTC text); the time of receipt when it has none.
 
     Xero's ``eventDateUtc`` carries no offset (``2026-12-01T10:00:00.123``) but is UTC by name:
     ``naive_is_utc`` reads it so, or events would be ordered by when they arrived instead.
     """
-    if text:
+    if text and isinstance(text, str):  # a signed body may still hold a number or a list here
         try:
             parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
             if parsed.tzinfo is None and naive_is_utc:
@@ -200,9 +200,9 @@ def webhook_handlers(config: WebhooksConfig, queue: WebhookQueue, worker: Webhoo
                 )
                 topic = f"{event.get('eventCategory', '')}.{event.get('eventType', '')}"
                 occurred = _when(event.get("eventDateUtc"), naive_is_utc=True)
-                deliveries.append(
-                    ("xero", identity, topic, event.get("resourceId"), occurred, msgspec.json.encode(event))
-                )  # fmt: skip
+                resource_id = event.get("resourceId")
+                object_id = str(resource_id)[:255] if isinstance(resource_id, str | int) else None
+                deliveries.append(("xero", identity, topic, object_id, occurred, msgspec.json.encode(event)))
             if deliveries:
                 await store(*deliveries)
             return Response(b"", status_code=200)

@@ -16,6 +16,7 @@ from legacy_adapters.demo.generate import (
     DIRTY_KINDS,
     DemoSummary,
     create_demo_database,
+    upgrade_demo_database,
 )
 
 __all__ = (
@@ -27,6 +28,7 @@ __all__ = (
     "MIGRATION_MAPPING_PATH",
     "DemoSummary",
     "create_demo_database",
+    "upgrade_demo_database",
 )
 
 DEMO_MAPPING_PATH = Path(__file__).with_name("bridgehead.yaml")

@@ -55,6 +55,7 @@ __all__ = (
     "DIRTY_KINDS",
     "DemoSummary",
     "create_demo_database",
+    "upgrade_demo_database",
 )
 
 DEFAULT_ROWS = 2000
@@ -406,6 +407,25 @@ def _jobs_part(path: Path, tables_sql: str, rows: int, seed: int, blocks: range)
     finally:
         db.close()
     return jobs, operations, builder.dirty
+
+
+_ADDED_COLUMNS = (
+    ("JOBMAST", "PAIDFL", "CHAR(1) NOT NULL DEFAULT 'N'"),
+    ("JOBMAST", "PAIDDT", "INTEGER NOT NULL DEFAULT 0"),
+)
+"""Columns later versions of the schema added, with what a database made before them gets."""
+
+
+def upgrade_demo_database(path: Path) -> list[str]:
+    """Add the columns a demo database made by an older version lacks; returns ``TABLE.COLUMN`` added."""
+    added = []
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        for table, column, declaration in _ADDED_COLUMNS:
+            present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                added.append(f"{table}.{column}")
+    return added
 
 
 def create_demo_database(path: Path, rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> DemoSummary:

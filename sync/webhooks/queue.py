@@ -149,6 +149,17 @@ class WebhookQueue:
         with self.db.engine.begin() as own:
             own.execute(statement)
 
+    def settle(self, event: WebhookEvent, status: str) -> None:
+        """Finish ``event`` with ``status`` unless its applier finished it already."""
+        assert status in STATUSES
+        t = WEBHOOK_EVENTS
+        with self.db.engine.begin() as conn:
+            conn.execute(
+                t.update()
+                .where(t.c.id == event.id, t.c.status == "working")
+                .values(status=status, lease_until=None, finished_at=utc_text())
+            )
+
     def object_state(self, conn: sa.Connection, source: str, object_id: str) -> tuple[str | None, dict[str, Any]]:
         """(time of the newest event applied, what it left) for one remote object."""
         o = WEBHOOK_OBJECTS

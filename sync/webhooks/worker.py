@@ -49,7 +49,11 @@ class WebhookWorker:
 
     def _apply(self, event: WebhookEvent) -> str:
         try:
-            return self.appliers[event.source].apply(event)
+            outcome = self.appliers[event.source].apply(event)
+            # An event the applier acts on is finished in its own transaction; one it ignores (a topic
+            # it does not handle) is finished here, or its lease would run out and it would come back.
+            self.queue.settle(event, outcome)
+            return outcome
         except Unappliable as exc:
             # The destination's data can never take it as it is: a person must look (webhooks dlq).
             self.queue.finish(None, event, "dead", str(exc))

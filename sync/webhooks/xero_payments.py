@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -163,6 +164,10 @@ class InvoicePayments:
         if tenant is not None and raw.get("tenantId") != tenant:
             raise Unappliable(f"the event is for tenant {raw.get('tenantId')!r}, not the connected one")
         invoice_id = str(raw["resourceId"])
+        try:
+            uuid.UUID(invoice_id)  # Xero ids are GUIDs; anything else must not reach a URL path
+        except ValueError:
+            raise Unappliable(f"resourceId {invoice_id[:60]!r} is not a Xero id") from None
         invoice = self.xero.get(invoice_id)
         if invoice is None:
             raise Unappliable(f"Xero has no invoice {invoice_id}")

@@ -20,6 +20,8 @@ import httpx
 import pytest
 import yaml
 from cryptography.fernet import Fernet
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from litestar.testing import TestClient
 
 from legacy_adapters.demo import DEMO_MAPPING_PATH
@@ -242,3 +244,59 @@ def test_a_revoked_grant_keeps_events_waiting_not_dead(books: tuple[TestClient[A
     queue = _queue(db)
     assert queue.dead() == [] and _paid(db, job) == ("N", 0)
     assert fake.requests - refreshes <= 2  # the refused read and the refused refresh; no storm
+
+
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+_HOSTILE_EVENT = st.fixed_dictionaries(
+    {},
+    optional={
+        "resourceId": st.one_of(
+            st.text(max_size=40),
+            st.integers(),
+            st.uuids().map(str),
+            st.sampled_from(["../../connections", "%00", "x?where=1"]),
+        ),
+        "eventCategory": st.sampled_from(["INVOICE", "CONTACT", "", "invoice"]) | _JSONISH,
+        "eventType": st.sampled_from(["UPDATE", "CREATE"]) | _JSONISH,
+        "eventDateUtc": st.sampled_from(["2026-12-01T10:00:00.000", "not a date", "", "9999-99-99"]) | _JSONISH,
+        "tenantId": _JSONISH,
+    },
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=st.lists(_HOSTILE_EVENT | _JSONISH, max_size=4))
+def test_hostile_signed_batches_never_fail_the_route_nor_write(
+    books: tuple[TestClient[Any], Path, FakeXero], events: list[Any]
+) -> None:
+    """Signed junk is still junk: 200 or 400, never 5xx, and nothing in JOBMAST moves."""
+    client, db, _ = books
+    raw = json.dumps({"events": events}).encode()
+    answer = client.post("/webhooks/xero", content=raw, headers={"x-xero-signature": sign(XERO_KEY, raw)})
+    assert answer.status_code in (200, 400), answer.text
+    # Each event ends applied, ignored or dead-lettered; none is left retrying an unexpected error.
+    try:
+        _until(lambda: {s for _, s in _queue(db).counts()} <= {"done", "dead", "superseded"}, timeout=5)
+    except AssertionError:
+        import sqlalchemy as sa
+
+        from sync.webhooks.queue import WEBHOOK_EVENTS
+
+        with _queue(db).db.engine.connect() as conn:
+            rows = conn.execute(sa.select(WEBHOOK_EVENTS.c.status, WEBHOOK_EVENTS.c.error, WEBHOOK_EVENTS.c.payload)
+                                .where(WEBHOOK_EVENTS.c.status.not_in(["done", "dead", "superseded"]))).all()
+        raise AssertionError(f"left retrying: {rows}") from None
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM JOBMAST WHERE PAIDFL <> 'N' OR PAIDDT <> 0").fetchone() == (0,)
+
+
+@settings(max_examples=60, deadline=None)
+@given(body=st.binary(max_size=200), signature=st.text(max_size=60))
+def test_any_body_with_a_wrong_signature_is_401_and_empty(body: bytes, signature: str) -> None:
+    from sync.webhooks.signatures import xero_signature_valid
+
+    assert not xero_signature_valid(XERO_KEY, body, signature) or signature.strip() == sign(XERO_KEY, body)

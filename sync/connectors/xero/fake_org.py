@@ -188,9 +188,11 @@ class FakeOrganisation:
     def record_payment(self, invoice_id: str, amount: decimal.Decimal) -> dict[str, Any]:
         """A payment as ``PUT Payments`` makes it: applied to the invoice, kept with its own id."""
         invoice = self.pay(invoice_id, amount)
-        payment: dict[str, Any] = {"PaymentID": str(uuid.uuid4()), "Amount": str(amount.quantize(decimal.Decimal("0.01"))),
-                   "Date": xero_date(dt.datetime.now(dt.UTC)), "Status": "AUTHORISED",
-                   "Invoice": {"InvoiceID": invoice_id, "InvoiceNumber": invoice.get("InvoiceNumber")}}  # fmt: skip
+        payment: dict[str, Any] = {
+            "PaymentID": str(uuid.uuid4()), "Amount": str(amount.quantize(decimal.Decimal("0.01"))),
+            "Date": xero_date(dt.datetime.now(dt.UTC)), "Status": "AUTHORISED",
+            "Invoice": {"InvoiceID": invoice_id, "InvoiceNumber": invoice.get("InvoiceNumber")},
+        }  # fmt: skip
         self.payments[payment["PaymentID"]] = payment
         return dict(payment)
 

@@ -241,3 +241,16 @@ def test_declared_keys_are_unique(db: sqlite3.Connection) -> None:
             f"SELECT {key}, COUNT(*) FROM {resource.table} GROUP BY {key} HAVING COUNT(*) > 1"
         ).fetchall()
         assert duplicates == [], f"{name} key ({key}) repeats"
+
+
+def test_a_demo_database_from_before_the_paid_columns_is_upgraded(tmp_path: Path) -> None:
+    from legacy_adapters.demo import upgrade_demo_database
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.execute("CREATE TABLE JOBMAST (JOBNO CHAR(10) NOT NULL, DELFLG CHAR(1) NOT NULL)")
+        old.execute("INSERT INTO JOBMAST VALUES ('J000001   ', 'N')")
+    assert upgrade_demo_database(path) == ["JOBMAST.PAIDFL", "JOBMAST.PAIDDT"]
+    assert upgrade_demo_database(path) == []
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT PAIDFL, PAIDDT FROM JOBMAST").fetchall() == [("N", 0)]
