@@ -287,8 +287,11 @@ def test_hostile_signed_batches_never_fail_the_route_nor_write(
         from sync.webhooks.queue import WEBHOOK_EVENTS
 
         with _queue(db).db.engine.connect() as conn:
-            rows = conn.execute(sa.select(WEBHOOK_EVENTS.c.status, WEBHOOK_EVENTS.c.error, WEBHOOK_EVENTS.c.payload)
-                                .where(WEBHOOK_EVENTS.c.status.not_in(["done", "dead", "superseded"]))).all()
+            rows = conn.execute(
+                sa.select(WEBHOOK_EVENTS.c.status, WEBHOOK_EVENTS.c.error, WEBHOOK_EVENTS.c.payload).where(
+                    WEBHOOK_EVENTS.c.status.not_in(["done", "dead", "superseded"])
+                )
+            ).all()
         raise AssertionError(f"left retrying: {rows}") from None
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM JOBMAST WHERE PAIDFL <> 'N' OR PAIDDT <> 0").fetchone() == (0,)
