@@ -19,7 +19,7 @@ from litestar import MediaType, Request, Response, post
 
 from gateway.exceptions import BadRequest, GatewayError, ServiceUnavailable
 from gateway.readiness import UNGATED
-from legacy_adapters.exceptions import BridgeheadError, MappingError
+from legacy_adapters.exceptions import MappingError
 from sync.webhooks.config import load_webhooks_config
 from sync.webhooks.queue import WebhookQueue, utc_text
 from sync.webhooks.shopify_orders import StockReservations
@@ -93,7 +93,6 @@ def _invoice_payments(
     """Xero invoice events -> the paid fields, reading invoices with the destination's OAuth grant."""
     import httpx
 
-    from sync.connectors.xero.oauth import XeroApp
     from sync.webhooks.xero_payments import xero_token_source
 
     path = "webhooks.xero.mark_paid"
@@ -104,14 +103,11 @@ def _invoice_payments(
     if not isinstance(destination, dict) or destination.get("kind") != "xero":
         raise MappingError(f"{spec.destination!r} is not a Xero destination in sync.destinations",
                            path=f"{path}.destination")  # fmt: skip
-    try:
-        app = XeroApp.from_destination(destination)
-    except BridgeheadError as exc:
-        raise MappingError(str(exc), path=f"sync.destinations.{spec.destination}") from None
-    http = httpx.Client(timeout=app.timeout_s)
+    api_url = str(destination.get("url") or "https://api.xero.com")
+    http = httpx.Client(timeout=float(destination.get("timeout_s") or 20.0))
     tokens = xero_token_source(state, spec.destination, destination, http)
     try:
-        return InvoicePayments(spec, resource, database, queue, audit, XeroInvoices(http, app.api_url, tokens),
+        return InvoicePayments(spec, resource, database, queue, audit, XeroInvoices(http, api_url, tokens),
                                sync=mapping.sync)  # fmt: skip
     except ValueError as exc:
         raise MappingError(str(exc), path=path) from None

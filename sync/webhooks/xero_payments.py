@@ -68,26 +68,22 @@ class _Unusable:
 
 
 def xero_token_source(state: StateDatabase, name: str, destination: dict[str, Any], http: httpx.Client) -> Any:
-    """The destination's token source by its ``auth``: ``oauth`` (the stored grant) or ``env``.
+    """The destination's token source, by its ``auth``, exactly as the Xero connector builds it.
 
-    Other modes come from the connector's own factory (``sync.connectors.xero.tokens.token_source``)
-    when it has one. A source that cannot be built yet still answers, with ``Fatal`` naming the cause,
-    so received events wait (and say why) instead of the gateway refusing to start.
+    A source that cannot be built yet (no sealing key, no client id) still answers, with ``Fatal``
+    naming the cause, so received events wait (and say why) instead of the gateway refusing to start.
     """
-    from sync.connectors.xero import tokens as xero_tokens
-    from sync.connectors.xero.oauth import oauth_token_source
+    import os
 
-    auth = str(destination.get("auth") or "oauth")
+    from sync.connectors.registry import ConnectorContext
+    from sync.connectors.xero.config import XeroDestination
+    from sync.connectors.xero.plugin import token_source
+    from sync.state.sync_store import SyncStore
+
     try:
-        if auth == "oauth":
-            return oauth_token_source(state, destination, name=name, http=http)
-        if auth == "env":
-            return xero_tokens.EnvTokenSource()
-        factory = getattr(xero_tokens, "token_source", None)
-        if factory is None:
-            return _Unusable(f"Xero destination {name!r}: auth {auth!r} has no token source here")
-        return factory(state, name, destination, http)
-    except BridgeheadError as exc:
+        config = msgspec.convert(destination, XeroDestination)
+        return token_source(ConnectorContext(http, SyncStore(state), dict(os.environ)), name, config)
+    except (BridgeheadError, msgspec.ValidationError) as exc:
         log.warning("xero write-back waits for a usable token source", destination=name, reason=str(exc))
         return _Unusable(f"Xero destination {name!r}: {exc}")
 
@@ -97,9 +93,26 @@ class XeroInvoices:
 
     def __init__(self, http: httpx.Client, api_url: str, tokens: XeroTokenSource) -> None:
         self.http, self.api_url, self.tokens = http, api_url.rstrip("/"), tokens
+        self._tenant: str | None = None
 
     def tenant(self) -> str | None:
-        return self.tokens.tenant_id()
+        """The connected organisation: the token source's, else the one ``GET /connections`` names."""
+        known = self.tokens.tenant_id()
+        if known is not None or self._tenant is not None:
+            return known or self._tenant
+        import httpx
+
+        from sync.connectors.xero.oauth import connections
+
+        try:
+            found = connections(self.http, self.tokens.access_token(), url=f"{self.api_url}/connections")
+        except httpx.HTTPError as exc:
+            raise Retriable(f"Xero /connections: {type(exc).__name__}") from None
+        organisations = [c for c in found if c.tenant_type in ("ORGANISATION", "")]
+        if len(organisations) != 1:
+            raise Fatal(f"Xero /connections names {len(organisations)} organisations: set tenant_id on the destination")
+        self._tenant = organisations[0].tenant_id
+        return self._tenant
 
     def get(self, invoice_id: str) -> dict[str, Any] | None:
         """The invoice, or None when Xero has no such invoice. Raises ``Retriable`` / ``Fatal``."""
@@ -108,7 +121,7 @@ class XeroInvoices:
         url = f"{self.api_url}/api.xro/2.0/Invoices/{invoice_id}"
         for attempt in (1, 2):
             headers = {"Authorization": f"Bearer {self.tokens.access_token()}", "Accept": "application/json"}
-            tenant = self.tokens.tenant_id()
+            tenant = self.tenant()
             if tenant:
                 headers["xero-tenant-id"] = tenant
             try:

@@ -54,7 +54,7 @@ def _mapping_file(folder: Path, xero_url: str) -> Path:
     """The demo mapping with a Xero destination and the paid write-back switched on."""
     raw = yaml.safe_load(DEMO_MAPPING_PATH.read_text())
     raw["sync"]["destinations"]["books"] = {
-        "kind": "xero", "url": xero_url, "auth": "oauth", "client_id": "sandbox-client",
+        "kind": "xero", "url": xero_url, "identity_url": xero_url, "auth": "oauth", "client_id": "sandbox-client",
         "client_secret": "${TEST_XERO_CLIENT_SECRET}",
     }  # fmt: skip
     raw["webhooks"]["xero"]["mark_paid"] = {
