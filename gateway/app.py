@@ -56,6 +56,7 @@ def create_app(
     await_database: bool = False,
     on_mismatch: Callable[[str], None] | None = None,
     sync_http: httpx.Client | None = None,
+    mapping_path: str | None = None,
 ) -> Litestar:
     """Build the gateway for ``mapping``.
 
@@ -71,6 +72,7 @@ def create_app(
         on_mismatch: called with the findings when that late check fails (``serve`` stops).
         sync_http: the client the console's runs (run now, approve) reach the destinations with;
             a plain client, made on first use, when omitted.
+        mapping_path: the mapping file, named in the console's runbook pages (commands, credentials).
     """
     database = database or Database(mapping.database)
     databases = open_databases(mapping, database)
@@ -105,7 +107,7 @@ def create_app(
         identity_claims=identity_claims(mapping),
     )
     instrument_engine(database.engine)
-    syncs = SyncConsole(mapping, database, state, sync_http)
+    syncs = SyncConsole(mapping, database, state, sync_http, mapping_path)
     requests = RequestCounter(state)
     hooks, hook_worker = build_webhooks(mapping, ctx.versions, database, state, ctx.audit)
     # Limits per client address run before authentication; per token identity, after it.

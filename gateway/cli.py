@@ -164,7 +164,7 @@ def _serve(
         mismatch.append(findings)
         server.should_exit = True
 
-    app = create_app(mapping, database=database, await_database=not checked, on_mismatch=stop)
+    app = create_app(mapping, database=database, await_database=not checked, on_mismatch=stop, mapping_path=config)
     server = uvicorn.Server(uvicorn.Config(app, proxy_headers=False, **options))
     server.run()
     if mismatch:
@@ -190,6 +190,7 @@ def app_from_environment() -> Any:
         load_mapping(os.environ[_CONFIG_ENV]),
         cursor_secret=shared.encode() if shared else None,
         await_database=os.environ.get(_AWAIT_ENV) == "1",
+        mapping_path=os.environ[_CONFIG_ENV],
     )
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, RawBody
+from markdown_it import MarkdownIt
 
 from gateway.auth.guards import scope_guard
 from gateway.auth.middleware import principal_of
@@ -23,6 +24,7 @@ from gateway.exceptions import BadRequest, NotFound, Unprocessable, UnsupportedM
 from gateway.readiness import UNGATED
 from gateway.request_id import request_id
 from legacy_adapters.query.values import INT64_MAX, check_text, shown
+from sync.runbook import runbook_filename
 from sync.state.audit import AuditEntry
 from sync.state.outcomes import OUTCOMES
 from sync.state.utc import utcnow
@@ -40,6 +42,8 @@ __all__ = ("console_api_handlers",)
 _Note = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
 _Id = Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)]
 _B = TypeVar("_B", bound=msgspec.Struct)
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+"""Runbook pages to HTML with raw HTML off: whatever a mapping's names hold is shown as text."""
 
 
 class ReplayBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -268,6 +272,13 @@ def console_api_handlers(ctx: GatewayContext, syncs: SyncConsole, requests: Requ
     approve = post("/admin/approvals/{run_id:int}/approve", name="approve_run", **options)(decide(True))
     reject = post("/admin/approvals/{run_id:int}/reject", name="reject_run", **options)(decide(False))
 
+    @get("/admin/runbook/{sync:str}", **options)
+    def runbook(sync: FromPath[str]) -> Response[bytes]:
+        markdown = syncs.runbook(sync)
+        return _json(
+            {"sync": sync, "file": runbook_filename(sync), "markdown": markdown, "html": _MARKDOWN.render(markdown)}
+        )
+
     @get("/admin/alerts", **options)
     def alerts() -> Response[bytes]:
         return _json({"data": [_alert(a) for a in syncs.alerts()]})
@@ -290,7 +301,7 @@ def console_api_handlers(ctx: GatewayContext, syncs: SyncConsole, requests: Requ
                       "sync": syncs.throughput(start, step, points)})  # fmt: skip
 
     return [session, list_syncs, one_sync, pause, resume, run_now, list_runs, run_detail, dead_letters, replay,
-            discard, conflicts, approvals, approve, reject, alerts, series]  # fmt: skip
+            discard, conflicts, approvals, approve, reject, runbook, alerts, series]  # fmt: skip
 
 
 def _alert(a: dict[str, Any]) -> dict[str, Any]:

@@ -237,6 +237,15 @@ def admin_paths() -> dict[str, Any]:
                 **decision,
             ),
         },
+        "/admin/runbook/{sync}": {
+            "get": _operation(
+                "get_runbook",
+                "The sync's runbook page (`bridgehead runbook`), as Markdown and HTML",
+                "Runbook",
+                "404",
+                parameters=[_SYNC],
+            ),
+        },
         "/admin/alerts": {
             "get": _operation(
                 "list_alerts", "Active alerts (raised by sync/alerts, cleared on recovery)", data("Alert")
@@ -391,6 +400,13 @@ def admin_schemas() -> dict[str, Any]:
             decision=_nullable("string"),
             decided_by=_nullable("string"),
             decided_at=_TIME_OR_NULL,
+        ),
+        "Runbook": _object(
+            ["sync", "file", "markdown", "html"],
+            sync={"type": "string"},
+            file={"type": "string"},
+            markdown={"type": "string"},
+            html={"type": "string"},
         ),
         "Alert": _object(
             ["kind", "subject", "message", "since"],

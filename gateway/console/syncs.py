@@ -18,6 +18,7 @@ import msgspec
 
 from gateway.exceptions import Conflict, NotFound
 from sync.config import SyncConfig, load_sync_config
+from sync.runbook import render_runbook, runbook_filename
 from sync.state.approvals import NotAwaitingApproval
 from sync.state.sync_store import SyncStore
 from sync.state.utc import utcnow
@@ -59,9 +60,14 @@ def run_summary(run: dict[str, Any]) -> dict[str, Any]:
 
 class SyncConsole:
     def __init__(
-        self, mapping: Mapping, database: Database, state: StateDatabase, http: httpx.Client | None = None
+        self,
+        mapping: Mapping,
+        database: Database,
+        state: StateDatabase,
+        http: httpx.Client | None = None,
+        mapping_path: str | None = None,
     ) -> None:
-        self.mapping, self.database, self._http = mapping, database, http
+        self.mapping, self.database, self._http, self.mapping_path = mapping, database, http, mapping_path
         self.config: SyncConfig | None = load_sync_config(mapping.sync) if mapping.sync is not None else None
         url = (mapping.sync or {}).get("state_url")
         # One state store per mapping: the syncs share the gateway's unless the mapping gives them their own.
@@ -137,8 +143,14 @@ class SyncConsole:
             "dead_letters": len(self.store.dlq(name)),
             "remote_records": self.store.id_count(name),
             "last_runs": [run_summary(r) for r in runs],
-            "runbook": f"{name}.md",
+            "runbook": runbook_filename(name),
+            "runbook_url": f"/admin#/runbook/{name}",
         }
+
+    def runbook(self, name: str) -> str:
+        """The sync's runbook page as ``bridgehead runbook`` writes it, with the state as it is now."""
+        assert self.config is not None
+        return render_runbook(self.mapping, self.config, self.store, self.check(name), mapping_path=self.mapping_path)
 
     def run(self, run_id: int) -> dict[str, Any]:
         found = self._runs_by_id(run_id)

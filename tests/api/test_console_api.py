@@ -195,6 +195,19 @@ def test_series_counts_requests_and_sync_records(world: World) -> None:
     assert sum(b["done"] for b in answer["sync"]) > 0
 
 
+def test_each_sync_links_its_runbook_page_served_rendered(world: World) -> None:
+    from sync.runbook import SECTIONS
+
+    stock = world.get("/admin/syncs/stock").json()
+    assert stock["runbook"] == "stock.md" and stock["runbook_url"] == "/admin#/runbook/stock"
+    page = world.get("/admin/runbook/stock").json()
+    assert page["file"] == "stock.md"
+    for section in SECTIONS:
+        assert f"## {section}" in page["markdown"] and f"<h2>{section}</h2>" in page["html"]
+    assert "<script" not in page["html"]
+    assert world.get("/admin/runbook/nope").status_code == 404
+
+
 def test_session_names_the_caller(world: World) -> None:
     assert world.get("/admin/session").json() == {"subject": "ops-alice", "scopes": ["admin"]}
 
@@ -205,7 +218,7 @@ ROUTES = [
     ("GET", "/admin/runs"), ("GET", "/admin/runs/1"), ("GET", "/admin/dlq"), ("POST", "/admin/dlq/replay"),
     ("POST", "/admin/dlq/1/discard"), ("GET", "/admin/conflicts"), ("GET", "/admin/approvals"),
     ("POST", "/admin/approvals/1/approve"), ("POST", "/admin/approvals/1/reject"), ("GET", "/admin/series"),
-    ("GET", "/admin/alerts"),
+    ("GET", "/admin/alerts"), ("GET", "/admin/runbook/stock"),
 ]  # fmt: skip
 
 

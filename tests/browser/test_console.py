@@ -132,6 +132,16 @@ def test_a_dead_letter_is_fixed_replayed_and_delivered(page: OfflinePage, consol
     assert page.blocked == [] and page.csp == []  # type: ignore[attr-defined]
 
 
+def test_each_sync_links_its_runbook(page: OfflinePage, console: Console) -> None:
+    p: Any = page.page
+    _sign_in(p, console)
+    p.locator("section.sync[data-sync=stock] a.runbook").click()
+    article = p.locator("article.runbook-page[data-sync=stock]")
+    article.locator("h2", has_text="Replay dead letters").wait_for()
+    assert article.locator("h2", has_text="Reconnect").count() == 1
+    assert page.blocked == [] and page.csp == []  # type: ignore[attr-defined]
+
+
 def test_a_held_run_is_approved_in_the_console(page: OfflinePage, console: Console) -> None:
     console.api("POST", "/admin/syncs/items/run")
     console.sql("UPDATE ITEMMAST SET PRICE = PRICE + 10000")  # one dollar more on every item

@@ -171,7 +171,7 @@ async function viewSyncs() {
           onclick: () => act(`${paused ? "Resume" : "Pause"} ${s.name}`, `/admin/syncs/${encodeURIComponent(s.name)}/${paused ? "resume" : "pause"}`) },
           paused ? "Resume" : "Pause"), " ",
         el("button", { type: "button", "data-action": "run", onclick: () => act(`Run ${s.name}`, `/admin/syncs/${encodeURIComponent(s.name)}/run`) }, "Run now"), " ",
-        s.runbook_url ? el("a", { href: s.runbook_url, class: "runbook" }, "Runbook")
+        s.runbook_url ? el("a", { href: `#/runbook/${encodeURIComponent(s.name)}`, class: "runbook" }, `Runbook (${s.runbook})`)
           : el("span", { class: "muted runbook" }, `Runbook: ${s.runbook}`)),
       table(["#", "Status", "Started", "Created", "Updated", "Deleted", "Failed", "Skipped", "Error"],
         s.last_runs.map(runRow), "No runs yet.")));
@@ -255,6 +255,14 @@ async function viewRun(id, params) {
     search, table(["Legacy key", "Outcome", "Error", "Sent", "Destination's answer", "At"], rows, "No row-level outcome recorded for this run (or none matches).")];
 }
 
+async function viewRunbook(name) {
+  const page = await api(`/admin/runbook/${encodeURIComponent(name)}`);
+  // Rendered on the server with raw HTML off; parsed here into a detached document, so nothing in it runs.
+  const parsed = new DOMParser().parseFromString(page.html, "text/html");
+  return [el("p", { class: "muted" }, `The runbook page ${page.file}, with the state as it is now (`, el("code", {}, "bridgehead runbook"), " writes the same file)."),
+    el("article", { class: "runbook-page", "data-sync": name }, ...parsed.body.childNodes)];
+}
+
 async function viewConflicts() {
   const found = await api("/admin/conflicts");
   return [el("h2", {}, "Field-ownership conflicts (owner: newest)"),
@@ -336,6 +344,7 @@ async function route() {
   try {
     let content;
     if (tab === "runs" && parts[1]) content = await viewRun(parts[1], params);
+    else if (tab === "runbook" && parts[1]) content = await viewRunbook(decodeURIComponent(parts[1]));
     else if (tab === "dlq") content = await viewDlq();
     else if (tab === "approvals") content = await viewApprovals();
     else if (tab === "conflicts") content = await viewConflicts();
