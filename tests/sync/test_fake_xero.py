@@ -200,3 +200,21 @@ def test_injected_faults_apply_nothing(fake: FakeXero) -> None:
     with pytest.raises(httpx.ReadTimeout):
         http.post("/api.xro/2.0/Contacts", content=body, headers=headers)
     assert fake.org.contacts == {}
+
+
+def test_client_credentials_unit_decimals_ids_and_429_bodies(clock: Clock) -> None:
+    fake = FakeXero(clock=clock, per_minute=3)
+    http = _client(fake)
+    granted = _grant(http, grant_type="client_credentials")
+    assert granted.status_code == 200 and "refresh_token" not in granted.json()  # a Custom Connection
+    headers = _api(fake, http, granted.json()["access_token"])
+    item = {"Code": "P1", "Name": "Pin", "SalesDetails": {"UnitPrice": 1.2345}}
+    two = http.post("/api.xro/2.0/Items?summarizeErrors=false", json={"Items": [item]}, headers=headers).json()
+    assert two["Items"][0]["SalesDetails"]["UnitPrice"] == "1.23"  # without unitdp=4, two decimals
+    four = http.post("/api.xro/2.0/Items?unitdp=4", json={"Items": [{**item, "Code": "P2"}]}, headers=headers).json()
+    assert four["Items"][0]["SalesDetails"]["UnitPrice"] == 1.2345
+    wanted = four["Items"][0]["ItemID"]
+    only = http.get("/api.xro/2.0/Items", params={"IDs": wanted}, headers=headers).json()["Items"]
+    assert [i["ItemID"] for i in only] == [wanted]
+    over = http.get("/api.xro/2.0/Items", headers=headers)
+    assert over.status_code == 429 and over.json()["Status"] == 429 and "per minute" in over.json()["Detail"]

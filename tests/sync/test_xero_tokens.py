@@ -41,3 +41,10 @@ def test_env_source_reads_each_call_and_picks_up_a_rotated_token() -> None:
     environ.update({ACCESS_TOKEN_ENV: "second", TENANT_ID_ENV: "t-2"})
     assert source.access_token() == "second" and source.tenant_id() == "t-2"
     assert "second" not in repr(source)
+
+
+def test_a_xero_destination_never_prints_its_client_secret() -> None:
+    from sync.connectors.xero.config import XeroDestination
+
+    config = XeroDestination(client_id="app", client_secret="very-secret-value")
+    assert "very-secret-value" not in repr(config) and "very-secret-value" not in str(config)

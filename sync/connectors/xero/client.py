@@ -101,6 +101,9 @@ class XeroClient:
         """
         if idempotency_key is not None and len(idempotency_key) > MAX_KEY:
             raise Fatal(f"an Idempotency-Key of {len(idempotency_key)} characters (Xero allows {MAX_KEY})")
+        if self.store is not None and (hold := self.store.destination_hold(self.name)) is not None:
+            # Another worker (or sync) met the day limit: not one more call before the reset.
+            raise QuotaExhausted(hold[1], hold[0])
         tenant = self.tenant()
         hook = BackoffHook()
         hook.waits = self.hook.waits
@@ -158,8 +161,7 @@ class XeroClient:
             wait = retry_after_seconds(response, default=60.0 if problem == "minute" else 1.0)
             if problem == "day":
                 until = dt.datetime.fromtimestamp(self.clock() + wait, dt.UTC).replace(microsecond=0)
-                return QuotaExhausted(f"Xero day limit of tenant {tenant} reached (5,000 calls a day); "
-                                      f"resumes {until:%Y-%m-%d %H:%M} UTC", until)  # fmt: skip
+                return QuotaExhausted(f"Xero day limit of tenant {tenant} spent (X-Rate-Limit-Problem: day)", until)
             return request_error(f"429:{problem}", f"rate limited ({problem})", retry_after=wait)
         code, message = str(status), response.text[:300]
         try:

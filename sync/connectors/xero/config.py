@@ -33,3 +33,6 @@ class XeroDestination(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     """Calls in flight per tenant (Xero allows 5)."""
     reserve_per_minute: int = 1
     """Calls of the minute window left unused, for other clients of the same tenant."""
+
+    def __repr__(self) -> str:  # a config in a traceback or a log line shows no client secret
+        return f"XeroDestination(url={self.url!r}, auth={self.auth!r}, client_id={self.client_id!r}, <secret redacted>)"

@@ -16,6 +16,9 @@ What it honours, from ../shared/notes/saas-apis.md:
   ``StatusAttributeString`` and ``ValidationErrors``; without it one bad element fails the whole
   batch with 400 ``ValidationException`` and nothing is saved.
 - ``Idempotency-Key`` (at most 128 characters): the same key and body replay the first answer.
+- ``grant_type=client_credentials`` (a Custom Connection: an access token, no refresh token), as the
+  sandbox's demo uses; ``unitdp=4`` keeps 4 decimals of unit prices (else 2); ``?IDs=`` on reads;
+  429 answers carry a problem body naming the limit.
 - Injected faults: 429, 500, 503, a timeout before anything happens, and a timeout *after* the
   write was applied (the case idempotency keys exist for).
 - Egress: bytes sent back per tenant per day, which Xero now meters on paid tiers.
