@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import msgspec
 
@@ -98,6 +98,21 @@ def _generated(client: TestClient[Any], base: str, mapping: Mapping, version: st
     yield f"{base}?cursor=not-a-cursor"
 
 
+_DATE_CODECS = ("yyyymmdd", "cyymmdd", "julian", "mm/dd/yyyy", "date_time")
+
+
+def _explained(path: str, fields: dict[str, Any]) -> str:
+    """Why a sort or filter on a field with sentinels, codes or date codecs may differ (docs/migration.md)."""
+    query = parse_qs(urlsplit(path).query)
+    named = {v.lstrip("-") for v in ",".join(query.get("sort", [])).split(",") if v}
+    named |= {k.partition("[")[0] for k in query if k not in ("sort", "limit", "cursor", "fields", "embed", "count")}
+    suspects = sorted(n for n in named if n in fields)
+    if not suspects:
+        return ""
+    return (f" [{', '.join(suspects)}: legacy sorts and filters null sentinels and undecodable values by their "
+            "stored value, the clean table holds NULL; see docs/migration.md#known-differences]")  # fmt: skip
+
+
 def replay(mapping: Mapping, version: str, resource: str, *, paths: list[str] | None = None,
            max_pages: int = 50) -> ReplayResult:  # fmt: skip
     """Ask both phases the same requests (``paths``, else a generated set); every difference is described."""
@@ -108,6 +123,11 @@ def replay(mapping: Mapping, version: str, resource: str, *, paths: list[str] | 
     from sync.state import StateDatabase
 
     secret = secrets.token_bytes(32)
+    sentinel_fields = {
+        name: field.null_if
+        for name, field in mapping.versions[version].resources[resource].fields.items()
+        if field.null_if or field.map or field.transform in _DATE_CODECS
+    }
     headers = {"Authorization": f"Bearer {token}"} if (token := _token(mapping)) else {}
     result = ReplayResult()
     with tempfile.TemporaryDirectory(prefix="bridgehead-verify-") as folder:
@@ -134,7 +154,8 @@ def replay(mapping: Mapping, version: str, resource: str, *, paths: list[str] | 
                     if left.headers.get(name) != right.headers.get(name):
                         problems.append(f"{name} differs")
                 if problems:
-                    result.differences.append(f"GET {path}: {'; '.join(problems)}")
+                    why = _explained(path, sentinel_fields)
+                    result.differences.append(f"GET {path}: {'; '.join(problems)}{why}")
                 else:
                     result.identical += 1
     return result

@@ -111,6 +111,17 @@ def translate_position(
     return tuple(out[key.column.name] for key in target_order)
 
 
+def _describe(query: ReadQuery) -> str:
+    """``list sort=-due_date filters=status,due_date[gt]``: what a compared list asked (names, never values)."""
+    parts = ["list"]
+    if query.sort:
+        parts.append("sort=" + ",".join(("-" if d else "") + f.name for f, d in query.sort))
+    asked = [p for p in (getattr(c, "parameter", None) for c in query.conditions) if p and not p.startswith("claims.")]
+    if asked:
+        parts.append("filters=" + ",".join(dict.fromkeys(asked)))
+    return " ".join(parts)
+
+
 def _sort_names(query: ReadQuery) -> list[tuple[str, bool]]:
     return [(f.name, d) for f, d in query.sort]
 
@@ -227,7 +238,7 @@ class RoutedReader(Reader):
         served = self._serving[route.legacy_database].page(query)
         if route.phase in _SHADOWED and self.shadow is not None:
             shadow_reader = self._shadowing[route.twin_database]
-            self.shadow.offer(route, "list", served, lambda: self._twin_page(route, query, shadow_reader))
+            self.shadow.offer(route, _describe(query), served, lambda: self._twin_page(route, query, shadow_reader))
         return served
 
     def count(self, resource: Resource, conditions: Sequence[Condition]) -> int:

@@ -71,13 +71,16 @@ def compare(route: Route, kind: str, served: Any, shadow: Any) -> list[tuple[str
             fields = ("etag",)
         return [(key, fields)] if fields else []
     differences: list[tuple[str, tuple[str, ...]]] = []
-    left_rows, right_rows = served.rows, shadow.rows
-    for index in range(max(len(left_rows), len(right_rows))):
-        left = left_rows[index] if index < len(left_rows) else None
-        right = right_rows[index] if index < len(right_rows) else None
-        fields = differing_fields(left, right, [*(left or right or {})] or names)
+    left = {_key_of(route, row): row for row in served.rows}
+    right = {_key_of(route, row): row for row in shadow.rows}
+    for key in [*left, *(k for k in right if k not in left)]:
+        fields = differing_fields(left.get(key), right.get(key), [*(left.get(key) or right.get(key) or {})] or names)
         if fields:
-            differences.append((_key_of(route, left or right or {}), fields))
+            side = "not in the new database's answer" if key not in right else ("only in the new database's answer"
+                                                                            if key not in left else None)  # fmt: skip
+            differences.append((key, (side,) if side else fields))
+    if not differences and list(left) != list(right):
+        differences.append(("order", ("rows in another order",)))
     if served.last != shadow.last:
         differences.append(("next_cursor", ("next_cursor",)))
     return differences

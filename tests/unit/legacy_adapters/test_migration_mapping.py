@@ -263,3 +263,21 @@ def test_shadow_queue_is_bounded_and_never_waits() -> None:
     counts = stats.of("v1.jobs")
     assert counts["differed"] == 1 and counts["failed"] == 1
     assert list(stats.recent) == [{"resource": "v1.jobs", "kind": "count", "key": "count", "fields": ["count"]}]
+
+
+def test_shadow_compare_names_rows_fields_and_order(demo_reader: RoutedReader) -> None:
+    from legacy_adapters.migration.shadow import compare
+    from legacy_adapters.reader import Page
+
+    route = demo_reader.routes["v1.jobs"]
+    a, b = {"job_number": "J1", "status": "released"}, {"job_number": "J2", "status": "planned"}
+    assert compare(route, "list", Page([a, b], None), Page([a, b], None)) == []
+    assert compare(route, "list", Page([a, b], None), Page([b, a], None)) == [("order", ("rows in another order",))]
+    changed = compare(route, "list", Page([a, b], ("x",)), Page([a, {**b, "status": None}], None))
+    assert changed == [("J2", ("status",)), ("next_cursor", ("next_cursor",))]
+    assert compare(route, "list", Page([a], None), Page([b], None)) == [
+        ("J1", ("not in the new database's answer",)),
+        ("J2", ("only in the new database's answer",)),
+    ]
+    assert compare(route, "get", (a, "e1"), (a, "e2")) == [("J1", ("etag",))]
+    assert compare(route, "get", (a, "e1"), None) == [("J1", ("job_number", "status"))]
