@@ -452,6 +452,37 @@ def token_issue(config: str, subject: str, scopes: tuple[str, ...], claims: tupl
     )
 
 
+@main.command("mcp")
+@_config_option
+@click.option(
+    "--token",
+    envvar="BRIDGEHEAD_TOKEN",
+    help="The bearer token the agent acts with (default: $BRIDGEHEAD_TOKEN); verified like any token.",
+)
+@click.option("--log-level", default="warning", show_default=True)
+def mcp_command(config: str, token: str | None, log_level: str) -> None:
+    """Serve the MCP tools over stdio, for desktop AI clients that start the server themselves."""
+    import anyio
+
+    from gateway.app import create_app
+    from gateway.exceptions import Unauthorized
+    from gateway.logging import configure_logging
+    from gateway.mcp.stdio import serve_stdio
+
+    mapping = _load(config)
+    if not mapping.mcp.enabled:
+        _fail(f"{config}: mcp.enabled is false")
+    if mapping.auth is not None and not token:
+        _fail("set BRIDGEHEAD_TOKEN (or --token) to the bearer token the agent acts with")
+    # stdout carries the protocol: every log line goes to stderr.
+    configure_logging(log_level, log_format="json", stream=sys.stderr.buffer)
+    _private_files()
+    try:
+        anyio.run(serve_stdio, create_app(mapping), token)
+    except Unauthorized as exc:
+        _fail(f"the token is refused: {exc.detail}")
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)

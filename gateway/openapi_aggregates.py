@@ -82,12 +82,12 @@ def aggregate_path(resource: Resource, max_limit: int, default_limit: int) -> di
             )
         )
         values: dict[str, Any] = {}
-        for field, _ in fields:
+        for field, how in fields:
             if function == "count_distinct":
                 value: dict[str, Any] = {"type": "integer", "minimum": 0}
             elif function == "avg":
                 value = {
-                    "type": ["number", "null"],
+                    "type": ["string" if how.as_text else "number", "null"],
                     "description": f"Rounded to the field's places + {AVG_EXTRA_PLACES}.",
                 }
             else:

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import msgspec
 
@@ -184,7 +184,8 @@ async def send(app: ASGIApp, call: RestCall, caller: Caller, tool: str) -> Reply
         "http_version": "1.1",
         "method": call.method,
         "scheme": "http",
-        "path": call.path,
+        # ASGI: ``path`` is decoded, ``raw_path`` as sent (a key's comma or space is escaped there).
+        "path": unquote(call.path),
         "raw_path": call.path.encode(),
         "query_string": query.encode(),
         "root_path": "",

@@ -189,7 +189,8 @@ def _avg(total: Any, count: Any, served: Served) -> Any:
     if decoded is None:
         return None
     places = (served.places or 0) + AVG_EXTRA_PLACES
-    return (Decimal(decoded) / Decimal(int(count))).quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN)
+    average = (Decimal(decoded) / Decimal(int(count))).quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN)
+    return format(average, "f") if served.as_text else average
 
 
 def run_aggregate(database: Database, query: AggregateQuery) -> AggregatePage:

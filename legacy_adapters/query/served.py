@@ -26,7 +26,7 @@ from legacy_adapters.query.exact import CaseExact, IntDiv
 from legacy_adapters.transforms import Undecodable
 from legacy_adapters.transforms.booleans import BoolCodes
 from legacy_adapters.transforms.dates import DateTimePair
-from legacy_adapters.transforms.numbers import DecimalValue, ImpliedDecimal, WholeNumber, whole
+from legacy_adapters.transforms.numbers import DecimalText, DecimalValue, ImpliedDecimal, WholeNumber, whole
 from legacy_adapters.transforms.patterns import DatePattern, PatternField
 from legacy_adapters.transforms.text import CodeMap, Trim
 
@@ -52,6 +52,8 @@ class Served:
     """Decimal places of a number's API value (implied decimals, a DECIMAL's scale)."""
     encode: Callable[[Any], Any] | None = None
     """An API value -> the expression's terms, for comparisons (``having``); None when not comparable."""
+    as_text: bool = False
+    """A decimal served as text (``as_string``): sums, averages and bounds are text too."""
 
     @property
     def summable(self) -> bool:
@@ -108,8 +110,11 @@ def served(field: BoundField) -> Served | str:
     if field.spec.type == "string" and all(isinstance(link, Trim) for link in links):
         value: sa.ColumnElement[Any] = sa.func.rtrim(column) if links else column
         return Served(_when(present, CaseExact(value)), _text, "text")
-    if len(links) == 1 and isinstance(links[0], ImpliedDecimal | DecimalValue | WholeNumber):
-        return Served(_when(present, column), _number(field), "number", field.codec.places, field.codec.to_legacy)
+    numeric = links[:-1] if len(links) == 2 and isinstance(links[-1], DecimalText) else links
+    if len(numeric) == 1 and isinstance(numeric[0], ImpliedDecimal | DecimalValue | WholeNumber):
+        text = numeric is not links
+        decode = _number(field, numeric[0], text)
+        return Served(_when(present, column), decode, "number", field.codec.places, field.codec.to_legacy, text)
     if len(links) == 1 and isinstance(links[0], DatePattern):
         return bucket(field, "day")
     return f"{field.name} cannot be grouped or aggregated: its served value is not computable in SQL"
@@ -151,10 +156,21 @@ def _boolean(codes: BoolCodes, column: sa.ColumnElement[Any], present: Any) -> S
     return Served(expression, lambda raw: None if raw is None else bool(_number_of(raw)), "boolean")
 
 
-def _number(field: BoundField) -> Callable[[Any], Any]:
+def _number(field: BoundField, link: Any, text: bool) -> Callable[[Any], Any]:
     """Decode a stored number, or an aggregate of stored numbers, into the field's API form."""
+    number = _numeric(field, link)
+    if not text:
+        return number
+
+    def as_text(raw: Any) -> Any:
+        value = number(raw)
+        return None if value is None else format(value, "f")
+
+    return as_text
+
+
+def _numeric(field: BoundField, link: Any) -> Callable[[Any], Any]:
     places = field.codec.places
-    link = field.codec.links[0]
 
     def decode(raw: Any) -> Any:
         raw = as_number(raw)
