@@ -503,7 +503,8 @@ def demo(host: str, port: int, rows: int, log_level: str) -> None:
         click.echo(f"Upgraded the demo database made by an older version: added {', '.join(added)}")
     secret_file = DEMO_DIR / "jwt-secret"
     hook_file = DEMO_DIR / "shopify-webhook-secret"
-    for made in (secret_file, hook_file):
+    xero_file = DEMO_DIR / "xero-webhook-key"
+    for made in (secret_file, hook_file, xero_file):
         if not made.exists():
             # Created 0600 in one step: write-then-chmod leaves the secret readable for a moment.
             descriptor = os.open(made, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -517,6 +518,7 @@ def demo(host: str, port: int, rows: int, log_level: str) -> None:
         **os.environ,
         "BRIDGEHEAD_JWT_SECRET": secret_file.read_text().strip(),
         "BRIDGEHEAD_SHOPIFY_WEBHOOK_SECRET": os.environ.get("BRIDGEHEAD_SHOPIFY_WEBHOOK_SECRET", hook_secret),
+        "BRIDGEHEAD_XERO_WEBHOOK_KEY": os.environ.get("BRIDGEHEAD_XERO_WEBHOOK_KEY", xero_file.read_text().strip()),
         "BRIDGEHEAD_DB_URL": os.environ.get("BRIDGEHEAD_DB_URL", f"sqlite:///{database}"),
         # The demo mapping lives inside the package; its state belongs beside the demo database.
         "BRIDGEHEAD_STATE_URL": os.environ.get(
@@ -529,6 +531,7 @@ def demo(host: str, port: int, rows: int, log_level: str) -> None:
     admin = mint_token(mapping.auth.hs256_secret, subject="demo-admin", scopes=["admin"], claims={}, **common)
     portal_customer = _first_customer(database)
     sku = _first_sku(database, "W01")
+    job = _first_complete_job(database)
     portal = mint_token(
         mapping.auth.hs256_secret,
         subject="portal",
@@ -564,6 +567,18 @@ A signed Shopify order webhook reserves 2 of {sku} in W01 (STKBAL.ALLOC), writte
   sig=$(printf %s "$body" | openssl dgst -sha256 -hmac "$SHOPIFY_SECRET" -binary | base64)
   curl -s -X POST -H "X-Shopify-Hmac-SHA256: $sig" -H 'X-Shopify-Topic: orders/create' -H 'X-Shopify-Webhook-Id: demo-1' -d "$body" '{base}/webhooks/shopify'
   curl -sg -H "Authorization: Bearer $ADMIN" '{base}/v1/stock/{sku},W01'
+
+A Xero payment marks the job's invoice paid (JOBMAST.PAIDFL/PAIDDT): with `bridgehead sandbox` running and
+`bridgehead sync run` done, pay job {job}'s invoice in the fake Xero, then send Xero's (signed) event:
+  X=http://127.0.0.1:8787; export XERO_KEY="$(cat {xero_file})"
+  XT=$(curl -s -u sandbox-client:sandbox-client-secret -d grant_type=client_credentials $X/connect/token | python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])')
+  TENANT=$(curl -s -H "Authorization: Bearer $XT" $X/connections | python3 -c 'import json,sys;print(json.load(sys.stdin)[0]["tenantId"])')
+  read INV TOTAL < <(curl -s -H "Authorization: Bearer $XT" -H "xero-tenant-id: $TENANT" $X/api.xro/2.0/Invoices | python3 -c 'import json,sys;i=[i for i in json.load(sys.stdin)["Invoices"] if i["InvoiceNumber"]=="{job}"][0];print(i["InvoiceID"],i["Total"])')
+  curl -s -X PUT -H "Authorization: Bearer $XT" -H "xero-tenant-id: $TENANT" -d '{{"Invoice":{{"InvoiceID":"'$INV'"}},"Amount":'$TOTAL'}}' $X/api.xro/2.0/Payments
+  body='{{"events":[{{"resourceId":"'$INV'","eventDateUtc":"'$(date -u +%Y-%m-%dT%H:%M:%S.000)'","eventType":"UPDATE","eventCategory":"INVOICE","tenantId":"'$TENANT'","tenantType":"ORGANISATION"}}],"firstEventSequence":1,"lastEventSequence":1,"entropy":"DEMO"}}'
+  sig=$(printf %s "$body" | openssl dgst -sha256 -hmac "$XERO_KEY" -binary | base64)
+  curl -s -w '%{{http_code}}\\n' -X POST -H "x-xero-signature: $sig" -d "$body" '{base}/webhooks/xero'
+  curl -sg -H "Authorization: Bearer $ADMIN" '{base}/v1/job_invoices/{job}'
 """
     )
     _serve(mapping, host, port, log_level, "auto")
@@ -577,6 +592,17 @@ def _first_sku(database: Path, warehouse: str) -> str:
             "SELECT TRIM(ITEMNO) FROM STKBAL WHERE WHSE = ? ORDER BY ITEMNO LIMIT 1", (warehouse,)
         ).fetchone()
     return str(row[0]) if row else "ITEM"
+
+
+def _first_complete_job(database: Path) -> str:
+    """The first job the Xero invoice sync invoices (a complete one)."""
+    import sqlite3
+
+    with sqlite3.connect(database) as conn:
+        row = conn.execute(
+            "SELECT TRIM(JOBNO) FROM JOBMAST WHERE JSTAT = 'C' AND DELFLG <> 'Y' ORDER BY JOBNO LIMIT 1"
+        ).fetchone()
+    return str(row[0]) if row else "J000001"
 
 
 def _first_customer(database: Path) -> str:

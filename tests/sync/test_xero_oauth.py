@@ -373,3 +373,21 @@ def test_xero_cli_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "sync.destinations" in result.output and "'nope'" in result.output
     assert len(CliRunner().invoke(main, ["xero", "keygen"]).output.strip()) == 44
+
+
+def test_revoking_at_xero_disconnects_and_the_next_refresh_says_reconnect(
+    xero: FakeXero, tmp_path: Path, clock: Clock
+) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    _connected(xero, _store(url, clock))
+    source = _source(_store(url, clock), xero)
+    token = source.access_token()
+    grant = _store(url, clock).load("books")
+    assert grant is not None
+    with httpx.Client(transport=httpx.MockTransport(xero.handler)) as http:
+        revoked = http.post("http://xero.test/connect/revocation", auth=("sandbox-client", CLIENT_SECRET),
+                            data={"token": grant.refresh_token})  # fmt: skip
+    assert revoked.status_code == 200 and not _works(xero, token)
+    source.invalidate()  # what the connector does after the 401
+    with pytest.raises(ReconnectNeeded):
+        source.access_token()

@@ -175,6 +175,13 @@ class FakeXero:
                 return (*self._token(headers, body), None)
             if path == "/identity/connect/authorize" and method == "GET":
                 return (*self.authorize(query), None)
+            if path == "/connect/revocation" and method == "POST":
+                # Revoking the refresh token disconnects the app: its access tokens stop working too.
+                form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+                if form.get("token") not in self.refresh:
+                    return 400, {}, _json({"error": "invalid_grant"}), None
+                self.revoke()
+                return 200, {}, b"", None
             bearer = headers.get("authorization", "").removeprefix("Bearer ").strip()
             expiry = self.access.get(bearer)
             if expiry is None or expiry <= self.clock():
