@@ -151,3 +151,15 @@ def test_idempotency_keys_fit_xero_and_follow_the_send_ids(send_ids: list[str]) 
     connector.push(records)  # the same sends again: the same key, replayed
     assert len(seen) == 2 and seen[0] == seen[1] and len(seen[0]) <= MAX_KEY
     assert len(fake.org.contacts) == len(records)
+
+
+def test_fetch_reads_records_by_id_flattened_with_their_update_time() -> None:
+    fake = FakeXero()
+    connector = XeroConnector(make_client(fake), "contact")
+    (made,) = connector.push([OutRecord('["C9"]', "create", {"Name": "Nine", "EmailAddress": "a@nine.example"},
+                                        send_id="1:9:x")])  # fmt: skip
+    assert made.remote_id is not None
+    fake.org.contacts[made.remote_id]["EmailAddress"] = "typed@in.xero"  # a bookkeeper's edit
+    found = connector.fetch([made.remote_id])
+    assert found[made.remote_id]["EmailAddress"] == "typed@in.xero"
+    assert found[made.remote_id]["ContactNumber"] == "C9" and found[made.remote_id]["updatedAt"].startswith("20")
