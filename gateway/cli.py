@@ -7,6 +7,7 @@ database) ends in one readable line on stderr and a non-zero exit, never a trace
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import secrets
@@ -561,6 +562,11 @@ The portal token sees only its customer's jobs, and gets 403 where it has no sco
   curl -sg -H "Authorization: Bearer $PORTAL" '{base}/v1/jobs?limit=3&fields=job_number,customer_id,status'
   curl -sg -H "Authorization: Bearer $PORTAL" '{base}/v1/stock'
 
+Totals computed by the database, in API form (open work per status: quantity summed, earliest due date):
+  curl -sg -H "Authorization: Bearer $ADMIN" '{base}/v1/jobs/aggregate?group_by=status&sum=quantity&min=due_date&status[ne]=complete&sort=-sum.quantity'
+  curl -sg -H "Authorization: Bearer $PORTAL" '{base}/v1/jobs/aggregate?group_by=due_date:year&sum=quantity'
+
+{mcp_client_setup(base, portal, portal_customer)}
 A signed Shopify order webhook reserves 2 of {sku} in W01 (STKBAL.ALLOC), written back through the mapping:
   export SHOPIFY_SECRET="$(cat {hook_file})"
   body='{{"id":1001,"line_items":[{{"sku":"{sku}","quantity":2}}]}}'
@@ -582,6 +588,29 @@ A Xero payment marks the job's invoice paid (JOBMAST.PAIDFL/PAIDDT): with `bridg
 """
     )
     _serve(mapping, host, port, log_level, "auto")
+
+
+def mcp_client_setup(base: str, token: str, customer: str) -> str:
+    """How to add the demo's MCP endpoint to an AI client, acting with ``token`` (printed by ``demo``)."""
+    config = json.dumps(
+        {
+            "mcpServers": {
+                "bridgehead-demo": {
+                    "type": "http",
+                    "url": f"{base}/mcp",
+                    "headers": {"Authorization": f"Bearer {token}"},
+                }
+            }
+        },
+        indent=2,
+    )
+    return f"""AI agents: the MCP server at {base}/mcp (Streamable HTTP). With the portal token an agent sees customer {customer}'s
+rows only, through every tool (describe_resources, jobs_list, jobs_aggregate, ...):
+  claude mcp add --transport http bridgehead-demo {base}/mcp --header "Authorization: Bearer $PORTAL"
+or in a client's JSON settings (Claude Desktop, VS Code, Cursor):
+{config}
+Clients that discover sign-in read {base}/.well-known/oauth-protected-resource/mcp.
+"""
 
 
 def _first_sku(database: Path, warehouse: str) -> str:
