@@ -136,6 +136,9 @@ def _requests(client: TestClient[Any]) -> list[tuple[str, dict[str, str]]]:
         )
     )
     asked.extend((f"/v1/jobs/{row['job_number']}", ADMIN) for row in first)
+    # Exports stream every row from wherever the phase reads (NDJSON and CSV).
+    asked.append(("/v1/jobs?rush=true&sort=-ordered_at", {**ADMIN, "Accept": "application/x-ndjson"}))
+    asked.append(("/v1/customers?fields=customer_id,name,credit_limit", {**ADMIN, "Accept": "text/csv"}))
     asked.extend((f"/v1/jobs/{row['job_number']}?embed=customer", ADMIN) for row in first[:2])
     asked.extend(
         [("/v1/jobs?limit=50", PORTAL), ("/v1/customers", PORTAL), ("/v1/customers/C0001", PORTAL),
