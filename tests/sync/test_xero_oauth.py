@@ -262,8 +262,12 @@ def test_a_revoked_grant_needs_reconnecting_without_a_retry_storm(
     from sync.cli_xero import grant_lines
 
     assert any("RECONNECT NEEDED" in line for line in grant_lines(url))
+    from sync.state.sync_store import SyncStore
+
+    assert SyncStore(StateDatabase(url)).grants()["books"]["status"] == "reconnect_needed"  # the alert's input
     _connected(xero, _store(url, clock))  # a person consents again: the grant works again
     assert _works(xero, _source(_store(url, clock), xero).access_token())
+    assert SyncStore(StateDatabase(url)).grants()["books"]["status"] == "ok"
 
 
 def test_a_refresh_token_inside_its_grace_still_refreshes(xero: FakeXero, tmp_path: Path, clock: Clock) -> None:

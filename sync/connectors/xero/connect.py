@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from sync.connectors.xero.grant_source import report_grant
 from sync.connectors.xero.oauth import connections, consent_request, exchange_code
 from sync.exceptions import Fatal
 
@@ -138,5 +139,6 @@ def connect(
         names = ", ".join(f"{c.tenant_name} ({c.tenant_id})" for c in chosen)
         raise ConnectFailed(f"the grant reaches several organisations: pick one with --tenant ({names})")
     store.save(name, tokens, tenant_id=chosen[0].tenant_id, tenant_name=chosen[0].tenant_name)
+    report_grant(store.db, name, "ok")  # a reconnect clears the "reconnect needed" alert
     echo(f"Connected {name!r} to {chosen[0].tenant_name} (tenant {chosen[0].tenant_id}).")
     return chosen[0]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+import structlog
+
 from sync.connectors.xero.oauth import refresh_tokens
 from sync.state.oauth_grants import ReconnectNeeded
 
@@ -19,8 +21,11 @@ if TYPE_CHECKING:
 
     from sync.connectors.xero.oauth import TokenSet, XeroApp
     from sync.state.oauth_grants import Grant, GrantStore
+    from sync.state.store import StateDatabase
 
-__all__ = ("OAuthTokenSource",)
+__all__ = ("OAuthTokenSource", "report_grant")
+
+log = structlog.get_logger("bridgehead.oauth")
 
 
 class OAuthTokenSource:
@@ -61,15 +66,19 @@ class OAuthTokenSource:
                               clock=self.store.clock)  # fmt: skip
 
     def _grant_status(self, status: str, reason: str) -> None:
-        """Tell the alerts (``sync_grants``, when that table exists) that a person must reconnect."""
-        try:
-            from sync.state.sync_store import SyncStore
-
-            setter = getattr(SyncStore(self.store.db), "set_grant", None)
-            if setter is not None:
-                setter(self.name, status, reason)
-        except Exception:  # the alert row is a convenience; the grant's own status is the record
-            pass
+        report_grant(self.store.db, self.name, status, reason)
 
     def __repr__(self) -> str:
         return f"OAuthTokenSource({self.name!r}, <tokens redacted>)"
+
+
+def report_grant(db: StateDatabase, name: str, status: str, reason: str = "") -> None:
+    """Tell the alerts (``sync_grants``) whether the grant works (``ok``) or needs a person (``reconnect_needed``)."""
+    try:
+        from sync.state.sync_store import SyncStore
+
+        setter = getattr(SyncStore(db), "set_grant", None)
+        if setter is not None:
+            setter(name, status, reason)
+    except Exception as exc:  # the alert row is a convenience; the grant's own status is the record
+        log.warning("grant status not reported to the alerts", connection=name, error=type(exc).__name__)
