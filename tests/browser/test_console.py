@@ -18,8 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+import msgspec
 import pytest
 import stamina
 import uvicorn
@@ -57,10 +59,15 @@ def console(demo_db_path: Path, tmp_path_factory: pytest.TempPathFactory, token:
     db = folder / "demo.db"
     shutil.copyfile(demo_db_path, db)
     mapping = load_mapping(DEMO_MAPPING_PATH, demo_environ(db))
+    port = _free_port()
+    # An identity provider's login page on the same loopback address (answered by the browser test itself).
+    assert mapping.auth is not None
+    auth = msgspec.structs.replace(mapping.auth, login_url=f"http://127.0.0.1:{port}/idp/authorize",
+                                   login_client_id="console-test")  # fmt: skip
+    mapping = msgspec.structs.replace(mapping, auth=auth)
     fake = FakeShopify(bucket=CostBucket(maximum=1_000_000, restore_rate=1_000_000))
     http = httpx.Client(transport=httpx.MockTransport(fake.handler))
     app = create_app(mapping, state=StateDatabase(f"sqlite:///{folder / 'state.db'}"), sync_http=http)
-    port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -75,13 +82,23 @@ def console(demo_db_path: Path, tmp_path_factory: pytest.TempPathFactory, token:
     stamina.set_testing(False)
 
 
+class ConsolePage(OfflinePage):
+    """An offline page that also keeps every Content-Security-Policy violation the browser reports."""
+
+    def __init__(self, page: Any, base: str) -> None:
+        super().__init__(page, base)
+        self.csp: list[str] = []
+        page.on("console", self._message)
+
+    def _message(self, message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            self.csp.append(message.text)
+
+
 @pytest.fixture
-def page(browser: Any, console: Console) -> Iterator[OfflinePage]:
+def page(browser: Any, console: Console) -> Iterator[ConsolePage]:
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    offline = OfflinePage(context.new_page(), console.url)
-    offline.csp: list[str] = []  # type: ignore[attr-defined]
-    offline.page.on("console", lambda m: "Content Security Policy" in m.text and offline.csp.append(m.text))  # type: ignore[attr-defined]
-    yield offline
+    yield ConsolePage(context.new_page(), console.url)
     context.close()
 
 
@@ -92,7 +109,7 @@ def _sign_in(page: Any, console: Console) -> None:
     page.locator("#who", has_text="ops-alice").wait_for()
 
 
-def test_a_dead_letter_is_fixed_replayed_and_delivered(page: OfflinePage, console: Console) -> None:
+def test_a_dead_letter_is_fixed_replayed_and_delivered(page: ConsolePage, console: Console) -> None:
     # What the loop would have done: the catalogue and stock once, then three customer runs, one customer
     # refused by the shop each time (max_attempts: 3) until it is dead-lettered.
     console.sql("UPDATE CUSTMAST SET EMAIL = 'orders2(at)summit' WHERE TRIM(CUSTNO) = 'C0002'")
@@ -125,24 +142,26 @@ def test_a_dead_letter_is_fixed_replayed_and_delivered(page: OfflinePage, consol
     last.locator("a").click()
     p.locator("#outcome-search input[name=key]").fill("C0002")
     p.locator("#outcome-search button").click()
-    row = p.locator("tr[data-key=C0002]")
-    row.get_by_text("created").or_(row.get_by_text("updated")).first.wait_for()
+    row = p.locator("#view[data-loaded*='key=C0002'] tr[data-key=C0002]")
+    row.locator(".badge", has_text="created").wait_for()
     row.locator("summary", has_text="request").click()
-    assert "orders2@summit.example.com" in row.locator("pre").first.inner_text()
-    assert page.blocked == [] and page.csp == []  # type: ignore[attr-defined]
+    from playwright.sync_api import expect  # imported here: without Playwright the module still collects
+
+    expect(row.locator("details[open] pre")).to_contain_text("orders2@summit.example.com")
+    assert page.blocked == [] and page.csp == []
 
 
-def test_each_sync_links_its_runbook(page: OfflinePage, console: Console) -> None:
+def test_each_sync_links_its_runbook(page: ConsolePage, console: Console) -> None:
     p: Any = page.page
     _sign_in(p, console)
     p.locator("section.sync[data-sync=stock] a.runbook").click()
     article = p.locator("article.runbook-page[data-sync=stock]")
     article.locator("h2", has_text="Replay dead letters").wait_for()
     assert article.locator("h2", has_text="Reconnect").count() == 1
-    assert page.blocked == [] and page.csp == []  # type: ignore[attr-defined]
+    assert page.blocked == [] and page.csp == []
 
 
-def test_a_held_run_is_approved_in_the_console(page: OfflinePage, console: Console) -> None:
+def test_a_held_run_is_approved_in_the_console(page: ConsolePage, console: Console) -> None:
     console.api("POST", "/admin/syncs/items/run")
     console.sql("UPDATE ITEMMAST SET PRICE = PRICE + 10000")  # one dollar more on every item
     p: Any = page.page
@@ -162,7 +181,7 @@ def test_a_held_run_is_approved_in_the_console(page: OfflinePage, console: Conso
     assert decided["decided_by"] == "ops-alice"
 
 
-def test_the_audit_trail_is_filtered(page: OfflinePage, console: Console) -> None:
+def test_the_audit_trail_is_filtered(page: ConsolePage, console: Console) -> None:
     console.api("POST", "/admin/syncs/stock/pause")
     console.api("POST", "/admin/syncs/stock/resume")
     p: Any = page.page
@@ -178,7 +197,36 @@ def test_the_audit_trail_is_filtered(page: OfflinePage, console: Console) -> Non
     assert not any("resume" in r for r in rows)
 
 
-def test_a_token_without_admin_is_refused_at_sign_in(page: OfflinePage, console: Console, token: TokenFactory) -> None:
+def test_sign_in_through_the_identity_provider(page: ConsolePage, console: Console) -> None:
+    p: Any = page.page
+    asked: list[dict[str, str]] = []
+
+    def identity_provider(route: Any) -> None:
+        # The IdP's part: it signs the user in and sends the browser back with the token in the fragment.
+        query = dict(parse_qsl(urlsplit(route.request.url).query))
+        asked.append(query)
+        back = f"{query['redirect_uri']}#access_token={console.token}&token_type=Bearer&state={query['state']}"
+        route.fulfill(status=302, headers={"Location": back})
+
+    p.route("**/idp/authorize*", identity_provider)
+    p.goto(f"{console.url}/admin")
+    p.get_by_role("link", name="Sign in with the identity provider").click()
+    p.locator("#who", has_text="ops-alice").wait_for()
+    (query,) = asked
+    assert query["response_type"] == "token" and query["client_id"] == "console-test"
+    assert query["redirect_uri"] == f"{console.url}/admin" and "admin" in query["scope"].split()
+    assert "access_token" not in p.url  # the token left the address bar (and the history)
+    assert p.evaluate("sessionStorage.getItem('bridgehead.console.token')") == console.token
+
+
+def test_a_forged_sign_in_answer_is_refused(page: ConsolePage, console: Console) -> None:
+    p: Any = page.page
+    p.goto(f"{console.url}/admin#access_token={console.token}&state=not-what-this-tab-asked")
+    p.locator("#signin-error", has_text="did not match").wait_for()
+    assert p.evaluate("sessionStorage.getItem('bridgehead.console.token')") is None
+
+
+def test_a_token_without_admin_is_refused_at_sign_in(page: ConsolePage, console: Console, token: TokenFactory) -> None:
     p: Any = page.page
     p.goto(f"{console.url}/admin")
     p.locator("#token").fill(token("jobs:read", sub="reader"))

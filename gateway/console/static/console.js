@@ -26,14 +26,17 @@ function el(tag, attrs, ...children) {
 function token() { return sessionStorage.getItem(TOKEN_KEY); }
 
 function takeTokenFromRedirect() {
-  // The identity provider sends the user back to /admin#access_token=...&state=...
-  if (!location.hash.includes("access_token=")) return;
+  // The identity provider sends the user back to /admin#access_token=...&state=...; what went wrong, if anything.
+  if (!location.hash.includes("access_token=")) return "";
   const answer = new URLSearchParams(location.hash.slice(1));
   const expected = sessionStorage.getItem(STATE_KEY);
   sessionStorage.removeItem(STATE_KEY);
-  if (expected && answer.get("state") === expected) sessionStorage.setItem(TOKEN_KEY, answer.get("access_token"));
-  else $("signin-error").textContent = "The sign-in answer did not match this tab's request; sign in again.";
   history.replaceState(null, "", location.pathname + "#/syncs");
+  if (expected && answer.get("state") === expected) {
+    sessionStorage.setItem(TOKEN_KEY, answer.get("access_token"));
+    return "";
+  }
+  return "The sign-in answer did not match this tab's request; sign in again.";
 }
 
 function idpLink() {
@@ -334,8 +337,11 @@ async function charts() {
 
 // -- routing ------------------------------------------------------------------------------------
 
+let routing = 0;
+
 async function route() {
   if (!token()) return showSignIn();
+  const mine = ++routing;  // a slower, earlier view must not replace the one asked for last
   const [path, search] = (location.hash.slice(1) || "/syncs").split("?");
   const params = new URLSearchParams(search || "");
   const parts = path.split("/").filter(Boolean);
@@ -350,6 +356,7 @@ async function route() {
     else if (tab === "conflicts") content = await viewConflicts();
     else if (tab === "audit") content = await viewAudit(params);
     else content = await viewSyncs();
+    if (mine !== routing) return;
     $("view").replaceChildren(...[content].flat(2).filter(Boolean));
     $("view").dataset.loaded = location.hash || "#/syncs";
   } catch (error) {
@@ -364,6 +371,6 @@ $("token-form").addEventListener("submit", (event) => {
 });
 $("signout").addEventListener("click", () => showSignIn());
 window.addEventListener("hashchange", () => { flash(""); route(); });
-takeTokenFromRedirect();
+const refused = takeTokenFromRedirect();
 idpLink();
-if (token()) signIn(token()); else showSignIn();
+if (token()) signIn(token()); else showSignIn(refused);
