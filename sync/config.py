@@ -20,6 +20,7 @@ from typing import Any, Literal
 import msgspec
 
 from legacy_adapters.exceptions import MappingError
+from legacy_adapters.mapping.load import dotted_path
 from sync.alerts.config import AlertConfig, SyncAlertConfig, check_alert_config
 from sync.numbers import CURRENCY_DECIMALS, ExpressionError, Rounding, compile_expression
 
@@ -162,7 +163,11 @@ def _convert(raw: Any, kind: type[Any], path: str) -> Any:
         message, _, where = str(exc).rpartition(" - at `$")
         if not message:
             message, where = str(exc), ""
-        raise MappingError(message.replace("`", "'"), path=path + where.rstrip("`")) from None
+        where = where.rstrip("`")
+        if "[...]" in where:  # msgspec elides dict keys: name the sync or destination that failed
+            named = dotted_path(raw, where, kind)
+            where = named if named.startswith(("[", ".")) or not named else f".{named}"
+        raise MappingError(message.replace("`", "'"), path=path + where) from None
 
 
 def load_sync_config(raw: dict[str, Any] | None, *, source: str = "") -> SyncConfig:

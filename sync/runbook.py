@@ -53,16 +53,17 @@ SECTIONS = (
 """Every page has these ``##`` sections, in this order."""
 
 CONSOLE_PAGES = {
-    "overview": "/admin",
-    "sync": "/admin/syncs/{sync}",
-    "run": "/admin/runs/{run_id}",
-    "dlq": "/admin/dlq?sync={sync}",
-    "approvals": "/admin/approvals",
-    "conflicts": "/admin/conflicts?sync={sync}",
-    "audit": "/admin/audit",
-    "alerts": "/admin/alerts",
+    "overview": "/admin#/syncs",
+    "sync": "/admin#/syncs",
+    "run": "/admin#/runs/{run_id}",
+    "dlq": "/admin#/dlq",
+    "approvals": "/admin#/approvals",
+    "conflicts": "/admin#/conflicts",
+    "audit": "/admin#/audit",
+    "alerts": "/admin#/syncs",
+    "runbook": "/admin#/runbook/{sync}",
 }
-"""The operator console's pages (scope ``admin``) a runbook points to."""
+"""The operator console's pages (scope ``admin``; ``gateway/console/static``) a runbook points to."""
 
 LOG_EVENTS = (
     ("sync run finished", "sync, run, status, done"),
@@ -314,7 +315,8 @@ class _Page:
         yield f"- Pause: `{self.cmd(f'sync pause {self.sync}')}`. A running run stops after its current batch;"
         yield '  what it planned waits in the outbox. Later runs end `cancelled` ("paused").'
         yield f"- Resume: `{self.cmd(f'sync resume {self.sync}')}`; the next scheduled run sends what waited."
-        yield f"- In the console: {self.page('sync')} (Pause / Resume). Check with `{self.cmd('sync status')}`."
+        yield f"- In the console: {self.page('sync')}, the sync's Pause / Resume."
+        yield f"- Check with `{self.cmd('sync status')}`."
 
     def replay(self) -> Iterator[str]:
         yield f"1. See what failed and why: `{self.cmd(f'sync dlq list --sync {self.sync}')}` and"
@@ -404,11 +406,12 @@ class _Page:
     def failing(self) -> Iterator[str]:
         yield "Console (scope `admin`):"
         yield ""
-        for key, what in (("sync", "state, last runs with counts, lag, next run, pause/resume"),
+        for key, what in (("sync", "each sync's state, last runs with counts, lag, next run, pause/resume, "
+                           "and the active alerts"),
                           ("run", "one run's records, each with the request sent and the answer"),
                           ("dlq", "dead letters with their reasons; replay or discard"),
                           ("conflicts", "`owner: newest` clashes"), ("approvals", "held runs and their diff"),
-                          ("alerts", "active alerts and their history"),
+                          ("runbook", "this page"),
                           ("audit", "the gateway's writes")):  # fmt: skip
             yield f"- `{self.page(key, run_id='{run_id}')}`: {what}"
         yield ""

@@ -22,7 +22,7 @@ from legacy_adapters.exceptions import MappingError
 from legacy_adapters.mapping.model import Mapping
 from legacy_adapters.mapping.validate import validate_mapping
 
-__all__ = ("anchor_sqlite_url", "load_mapping", "parse_mapping")
+__all__ = ("anchor_sqlite_url", "dotted_path", "load_mapping", "parse_mapping")
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -138,7 +138,12 @@ def parse_mapping(text: str, *, source: str = "<mapping>", environ: AbcMapping[s
 _SEGMENT = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\.\.\.|\d+)\]")
 
 
-def _dotted(raw: Any, msgspec_path: str) -> str:
+def dotted_path(raw: Any, msgspec_path: str, root: Any) -> str:
+    """``_dotted`` from another Struct than ``Mapping`` (the sync section names its keys the same way)."""
+    return _dotted(raw, msgspec_path, root)
+
+
+def _dotted(raw: Any, msgspec_path: str, root: Any = Mapping) -> str:
     """Name the keys msgspec elides: ``versions[...].resources[...]`` -> ``versions.v1.resources.jobs``.
 
     msgspec reports a failing dict entry as ``[...]``, which tells a user nothing
@@ -147,7 +152,7 @@ def _dotted(raw: Any, msgspec_path: str) -> str:
     msgspec stopped at (it validates entries in order).
     """
     parts: list[str] = []
-    target: Any = Mapping
+    target: Any = root
     for match in _SEGMENT.finditer(msgspec_path):
         name, index = match.groups()
         target = _branch(target, raw)

@@ -112,7 +112,12 @@ def test_the_stock_page_says_what_flows_where_field_by_field(pages: dict[str, st
     assert "| `quantity` | expression `on_hand - allocated`, rounded `floor` | `ONHAND`, `ALLOC` | legacy:" in stock
     assert "`inventory_item_id` of sync `items`'s record for `item_number` | `ITEMNO`" in stock
     assert "Runs every **30 s**" in stock and "Latency target: **60 s**" in stock
-    assert "/admin/syncs/stock" in stock and "bridgehead_sync_lag_seconds" in stock and "`sync run finished`" in stock
+    assert (
+        "/admin#/runbook/stock" in stock
+        and "/admin#/dlq" in stock
+        and "bridgehead_sync_lag_seconds" in stock
+        and "`sync run finished`" in stock
+    )
     items = pages["items"]
     assert "| `descriptionHtml` |" in items and "destination: sent when the record is created" in items
     assert "Records the run deleted come back" in items, "a mirror sync's rollback says what happens to deletes"
@@ -178,3 +183,15 @@ def test_the_loop_serves_the_metrics_the_runbook_names(demo_db_path: Path) -> No
     assert 'bridgehead_sync_runs_total{status="succeeded",sync="stock"}' in text
     for metric, _ in SYNC_METRICS:  # every name the runbook lists is one the loop serves
         assert f"# HELP {metric} " in text
+
+
+def test_the_console_pages_a_runbook_names_are_the_consoles_own_routes() -> None:
+    from sync.runbook import CONSOLE_PAGES
+
+    static = Path(__file__).parents[2] / "gateway" / "console" / "static"
+    tabs = set(re.findall(r'href="#/(\w+)"', (static / "console.html").read_text()))
+    routes = tabs | set(re.findall(r'tab === "(\w+)"', (static / "console.js").read_text()))
+    assert {"syncs", "dlq", "runs", "runbook"} <= routes
+    for page in CONSOLE_PAGES.values():
+        path, _, fragment = page.partition("#/")
+        assert path == "/admin" and fragment.split("/")[0] in routes, f"{page}: not a console page"
