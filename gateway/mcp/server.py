@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
+import msgspec
 import structlog
 from litestar import asgi
 from mcp.server import Server
@@ -148,8 +149,6 @@ def build_server(ctx: GatewayContext, app: Callable[[], Litestar | None], identi
 
 def msgspec_problem(error: GatewayError) -> dict[str, Any]:
     """A gateway error as the problem details REST would answer with."""
-    import msgspec
-
     problem: dict[str, Any] = msgspec.to_builtins(problem_of(error))
     return problem
 

@@ -174,6 +174,11 @@ def _check_resource(path: str, resource: ResourceSpec, version: VersionSpec) -> 
         if getattr(resource.mcp, verb) and not resource.writable:
             raise MappingError(f"{verb} needs a writable resource (writable: true)", path=f"{path}.mcp.{verb}")
     for action_name in resource.mcp.actions:
+        if action_name in ("list", "get", "aggregate", "create", "update"):
+            raise MappingError(
+                f"an action named {action_name!r} would share its tool name with a read or write tool",
+                path=f"{path}.mcp.actions",
+            )
         if action_name not in resource.actions:
             known_actions = ", ".join(resource.actions) or "none"
             raise MappingError(f"unknown action {action_name!r} (actions: {known_actions})", path=f"{path}.mcp.actions")
