@@ -29,6 +29,7 @@ from gateway.protection import cors_config, rate_limits
 from gateway.readiness import Readiness
 from gateway.request_id import RequestIdMiddleware, add_request_id_header
 from gateway.streaming import ExportBudget
+from gateway.sync_metrics import sync_collector
 from gateway.versions import lifecycle_headers, version_routers
 from gateway.webhooks import build_webhooks
 from gateway.wellknown import wellknown_handlers
@@ -126,7 +127,7 @@ def create_app(
             *admin_handlers(ctx),
             *console_page_handlers(mapping),
             *console_api_handlers(ctx, syncs, requests),
-            *metrics_handlers(),
+            *metrics_handlers(sync_collector(mapping, state)),
             *wellknown_handlers(ctx),
             *(mcp.handlers() if mcp else []),
             *hooks,

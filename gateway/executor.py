@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import structlog
 
 from gateway.exceptions import GatewayTimeout, ServiceUnavailable
+from gateway.metrics import DB_WAITING
 
 __all__ = ("DatabaseExecutor", "offloaded")
 
@@ -47,8 +48,9 @@ class DatabaseExecutor:
             ServiceUnavailable: every worker stayed busy until the deadline; ``fn`` never ran.
         """
         context = contextvars.copy_context()
-        call = functools.partial(context.run, fn, *args)
+        call: Callable[[], T] = functools.partial(_started_then, context.run, fn, *args)
         deadline = deadline_s if deadline_s is not None else self.deadline_s
+        DB_WAITING.inc()  # until a worker takes it (or it is cancelled unstarted)
         if deadline is None:
             return await asyncio.get_running_loop().run_in_executor(self._pool, call)
         source = self._pool.submit(call)
@@ -63,6 +65,8 @@ class DatabaseExecutor:
                 # be stopped from here: it finishes (or fails) in its thread and its result is dropped.
                 never_ran = source.cancel()
                 future.cancel()
+                if never_ran:
+                    DB_WAITING.dec()
         if done:
             return future.result()
         if never_ran:
@@ -72,6 +76,13 @@ class DatabaseExecutor:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _started_then(run: Callable[..., Any], fn: Callable[..., T], *args: Any) -> T:
+    """In the worker: the call is no longer waiting, then it runs (``run`` is a context's ``run``)."""
+    DB_WAITING.dec()
+    result: T = run(fn, *args)
+    return result
 
 
 def _name(fn: Callable[..., Any]) -> str:

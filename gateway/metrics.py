@@ -17,6 +17,11 @@ Names and labels (documented in README "Operations"):
 ``bridgehead_db_statement_duration_seconds``           histogram of legacy statements; operation
                                                        (select, insert, update, delete, call)
 ``bridgehead_db_connections_in_use``                   gauge of checked-out legacy connections
+``bridgehead_db_requests_waiting``                     gauge of calls queued for a database worker
+``bridgehead_export_streams_open``                     gauge of exports streaming now
+``bridgehead_rows_served_total``                       counter; route, format (json, ndjson, csv)
+``bridgehead_sync_store_*``                                  read from the state store at each scrape
+                                                       (``gateway/sync_metrics.py``)
 =====================================================  =========================================
 """
 
@@ -38,15 +43,22 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
-
-from gateway.readiness import UNGATED
+from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
     from litestar.handlers import HTTPRouteHandler
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ("InProgressMiddleware", "count_response", "instrument_engine", "metrics_handlers")
+__all__ = (
+    "DB_WAITING",
+    "EXPORTS_OPEN",
+    "InProgressMiddleware",
+    "count_response",
+    "instrument_engine",
+    "metrics_handlers",
+    "rows_served",
+)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -71,6 +83,32 @@ CONNECTIONS_IN_USE = Gauge(
     "Legacy database connections checked out of the pool.",
     multiprocess_mode="livesum",
 )
+DB_WAITING = Gauge(
+    "bridgehead_db_requests_waiting",
+    "Database calls queued for a worker (and so for a connection): the pool is saturated while above 0.",
+    multiprocess_mode="livesum",
+)
+EXPORTS_OPEN = Gauge(
+    "bridgehead_export_streams_open",
+    "NDJSON/CSV exports streaming now (each holds an export connection).",
+    multiprocess_mode="livesum",
+)
+ROWS_SERVED = Counter(
+    "bridgehead_rows_served",
+    "Rows sent to clients: list pages, single rows and exported rows.",
+    ("route", "format"),
+)
+
+
+def rows_served(scope: Scope | dict[str, Any], count: int, fmt: str) -> None:
+    """Add ``count`` rows to the request's tally (its access-log ``rows``) and to the counter.
+
+    Exports call it as their rows stream, from their own worker threads; the tally is an int in
+    the request's state, updated by one stream at a time.
+    """
+    state = scope.setdefault("state", {})
+    state["rows"] = state.get("rows", 0) + count
+    ROWS_SERVED.labels(str(scope.get("path_template") or "unmatched"), fmt).inc(count)
 
 
 async def count_response(message: Message, scope: Scope) -> None:
@@ -147,10 +185,19 @@ def _registry() -> CollectorRegistry:
     return registry
 
 
-def metrics_handlers() -> list[HTTPRouteHandler]:
-    # Metrics answer while the database is down: that is when an operator needs them most.
-    @get("/metrics", include_in_schema=False, sync_to_thread=False, opt=UNGATED)
+def metrics_handlers(extra: Collector | None = None) -> list[HTTPRouteHandler]:
+    """``/metrics``; ``extra`` adds this app's own collector (the sync metrics of its state store)."""
+    from gateway.readiness import UNGATED  # here: readiness imports the executor, which imports us
+
+    own = CollectorRegistry(auto_describe=False)
+    if extra is not None:
+        own.register(extra)
+
+    # Metrics answer while the database is down: that is when an operator needs them most. The
+    # state store is read in a worker thread (sync_to_thread), never on the event loop.
+    @get("/metrics", include_in_schema=False, sync_to_thread=True, opt=UNGATED)
     def metrics() -> Response[bytes]:
-        return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
+        body = generate_latest(_registry()) + (generate_latest(own) if extra is not None else b"")
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return [metrics]

@@ -18,7 +18,7 @@ from litestar.enums import ScopeType
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ("RequestIdMiddleware", "add_request_id_header", "request_id")
+__all__ = ("RequestIdMiddleware", "access_log", "add_request_id_header", "request_id")
 
 _VALID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 log = structlog.get_logger("bridgehead.access")
@@ -35,23 +35,42 @@ def request_id(scope: Scope | dict[str, Any]) -> str:
 
 
 async def add_request_id_header(message: Message, scope: Scope) -> None:
-    """``before_send`` hook: stamp the id on the response and write the access-log line."""
-    if message["type"] != "http.response.start" or scope["type"] != ScopeType.HTTP:
+    """``before_send`` hook: stamp the id on the response; write the access-log line at its end.
+
+    The line waits for the last body message so that ``rows`` and ``ms`` cover a streamed export
+    whole; a response cut short (the client left) is logged by ``RequestIdMiddleware`` instead.
+    """
+    if scope["type"] != ScopeType.HTTP:
         return
-    rid = request_id(scope)
-    message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid.encode("latin-1"))]
-    started = scope["state"].get("started", time.perf_counter())
-    log.info(
-        "request",
-        request_id=rid,
-        method=scope.get("method"),
-        path=scope.get("path"),
-        route=scope.get("path_template"),
-        status=message["status"],
-        ms=round((time.perf_counter() - started) * 1000, 1),
+    if message["type"] == "http.response.start":
+        rid = request_id(scope)
+        message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid.encode("latin-1"))]
+        scope["state"]["status"] = message["status"]
+    elif message["type"] == "http.response.body" and not message.get("more_body", False):
+        access_log(scope)
+
+
+def access_log(scope: Scope | dict[str, Any], *, interrupted: bool = False) -> None:
+    """The request's one access-log line (once): id, route template, status, duration, subject, rows."""
+    state = scope.setdefault("state", {})
+    if state.get("logged") or "status" not in state:
+        return
+    state["logged"] = True
+    started = state.get("started", time.perf_counter())
+    fields: dict[str, Any] = {
+        "request_id": request_id(scope),
+        "method": scope.get("method"),
+        "path": scope.get("path"),
+        "route": scope.get("path_template"),
+        "status": state["status"],
+        "ms": round((time.perf_counter() - started) * 1000, 1),
         # Who asked: the verified token's subject, never the token.
-        subject=getattr(scope.get("user"), "subject", None),
-    )
+        "subject": getattr(scope.get("user"), "subject", None),
+        "rows": state.get("rows", 0),
+    }
+    if interrupted:
+        fields["interrupted"] = True
+    log.info("request", **fields)
 
 
 class RequestIdMiddleware:
@@ -65,4 +84,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         with structlog.contextvars.bound_contextvars(request_id=request_id(scope)):
-            await self.app(scope, receive, send)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                access_log(scope, interrupted=True)  # a no-op when the response ended normally

@@ -22,6 +22,7 @@ from gateway.auth.guards import Access, access_of, authorize_read, read_guard
 from gateway.exceptions import BadRequest, Forbidden, NotFound
 from gateway.executor import offloaded
 from gateway.export import CSV, NDJSON, csv_chunks, ndjson_chunks
+from gateway.metrics import rows_served
 from gateway.negotiation import JSON, choose_media_type
 from gateway.pagination import InvalidCursor
 from gateway.params import ListParams, parse_fields, parse_key, parse_list_params
@@ -71,7 +72,7 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
         params = parse_list_params(request.query_params.multi_items(), resource, access, api)
         conditions = (*access.conditions, *params.filters)
         if media_type != JSON:
-            return _export(resource, params, conditions, media_type)
+            return _export(request, resource, params, conditions, media_type)
         after = None
         if params.cursor is not None:
             width = len(ReadQuery(resource, (), sort=params.sort).order)
@@ -101,16 +102,23 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
             headers["Link"] = f'<{link}>; rel="next"'
         if params.count:
             body["count"] = ctx.reader.count(resource, conditions)
+        rows_served(request.scope, len(page.rows), "json")
         return Response(_encoder.encode(body), media_type=JSON, headers=headers)
 
-    def _export(resource: Resource, params: ListParams, conditions: tuple[Any, ...], media_type: str) -> _PendingExport:
+    def _export(
+        request: Request[Any, Any, Any],
+        resource: Resource,
+        params: ListParams,
+        conditions: tuple[Any, ...],
+        media_type: str,
+    ) -> _PendingExport:
         if params.embeds:
             raise BadRequest("embed is not available in exports", errors=[{"parameter": "embed", "detail": "remove"}])
         if params.cursor or params.offset is not None:
             raise BadRequest("exports stream every row; drop cursor and offset", errors=[])
         query = ReadQuery(resource, params.fields, conditions, params.sort)
         # Nothing runs yet: the export budget takes a slot, then pulls chunks on its own workers.
-        rows = ctx.reader.stream(query)
+        rows = _counted(ctx.reader.stream(query), request.scope, "ndjson" if media_type == NDJSON else "csv")
         chunks = ndjson_chunks(rows) if media_type == NDJSON else csv_chunks(rows, [f.name for f in params.fields])
         content_type = f"{CSV}; header=present" if media_type == CSV else NDJSON  # Litestar adds the charset
         return _PendingExport(chunks, content_type)
@@ -148,6 +156,7 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
         headers = {"ETag": etag, "Vary": _VARY, "Cache-Control": "private, no-cache"}
         if _matches(request.headers.get("if-none-match"), etag):
             return Response(b"", status_code=304, headers=headers)
+        rows_served(request.scope, 1, "json")
         return Response(body, media_type=JSON, headers=headers)
 
     path = f"/{resource.name}"
@@ -159,6 +168,25 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
             offloaded(ctx.executor, get_row)
         ),
     ]
+
+
+_TALLY_EVERY = 500
+"""Exported rows are added to the metrics in batches: one counter update per row would cost more."""
+
+
+def _counted(rows: Iterator[dict[str, Any]], scope: Any, fmt: str) -> Iterator[dict[str, Any]]:
+    """``rows`` as they stream, tallied for the access log and ``bridgehead_rows_served_total``."""
+    pending = 0
+    try:
+        for row in rows:
+            yield row
+            pending += 1
+            if pending >= _TALLY_EVERY:
+                rows_served(scope, pending, fmt)
+                pending = 0
+    finally:
+        if pending:
+            rows_served(scope, pending, fmt)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from litestar.response import Stream
 from litestar.response.streaming import ASGIStreamingResponse
 
 from gateway.exceptions import ExportsBusy, GatewayTimeout
+from gateway.metrics import EXPORTS_OPEN
 from legacy_adapters.exceptions import BridgeheadError
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class ExportBudget:
             )
         with self._lock:
             self._running += 1
+        EXPORTS_OPEN.inc()
         run = _ExportRun(self, chunks)
         try:
             first = await run.next_chunk()
@@ -86,6 +88,7 @@ class ExportBudget:
     def _release(self) -> None:
         with self._lock:
             self._running -= 1
+        EXPORTS_OPEN.dec()
         self._free.release()
 
     def shutdown(self) -> None:

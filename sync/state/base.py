@@ -148,6 +148,18 @@ class StateStore(Protocol):
 
     def pending(self, sync: str) -> int: ...
 
+    def oldest_pending_at(self, sync: str) -> dt.datetime | None:
+        """When the longest-waiting outbox record was first planned; None when none is (known)."""
+        ...
+
+    def run_totals(self, sync: str) -> dict[str, Any]:
+        """``{runs: {status: n}, sent, failed, dead_lettered}`` over the recorded runs (dry runs aside)."""
+        ...
+
+    def budgets(self) -> list[dict[str, Any]]:
+        """Every destination rate budget: ``bucket, maximum, available, restore_rate, at`` (epoch s)."""
+        ...
+
     def claim(self, sync: str, worker: str, run_id: int, limit: int, lease_s: float) -> list[OutboxItem]:
         """Lease up to ``limit`` free records, oldest first; concurrent workers get disjoint sets."""
         ...

@@ -188,11 +188,34 @@ class MemoryStore(MemoryAlertLog):
                     "id": next(self._ids), "sync": sync, "key": item["key"], **planned,
                     "attempts": item.get("attempts", 0), "last_error": None, "not_before_run": 0,
                     "retries": 0, "next_attempt_at": None, "claims": 0, "lease_owner": None, "lease_until": None,
+                    "enqueued_at": _now(),
                 }  # fmt: skip
 
     def outbox_prints(self, sync: str, keys: Sequence[str]) -> dict[str, str | None]:
         with self._lock:
             return {k: self._outbox[(sync, k)]["fingerprint"] for k in keys if (sync, k) in self._outbox}
+
+    def oldest_pending_at(self, sync: str) -> dt.datetime | None:
+        with self._lock:
+            times = [r["enqueued_at"] for (name, _), r in self._outbox.items() if name == sync and r.get("enqueued_at")]
+        return min(times) if times else None
+
+    def run_totals(self, sync: str) -> dict[str, Any]:
+        with self._lock:
+            runs = [r for r in self._runs.values() if r["sync"] == sync and not r["dry_run"]]
+        by_status: dict[str, int] = {}
+        for run in runs:
+            by_status[run["status"]] = by_status.get(run["status"], 0) + 1
+        return {
+            "runs": by_status,
+            "sent": sum(r["done_creates"] + r["done_updates"] + r["done_deletes"] for r in runs),
+            "failed": sum(r["failed"] for r in runs),
+            "dead_lettered": sum(r["dead_lettered"] for r in runs),
+        }
+
+    def budgets(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [{"bucket": name, **b} for name, b in self._budgets.items()]
 
     def pending(self, sync: str) -> int:
         with self._lock:

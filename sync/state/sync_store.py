@@ -31,6 +31,7 @@ from sync.state.sync_tables import (
     ID_MAP,
     OUTBOX,
     RATE_BUDGETS,
+    RUNS,
     SEEN,
     SKIPPED,
 )
@@ -221,6 +222,7 @@ class SyncStore(RunLog, ApprovalLog, AlertLog, DestinationLog, OutcomeLog):
 
     def enqueue(self, sync: str, items: Sequence[dict[str, Any]]) -> None:
         """Add planned records (``key, op, row, fingerprint, changed_at``); a newer plan replaces an older one."""
+        now = utcnow()
         rows = [
             {
                 "sync": sync,
@@ -234,13 +236,15 @@ class SyncStore(RunLog, ApprovalLog, AlertLog, DestinationLog, OutcomeLog):
                 "retries": 0,
                 "next_attempt_at": None,
                 "claims": 0,
+                "enqueued_at": now,
             }
             for i in items
         ]
         with self.engine.begin() as conn:
-            # A re-planned record keeps its spent attempts (failing forever must end in the DLQ) and
-            # its backoff (a new version of a row does not make a shop that is down come back).
-            keep = ("attempts", "not_before_run", "retries", "next_attempt_at", "claims")
+            # A re-planned record keeps its spent attempts (failing forever must end in the DLQ),
+            # its backoff (a new version of a row does not make a shop that is down come back) and
+            # the moment it was first planned (it has waited since then).
+            keep = ("attempts", "not_before_run", "retries", "next_attempt_at", "claims", "enqueued_at")
             upsert(conn, OUTBOX, rows, ["sync", "key"], keep=keep)
 
     def outbox_prints(self, sync: str, keys: Sequence[str]) -> dict[str, str | None]:
@@ -253,6 +257,41 @@ class SyncStore(RunLog, ApprovalLog, AlertLog, DestinationLog, OutcomeLog):
                 )
                 found.update({r.key: r.fingerprint for r in conn.execute(query)})
         return found
+
+    def oldest_pending_at(self, sync: str) -> dt.datetime | None:
+        """When the longest-waiting record still in the outbox was first planned (None: none known)."""
+        with self.engine.connect() as conn:
+            query = sa.select(sa.func.min(OUTBOX.c.enqueued_at)).where(OUTBOX.c.sync == sync)
+            value = conn.scalar(query)
+        return value if isinstance(value, dt.datetime) else None
+
+    def run_totals(self, sync: str) -> dict[str, Any]:
+        """Runs by status and records written / failed / dead-lettered over the recorded history."""
+        done = RUNS.c.done_creates + RUNS.c.done_updates + RUNS.c.done_deletes
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    RUNS.c.status,
+                    sa.func.count(),
+                    sa.func.coalesce(sa.func.sum(done), 0),
+                    sa.func.coalesce(sa.func.sum(RUNS.c.failed), 0),
+                    sa.func.coalesce(sa.func.sum(RUNS.c.dead_lettered), 0),
+                )
+                .where(RUNS.c.sync == sync, RUNS.c.dry_run.is_(False))
+                .group_by(RUNS.c.status)
+            ).all()
+        return {
+            "runs": {status: int(count) for status, count, *_ in rows},
+            "sent": sum(int(r[2]) for r in rows),
+            "failed": sum(int(r[3]) for r in rows),
+            "dead_lettered": sum(int(r[4]) for r in rows),
+        }
+
+    def budgets(self) -> list[dict[str, Any]]:
+        """Every destination rate budget as last written: bucket, maximum, available, restore_rate, at."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(RATE_BUDGETS)).mappings().all()
+        return [dict(row) for row in rows]
 
     def pending(self, sync: str) -> int:
         with self.engine.connect() as conn:

@@ -116,6 +116,9 @@ OUTBOX = sa.Table(
     sa.Column("next_attempt_at", _TS),
     sa.Column("lease_owner", sa.String(100)),
     sa.Column("lease_until", _TS),
+    # When the record was first planned: the sync's lag is the age of the oldest one still here
+    # (a re-plan keeps it; NULL for records planned before the column existed).
+    sa.Column("enqueued_at", _TS),
     sa.UniqueConstraint("sync", "key", name="uq_sync_outbox_key"),
 )
 

@@ -34,6 +34,9 @@ def test_request_and_database_metrics_move(client: TestClient[Any], admin: dict[
         "bridgehead_http_requests_in_progress",
         "bridgehead_db_statement_duration_seconds_count",
         "bridgehead_db_connections_in_use",
+        "bridgehead_db_requests_waiting",
+        "bridgehead_export_streams_open",
+        "bridgehead_rows_served_total",
     ):
         assert f"# TYPE {name.removesuffix('_total').removesuffix('_bucket').removesuffix('_count')}" in text
     route = "/v1/jobs/{key}"
@@ -50,6 +53,26 @@ def test_request_and_database_metrics_move(client: TestClient[Any], admin: dict[
     assert _sample(after, "bridgehead_db_statement_duration_seconds_count", operation="select") >= selects + 4
     assert _sample(after, "bridgehead_db_connections_in_use") == 0  # every connection went back
     assert "J000001" not in after and "Bearer" not in after  # label values are templates, never data
+    assert _sample(after, "bridgehead_db_requests_waiting") == 0
+
+
+def test_rows_served_and_open_exports(client: TestClient[Any], admin: dict[str, str]) -> None:
+    def rows(route: str, fmt: str) -> float:
+        return _sample(client.get("/metrics").text, "bridgehead_rows_served_total", route=route, format=fmt)
+
+    listed, exported, single = rows("/v1/jobs", "json"), rows("/v1/jobs", "ndjson"), rows("/v1/jobs/{key}", "json")
+    page = client.get("/v1/jobs?limit=7", headers=admin)
+    assert len(page.json()["data"]) == 7
+    export = client.get("/v1/jobs?customer_id=C0001", headers={**admin, "Accept": "application/x-ndjson"})
+    lines = len(export.text.splitlines())
+    assert lines > 0
+    client.get("/v1/jobs/J000001", headers=admin)
+    etag = client.get("/v1/jobs/J000001", headers=admin).headers["etag"]
+    assert client.get("/v1/jobs/J000001", headers={**admin, "If-None-Match": etag}).status_code == 304
+    assert rows("/v1/jobs", "json") == listed + 7
+    assert rows("/v1/jobs", "ndjson") == exported + lines
+    assert rows("/v1/jobs/{key}", "json") == single + 2  # the 304 sent no row
+    assert _sample(client.get("/metrics").text, "bridgehead_export_streams_open") == 0  # the stream closed
 
 
 def test_processes_sharing_the_folder_are_counted_together(demo_db_path: Path, tmp_path: Path, token: Any) -> None:

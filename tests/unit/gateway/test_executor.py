@@ -59,3 +59,39 @@ def test_errors_of_the_call_itself_pass_through_unchanged() -> None:
             asyncio.run(executor.run(fails))
     finally:
         executor.shutdown()
+
+
+def test_calls_waiting_for_a_worker_are_counted_until_they_start_or_give_up() -> None:
+    from gateway.metrics import DB_WAITING
+
+    def waiting() -> float:
+        return DB_WAITING._value.get()  # the process's own value (no multiprocess dir in unit tests)
+
+    executor = DatabaseExecutor(1, deadline_s=5)
+    release = threading.Event()
+    base = waiting()
+
+    async def scenario() -> None:
+        busy = asyncio.create_task(executor.run(release.wait, 10))
+        await asyncio.sleep(0.05)
+        assert waiting() == base  # the one worker took it at once
+        queued = [asyncio.create_task(executor.run(lambda: "done")) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        assert waiting() == base + 3  # the pool is saturated: three calls wait for it
+        release.set()
+        assert await busy is True and [await q for q in queued] == ["done"] * 3
+        assert waiting() == base
+        # A queued call that never got a worker before its deadline is no longer waiting either.
+        release.clear()
+        blocker = asyncio.create_task(executor.run(release.wait, 10))
+        await asyncio.sleep(0.05)
+        with pytest.raises(ServiceUnavailable):
+            await executor.run(lambda: "never", deadline_s=0.1)
+        assert waiting() == base
+        release.set()
+        await blocker
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.shutdown()
