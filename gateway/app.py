@@ -18,6 +18,7 @@ from gateway.console import RequestCounter, SyncConsole, console_api_handlers, c
 from gateway.context import GatewayContext
 from gateway.docs import docs_handlers
 from gateway.executor import DatabaseExecutor
+from gateway.health import health_handlers
 from gateway.idempotency import identity_claims
 from gateway.mcp import McpEndpoint
 from gateway.metrics import InProgressMiddleware, count_response, instrument_engine, metrics_handlers
@@ -122,6 +123,7 @@ def create_app(
         route_handlers=[
             *version_routers(ctx),
             *ops_handlers(ctx),
+            *health_handlers(ctx),
             *migration_handlers(ctx),
             *docs_handlers(ctx),
             *admin_handlers(ctx),

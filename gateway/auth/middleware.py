@@ -32,7 +32,7 @@ __all__ = ("PUBLIC_PATHS", "BearerAuthentication", "authenticate", "is_public", 
 log = structlog.get_logger("bridgehead.auth")
 
 PUBLIC_PATHS = (
-    "^/health/",
+    "^/health(/|$)",  # /health checks an admin token itself (gateway/health.py)
     "^/docs(/|$)",
     "^/openapi/",
     "^/problems/",
