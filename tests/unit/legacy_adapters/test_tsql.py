@@ -151,7 +151,7 @@ def test_first_page_is_top_with_brackets_and_order_by(
 
     assert text == (
         f"SELECT TOP 21 {JOB_COLUMNS} FROM [JOBMAST] "
-        f"WHERE {DELETED} AND [JOBMAST].[JSTAT] = ? "
+        f"WHERE {DELETED} AND [JOBMAST].[JSTAT] COLLATE Latin1_General_100_BIN2_UTF8 = ? "
         "AND [JOBMAST].[DUEDT] < ? AND [JOBMAST].[DUEDT] IS NOT NULL AND ([JOBMAST].[DUEDT] NOT IN (?, ?)) "
         "ORDER BY [JOBMAST].[JOBNO] ASC"
     )
@@ -168,7 +168,7 @@ def test_sqlite_and_sql_server_compile_the_same_select(
     lite = statement.compile(dialect=sqlite.dialect())
     assert '"JOBMAST"."JSTAT" = ?' in lite.string and "LIMIT ?" in lite.string
     text, params = tsql(statement)
-    assert "[JOBMAST].[JSTAT] = ?" in text and text.startswith("SELECT TOP 6 ")
+    assert "[JOBMAST].[JSTAT] COLLATE Latin1_General_100_BIN2_UTF8 = ?" in text and text.startswith("SELECT TOP 6 ")
     assert "LIMIT" not in text and '"' not in text
     assert params == ["R"]
 
@@ -181,7 +181,8 @@ def test_offset_page_is_offset_fetch_after_order_by(
 
     assert "TOP" not in text
     assert text.endswith(
-        f"WHERE {DELETED} AND [JOBMAST].[JSTAT] = ? ORDER BY [JOBMAST].[JOBNO] ASC "
+        f"WHERE {DELETED} AND [JOBMAST].[JSTAT] COLLATE Latin1_General_100_BIN2_UTF8 = ? "
+        "ORDER BY [JOBMAST].[JOBNO] ASC "
         "OFFSET ? ROWS FETCH FIRST ? ROWS ONLY"
     )
     assert params == ["R", 40, 21]
@@ -243,7 +244,9 @@ DUE_PRESENT = "[JOBMAST].[DUEDT] IS NOT NULL AND ([JOBMAST].[DUEDT] NOT IN (?, ?
 
 
 BIN2 = "COLLATE Latin1_General_100_BIN2_UTF8"
-KNOWN_STATUS = "[JOBMAST].[JSTAT] IN (?, ?, ?, ?)"
+# Codes compare by code point (the default collation would take 'r' for 'R'; query/exact.py).
+EXACT = "[JOBMAST].[JSTAT] COLLATE Latin1_General_100_BIN2_UTF8"
+KNOWN_STATUS = f"{EXACT} IN (?, ?, ?, ?)"
 NOTES_LIKE = (
     f"[JOBMAST].[NOTES] {BIN2} LIKE ? ESCAPE '\\' AND [JOBMAST].[NOTES] IS NOT NULL AND ([JOBMAST].[NOTES] NOT IN (?))"
 )
@@ -252,10 +255,10 @@ NOTES_LIKE = (
 @pytest.mark.parametrize(
     ("parameter", "value", "where", "params"),
     [
-        ("status", "released", "[JOBMAST].[JSTAT] = ?", ["R"]),
+        ("status", "released", "[JOBMAST].[JSTAT] COLLATE Latin1_General_100_BIN2_UTF8 = ?", ["R"]),
         # A code the map does not know is served as null: it differs from nothing.
-        ("status[ne]", "on_hold", f"{KNOWN_STATUS} AND [JOBMAST].[JSTAT] != ?", ["R", "H", "C", "P", "H"]),
-        ("status[in]", "released,on_hold", "[JOBMAST].[JSTAT] IN (?, ?)", ["R", "H"]),
+        ("status[ne]", "on_hold", f"{KNOWN_STATUS} AND {EXACT} != ?", ["R", "H", "C", "P", "H"]),
+        ("status[in]", "released,on_hold", f"{EXACT} IN (?, ?)", ["R", "H"]),
         ("due_date", "2026-12-01", f"[JOBMAST].[DUEDT] = ? AND {DUE_PRESENT}", [20261201, 0, 99999999]),
         ("due_date[ne]", "2026-12-01", f"[JOBMAST].[DUEDT] != ? AND {DUE_PRESENT}", [20261201, 0, 99999999]),
         ("due_date[lt]", "2026-12-01", f"[JOBMAST].[DUEDT] < ? AND {DUE_PRESENT}", [20261201, 0, 99999999]),
