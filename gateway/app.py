@@ -102,7 +102,11 @@ def create_app(
         audit=AuditLog(state),
         idempotency=IdempotencyStore(state, mapping.api.idempotency_ttl_s, mapping.api.idempotency_lease_s),
         executor=(executor := DatabaseExecutor(mapping.database.pool_size, mapping.database.request_deadline_s)),
-        exports=(exports := ExportBudget(mapping.database.export_pool_size, mapping.api.export_idle_timeout_s)),
+        exports=(
+            exports := ExportBudget(
+                mapping.database.export_pool_size, mapping.api.export_idle_timeout_s, mapping.api.exports_per_subject
+            )
+        ),
         readiness=(readiness := Readiness(database, mapping, checked=not await_database, on_mismatch=on_mismatch)),
         migration_stats=stats,
         shadow=shadow,

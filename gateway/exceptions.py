@@ -15,6 +15,7 @@
         ├── UnsupportedMediaType         415
         ├── Unprocessable                422  (errors: one entry per bad field)
         ├── PreconditionRequired         428
+        ├── TooManyExports               429  Retry-After: this identity already runs its exports
         ├── ServiceUnavailable           503  Retry-After
         │   └── ExportsBusy              503  Retry-After: every export slot is taken
         └── GatewayTimeout               504
@@ -173,6 +174,14 @@ class Unprocessable(GatewayError):
     status_code = 422
     slug = "invalid-value"
     title = "Invalid value"
+
+
+class TooManyExports(GatewayError):
+    """One token identity already streams as many exports as ``api.exports_per_subject`` allows."""
+
+    status_code = 429
+    slug = "too-many-exports-per-subject"
+    title = "Too many exports for this caller"
 
 
 class ServiceUnavailable(GatewayError):

@@ -172,6 +172,8 @@ PROBLEM_TYPES: dict[str, str] = {
     "database-unavailable": "The legacy database cannot be reached; retry after the Retry-After delay.",
     "database-timeout": "The legacy database did not answer within the statement timeout.",
     "too-many-exports": "Every export slot is busy streaming; retry after the Retry-After delay.",
+    "too-many-exports-per-subject": "This caller already streams the most exports one caller may run at once; "
+    "let one finish, then retry.",
     "internal-error": "Something failed inside the gateway; the request id finds it in the logs.",
     "rate-limited": "Too many requests in the current window; retry after the Retry-After delay.",
     "invalid-signature": "A webhook's HMAC signature does not match its raw body and the configured secret.",

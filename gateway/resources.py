@@ -126,7 +126,9 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
     async def list_or_export(request: Request[Any, Any, Any]) -> Response[Any]:
         result = await ctx.executor.run(list_rows, request)
         if isinstance(result, _PendingExport):
-            return await ctx.exports.start(result.chunks, media_type=result.media_type, headers={"Vary": _VARY})
+            return await ctx.exports.start(
+                result.chunks, media_type=result.media_type, headers={"Vary": _VARY}, subject=_caller(request)
+            )
         return result
 
     def get_row(request: Request[Any, Any, Any], key: FromPath[str]) -> Response[Any]:
@@ -168,6 +170,16 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
             offloaded(ctx.executor, get_row)
         ),
     ]
+
+
+def _caller(request: Request[Any, Any, Any]) -> str:
+    """Whose export this is: the token's issuer and subject, or the client address without a token."""
+    user = request.scope.get("user")
+    subject = getattr(user, "subject", None)
+    if subject is not None:
+        return f"{getattr(user, 'claims', {}).get('iss', '')}|{subject}"
+    client = request.scope.get("client")
+    return f"address|{client[0] if client else ''}"
 
 
 _TALLY_EVERY = 500

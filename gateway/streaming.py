@@ -32,7 +32,7 @@ import structlog
 from litestar.response import Stream
 from litestar.response.streaming import ASGIStreamingResponse
 
-from gateway.exceptions import ExportsBusy, GatewayTimeout
+from gateway.exceptions import ExportsBusy, GatewayTimeout, TooManyExports
 from gateway.metrics import EXPORTS_OPEN
 from legacy_adapters.exceptions import BridgeheadError
 
@@ -49,9 +49,11 @@ _DONE = object()
 class ExportBudget:
     """Slots, workers and the idle timeout shared by every export of one app."""
 
-    def __init__(self, slots: int, idle_timeout_s: float) -> None:
+    def __init__(self, slots: int, idle_timeout_s: float, per_subject: int | None = None) -> None:
         self.slots = slots
         self.idle_timeout_s = idle_timeout_s
+        self.per_subject = per_subject
+        self._by_subject: dict[str, int] = {}
         self._free = threading.BoundedSemaphore(slots)
         self._running = 0
         self._lock = threading.Lock()
@@ -62,14 +64,40 @@ class ExportBudget:
         """Exports holding a slot now (their cursor is open or about to be closed)."""
         return self._running
 
-    async def start(self, chunks: Iterator[bytes], *, media_type: str, headers: dict[str, str]) -> ExportStream:
+    async def start(
+        self, chunks: Iterator[bytes], *, media_type: str, headers: dict[str, str], subject: str = ""
+    ) -> ExportStream:
         """Take a slot and read the first chunk (so a database error is still a problem+json).
 
         Raises:
+            TooManyExports: ``subject`` already runs ``per_subject`` exports (429).
             ExportsBusy: every slot is taken.
             GatewayTimeout: the database sent nothing for the idle timeout.
         """
+        with self._lock:
+            if self.per_subject is not None and self._by_subject.get(subject, 0) >= self.per_subject:
+                raise TooManyExports(
+                    f"you already run {self.per_subject} export(s), the most one caller may; retry when one ends",
+                    headers={"Retry-After": "10"},
+                )
+            self._by_subject[subject] = self._by_subject.get(subject, 0) + 1
+        # From here the subject's count is released exactly once: by _start when no slot is free,
+        # else by the run's close (which every path of _start and of the stream reaches).
+        return await self._start(chunks, media_type=media_type, headers=headers, subject=subject)
+
+    def _forget(self, subject: str) -> None:
+        with self._lock:
+            left = self._by_subject.get(subject, 1) - 1
+            if left > 0:
+                self._by_subject[subject] = left
+            else:
+                self._by_subject.pop(subject, None)
+
+    async def _start(
+        self, chunks: Iterator[bytes], *, media_type: str, headers: dict[str, str], subject: str
+    ) -> ExportStream:
         if not self._free.acquire(blocking=False):
+            self._forget(subject)
             raise ExportsBusy(
                 f"{self.slots} exports are running, the most this gateway runs at once; retry later",
                 headers={"Retry-After": "10"},
@@ -77,7 +105,7 @@ class ExportBudget:
         with self._lock:
             self._running += 1
         EXPORTS_OPEN.inc()
-        run = _ExportRun(self, chunks)
+        run = _ExportRun(self, chunks, subject)
         try:
             first = await run.next_chunk()
         except BaseException:
@@ -85,7 +113,8 @@ class ExportBudget:
             raise
         return ExportStream(run.body(first), run=run, media_type=media_type, headers=headers)
 
-    def _release(self) -> None:
+    def _release(self, subject: str = "") -> None:
+        self._forget(subject)
         with self._lock:
             self._running -= 1
         EXPORTS_OPEN.dec()
@@ -98,8 +127,9 @@ class ExportBudget:
 class _ExportRun:
     """One export's chunks, pulled one hop at a time on the export pool, closed exactly once."""
 
-    def __init__(self, budget: ExportBudget, chunks: Iterator[bytes]) -> None:
+    def __init__(self, budget: ExportBudget, chunks: Iterator[bytes], subject: str = "") -> None:
         self._budget = budget
+        self._subject = subject
         self._chunks = chunks
         self._pending: Future[Any] | None = None
         self._closed = False
@@ -143,7 +173,7 @@ class _ExportRun:
         except Exception:
             log.exception("closing an export failed")
         finally:
-            self._budget._release()
+            self._budget._release(self._subject)
 
 
 class ExportStream(Stream):

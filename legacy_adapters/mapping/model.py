@@ -163,6 +163,9 @@ class ApiConfig(_Spec, frozen=True):
     """How long an ``Idempotency-Key`` replays its first response."""
     cors: CorsConfig | None = None
     rate_limit: RateLimitConfig | None = None
+    exports_per_subject: _AtLeastOne | None = None
+    """Most exports one token identity (anonymous callers: one client address) streams at once in a
+    gateway process; one more is 429. Unset: only the process-wide ``database.export_pool_size``."""
     export_idle_timeout_s: _Positive = 30.0
     """An export whose client reads nothing (or whose database sends nothing) for this long is cut,
     and its database connection goes back to the export pool."""

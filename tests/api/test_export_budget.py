@@ -169,3 +169,40 @@ def test_readiness_answers_while_every_request_connection_is_taken(served: LiveS
     finally:
         for conn in held:
             conn.close()
+
+
+def test_one_caller_gets_429_past_its_export_cap_and_others_still_export(
+    demo_mapping: Mapping, big_db: Path, tmp_path: Path, token: Any
+) -> None:
+    mapping = msgspec.structs.replace(
+        demo_mapping,
+        database=msgspec.structs.replace(demo_mapping.database, url=f"sqlite:///{big_db}", export_pool_size=3),
+        api=msgspec.structs.replace(demo_mapping.api, export_idle_timeout_s=IDLE_S, exports_per_subject=1),
+        state=msgspec.structs.replace(demo_mapping.state, url=f"sqlite:///{tmp_path / 'state.db'}"),
+    )
+    alice, bob = token("admin", sub="alice"), token("admin", sub="bob")
+    with live_server(create_app(mapping)) as server:
+        held = _stalled_export(server.port, alice)
+        assert _status_of(held)[0] == 200
+        second = httpx.get(
+            f"{server.base}/v1/operations?limit=1",
+            headers={"Authorization": f"Bearer {alice}", "Accept": "application/x-ndjson"},
+        )
+        assert second.status_code == 429 and second.headers["content-type"] == "application/problem+json"
+        assert second.json()["type"].endswith("too-many-exports-per-subject") and int(second.headers["retry-after"]) > 0
+        other = httpx.get(
+            f"{server.base}/v1/jobs?customer_id=C0001",
+            headers={"Authorization": f"Bearer {bob}", "Accept": "application/x-ndjson"},
+        )
+        assert other.status_code == 200 and other.text  # bob is not alice
+        held.close()  # alice's export ends: her next one is served
+        deadline = time.monotonic() + IDLE_S + 5
+        while time.monotonic() < deadline:
+            again = httpx.get(
+                f"{server.base}/v1/jobs?customer_id=C0001",
+                headers={"Authorization": f"Bearer {alice}", "Accept": "application/x-ndjson"},
+            )
+            if again.status_code == 200:
+                break
+            time.sleep(0.2)
+        assert again.status_code == 200
