@@ -381,15 +381,21 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
     name = resource.qualified_name
     handlers: list[HTTPRouteHandler] = []
     writes = [write_guard(resource)]
+    # A body past the resource's (or the API's) limit is refused 413 before it is read whole.
+    limit = spec.max_body_bytes or ctx.mapping.api.max_body_bytes
     if spec.writable:
-        handlers.append(post(path, name=f"{name}.create", tags=tag, guards=writes)(create))
+        handlers.append(post(path, name=f"{name}.create", tags=tag, guards=writes, request_max_body_size=limit)(create))
         handlers.append(patch(f"{path}/{{key:str}}", name=f"{name}.update", tags=tag,
-                              guards=writes)(offloaded(ctx.executor, update)))  # fmt: skip
+                              guards=writes, request_max_body_size=limit)(offloaded(ctx.executor, update)))  # fmt: skip
     if spec.delete is not None:
         handlers.append(delete(f"{path}/{{key:str}}", name=f"{name}.delete", tags=tag, guards=writes,
                                status_code=204)(offloaded(ctx.executor, remove)))  # fmt: skip
     if spec.actions:
         act_route = f"{path}/{{key:str}}/actions/{{name:str}}"
         guards = [action_guard(resource)]
-        handlers.append(post(act_route, name=f"{name}.act", tags=tag, status_code=200, guards=guards)(act))
+        handlers.append(
+            post(act_route, name=f"{name}.act", tags=tag, status_code=200, guards=guards, request_max_body_size=limit)(
+                act
+            )
+        )
     return handlers

@@ -157,6 +157,9 @@ class ApiConfig(_Spec, frozen=True):
     """Public base URL written into the OpenAPI ``servers`` list."""
     max_bulk: int = 100
     """Most rows one bulk POST may create; more is refused with 413."""
+    max_body_bytes: _AtLeastOne = 1_048_576
+    """Largest request body a write or action takes (1 MiB); a larger one is 413 problem+json.
+    A resource's own ``max_body_bytes`` overrides it for its routes."""
     require_if_match: bool = False
     """Refuse PATCH and DELETE without ``If-Match`` (428), so no client can overwrite blindly."""
     idempotency_ttl_s: float = 86400.0
@@ -336,6 +339,8 @@ class ResourceSpec(_Spec, frozen=True):
     """How DELETE is honoured; without it DELETE answers 405."""
     defaults: dict[str, Scalar] = {}
     """Stored values for unmapped columns on insert, e.g. ``{DELFLG: N}`` for a NOT NULL flag."""
+    max_body_bytes: _AtLeastOne | None = None
+    """Largest request body this resource's writes and actions take; ``api.max_body_bytes`` when unset."""
     mcp: McpSpec = McpSpec()
     """What the MCP server offers agents for this resource (reads only, unless writes are named)."""
     database: str | None = None

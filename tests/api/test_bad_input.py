@@ -178,9 +178,22 @@ def test_problem_bodies_stay_small(client: TestClient[Any], admin: dict[str, str
 
 
 def test_oversized_body_is_413_with_its_own_type(demo_mapping: Any, admin: dict[str, str]) -> None:
-    app = create_app(demo_mapping)
-    app.request_max_body_size = 1000
+    import msgspec
+
+    small_api = msgspec.structs.replace(demo_mapping.api, max_body_bytes=1000)
+    app = create_app(msgspec.structs.replace(demo_mapping, api=small_api))
+    oversized = b"[" + b"1," * 2000 + b"1]"
     with TestClient(app) as small:
-        response = small.post("/v1/jobs", content=b"[" + b"1," * 2000 + b"1]", headers=admin)
-    body = assert_problem(response, 413)
-    assert body["type"] == "/problems/payload-too-large"
+        response = small.post("/v1/jobs", content=oversized, headers=admin)
+        body = assert_problem(response, 413)
+        assert body["type"] == "/problems/payload-too-large"
+        assert_problem(small.post("/v1/jobs/J000001/actions/release", content=oversized, headers=admin), 413)
+    # A resource's own limit wins over the API's: jobs takes larger bodies, so this one is read (and refused
+    # for what it holds, not for its size).
+    v1 = demo_mapping.versions["v1"]
+    jobs = msgspec.structs.replace(v1.resources["jobs"], max_body_bytes=100_000)
+    versions = {**demo_mapping.versions, "v1": msgspec.structs.replace(v1, resources={**v1.resources, "jobs": jobs})}
+    with TestClient(create_app(msgspec.structs.replace(demo_mapping, api=small_api, versions=versions))) as roomy:
+        big_object = b'{"notes": "' + b"x" * 4000 + b'"}'  # one row (not a bulk past max_bulk), 4 kB
+        answer = roomy.post("/v1/jobs", content=big_object, headers={**admin, "Content-Type": "application/json"})
+        assert answer.status_code == 422, answer.text  # read and judged by its fields, not refused for its size
