@@ -10,6 +10,7 @@ import asyncio
 import re
 from typing import Any
 
+import msgspec
 import pytest
 from litestar import Litestar
 from litestar.routes import HTTPRoute
@@ -157,6 +158,11 @@ def test_a_refused_write_is_refused_before_its_body_is_read(
 
 
 def test_an_accepted_write_does_read_its_body(demo_mapping: Mapping, admin: dict[str, str]) -> None:
-    # The harness itself works: a caller allowed to write gets its body read (and refused as JSON).
-    answered, chunks_read = asyncio.run(_call(create_app(demo_mapping), "POST", "/v1/jobs", admin, chunks=2))
+    # The harness itself works: a caller allowed to write gets its body read (and refused as JSON)
+    # when the body is within the limit (10 MB here)...
+    roomy = msgspec.structs.replace(demo_mapping, api=msgspec.structs.replace(demo_mapping.api, max_body_bytes=10**7))
+    answered, chunks_read = asyncio.run(_call(create_app(roomy), "POST", "/v1/jobs", admin, chunks=2))
     assert chunks_read >= 2 and answered in (400, 413)
+    # ... and past the default 1 MiB, its declared length alone gets it a 413: nothing is read.
+    answered, chunks_read = asyncio.run(_call(create_app(demo_mapping), "POST", "/v1/jobs", admin, chunks=2))
+    assert (answered, chunks_read) == (413, 0)
