@@ -67,7 +67,7 @@ def summarise(raw_path: str, top: int = 25) -> str:
     total = 0
     for line in open(raw_path):
         stack_text, _, count_text = line.rstrip().rpartition(" ")
-        if not stack_text:
+        if not stack_text or not count_text.isdigit():  # a frame name with a line break in it
             continue
         count = int(count_text)
         stack = [f for f in stack_text.split(";") if not f.startswith(("process ", "thread "))]
@@ -78,7 +78,7 @@ def summarise(raw_path: str, top: int = 25) -> str:
         for frame in set(stack):
             inclusive[frame] += count
         cats[_category(stack)] += count
-    out = [f"{total} samples (busy threads only)", "", "| where | share |", "|---|--:|"]
+    out = [f"{total} samples (threads holding the GIL only)", "", "| where | share |", "|---|--:|"]
     out += [f"| {name} | {100 * n / total:.1f} % |" for name, n in cats.most_common()]
     out += ["", "Top functions by own time:", ""]
     out += [f"- {100 * n / total:5.1f} %  {frame}" for frame, n in own.most_common(top)]
@@ -115,6 +115,8 @@ def main() -> int:
             str(VENV_BIN / "py-spy"),
             "record",
             "--nonblocking",
+            # Only threads holding the GIL: a worker parked on its queue or a loop in epoll is not cost.
+            "--gil",
             "-r",
             "250",
             "-d",

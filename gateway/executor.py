@@ -20,7 +20,7 @@ import asyncio
 import contextvars
 import functools
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import structlog
@@ -50,26 +50,26 @@ class DatabaseExecutor:
         context = contextvars.copy_context()
         call: Callable[[], T] = functools.partial(_started_then, context.run, fn, *args)
         deadline = deadline_s if deadline_s is not None else self.deadline_s
+        loop = asyncio.get_running_loop()
         DB_WAITING.inc()  # until a worker takes it (or it is cancelled unstarted)
         if deadline is None:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+            return await loop.run_in_executor(self._pool, call)
         source = self._pool.submit(call)
-        future = asyncio.wrap_future(source)
-        never_ran = False
+        future = asyncio.wrap_future(source, loop=loop)
+        # A timer on the loop rather than asyncio.wait(): no waiter future, set or callbacks per call.
+        expiry = _Expiry(source, future)
+        timer = loop.call_later(deadline, expiry)
         try:
-            done, _ = await asyncio.wait({future}, timeout=deadline)
-        finally:
-            if not future.done():
-                # Cancelled here and now, so a queued call can never start later (the asyncio
-                # future's own cancel reaches it only on the next loop turn). A running call cannot
-                # be stopped from here: it finishes (or fails) in its thread and its result is dropped.
-                never_ran = source.cancel()
-                future.cancel()
-                if never_ran:
+            return await future
+        except asyncio.CancelledError:
+            if expiry.fired is None:  # the request itself was cancelled (client gone): so is the call
+                if source.cancel():
                     DB_WAITING.dec()
-        if done:
-            return future.result()
-        if never_ran:
+                raise
+        finally:
+            timer.cancel()
+        if expiry.fired == "never ran":
+            DB_WAITING.dec()
             raise ServiceUnavailable("every database worker is busy; retry shortly", headers={"Retry-After": "2"})
         log.warning("database call abandoned at its deadline", deadline_s=deadline, call=_name(fn))
         raise GatewayTimeout("the database did not answer in time")
@@ -83,6 +83,26 @@ def _started_then(run: Callable[..., Any], fn: Callable[..., T], *args: Any) -> 
     DB_WAITING.dec()
     result: T = run(fn, *args)
     return result
+
+
+class _Expiry:
+    """The deadline of one call: cancels it where it waits, and says whether it had started."""
+
+    __slots__ = ("fired", "future", "source")
+
+    def __init__(self, source: Future[Any], future: asyncio.Future[Any]) -> None:
+        self.source = source
+        self.future = future
+        self.fired: str | None = None
+
+    def __call__(self) -> None:
+        if self.future.done() or self.source.done():  # the answer is on its way to the loop
+            return
+        # Cancelled here and now, so a queued call can never start later (the asyncio future's own
+        # cancel reaches it only on the next loop turn). A running call cannot be stopped from
+        # here: it finishes (or fails) in its thread and its result is dropped.
+        self.fired = "never ran" if self.source.cancel() else "running"
+        self.future.cancel()
 
 
 def _name(fn: Callable[..., Any]) -> str:

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from litestar.enums import ScopeType
 
+from gateway.logging import log_request
+
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ("RequestIdMiddleware", "access_log", "add_request_id_header", "request_id")
 
 _VALID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-log = structlog.get_logger("bridgehead.access")
 
 
 def request_id(scope: Scope | dict[str, Any]) -> str:
@@ -70,7 +71,7 @@ def access_log(scope: Scope | dict[str, Any], *, interrupted: bool = False) -> N
     }
     if interrupted:
         fields["interrupted"] = True
-    log.info("request", **fields)
+    log_request(**fields)
 
 
 class RequestIdMiddleware:
@@ -83,8 +84,10 @@ class RequestIdMiddleware:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        with structlog.contextvars.bound_contextvars(request_id=request_id(scope)):
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                access_log(scope, interrupted=True)  # a no-op when the response ended normally
+        # bind + reset rather than bound_contextvars(), which reads every context variable first (5 % of a get).
+        tokens = structlog.contextvars.bind_contextvars(request_id=request_id(scope))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            access_log(scope, interrupted=True)  # a no-op when the response ended normally
+            structlog.contextvars.reset_contextvars(**tokens)

@@ -8,6 +8,7 @@ because the database drivers block.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
 import msgspec
-from litestar import Request, Response, get
+from litestar import Request, Response
 from litestar.params import FromPath
 
 from gateway.auth.guards import Access, access_of, authorize_read, read_guard
@@ -26,17 +27,22 @@ from gateway.metrics import rows_served
 from gateway.negotiation import JSON, choose_media_type
 from gateway.pagination import InvalidCursor
 from gateway.params import ListParams, parse_fields, parse_key, parse_list_params
+from gateway.routes import read_route
+from legacy_adapters.query.plan_cache import PlanCache
 from legacy_adapters.reader import Embed, ReadQuery
 
 if TYPE_CHECKING:
     from litestar.handlers import HTTPRouteHandler
 
     from gateway.context import GatewayContext
+    from legacy_adapters.mapping.model import ApiConfig
     from legacy_adapters.query.resource import Resource
 
 __all__ = ("resource_handlers",)
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
+PARAMS_CACHE_SIZE = 256
+"""Parsed list query strings kept per resource route."""
 _VARY = "Accept, Authorization"
 
 
@@ -65,11 +71,15 @@ def _next_link(request: Request[Any, Any, Any], **changes: Any) -> str:
 def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHandler]:
     """The GET handlers for ``resource``, closed over the context that serves them."""
     api = ctx.mapping.api
+    # Parsed and checked list parameters per (visible fields, query string): the filters in them
+    # carry their built WHERE clauses, so a repeated query builds neither again. Refused ones
+    # raise and are never kept.
+    parsed: PlanCache[ListParams] = PlanCache(PARAMS_CACHE_SIZE)
 
     def list_rows(request: Request[Any, Any, Any]) -> Response[Any] | _PendingExport:
         access = access_of(request)
         media_type = choose_media_type(request.headers.get("accept"))
-        params = parse_list_params(request.query_params.multi_items(), resource, access, api)
+        params = _parse_cached(parsed, tuple(request.query_params.multi_items()), resource, access, api)
         conditions = (*access.conditions, *params.filters)
         if media_type != JSON:
             return _export(request, resource, params, conditions, media_type)
@@ -165,8 +175,8 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
     tag = [resource.name]
     reads = [read_guard(resource)]
     return [
-        get(path, name=f"{resource.qualified_name}.list", tags=tag, guards=reads)(list_or_export),
-        get(f"{path}/{{key:str}}", name=f"{resource.qualified_name}.get", tags=tag, guards=reads)(
+        read_route(path, name=f"{resource.qualified_name}.list", tags=tag, guards=reads)(list_or_export),
+        read_route(f"{path}/{{key:str}}", name=f"{resource.qualified_name}.get", tags=tag, guards=reads)(
             offloaded(ctx.executor, get_row)
         ),
     ]
@@ -207,6 +217,25 @@ class _PendingExport:
 
     chunks: Iterator[bytes]
     media_type: str
+
+
+_CURSOR_HELD = "-"
+"""Stands for a cursor's value in the parse cache's key: every page of a walk shares one entry."""
+
+
+def _parse_cached(
+    cache: PlanCache[ListParams],
+    items: tuple[tuple[str, str], ...],
+    resource: Resource,
+    access: Access,
+    api: ApiConfig,
+) -> ListParams:
+    """``parse_list_params`` once per (visible fields, query string but the cursor's value)."""
+    cursor = next((v for k, v in items if k == "cursor" and v), None)
+    if cursor is not None:  # parsing only checks that a cursor is there; its value is decoded later
+        items = tuple((k, _CURSOR_HELD) if k == "cursor" and v else (k, v) for k, v in items)
+    params = cache.get((tuple(access.fields), items), lambda: parse_list_params(items, resource, access, api))
+    return params if cursor is None else dataclasses.replace(params, cursor=cursor)
 
 
 def _matches(header: str | None, etag: str) -> bool:

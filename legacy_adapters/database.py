@@ -133,8 +133,9 @@ class Database:
 
     def fetch_all(self, statement: sa.Executable) -> list[Sequence[Any]]:
         """Run ``statement`` and return every row as a tuple."""
+        # all(): one fetchall and rows made in bulk (C), not one fetchone and a copy per row.
         with self.errors(), self.engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(statement)]
+            return conn.execute(statement).all()  # type: ignore[return-value]  # Row is a Sequence
 
     def prepare(self, statement: sa.Select[Any]) -> Prepared:
         return Prepared(statement, self.engine.dialect)
@@ -142,7 +143,7 @@ class Database:
     def fetch_prepared(self, prepared: Prepared, values: dict[str, Any]) -> list[Sequence[Any]]:
         """Run a prepared statement with ``values`` for its named parameters."""
         with self.errors(), self.engine.connect() as conn:
-            return [tuple(r) for r in conn.exec_driver_sql(prepared.sql, prepared.parameters(values))]
+            return conn.exec_driver_sql(prepared.sql, prepared.parameters(values)).all()  # type: ignore[return-value]
 
     def scalar(self, statement: sa.Executable) -> Any:
         with self.errors(), self.engine.connect() as conn:

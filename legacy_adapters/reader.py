@@ -9,6 +9,7 @@ one per row.
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from legacy_adapters.exceptions import KeyNotUnique
 from legacy_adapters.query.builder import Condition, build_count, build_select, order_for, selected_columns
 from legacy_adapters.query.keyset import Keyset, SortKey
+from legacy_adapters.query.plan_cache import PlanCache
 from legacy_adapters.query.rows import RowDecoder
 from legacy_adapters.transforms import Unencodable
 
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
     from legacy_adapters.query.resource import BoundField, Resource
 
 __all__ = ("Embed", "Page", "ReadQuery", "Reader", "etag_of", "row_etag")
+
+PLAN_CACHE_SIZE = 512
+"""Page plans kept per reader (one per shape: resource, fields, sort, embeds)."""
 
 # SQL Server accepts at most 2,100 parameters per statement; stay well below.
 _IN_CHUNK = 1000
@@ -90,31 +95,41 @@ class Reader:
         self.database = database
         self._prepared: dict[str, _ByKey] = {}
         self._embed_route = embeds
+        self._plans: PlanCache[_PagePlan] = PlanCache(PLAN_CACHE_SIZE)
 
     def page(self, query: ReadQuery) -> Page:
         """One page of rows, plus the keyset position of its last row when more rows follow."""
-        order = query.order
-        sources = self._embed_sources(query)
-        columns = selected_columns((*query.fields, *sources), order)
+        plan = self._page_plan(query)
+        order = plan.order
         conditions = list(query.conditions)
         if query.after is not None:
             conditions.append(Keyset(order, query.after))
-        statement = build_select(query.resource, columns, conditions, order, query.limit + 1, query.offset)
+        statement = build_select(query.resource, plan.columns, conditions, order, query.limit + 1, query.offset)
         raw_rows = self.database.fetch_all(statement)
         # The order ends with the key, so it is total only if the key is unique: two neighbours with
         # the same sort values (the limit+1'th row included) mean the next page would skip rows.
-        _refuse_repeats(query.resource, raw_rows, [[c.name for c in columns].index(k.column.name) for k in order])
+        _refuse_repeats(query.resource, raw_rows, plan.order_at)
         more = len(raw_rows) > query.limit
-        raw_rows = raw_rows[: query.limit]
-        decoder = RowDecoder.for_columns(query.resource, (*query.fields, *sources), columns)
-        rows = decoder.decode_all(raw_rows)
-        self._attach(query, rows)
-        hidden = {f.name for f in sources} - {f.name for f in query.fields}
-        for extra in hidden:  # relation keys read only to attach embeds
-            for row in rows:
-                row.pop(extra, None)
-        last = decoder.raw(raw_rows[-1], [k.column.name for k in order]) if more and raw_rows else None
+        if more:
+            raw_rows = raw_rows[: query.limit]
+        rows = plan.decoder.decode_all(raw_rows)
+        if query.embeds:
+            self._attach(query, rows)
+            for extra in plan.hidden:  # relation keys read only to attach embeds
+                for row in rows:
+                    row.pop(extra, None)
+        last = plan.order_at(raw_rows[-1]) if more and raw_rows else None
         return Page(rows=rows, last=last, order=order)
+
+    def _page_plan(self, query: ReadQuery) -> _PagePlan:
+        """Columns, order and decoder of a page, made once per shape (resource, fields, sort, embeds)."""
+        key = (
+            query.resource.qualified_name,
+            tuple(f.name for f in query.fields),
+            tuple((f.name, descending) for f, descending in query.sort),
+            tuple(e.name for e in query.embeds),
+        )
+        return self._plans.get(key, lambda: _PagePlan.make(query))
 
     def count(self, resource: Resource, conditions: Sequence[Condition]) -> int:
         return int(self.database.scalar(build_count(resource, conditions)))
@@ -225,6 +240,38 @@ class Reader:
 
 
 @dataclass(frozen=True, slots=True)
+class _PagePlan:
+    """What a page of one shape reads and how its rows turn into API rows."""
+
+    order: tuple[SortKey, ...]
+    columns: list[sa.Column[Any]]
+    decoder: RowDecoder
+    order_at: Callable[[Sequence[Any]], tuple[Any, ...]]
+    """The stored sort values of a fetched row (cursor, and the repeat check)."""
+    hidden: frozenset[str]
+    """Relation keys read only to attach embeds, dropped before the rows are served."""
+
+    @classmethod
+    def make(cls, query: ReadQuery) -> _PagePlan:
+        order = query.order
+        sources = Reader._embed_sources(query)
+        columns = selected_columns((*query.fields, *sources), order)
+        names = [c.name for c in columns]
+        positions = [names.index(k.column.name) for k in order]
+        decoder = RowDecoder.for_columns(query.resource, (*query.fields, *sources), columns)
+        hidden = frozenset(f.name for f in sources) - {f.name for f in query.fields}
+        return cls(order, columns, decoder, _picker(positions), hidden)
+
+
+def _picker(positions: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """``row -> tuple(row[p] for p in positions)`` at C speed (itemgetter returns a bare value for one)."""
+    if len(positions) == 1:
+        (only,) = positions
+        return lambda row: (row[only],)
+    return operator.itemgetter(*positions)  # a tuple for 2+ positions
+
+
+@dataclass(frozen=True, slots=True)
 class _ByKey:
     """Get-by-key for one resource, prepared once: its columns, compiled statement and row decoder."""
 
@@ -241,10 +288,12 @@ class _Clause:
         return self.condition
 
 
-def _refuse_repeats(resource: Resource, rows: Sequence[Sequence[Any]], positions: Sequence[int]) -> None:
+def _refuse_repeats(
+    resource: Resource, rows: Sequence[Sequence[Any]], order_at: Callable[[Sequence[Any]], tuple[Any, ...]]
+) -> None:
     previous: tuple[Any, ...] | None = None
     for row in rows:
-        current = tuple(row[p] for p in positions)
+        current = order_at(row)
         if current == previous:
             raise _not_unique(resource)
         previous = current

@@ -107,6 +107,15 @@ def _end_transaction(dbapi_connection: Any, statement: str) -> None:
     if not dbapi_connection.autocommit:  # ?autocommit=false: the driver runs the transaction
         getattr(dbapi_connection, statement.lower())()
         return
+    # SQLAlchemy hands its pool proxy here, whose ``info`` says whether ``BEGIN IMMEDIATE`` ran: a read
+    # (every request but a write) has nothing to end, and a ROLLBACK the driver refuses with an error
+    # was a round trip and an exception on every request.
+    try:
+        info = dbapi_connection.info
+    except (AttributeError, NotImplementedError):  # a bare pyodbc connection, SQLAlchemy's ad-hoc proxy
+        info = None
+    if isinstance(info, dict) and not info.pop(_BEGAN, False):
+        return
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(statement)
@@ -117,6 +126,9 @@ def _end_transaction(dbapi_connection: Any, statement: str) -> None:
     finally:
         cursor.close()
 
+
+_BEGAN = "bh_began"
+"""Connection info key: this checkout ran ``BEGIN IMMEDIATE`` and has a transaction to end."""
 
 registry.register("sqlite.pyodbc", __name__, "SQLiteDialect_pyodbc")
 
@@ -156,6 +168,7 @@ class SQLiteOdbcBackend(OdbcBackend):
             # concurrent writers queue (up to the busy timeout) instead of deadlocking.
             write = conn.get_execution_options().get("bridgehead_write")
             if write and conn.connection.dbapi_connection.autocommit:  # type: ignore[union-attr]
+                conn.connection.info[_BEGAN] = True  # before: a refused BEGIN leaves nothing to end
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     def _connection_string(self, connection_string: str, config: DatabaseConfig, role: EngineRole = "requests") -> str:

@@ -116,7 +116,7 @@ class FieldCodec:
         if len(steps) == 1:
             (only,) = steps
             if null is None:
-                return lambda raw: None if raw is None else only(raw)
+                return _NoneOrStep(only)
             return lambda raw: None if null(raw) else only(raw)
 
         is_null = null if null is not None else _is_none
@@ -153,6 +153,19 @@ class FieldCodec:
 
 def _is_none(raw: Any) -> bool:
     return raw is None
+
+
+class _NoneOrStep:
+    """``None`` for SQL NULL, else the field's one step; ``step`` is public so a generated row
+    decoder can inline the NULL test and call the step directly (``query/rows.py``)."""
+
+    __slots__ = ("step",)
+
+    def __init__(self, step: Callable[[Any], Any]) -> None:
+        self.step = step
+
+    def __call__(self, raw: Any) -> Any:
+        return None if raw is None else self.step(raw)
 
 
 def build_codec(spec: FieldSpec) -> FieldCodec:

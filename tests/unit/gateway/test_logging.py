@@ -96,3 +96,51 @@ def test_the_default_install_serves_on_uvloop_and_httptools() -> None:
     # Both are dependencies: an install without them would halve throughput silently.
     stack: dict[str, Any] = server_stack()
     assert stack == {"loop": "uvloop", "http": "httptools"}
+
+
+def _request_line(**extra: Any) -> dict[str, Any]:
+    return {"request_id": "r1", "method": "GET", "path": "/v1/jobs", "status": 200, "ms": 1.5, "subject": "s"} | extra
+
+
+def test_the_cheap_request_line_is_the_line_the_pipeline_writes() -> None:
+    from gateway.logging import log_request
+
+    out = CountingStream()
+    configure_logging("info", log_format="json", stream=out)
+    with structlog.contextvars.bound_contextvars(request_id="r1", tenant="t"):
+        log_request(**_request_line())
+        structlog.get_logger("bridgehead.access").info("request", **_request_line())
+    configure_logging("info", stream=io.BytesIO())
+    fast, slow = (json.loads(line) for line in _lines(out))
+    assert fast.pop("timestamp") and slow.pop("timestamp")
+    assert list(fast.items()) == list(slow.items())  # same keys, same order, same values
+    assert fast["tenant"] == "t" and fast["event"] == "request"
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["/v1/jobs?password=hunter2", "/v1/x/Bearer abc.def", "/v1/eyJhbGciOi.eyJzdWIi.sig", "/x?u=db://sa:hunter2@h"],
+)
+def test_the_cheap_request_line_is_redacted_too(secret: str) -> None:
+    from gateway.logging import log_request
+
+    out = CountingStream()
+    configure_logging("info", log_format="json", stream=out)
+    log_request(**_request_line(path=secret, authorization="Bearer abc.def"))
+    configure_logging("info", stream=io.BytesIO())
+    text = out.getvalue().decode()
+    assert "hunter2" not in text and "abc.def" not in text and "eyJzdWIi" not in text
+    assert json.loads(text)["authorization"] == "[redacted]"
+
+
+def test_no_request_line_above_info_and_captured_logs_still_see_it() -> None:
+    from gateway.logging import log_request
+
+    out = CountingStream()
+    configure_logging("warning", log_format="json", stream=out)
+    log_request(**_request_line())
+    configure_logging("info", log_format="json", stream=io.BytesIO())
+    assert out.getvalue() == b""
+    with structlog.testing.capture_logs() as captured:
+        log_request(**_request_line())
+    assert [c["event"] for c in captured] == ["request"] and captured[0]["status"] == 200
