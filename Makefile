@@ -41,16 +41,21 @@ lint: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/bridgehead openapi -c legacy_adapters/demo/bridgehead.yaml -o openapi/
 
-# Bridgehead vs a hand-written floor endpoint vs sandman2 on a cached 1M-job database;
-# wrk (apt-get install wrk) drives interleaved rounds; the table lands in bench/results/latest.md.
-# BENCH_ARGS passes options through, e.g. BENCH_ARGS="--backend sqlite --rounds 5".
-# Then the sync stock-latency scenario (bench/sync_latency.py); SYNC_LATENCY_ARGS="--items 200" for a quick one.
+# Bridgehead vs a hand-written floor endpoint vs sandman2 on a cached 1M-job database, and the sync figures.
+# In order: the snapshot diff of 1M rows + throughput at the shop's rate limit (bench/sync_snapshot.py),
+# stock latency during a full items run (bench/sync_latency.py), the 1M-row export on PostgreSQL and
+# MariaDB through ODBC (bench/backends.py), then wrk's interleaved rounds and the SQLite exports
+# (python -m bench), which write bench/results/latest.md with every target's status and every table.
+# BENCH_ARGS passes options through, e.g. BENCH_ARGS="--backend sqlite --rounds 5";
+# SYNC_LATENCY_ARGS="--items 200" for a quick one.
 bench: $(STAMP)
 	@bash scripts/setup-odbc
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
 		|| { echo "bench: wrk is missing and cannot be installed here (apt-get install wrk as root)"; exit 1; }
-	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench.sync_snapshot --out bench/results/sync-snapshot.md
 	$(BIN)/python -m bench.sync_latency --out bench/results/sync-latency.md $(SYNC_LATENCY_ARGS)
+	$(BIN)/python -m bench.backends --out bench/results/export-backends.md
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .bridgehead .pytest_cache

@@ -22,6 +22,7 @@ from bench.load import run_wrk
 from bench.report import Cell, render
 from bench.scenarios import SCENARIOS, bridgehead_deep_cursors
 from bench.servers import SANDMAN2_BIN, ServerSpec, start
+from bench.targets import render_targets, sections
 
 SERVERS = (
     ServerSpec("bridgehead", "Bridgehead", "bridgehead"),
@@ -214,9 +215,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{samples.all_jobs:,} jobs ({samples.visible_jobs:,} visible)",
         f"- every server: {args.workers} worker processes, pool of 5 connections per worker; auth on for Bridgehead and the floor (HS256 bearer token), none in sandman2",
         f"- load: `wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s` on 127.0.0.1, {args.rounds} interleaved rounds after a {args.warmup:g} s warm-up; medians of the rounds",
-        f"- whole run {(time.monotonic() - began) / 60:.1f} min",
+        f"- whole run {(time.monotonic() - began) / 60:.1f} min (HTTP rounds and SQLite exports; the sync and backend runs before it are timed in their own sections)",
+        "- **the machine was not quiet**: 2 cores shared with other engineers' test runs during every phase; "
+        "compare ratios within one round (the rounds column shows the noise), not absolute figures between runs",
     ]
     text = render(header, scenarios, specs, cells, exports, notes)
+    text = "\n".join([text.rstrip(), "", *render_targets(cells, exports), *sections()]) + "\n"
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         f.write(text)

@@ -6,6 +6,7 @@ and keyed by the database file, so a second ``make bench`` starts loading at onc
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import sqlite3
@@ -32,9 +33,20 @@ PAGE_LIMIT = 50  # the API's default page size; page 10,000 starts at visible ro
 DEEP_PAGE = 10_000
 
 
+def demo_schema_tag() -> str:
+    """Changes whenever the demo's schema or generator does, so a cached database is never stale."""
+    from legacy_adapters import demo
+
+    folder = Path(demo.__file__).parent
+    digest = hashlib.blake2b(digest_size=4)
+    for name in ("schema.sql", "generate.py"):
+        digest.update((folder / name).read_bytes())
+    return digest.hexdigest()
+
+
 def ensure_database(rows: int) -> Path:
-    """The cached demo database with ``rows`` jobs, generated on first use."""
-    path = CACHE / f"jobs-{rows}.db"
+    """The cached demo database with ``rows`` jobs, generated on first use (per demo schema version)."""
+    path = CACHE / f"jobs-{rows}-{demo_schema_tag()}.db"
     if not path.exists():
         from legacy_adapters.demo import create_demo_database
 

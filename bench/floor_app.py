@@ -68,9 +68,10 @@ JOBOPS = sa.Table(
     quote=True,
 )
 _JOB_COLUMNS = [c for c in JOBMAST.c if c.name != "DELFLG"]
-# Written as literal SQL, as the mapping's `where` is: sqliteodbc streams (StepAPI=1) only
-# statements without parameters, and buffers the whole result of a prepared one.
-_VISIBLE = sa.text("\"DELFLG\" <> 'Y'")
+# A literal, as the mapping's `where` is: sqliteodbc streams (StepAPI=1) only statements without
+# parameters, and buffers the whole result of a prepared one. The column is quoted by the dialect
+# ("DELFLG" would be a string on MariaDB).
+_VISIBLE = JOBMAST.c.DELFLG.op("<>")(sa.literal_column("'Y'"))
 _GET_ONE = sa.select(*_JOB_COLUMNS).where(sa.bindparam("key") == JOBMAST.c.JOBNO, _VISIBLE).limit(2)
 
 

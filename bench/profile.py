@@ -15,6 +15,7 @@ import collections
 import subprocess
 import sys
 import threading
+from typing import Any
 
 from bench import data
 from bench.__main__ import SERVERS, default_backend
@@ -127,8 +128,9 @@ def main() -> int:
         recorders = [
             subprocess.Popen([*spy, "-f", "raw", "-o", f"{stem}.txt"], stdout=subprocess.DEVNULL),
         ]
+        measured: list[Any] = []
         load = threading.Thread(
-            target=run_wrk, args=(running.base, paths, headers, args.seconds + 1, 1, args.connections)
+            target=lambda: measured.append(run_wrk(running.base, paths, headers, args.seconds + 1, 1, args.connections))
         )
         load.start()
         for r in recorders:
@@ -137,7 +139,14 @@ def main() -> int:
     finally:
         running.stop()
     print(f"# py-spy, {backend}, scenario {args.scenario}, {args.seconds} s, wrk -t1 -c{args.connections}\n")
-    print(summarise(f"{stem}.txt"))
+    text = summarise(f"{stem}.txt")
+    samples = int(text.split(" ", 1)[0])
+    if measured and measured[0].requests:
+        # GIL-held samples at 250 Hz over the requests served: CPU per request, whatever else the machine did.
+        result = measured[0]
+        per_request = samples / 250 / (result.rps * args.seconds) * 1000
+        print(f"{result.rps:,.0f} req/s while sampled; {per_request:.2f} ms of GIL-held time per request\n")
+    print(text)
     return 0
 
 

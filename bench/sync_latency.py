@@ -22,6 +22,7 @@ run, how long the items run took, and the THROTTLED answers the shop gave.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sqlite3
 import statistics
@@ -174,10 +175,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--every", type=float, default=5.0, help="seconds between stock changes")
     parser.add_argument("--out", help="also write the table to this file")
     args = parser.parse_args(argv)
-    table = render(run(args.items, args.every))
+    figures = run(args.items, args.every)
+    table = render(figures)
     print(table)
-    if args.out:
+    if args.out:  # the table, and its figures for the targets in bench/results/latest.md
         Path(args.out).write_text(table + "\n")
+        Path(args.out).with_suffix(".json").write_text(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ python -m bench.sync_snapshot                       # both (about 4 min on 2 cor
 python -m bench.sync_snapshot --only snapshot       # 1M-row diff: time and peak RSS per pass
 python -m bench.sync_snapshot --only throughput --records 2000
 
-Snapshot: the demo's JOBMAST (1M jobs, ``bench/.cache/jobs-1000000.db``, made
+Snapshot: the demo's JOBMAST (1M jobs, ``bench/.cache/jobs-1000000-<schema tag>.db``, made
 once by ``bench/data.py``) read through the demo mapping's ``jobs`` resource,
 every field. Each pass runs in its own process so its peak RSS is its own:
 
@@ -206,6 +206,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", choices=("snapshot", "throughput"))
     parser.add_argument("--rows", type=int, default=1_000_000, help="jobs in the cached demo database")
     parser.add_argument("--records", type=int, default=2000, help="items synced in the throughput run")
+    parser.add_argument("--out", help="also write the table to this file (and its figures beside it, .json)")
     parser.add_argument("--pass", dest="one", choices=PASSES, help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -214,7 +215,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     snapshot = run_snapshot(args.rows) if args.only in (None, "snapshot") else []
     throughput = run_throughput(args.records) if args.only in (None, "throughput") else None
-    print(render(snapshot, throughput))
+    table = render(snapshot, throughput)
+    print(table)
+    if args.out:  # the table, and its figures for the targets in bench/results/latest.md
+        Path(args.out).write_text(table + "\n")
+        Path(args.out).with_suffix(".json").write_text(json.dumps({"snapshot": snapshot, "throughput": throughput}))
 
 
 if __name__ == "__main__":

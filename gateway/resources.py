@@ -128,7 +128,7 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
             raise BadRequest("exports stream every row; drop cursor and offset", errors=[])
         query = ReadQuery(resource, params.fields, conditions, params.sort)
         # Nothing runs yet: the export budget takes a slot, then pulls chunks on its own workers.
-        rows = _counted(ctx.reader.stream(query), request.scope, "ndjson" if media_type == NDJSON else "csv")
+        rows = _counted(ctx.reader.stream_batches(query), request.scope, "ndjson" if media_type == NDJSON else "csv")
         chunks = ndjson_chunks(rows) if media_type == NDJSON else csv_chunks(rows, [f.name for f in params.fields])
         content_type = f"{CSV}; header=present" if media_type == CSV else NDJSON  # Litestar adds the charset
         return _PendingExport(chunks, content_type)
@@ -196,13 +196,13 @@ _TALLY_EVERY = 500
 """Exported rows are added to the metrics in batches: one counter update per row would cost more."""
 
 
-def _counted(rows: Iterator[dict[str, Any]], scope: Any, fmt: str) -> Iterator[dict[str, Any]]:
-    """``rows`` as they stream, tallied for the access log and ``bridgehead_rows_served_total``."""
+def _counted(batches: Iterator[list[dict[str, Any]]], scope: Any, fmt: str) -> Iterator[list[dict[str, Any]]]:
+    """``batches`` as they stream, their rows tallied for the access log and ``bridgehead_rows_served_total``."""
     pending = 0
     try:
-        for row in rows:
-            yield row
-            pending += 1
+        for batch in batches:
+            yield batch
+            pending += len(batch)
             if pending >= _TALLY_EVERY:
                 rows_served(scope, pending, fmt)
                 pending = 0

@@ -160,6 +160,13 @@ class Database:
         batches of ``batch_size`` instead, each bounded by the statement timeout.
         Closing the generator early (a client that went away) releases the connection.
         """
+        for batch in self.stream_batches(statement, batch_size, pages=pages):
+            yield from batch
+
+    def stream_batches(
+        self, statement: sa.Select[Any], batch_size: int = 2000, *, pages: PageAfter | None = None
+    ) -> Iterator[Sequence[Sequence[Any]]]:
+        """``stream``, one driver fetch (``fetchmany(batch_size)`` or a keyset page) at a time."""
         if pages is not None and self.backend.buffers_results:
             yield from self._stream_pages(pages, batch_size)
             return
@@ -169,16 +176,16 @@ class Database:
             # A rendered string goes to the driver as is: no parameter parsing, no '%' or ':' escaping.
             is_text = isinstance(streamable, str)
             result = conn.exec_driver_sql(streamable) if is_text else conn.execute(streamable)  # type: ignore[arg-type]
-            for partition in result.partitions():
-                yield from partition
+            yield from result.partitions()
 
-    def _stream_pages(self, pages: PageAfter, batch_size: int) -> Iterator[Sequence[Any]]:
+    def _stream_pages(self, pages: PageAfter, batch_size: int) -> Iterator[Sequence[Sequence[Any]]]:
         last: Sequence[Any] | None = None
         with self.errors(), self.export_engine.connect() as conn:
             while True:
-                rows = [tuple(r) for r in conn.execute(pages(last, batch_size))]
+                rows = conn.execute(pages(last, batch_size)).all()
                 conn.rollback()  # no snapshot held open between batches (MariaDB's REPEATABLE READ)
-                yield from rows
+                if rows:
+                    yield rows
                 if len(rows) < batch_size:
                     return
                 last = rows[-1]

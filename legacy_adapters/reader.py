@@ -186,6 +186,11 @@ class Reader:
         One statement, streamed; on a driver that buffers whole results, the same
         order read in keyset batches of ``batch_size`` (``Database.stream``'s ``pages``).
         """
+        for batch in self.stream_batches(query, batch_size=batch_size):
+            yield from batch
+
+    def stream_batches(self, query: ReadQuery, *, batch_size: int = 2000) -> Iterator[list[dict[str, Any]]]:
+        """``stream``, one driver fetch at a time: each batch decoded in one go (an export's chunk)."""
         order = query.order
         columns = selected_columns(query.fields, order)
         statement = build_select(query.resource, columns, query.conditions, order)
@@ -198,8 +203,8 @@ class Reader:
                 conditions.append(Keyset(order, decoder.raw(last, names)))
             return build_select(query.resource, columns, conditions, order, limit)
 
-        for raw in self.database.stream(statement, batch_size, pages=page_after):
-            yield decoder.decode(raw)
+        for raw in self.database.stream_batches(statement, batch_size, pages=page_after):
+            yield decoder.decode_all(raw)
 
     # -- relations -------------------------------------------------------------------------------
 

@@ -186,7 +186,8 @@ def token(demo_mapping: Mapping) -> TokenFactory:
 @pytest.fixture(scope="session")
 def admin(token: TokenFactory) -> dict[str, str]:
     """Headers of an admin token: sees every row and field."""
-    return {"Authorization": f"Bearer {token('admin', sub='admin')}"}
+    # Session-wide: it must outlive a slow run (tests/db takes over 10 minutes on a busy 2-core machine).
+    return {"Authorization": f"Bearer {token('admin', sub='admin', ttl_s=4 * 3600)}"}
 
 
 def service_unavailable(reason: str) -> NoReturn:

@@ -285,6 +285,12 @@ class RoutedReader(Reader):
             return reader.stream(query, batch_size=batch_size)
         return reader.stream(self.on_twin(query, resource), batch_size=batch_size)
 
+    def stream_batches(self, query: ReadQuery, *, batch_size: int = 2000) -> Iterator[list[dict[str, Any]]]:
+        reader, resource = self.served_from(query.resource)
+        if resource is query.resource:
+            return reader.stream_batches(query, batch_size=batch_size)
+        return reader.stream_batches(self.on_twin(query, resource), batch_size=batch_size)
+
     def dispose(self) -> None:
         """Close every database but the default one (its owner closes that)."""
         for name, database in self.databases.items():

@@ -1,0 +1,206 @@
+"""``python -m bench.backends``: the 1M-row NDJSON export on PostgreSQL and MariaDB through ODBC.
+
+python -m bench.backends                      # both servers on both backends (first run loads the data)
+python -m bench.backends --backends postgresql --out bench/results/export-backends.md
+
+The cached 1M-job SQLite database (``bench/data.py``) is copied once into a database
+``bench_jobs`` on the local PostgreSQL (psqlODBC, ``PostgreSQL Unicode``) and MariaDB
+(Connector/ODBC, ``MariaDB Unicode``) servers; a table ``BENCH_LOADED`` records which
+cached file it came from, so later runs reuse it. Then, per backend, Bridgehead and the floor are each
+started fresh (2 workers) and export every visible job with ``Accept: application/x-ndjson``;
+``VmHWM`` of the server's processes is its peak RSS.
+
+The floor is what a developer writes by hand: ``stream_results`` with ``yield_per`` and, on
+PostgreSQL, psqlODBC's documented streaming options (``UseDeclareFetch=1;Fetch=2000``) in
+its URL. MariaDB Connector/ODBC before 3.1.17 has no streaming option at all (``NO_CACHE``
+came with 3.1.17): the floor's export is buffered whole by the driver there, while
+Bridgehead reads keyset batches (``buffers_results``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from bench import data
+from bench.__main__ import SERVERS
+from bench.export import ExportResult, run_export
+from bench.servers import start
+
+__all__ = ("BACKENDS", "main")
+
+SERVER = {"postgresql": "postgresql+pyodbc://postgres@127.0.0.1:5432", "mariadb": "mysql+pyodbc://root@127.0.0.1:3306"}
+DRIVER = {"postgresql": "PostgreSQL+Unicode", "mariadb": "MariaDB+Unicode"}
+FLOOR_OPTIONS = {"postgresql": "&UseDeclareFetch=1&Fetch=2000", "mariadb": ""}
+BACKENDS = tuple(SERVER)
+DATABASE = "bench_jobs"
+
+
+@dataclass(frozen=True)
+class Row:
+    backend: str
+    server: str
+    result: ExportResult | None
+    note: str = ""
+
+
+def _say(text: str) -> None:
+    print(f"bench.backends: {text}", flush=True)
+
+
+def url_for(backend: str) -> str:
+    return f"{SERVER[backend]}/{DATABASE}?driver={DRIVER[backend]}"
+
+
+def _admin(backend: str, statement: str) -> None:
+    import pyodbc
+
+    if backend == "postgresql":
+        target = "Server=127.0.0.1;Port=5432;Database=postgres;UID=postgres"
+    else:
+        target = "Server=127.0.0.1;Port=3306;UID=root"
+    conn = pyodbc.connect(f"DRIVER={{{DRIVER[backend].replace('+', ' ')}}};{target}", autocommit=True, timeout=5)
+    try:
+        conn.cursor().execute(statement)
+    except pyodbc.Error as exc:
+        if "already exists" not in str(exc):
+            raise
+    finally:
+        conn.close()
+
+
+def ensure_loaded(backend: str, source: os.PathLike[str], rows: int) -> str:
+    """``backend``'s bench database with the cached jobs in it (loaded on first use); its URL."""
+    import legacy_adapters.dialects  # noqa: F401 - registers postgresql+pyodbc
+    from legacy_adapters.demo.load import load_demo
+
+    quote = '"' if backend == "postgresql" else "`"
+    _admin(
+        backend,
+        f"CREATE DATABASE {quote}{DATABASE}{quote}"
+        if backend == "postgresql"
+        else f"CREATE DATABASE IF NOT EXISTS `{DATABASE}`",
+    )
+    url = url_for(backend)
+    engine = sa.create_engine(url)
+    try:
+        tag = os.path.basename(source)  # the cached file's name carries the demo schema's version
+        with engine.connect() as conn:
+            if sa.inspect(conn).has_table("BENCH_LOADED"):
+                loaded = conn.exec_driver_sql(f"SELECT source FROM {quote}BENCH_LOADED{quote}").scalar()
+                if loaded == tag:
+                    return url
+        _say(f"loading {rows:,} jobs into {backend} (once) ...")
+        started = time.monotonic()
+        load_demo(source, url, tables=("JOBMAST",), engine=engine)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quote}BENCH_LOADED{quote}")
+            conn.exec_driver_sql(f"CREATE TABLE {quote}BENCH_LOADED{quote} (source VARCHAR(200))")
+            conn.exec_driver_sql(f"INSERT INTO {quote}BENCH_LOADED{quote} VALUES ('{tag}')")
+            if backend == "postgresql":
+                conn.exec_driver_sql('ANALYZE "JOBMAST"')
+        _say(f"{backend} loaded in {time.monotonic() - started:.0f} s")
+        return url
+    finally:
+        engine.dispose()
+
+
+def run(backends: list[str], rows: int, workers: int, timeout_s: float) -> list[Row]:
+    db = data.ensure_database(rows)
+    token = data.mint()
+    headers = {"Authorization": f"Bearer {token}"}
+    mapping = data.bench_mapping()
+    results: list[Row] = []
+    for backend in backends:
+        try:
+            url = ensure_loaded(backend, db, rows)
+        except Exception as exc:  # a server that is not running here: say so in the table
+            results.append(Row(backend, "-", None, f"not measured: {type(exc).__name__}: {str(exc)[:120]}"))
+            continue
+        for name in ("bridgehead", "floor"):
+            spec = next(s for s in SERVERS if s.name == name)
+            env = {
+                "BENCH_DB_URL": url + FLOOR_OPTIONS[backend],
+                "BRIDGEHEAD_DB_URL": url,
+                "BRIDGEHEAD_JWT_SECRET": data.JWT_SECRET,
+                "BENCH_JWT_SECRET": data.JWT_SECRET,
+                "BENCH_CURSOR_SECRET": data.CURSOR_SECRET,
+                "BENCH_MAPPING": str(mapping),
+            }
+            running = start(spec, 18400, workers, env, "/")
+            try:
+                _say(f"export from {name} on {backend} ...")
+                result = run_export(running, headers, timeout_s)
+                _say(
+                    f"{backend} {name}: {result.rows:,} rows in {result.seconds:.1f} s = {result.rows_per_s:,.0f} rows/s, "
+                    f"first byte {result.first_byte_s:.2f} s, peak RSS {result.peak_rss_mb:,.0f} MB ({result.status})"
+                )
+                results.append(Row(backend, spec.label, result))
+            finally:
+                running.stop()
+    return results
+
+
+def render(rows: list[Row], began: float) -> str:
+    lines = [
+        "## Export on PostgreSQL and MariaDB through ODBC",
+        "",
+        f"- {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, `python -m bench.backends`, {os.cpu_count()} CPUs "
+        f"(shared: other work was running), load average at the end {os.getloadavg()[0]:.1f}, {(time.monotonic() - began) / 60:.1f} min",
+        "- every visible job of the 1M-row JOBMAST as NDJSON, each server started fresh with 2 workers; "
+        "the floor with psqlODBC's `UseDeclareFetch=1;Fetch=2000` on PostgreSQL, nothing to set on MariaDB 3.1.15",
+        "",
+        "| backend | server | rows | seconds | rows/s | first byte s | peak RSS MB (VmHWM) | RSS at rest MB | status |",
+        "|---|---|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for row in rows:
+        e = row.result
+        if e is None:
+            lines.append(f"| {row.backend} | {row.server} | – | – | – | – | – | – | {row.note} |")
+            continue
+        lines.append(
+            f"| {row.backend} | {row.server} | {e.rows:,} | {e.seconds:.1f} | {e.rows_per_s:,.0f} | {e.first_byte_s:.2f} | "
+            f"{e.peak_rss_mb:,.0f} | {e.idle_rss_mb:,.0f} | {e.status} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.backends", description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--export-timeout", type=float, default=300)
+    parser.add_argument("--out", help="also write the table to this file")
+    args = parser.parse_args(argv)
+    began = time.monotonic()
+    rows = run(args.backends.split(","), args.rows, args.workers, args.export_timeout)
+    table = render(rows, began)
+    print(table)
+    if args.out:  # the table, and its figures for the targets in bench/results/latest.md
+        with open(args.out, "w") as f:
+            f.write(table)
+        figures = [
+            {
+                "backend": r.backend,
+                "server": r.server,
+                **(dataclasses.asdict(r.result) if r.result else {}),
+                "note": r.note,
+            }
+            for r in rows
+        ]
+        with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
+            json.dump(figures, f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
