@@ -26,13 +26,15 @@ from bench.targets import render_targets, sections
 
 SERVERS = (
     ServerSpec("bridgehead", "Bridgehead", "bridgehead"),
+    # The request log's cost: the same server with the access line off (--log-level warning).
+    ServerSpec("bridgehead_quiet", "Bridgehead, request log off", "bridgehead", {"BENCH_LOG_LEVEL": "warning"}),
     # The floor runs the way Bridgehead does: one hop per request to an executor sized to the pool.
     ServerSpec("floor", "floor (one hop to a pool-sized executor)", "floor", {"BENCH_FLOOR_MODE": "executor"}),
     ServerSpec("floor_thread", "floor, framework thread pool per request", "floor", {"BENCH_FLOOR_MODE": "thread"}),
     ServerSpec("floor_loop", "floor, blocking on the event loop", "floor", {"BENCH_FLOOR_MODE": "loop"}),
     ServerSpec("sandman2", "sandman2", "sandman2"),
 )
-VARIANTS = {"floor_thread", "floor_loop"}
+VARIANTS = {"floor_thread", "floor_loop", "bridgehead_quiet"}
 EXPORTED = ("bridgehead", "floor", "sandman2")
 
 

@@ -58,6 +58,12 @@ def render_targets(cells: dict[tuple[str, str], Cell], exports: dict[str, Export
         else:
             rows.append((f"{title} vs sandman2", "–", None))
 
+    for scenario, title in (("get", "get by key"), ("list_100", "list of 100")):
+        on, off = cell(scenario, "bridgehead"), cell(scenario, "bridgehead_quiet")
+        if on and off:
+            cost = 1 - on.rps / off.rps
+            rows.append((f"request log on costs < 5 % ({title}, req/s on vs off)", f"{cost:+.1%}", cost < 0.05))
+
     backend_rows = _load("export-backends.json") or []
     measured: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}
     if "bridgehead" in exports:
