@@ -8,7 +8,8 @@ The cached 1M-job SQLite database (``bench/data.py``) is copied once into a data
 (Connector/ODBC, ``MariaDB Unicode``) servers; a table ``BENCH_LOADED`` records which
 cached file it came from, so later runs reuse it. Then, per backend, Bridgehead and the floor are each
 started fresh (2 workers) and export every visible job with ``Accept: application/x-ndjson``;
-``VmHWM`` of the server's processes is its peak RSS.
+``VmHWM`` of the server's processes is its peak RSS. Only JOBMAST is copied, so Bridgehead
+serves a copy of the bench mapping holding v1's ``jobs`` alone.
 
 The floor is what a developer writes by hand: ``stream_results`` with ``yield_per`` and, on
 PostgreSQL, psqlODBC's documented streaming options (``UseDeclareFetch=1;Fetch=2000``) in
@@ -113,11 +114,29 @@ def ensure_loaded(backend: str, source: os.PathLike[str], rows: int) -> str:
         engine.dispose()
 
 
+def jobs_only_mapping() -> str:
+    """The bench mapping with v1's ``jobs`` alone (no relations, syncs or webhooks): only JOBMAST is loaded."""
+    import yaml
+
+    tree = yaml.safe_load(data.bench_mapping().read_text())
+    jobs = tree["versions"]["v1"]["resources"]["jobs"]
+    jobs.pop("relations", None)
+    jobs.pop("actions", None)
+    jobs.pop("mcp", None)
+    version = {k: v for k, v in tree["versions"]["v1"].items() if k not in ("successor", "deprecated", "sunset")}
+    tree["versions"] = {"v1": {**version, "resources": {"jobs": jobs}}}
+    for section in ("webhooks", "sync"):
+        tree.pop(section, None)
+    path = data.CACHE / "bridgehead-bench-jobs.yaml"
+    path.write_text(yaml.safe_dump(tree, sort_keys=False))
+    return str(path)
+
+
 def run(backends: list[str], rows: int, workers: int, timeout_s: float) -> list[Row]:
     db = data.ensure_database(rows)
     token = data.mint()
     headers = {"Authorization": f"Bearer {token}"}
-    mapping = data.bench_mapping()
+    mapping = jobs_only_mapping()
     results: list[Row] = []
     for backend in backends:
         try:
@@ -133,7 +152,7 @@ def run(backends: list[str], rows: int, workers: int, timeout_s: float) -> list[
                 "BRIDGEHEAD_JWT_SECRET": data.JWT_SECRET,
                 "BENCH_JWT_SECRET": data.JWT_SECRET,
                 "BENCH_CURSOR_SECRET": data.CURSOR_SECRET,
-                "BENCH_MAPPING": str(mapping),
+                "BENCH_MAPPING": mapping,
             }
             running = start(spec, 18400, workers, env, "/")
             try:

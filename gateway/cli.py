@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = ("main",)
 
+WORKER_HEALTHCHECK_S = 60
+"""Seconds a ``serve --workers`` worker may take to answer the supervisor (its start-up included)."""
+
 DEMO_DIR = Path(".bridgehead")
 _TTL = re.compile(r"^(\d+)([smhd])$")
 _TTL_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -154,7 +157,16 @@ def _serve(
                 os.environ[variable] = tempfile.mkdtemp(prefix=f"bridgehead-{prefix}-")
                 shared.append(os.environ[variable])
         try:
-            uvicorn.run("gateway.cli:app_from_environment", factory=True, workers=workers, **options)
+            # A worker that does not answer the supervisor's ping in time is killed and respawned. Importing
+            # the app took longer than uvicorn's 5 s default on a busy 2-core host (load 13): every worker was
+            # killed mid-import, in a loop, and the server never answered.
+            uvicorn.run(
+                "gateway.cli:app_from_environment",
+                factory=True,
+                workers=workers,
+                timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+                **options,
+            )
         finally:
             for folder in shared:
                 shutil.rmtree(folder, ignore_errors=True)
