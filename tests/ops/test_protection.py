@@ -99,3 +99,23 @@ def test_processes_share_one_budget(store: str, tmp_path: Path, demo_db_path: Pa
     ):
         statuses = [httpx.get(f"{(a, b)[i % 2]}/v1/items?limit=1").status_code for i in range(20)]
     assert statuses == [200] * 12 + [429] * 8
+
+
+def test_a_limit_hit_across_two_processes_recovers_in_both(tmp_path: Path, demo_db_path: Path) -> None:
+    """Two processes sharing the limit files: the shared budget runs out, then refills for both."""
+    (tmp_path / "limits").mkdir()
+    shared = {"BRIDGEHEAD_RATE_LIMIT_DIR": str(tmp_path / "limits")}
+    mapping = demo_mapping_with(tmp_path, "  rate_limit: {per_ip: 4/second}\n")
+    with (
+        serving(mapping, demo_db_path, tmp_path / "state.db", env=shared) as (a, _),
+        serving(mapping, demo_db_path, tmp_path / "state.db", env=shared) as (b, _),
+    ):
+        time.sleep(1 - time.time() % 1 + 0.05)  # the start of a one-second window
+        answers = [httpx.get(f"{(a, b)[i % 2]}/v1/items?limit=1") for i in range(6)]
+        assert [r.status_code for r in answers] == [200] * 4 + [429] * 2
+        refused = answers[-1]
+        assert (
+            refused.headers["content-type"] == "application/problem+json" and int(refused.headers["retry-after"]) >= 1
+        )
+        time.sleep(int(refused.headers["retry-after"]) + 0.1)
+        assert [httpx.get(f"{base}/v1/items?limit=1").status_code for base in (a, b)] == [200, 200]
