@@ -17,7 +17,7 @@ from sqlalchemy.ext.compiler import compiles
 
 from legacy_adapters.query.like import MSSQL_COLLATION, MSSQL_COLLATION_BEFORE_2019
 
-__all__ = ("CaseExact", "IntDiv")
+__all__ = ("CaseExact", "IntDiv", "exact_in", "exact_ne")
 
 
 class CaseExact(sa.sql.expression.ColumnElement[Any]):
@@ -50,6 +50,54 @@ def _mssql(element: CaseExact, compiler: Any, **kw: Any) -> str:
     version = getattr(compiler.dialect, "server_version_info", None)
     collation = MSSQL_COLLATION_BEFORE_2019 if version and version[0] < 15 else MSSQL_COLLATION
     return f"{compiler.process(element.operand, **kw)} COLLATE {collation}"
+
+
+class _Narrowed(sa.sql.expression.ColumnElement[bool]):
+    """``plain AND exact`` where the collation is case-insensitive, ``plain`` where it is not.
+
+    ``plain`` (``col IN (...)``) can use an index on the column; ``exact`` (the same under a
+    binary collation) cannot, so it only sifts the rows ``plain`` found.
+    """
+
+    inherit_cache = True
+    type = sa.Boolean()
+    _is_implicitly_boolean = True  # a predicate: never written ``(...) = 1`` where booleans are not native
+
+    def __init__(self, plain: sa.ColumnElement[bool], exact: sa.ColumnElement[bool]) -> None:
+        self.plain = plain
+        self.exact = exact
+
+    _traverse_internals = [
+        ("plain", sa.sql.visitors.InternalTraversal.dp_clauseelement),
+        ("exact", sa.sql.visitors.InternalTraversal.dp_clauseelement),
+    ]
+
+
+@compiles(_Narrowed)
+def _narrowed_plain(element: _Narrowed, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.plain, **kw))
+
+
+@compiles(_Narrowed, "mysql")
+@compiles(_Narrowed, "mariadb")
+@compiles(_Narrowed, "mssql")
+def _narrowed_exact(element: _Narrowed, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.plain, **kw)} AND {compiler.process(element.exact, **kw)})"
+
+
+def exact_in(column: sa.ColumnElement[Any], values: list[Any]) -> sa.ColumnElement[bool]:
+    """``column IN values``, text compared code point by code point on every engine (a row filter's
+    ``customer_id = 'c0042'`` must not match ``'C0042'`` on MariaDB or SQL Server)."""
+    if not any(isinstance(v, str) for v in values):
+        return column.in_(values) if len(values) > 1 else column == values[0]
+    plain = column.in_(values) if len(values) > 1 else column == values[0]
+    exact = CaseExact(column).in_(values) if len(values) > 1 else CaseExact(column) == values[0]
+    return _Narrowed(plain, exact)
+
+
+def exact_ne(column: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[bool]:
+    """``column <> value``, text compared code point by code point on every engine."""
+    return CaseExact(column) != value if isinstance(value, str) else column != value
 
 
 class IntDiv(sa.sql.expression.ColumnElement[int]):

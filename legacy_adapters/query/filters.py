@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from legacy_adapters.exceptions import QueryError
 from legacy_adapters.query.coded import coded_clause
+from legacy_adapters.query.exact import exact_in, exact_ne
 from legacy_adapters.query.like import PatternMatch
 from legacy_adapters.transforms import Unencodable
 from legacy_adapters.transforms.numbers import on_grid
@@ -113,9 +114,11 @@ class Comparison:
             if not encoded:
                 return sa.false()
             if len(columns) > 1:
-                condition = sa.or_(*(sa.and_(*(c == p for c, p in zip(columns, e, strict=True))) for e in encoded))
+                condition = sa.or_(
+                    *(sa.and_(*(exact_in(c, [p]) for c, p in zip(columns, e, strict=True))) for e in encoded)
+                )
             else:
-                condition = columns[0].in_(encoded)
+                condition = exact_in(columns[0], encoded)
         else:
             op: str
             op, value = self.op, self.value
@@ -131,9 +134,9 @@ class Comparison:
                 return sa.false()
             parts = encoded_value if len(columns) > 1 else (encoded_value,)
             if op == "eq":
-                condition = sa.and_(*(c == p for c, p in zip(columns, parts, strict=True)))
+                condition = sa.and_(*(exact_in(c, [p]) for c, p in zip(columns, parts, strict=True)))
             elif op == "ne":
-                condition = sa.or_(*(c != p for c, p in zip(columns, parts, strict=True)))
+                condition = sa.or_(*(exact_ne(c, p) for c, p in zip(columns, parts, strict=True)))
             else:
                 condition = lexicographic(columns, tuple(parts), op, (False,) * len(columns))
         # A sentinel is "no value" in the API, so it never equals, differs from or orders against a value.

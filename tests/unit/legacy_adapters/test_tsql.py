@@ -35,6 +35,13 @@ if TYPE_CHECKING:
 ADMIN = Principal("admin", frozenset({"admin"}))
 PORTAL = Principal("portal", frozenset({"jobs:read"}), {"customer_id": "C0042"})
 DELETED = "([DELFLG] <> 'Y')"
+
+
+def exact(column: str, marks: str = "= ?") -> str:
+    """A text comparison as SQL Server gets it: narrowed by the index, then compared code point by code point."""
+    return f"({column} {marks} AND {column} COLLATE Latin1_General_100_BIN2_UTF8 {marks})"
+
+
 JOB_COLUMNS = ", ".join(
     f"[JOBMAST].[{c}]"
     for c in ("JOBNO", "CUSTNO", "ITEMNO", "JSTAT", "ORDDT", "ORDTM", "DUEDT", "RUSHFL", "QTY", "PRIO", "NOTES")
@@ -234,8 +241,8 @@ def test_row_filter_claim_is_a_parameter(
     text, params = list_sql(recording, demo_mapping, resources["jobs"], [], principal=portal)
 
     assert MARKER not in text
-    assert f"WHERE {DELETED} AND [JOBMAST].[CUSTNO] IN (?) ORDER BY" in text
-    assert params == [f"{MARKER}42   "]
+    assert f"WHERE {DELETED} AND {exact('[JOBMAST].[CUSTNO]')} ORDER BY" in text
+    assert params == [f"{MARKER}42   "] * 2
 
 
 # -- every operator in legacy terms -------------------------------------------------------------------
@@ -269,8 +276,8 @@ NOTES_LIKE = (
         ("due_date[isnull]", "false", DUE_PRESENT, [0, 99999999]),
         ("notes[isnull]", "true", "([JOBMAST].[NOTES] IS NULL OR [JOBMAST].[NOTES] IN (?))", [""]),
         # CHAR(8): the value is padded the way the column stores it.
-        ("customer_id[in]", "C0001,C0002", "[JOBMAST].[CUSTNO] IN (?, ?)", ["C0001   ", "C0002   "]),
-        ("customer_id", "C0001", "[JOBMAST].[CUSTNO] = ?", ["C0001   "]),
+        ("customer_id[in]", "C0001,C0002", exact("[JOBMAST].[CUSTNO]", "IN (?, ?)"), ["C0001   ", "C0002   "] * 2),
+        ("customer_id", "C0001", exact("[JOBMAST].[CUSTNO]"), ["C0001   "] * 2),
         # A trailing * absorbs the pad spaces and keeps the index usable; anything else compares trimmed.
         # Code points, whatever the column's collation: like is case-sensitive, ilike spells out cases.
         ("customer_id[like]", "C00*", f"[JOBMAST].[CUSTNO] {BIN2} LIKE ? ESCAPE '\\'", ["C00%"]),
@@ -282,8 +289,8 @@ NOTES_LIKE = (
         ("notes[like]", "a\\\\b\\**", NOTES_LIKE, ["a\\\\b*%", ""]),
         # '[' is a character class in SQL Server's LIKE: a literal bracket must not become one.
         ("notes[like]", "[URGENT]*", NOTES_LIKE, ["\\[URGENT]%", ""]),
-        ("rush", "true", "[JOBMAST].[RUSHFL] = ?", ["Y"]),
-        ("rush", "false", "[JOBMAST].[RUSHFL] = ?", ["N"]),
+        ("rush", "true", exact("[JOBMAST].[RUSHFL]"), ["Y", "Y"]),
+        ("rush", "false", exact("[JOBMAST].[RUSHFL]"), ["N", "N"]),
         ("priority", "true", "[JOBMAST].[PRIO] = ?", [1]),
         ("quantity[gte]", "12.5", "[JOBMAST].[QTY] >= ?", [1250]),
         ("quantity", "0.07", "[JOBMAST].[QTY] = ?", [7]),
@@ -425,8 +432,8 @@ def test_count_has_the_same_where_and_no_paging(
     list_page(recording, demo_mapping, resources["jobs"], [("rush", "true"), ("count", "exact")])
     text, params = tsql(recording.statements[-1])
 
-    assert text == f"SELECT count(*) AS count_1 FROM [JOBMAST] WHERE {DELETED} AND [JOBMAST].[RUSHFL] = ?"
-    assert params == ["Y"]
+    assert text == f"SELECT count(*) AS count_1 FROM [JOBMAST] WHERE {DELETED} AND {exact('[JOBMAST].[RUSHFL]')}"
+    assert params == ["Y", "Y"]
 
 
 def test_embed_is_one_in_list_query_with_padded_keys(
@@ -450,10 +457,10 @@ def test_row_filter_through_a_relation_is_an_exists_subquery(
 
     assert (
         "FROM [JOBOPS] WHERE EXISTS (SELECT * FROM [JOBMAST] WHERE [JOBOPS].[JOBNO] = [JOBMAST].[JOBNO] "
-        f"AND [JOBMAST].[CUSTNO] IN (?) AND {DELETED}) ORDER BY [JOBOPS].[JOBNO] ASC, [JOBOPS].[OPSEQ] ASC"
+        f"AND {exact('[JOBMAST].[CUSTNO]')} AND {DELETED}) ORDER BY [JOBOPS].[JOBNO] ASC, [JOBOPS].[OPSEQ] ASC"
     ) in text
     assert text.startswith("SELECT TOP 11 [JOBOPS].[JOBNO]")
-    assert params == ["C0042   "]
+    assert params == ["C0042   "] * 2
 
 
 def test_embedded_rows_keep_the_row_filter(
@@ -467,10 +474,10 @@ def test_embedded_rows_keep_the_row_filter(
 
     assert text.endswith(
         "FROM [JOBOPS] WHERE [JOBOPS].[JOBNO] IN (?, ?) AND (EXISTS (SELECT * FROM [JOBMAST] "
-        f"WHERE [JOBOPS].[JOBNO] = [JOBMAST].[JOBNO] AND [JOBMAST].[CUSTNO] IN (?) AND {DELETED})) "
+        f"WHERE [JOBOPS].[JOBNO] = [JOBMAST].[JOBNO] AND {exact('[JOBMAST].[CUSTNO]')} AND {DELETED})) "
         "ORDER BY [JOBOPS].[JOBNO] ASC, [JOBOPS].[OPSEQ] ASC"
     )
-    assert params == [*sorted(f"{row['job_number']:<10}" for row in page.rows), "C0042   "]
+    assert params == [*sorted(f"{row['job_number']:<10}" for row in page.rows), "C0042   ", "C0042   "]
 
 
 def test_get_by_key_reads_at_most_two_rows(recording: Recording, resources: dict[str, Resource]) -> None:
