@@ -121,6 +121,10 @@ def test_every_operation_documents_its_error_codes_as_problem_json(path: Path) -
         for method, operation in operations.items():
             codes = set(operation["responses"])
             expected = set(_ERRORS_BY_METHOD[method])
+            if "admin" in operation.get("tags", ()):
+                # The console's API answers JSON only and without the legacy database (ungated):
+                # no content negotiation, no readiness gate, no statement deadline.
+                expected = {"400", "401", "403"}
             if "{key}" in route:
                 expected.add("404")
             if "/actions/" in route:
@@ -130,7 +134,8 @@ def test_every_operation_documents_its_error_codes_as_problem_json(path: Path) -
                 response = operation["responses"][code]
                 assert set(response["content"]) == {"application/problem+json"}, (method, route, code)
             assert "WWW-Authenticate" in operation["responses"]["401"]["headers"]
-            assert "Retry-After" in operation["responses"]["503"]["headers"]
+            if "503" in codes:
+                assert "Retry-After" in operation["responses"]["503"]["headers"]
 
 
 def test_success_headers_are_documented() -> None:
