@@ -8,17 +8,20 @@ from typing import Any
 from legacy_adapters.mapping import Mapping
 from tests.browser.conftest import OfflinePage
 
+# Swagger UI draws a deprecated operation's path (all of v1's: v2 succeeds it) under a class of its own.
+PATHS = ".opblock-summary-path, .opblock-summary-path__deprecated"
+
 
 def test_docs_render_offline_with_every_version(
     offline_page: OfflinePage, live_gateway: str, demo_mapping: Mapping
 ) -> None:
     page: Any = offline_page.page
     page.goto(f"{live_gateway}/docs", wait_until="networkidle")
-    page.wait_for_selector(".opblock-summary-path", timeout=60_000)
+    page.wait_for_selector(PATHS, timeout=60_000)
     # The newest version opens first: it is the one new clients should read.
     assert "/v2/item_costs" in rendered_paths(page)
     page.select_option(".topbar select", label="v1")
-    page.locator(".opblock-summary-path", has_text="/v1/jobs").first.wait_for(timeout=60_000)
+    page.locator(PATHS, has_text="/v1/jobs").first.wait_for(timeout=60_000)
     paths = rendered_paths(page)
     assert {"/v1/jobs", "/v1/jobs/{key}"} <= paths
     assert not any(p.startswith("/v2/") or "item_costs" in p for p in paths)  # v2's split is v2's alone
@@ -29,7 +32,7 @@ def test_docs_render_offline_with_every_version(
     assert options == list(demo_mapping.versions)
     for version in demo_mapping.versions:
         page.select_option(".topbar select", label=version)
-        page.locator(".opblock-summary-path", has_text=f"/{version}/jobs").first.wait_for(timeout=60_000)
+        page.locator(PATHS, has_text=f"/{version}/jobs").first.wait_for(timeout=60_000)
         assert page.locator(".topbar select").input_value().endswith(f"/openapi/{version}.json")
         assert {f"/{version}/jobs", f"/{version}/jobs/{{key}}"} <= rendered_paths(page)
     if shot := os.environ.get("BRIDGEHEAD_DOCS_SCREENSHOT"):  # for a look by eye: a PNG of the last version
@@ -38,7 +41,7 @@ def test_docs_render_offline_with_every_version(
 
 def rendered_paths(page: Any) -> set[str]:
     """The operation paths Swagger UI has drawn (it puts zero-width spaces after slashes)."""
-    return {p.strip().replace("\u200b", "") for p in page.locator(".opblock-summary-path").all_inner_texts()}
+    return {p.strip().replace("\u200b", "") for p in page.locator(PATHS).all_inner_texts()}
 
 
 def test_docs_assets_are_a_fixed_list(live_gateway: str) -> None:
