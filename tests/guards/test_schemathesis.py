@@ -260,7 +260,10 @@ def _check_ndjson(case: schemathesis.Case, response: Any) -> None:
     check = jsonschema.Draft202012Validator(
         {**content["schema"], "components": case.operation.schema.raw_schema["components"]}
     )
-    for number, line in enumerate(response.content.decode().splitlines(), 1):
+    # Split on b"\n" only: a row's text may hold U+2028, U+0085 or \x1c raw (valid JSON), which
+    # str.splitlines() would also break at.
+    lines = [line for line in response.content.split(b"\n") if line]
+    for number, line in enumerate(lines, 1):
         errors = [e.message for e in check.iter_errors(json.loads(line))]
         assert not errors, f"NDJSON line {number} of {case.path} does not match its schema: {errors[:3]}"
 
