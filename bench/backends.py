@@ -25,6 +25,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import sqlite3
 import sys
 import time
 from dataclasses import dataclass
@@ -78,8 +79,37 @@ def _admin(backend: str, statement: str) -> None:
         conn.close()
 
 
+def loaded_tag(backend: str, url: str, source: os.PathLike[str]) -> str | None:
+    """Why ``backend``'s bench database cannot be reused, or None when it holds ``source``'s JOBMAST whole."""
+    quote = '"' if backend == "postgresql" else "`"
+    tag = os.path.basename(source)  # the cached file's name carries the demo schema's version
+    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as cached:
+        expected = cached.execute("SELECT COUNT(*) FROM JOBMAST").fetchone()[0]
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("BENCH_LOADED"):
+                return "never loaded"
+            loaded = conn.exec_driver_sql(f"SELECT source FROM {quote}BENCH_LOADED{quote}").scalar()
+            if loaded != tag:
+                return f"holds {loaded}, not {tag}"
+            count = conn.exec_driver_sql(f"SELECT COUNT(*) FROM {quote}JOBMAST{quote}").scalar()
+            if count != expected:
+                return f"holds {count:,} jobs, not {expected:,}"
+    finally:
+        engine.dispose()
+    return None
+
+
 def ensure_loaded(backend: str, source: os.PathLike[str], rows: int) -> str:
-    """``backend``'s bench database with the cached jobs in it (loaded on first use); its URL."""
+    """``backend``'s bench database with the cached jobs in it (loaded when stale or missing); its URL.
+
+    Reused when its ``BENCH_LOADED`` row names the cached file (whose name carries the demo
+    schema's tag) and JOBMAST holds as many rows as the cached file. Otherwise JOBMAST is
+    recreated and filled by the server's bulk path (``load_demo(bulk=True)``: COPY on
+    PostgreSQL, LOAD DATA LOCAL INFILE on MariaDB, indexes after the load), and the tag
+    is written last, so an interrupted load is redone next time.
+    """
     import legacy_adapters.dialects  # noqa: F401 - registers postgresql+pyodbc
     from legacy_adapters.demo.load import load_demo
 
@@ -88,26 +118,26 @@ def ensure_loaded(backend: str, source: os.PathLike[str], rows: int) -> str:
         backend,
         f"CREATE DATABASE {quote}{DATABASE}{quote}"
         if backend == "postgresql"
-        else f"CREATE DATABASE IF NOT EXISTS `{DATABASE}`",
+        else f"CREATE DATABASE IF NOT EXISTS `{DATABASE}` CHARACTER SET utf8mb4",
     )
     url = url_for(backend)
+    stale = loaded_tag(backend, url, source)
+    if stale is None:
+        return url
     engine = sa.create_engine(url)
     try:
-        tag = os.path.basename(source)  # the cached file's name carries the demo schema's version
-        with engine.connect() as conn:
-            if sa.inspect(conn).has_table("BENCH_LOADED"):
-                loaded = conn.exec_driver_sql(f"SELECT source FROM {quote}BENCH_LOADED{quote}").scalar()
-                if loaded == tag:
-                    return url
-        _say(f"loading {rows:,} jobs into {backend} (once) ...")
+        _say(f"loading {rows:,} jobs into {backend} ({stale}) ...")
         started = time.monotonic()
-        load_demo(source, url, tables=("JOBMAST",), engine=engine)
         with engine.begin() as conn:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quote}BENCH_LOADED{quote}")
-            conn.exec_driver_sql(f"CREATE TABLE {quote}BENCH_LOADED{quote} (source VARCHAR(200))")
-            conn.exec_driver_sql(f"INSERT INTO {quote}BENCH_LOADED{quote} VALUES ('{tag}')")
+        load_demo(os.fspath(source), url, tables=("JOBMAST",), engine=engine, bulk=True)
+        with engine.begin() as conn:
             if backend == "postgresql":
                 conn.exec_driver_sql('ANALYZE "JOBMAST"')
+            else:
+                conn.exec_driver_sql("ANALYZE TABLE `JOBMAST`")
+            conn.exec_driver_sql(f"CREATE TABLE {quote}BENCH_LOADED{quote} (source VARCHAR(200))")
+            conn.exec_driver_sql(f"INSERT INTO {quote}BENCH_LOADED{quote} VALUES ('{os.path.basename(source)}')")
         _say(f"{backend} loaded in {time.monotonic() - started:.0f} s")
         return url
     finally:
@@ -199,8 +229,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--export-timeout", type=float, default=300)
     parser.add_argument("--out", help="also write the table to this file")
+    parser.add_argument("--load-only", action="store_true", help="only (re)load the bench databases when stale")
     args = parser.parse_args(argv)
     began = time.monotonic()
+    if args.load_only:
+        db = data.ensure_database(args.rows)
+        for backend in args.backends.split(","):
+            _say(f"{backend}: {ensure_loaded(backend, db, args.rows)}")
+        return 0
     rows = run(args.backends.split(","), args.rows, args.workers, args.export_timeout)
     table = render(rows, began)
     print(table)
