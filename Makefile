@@ -46,16 +46,22 @@ openapi: $(STAMP)
 # stock latency during a full items run (bench/sync_latency.py), the 1M-row export on PostgreSQL and
 # MariaDB through ODBC (bench/backends.py), then wrk's interleaved rounds and the SQLite exports
 # (python -m bench), which write bench/results/latest.md with every target's status and every table.
-# BENCH_ARGS passes options through, e.g. BENCH_ARGS="--backend sqlite --rounds 5";
-# SYNC_LATENCY_ARGS="--items 200" for a quick one.
+# Each phase runs under bench/phase.py (its time, its CPU, the CPU other processes took meanwhile; a
+# failed phase is reported as "not measured" and the next one still runs). About 30 minutes on a quiet
+# 2-core machine with the data cached (bench/README.md, "Time budget").
+# BENCH_ROUNDS=1 for a shorter look (the default, 3, shows the noise); BENCH_ARGS passes options to
+# python -m bench, e.g. BENCH_ARGS="--backend sqlite"; SYNC_LATENCY_ARGS="--items 200" for a quick one.
+BENCH_ROUNDS ?= 3
+PHASE = $(BIN)/python -m bench.phase
+bench: export BENCH_STARTED := $(shell date +%s)
 bench: $(STAMP)
 	@bash scripts/setup-odbc
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
 		|| { echo "bench: wrk is missing and cannot be installed here (apt-get install wrk as root)"; exit 1; }
-	$(BIN)/python -m bench.sync_snapshot --out bench/results/sync-snapshot.md
-	$(BIN)/python -m bench.sync_latency --out bench/results/sync-latency.md $(SYNC_LATENCY_ARGS)
-	$(BIN)/python -m bench.backends --out bench/results/export-backends.md
-	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(PHASE) sync-snapshot -- $(BIN)/python -m bench.sync_snapshot --out bench/results/sync-snapshot.md
+	$(PHASE) sync-latency -- $(BIN)/python -m bench.sync_latency --out bench/results/sync-latency.md $(SYNC_LATENCY_ARGS)
+	$(PHASE) export-backends -- $(BIN)/python -m bench.backends --out bench/results/export-backends.md
+	$(PHASE) http --strict -- $(BIN)/python -m bench --rounds $(BENCH_ROUNDS) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .bridgehead .pytest_cache

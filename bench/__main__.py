@@ -19,6 +19,7 @@ import httpx
 from bench import data
 from bench.export import run_export
 from bench.load import run_wrk
+from bench.phase import Meter, machine_lines
 from bench.report import Cell, render
 from bench.scenarios import SCENARIOS, bridgehead_deep_cursors
 from bench.servers import SANDMAN2_BIN, ServerSpec, start
@@ -115,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(data.ROOT / "bench" / "results" / "latest.md"))
     args = parser.parse_args(argv)
     began = time.monotonic()
+    meter = Meter("http")
 
     db = data.ensure_database(args.rows)
     samples = data.load_samples(db)
@@ -132,8 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         "BENCH_MAPPING": str(mapping),
     }
     wanted = set(args.servers.split(","))
+    left_out = {s.name: "left out by --servers" for s in SERVERS if s.name not in wanted}
+    left_out |= {s.name: "left out by --scenarios" for s in SCENARIOS if s.name not in args.scenarios.split(",")}
+    if args.no_export:
+        left_out["export"] = "--no-export"
     if "sandman2" in wanted and not ensure_sandman2():
         wanted.discard("sandman2")
+        left_out["sandman2"] = "bench/.venv-sandman2 could not be set up (see the output)"
     specs = [s for s in SERVERS if s.name in wanted]
     scenarios = [s for s in SCENARIOS if s.name in args.scenarios.split(",")]
     _say(
@@ -144,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for i, spec in enumerate(specs):
             servers[spec.name] = start(spec, 18100 + i, args.workers, env, "/")
-            _say(f"started {spec.name} on :{18100 + i}")
+            _say(f"started {spec.name} on :{servers[spec.name].port}")
         extras = (
             {"deep_cursors": bridgehead_deep_cursors(servers["bridgehead"].base, headers, samples)}
             if "bridgehead" in servers
@@ -208,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
         cwd=data.ROOT,
         check=False,
     ).stdout.strip()
+    quiet, phases = machine_lines(meter.so_far())
+    from gateway.server import server_stack
+
+    stack = server_stack()
     header = [
         "# Bridgehead benchmark: latest run",
         "",
@@ -216,13 +227,16 @@ def main(argv: list[str] | None = None) -> int:
         f"- database: `{url.split(':')[0]}` ({'pyodbc through the SQLite ODBC driver, StepAPI=1' if 'pyodbc' in url else 'Python sqlite3'}), "
         f"{samples.all_jobs:,} jobs ({samples.visible_jobs:,} visible)",
         f"- every server: {args.workers} worker processes, pool of 5 connections per worker; auth on for Bridgehead and the floor (HS256 bearer token), none in sandman2",
+        f"- server stacks: Bridgehead as `bridgehead serve` runs it, uvicorn on {stack['loop']} + {stack['http']}; "
+        "the floor on uvicorn `--loop uvloop --http httptools`; sandman2 as it ships, a Flask app under gunicorn's "
+        "sync workers (one request at a time per worker)",
         f"- load: `wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s` on 127.0.0.1, {args.rounds} interleaved rounds after a {args.warmup:g} s warm-up; medians of the rounds",
-        f"- whole run {(time.monotonic() - began) / 60:.1f} min (HTTP rounds and SQLite exports; the sync and backend runs before it are timed in their own sections)",
-        "- **the machine was not quiet**: 2 cores shared with other engineers' test runs during every phase; "
-        "compare ratios within one round (the rounds column shows the noise), not absolute figures between runs",
+        f"- this phase {(time.monotonic() - began) / 60:.1f} min (HTTP rounds and SQLite exports); the sync and backend phases before it are in the table of phases at the end",
+        quiet,
     ]
     text = render(header, scenarios, specs, cells, exports, notes)
-    text = "\n".join([text.rstrip(), "", *render_targets(cells, exports), *sections()]) + "\n"
+    targets = render_targets(cells, exports, left_out=left_out, visible_rows=samples.visible_jobs)
+    text = "\n".join([text.rstrip(), "", *targets, *sections(), "", *phases]) + "\n"
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         f.write(text)

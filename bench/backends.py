@@ -44,6 +44,7 @@ DRIVER = {"postgresql": "PostgreSQL+Unicode", "mariadb": "MariaDB+Unicode"}
 FLOOR_OPTIONS = {"postgresql": "&UseDeclareFetch=1&Fetch=2000", "mariadb": ""}
 BACKENDS = tuple(SERVER)
 DATABASE = "bench_jobs"
+"""The shared database of the 1M-row run; other sizes get ``bench_jobs_<rows>`` (``database_for``)."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,13 @@ def _say(text: str) -> None:
     print(f"bench.backends: {text}", flush=True)
 
 
-def url_for(backend: str) -> str:
-    return f"{SERVER[backend]}/{DATABASE}?driver={DRIVER[backend]}"
+def database_for(rows: int) -> str:
+    """A small trial run never replaces the 1M rows other runs read."""
+    return DATABASE if rows == 1_000_000 else f"{DATABASE}_{rows}"
+
+
+def url_for(backend: str, rows: int = 1_000_000) -> str:
+    return f"{SERVER[backend]}/{database_for(rows)}?driver={DRIVER[backend]}"
 
 
 def _admin(backend: str, statement: str) -> None:
@@ -116,11 +122,11 @@ def ensure_loaded(backend: str, source: os.PathLike[str], rows: int) -> str:
     quote = '"' if backend == "postgresql" else "`"
     _admin(
         backend,
-        f"CREATE DATABASE {quote}{DATABASE}{quote}"
+        f"CREATE DATABASE {quote}{database_for(rows)}{quote}"
         if backend == "postgresql"
-        else f"CREATE DATABASE IF NOT EXISTS `{DATABASE}` CHARACTER SET utf8mb4",
+        else f"CREATE DATABASE IF NOT EXISTS `{database_for(rows)}` CHARACTER SET utf8mb4",
     )
-    url = url_for(backend)
+    url = url_for(backend, rows)
     stale = loaded_tag(backend, url, source)
     if stale is None:
         return url
@@ -157,7 +163,7 @@ def jobs_only_mapping() -> str:
     tree["versions"] = {"v1": {**version, "resources": {"jobs": jobs}}}
     for section in ("webhooks", "sync"):
         tree.pop(section, None)
-    path = data.CACHE / "bridgehead-bench-jobs.yaml"
+    path = data.work_path("bridgehead-bench-jobs.yaml")
     path.write_text(yaml.safe_dump(tree, sort_keys=False))
     return str(path)
 
@@ -241,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     table = render(rows, began)
     print(table)
     if args.out:  # the table, and its figures for the targets in bench/results/latest.md
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
             f.write(table)
         figures = [

@@ -1,13 +1,18 @@
 """What the servers and the load share: the cached database, sample keys, a mapping copy, tokens.
 
 Everything slow (the 1M-job database, the sample queries) is cached in ``bench/.cache/``
-and keyed by the database file, so a second ``make bench`` starts loading at once.
+and keyed by the database file, so a second ``make bench`` starts loading at once. The
+cache may be shared by several checkouts (a symlink), so it holds only generated data,
+each file written whole under a temporary name and renamed; what one run writes for
+itself (mapping copies, wrk's script, server logs, export bodies, sync state) goes to
+``bench/.work/`` in this checkout (``work_path``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import sqlite3
 import time
@@ -23,10 +28,12 @@ __all__ = (
     "ensure_database",
     "load_samples",
     "mint",
+    "work_path",
 )
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / ".cache"
+WORK = ROOT / "bench" / ".work"
 JWT_SECRET = "bench-jwt-secret-not-for-production-0123456789"
 CURSOR_SECRET = "bench-cursor-secret-shared-by-all-workers"
 PAGE_LIMIT = 50  # the API's default page size; page 10,000 starts at visible row 499,951
@@ -42,6 +49,19 @@ def demo_schema_tag() -> str:
     for name in ("schema.sql", "generate.py"):
         digest.update((folder / name).read_bytes())
     return digest.hexdigest()
+
+
+def work_path(name: str) -> Path:
+    """A file of this checkout's own run, never shared through the cache."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    return WORK / name
+
+
+def write_whole(path: Path, text: str) -> None:
+    """``text`` into ``path`` under a temporary name, then renamed: a reader never sees half of it."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_text(text)
+    partial.rename(path)
 
 
 def ensure_database(rows: int) -> Path:
@@ -106,7 +126,7 @@ def load_samples(db: Path) -> Samples:
     (total,) = conn.execute("SELECT count(*) FROM JOBMAST").fetchone()
     conn.close()
     samples = Samples(keys[:1000], customers, deep, visible, total)
-    cache.write_text(json.dumps(asdict(samples)))
+    write_whole(cache, json.dumps(asdict(samples)))
     return samples
 
 
@@ -119,8 +139,7 @@ def bench_mapping() -> Path:
     if marker not in text:
         raise SystemExit("bench: the demo mapping has no 'api:' section to add cursor_secret to")
     text = text.replace(marker, marker + "  cursor_secret: ${BENCH_CURSOR_SECRET}\n", 1)
-    path = CACHE / "bridgehead-bench.yaml"
-    CACHE.mkdir(parents=True, exist_ok=True)
+    path = work_path("bridgehead-bench.yaml")
     path.write_text(text)
     return path
 

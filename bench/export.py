@@ -10,7 +10,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from bench.data import CACHE
+from bench.data import work_path
 from bench.servers import Running, peak_rss_mb
 
 __all__ = ("ExportResult", "run_export")
@@ -38,7 +38,7 @@ def run_export(server: Running, headers: dict[str, str], timeout_s: float) -> Ex
         path, marker = "/v1/jobs", b"\n"
         headers = {**headers, "Accept": "application/x-ndjson"}
     _, idle = peak_rss_mb(server)
-    out = CACHE / "export.out"
+    out = work_path("export.out")
     command = [
         "curl",
         "-sS",

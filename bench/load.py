@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.data import CACHE
+from bench.data import work_path
 
 __all__ = ("Result", "run_wrk")
 
@@ -56,7 +56,7 @@ def run_wrk(
 ) -> Result:
     if shutil.which("wrk") is None:
         raise SystemExit("bench: wrk is not installed (apt-get install wrk)")
-    script = CACHE / "wrk-script.lua"
+    script = work_path("wrk-script.lua")
     script.write_text(
         _LUA
         % {
@@ -83,4 +83,4 @@ def run_wrk(
 
 
 def lua_path() -> Path:
-    return CACHE / "wrk-script.lua"
+    return work_path("wrk-script.lua")

@@ -4,7 +4,7 @@ Starts Bridgehead with one worker (so one process holds all the work), drives on
 scenario with wrk, records with ``py-spy record --format raw`` (collapsed stacks) and
 prints where the samples fall: by function (self and inclusive) and by our own
 categories (auth, params, SQL compile, driver, row decoding, encoding, framework).
-The collapsed stacks stay in ``bench/.cache/profile-<scenario>.txt`` (speedscope and
+The collapsed stacks stay in ``bench/.work/profile-<scenario>.txt`` (speedscope and
 flamegraph.pl read them) for a closer look.
 """
 
@@ -111,7 +111,7 @@ def main() -> int:
         extras = {"deep_cursors": bridgehead_deep_cursors(running.base, headers, samples)}
         paths = scenario.paths("bridgehead", samples, extras)
         run_wrk(running.base, paths, headers, 2, 1, args.connections)  # warm-up
-        stem = data.CACHE / f"profile-{args.scenario}"
+        stem = data.work_path(f"profile-{args.scenario}")
         spy = [
             str(VENV_BIN / "py-spy"),
             "record",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.data import ROOT
+from bench.data import ROOT, work_path
 
 __all__ = ("Running", "ServerSpec", "peak_rss_mb", "start")
 
@@ -41,8 +42,9 @@ class ServerSpec:
                 "--port", str(port), "--workers", str(workers), "--log-level", env.get("BENCH_LOG_LEVEL", "info"),
             ]  # fmt: skip
         if self.kind == "sandman2":
+            # The stack sandman2 is deployed on: its Flask app under gunicorn's (default) sync workers.
             return [
-                str(SANDMAN2_BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
+                str(SANDMAN2_BIN / "gunicorn"), "-k", "sync", "-w", str(workers), "-b", f"127.0.0.1:{port}",
                 "--log-level", "warning", "--timeout", "300", "bench.sandman2_app:create()",
             ]  # fmt: skip
         # The hand-written floor runs on the same fast stack (uvloop + httptools, as uvicorn picks
@@ -88,9 +90,24 @@ class Running:
                 self.process.wait(5)
 
 
+def free_port(wanted: int) -> int:
+    """``wanted`` if nothing listens there, else a port the kernel picks: the machine may be shared, and a
+    server someone else left on ``wanted`` would answer the probes and the load instead of ours."""
+    for port in (wanted, 0):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise SystemExit("bench: no free TCP port on 127.0.0.1")
+
+
 def start(spec: ServerSpec, port: int, workers: int, env: dict[str, str], ready_path: str) -> Running:
-    """Start ``spec`` and wait until it answers ``ready_path`` (any status but a connection error)."""
-    log = ROOT / "bench" / ".cache" / f"server-{spec.name}.log"
+    """Start ``spec`` (on ``port``, or a free one if that is taken) and wait until it answers ``ready_path``
+    (any status but a connection error)."""
+    port = free_port(port)
+    log = work_path(f"server-{spec.name}.log")
     full_env = {**os.environ, **env, **spec.env, "PYTHONPATH": str(ROOT)}
     with log.open("wb") as out:
         process = subprocess.Popen(

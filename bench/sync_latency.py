@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import sqlite3
 import statistics
@@ -56,11 +57,14 @@ def _environ(db: Path) -> dict[str, str]:
 def _database(items: int) -> Path:
     from legacy_adapters.demo import create_demo_database
 
-    source = data.CACHE / f"sync-latency-{items}.db"
+    source = data.CACHE / f"sync-latency-{items}-{data.demo_schema_tag()}.db"
     if not source.exists():  # the demo makes one item per ten jobs
         data.CACHE.mkdir(parents=True, exist_ok=True)
-        create_demo_database(source, rows=items * 10)
-    work = data.CACHE / f"sync-latency-{items}-work.db"
+        partial = source.with_name(f"{source.name}.{os.getpid()}.partial")
+        partial.unlink(missing_ok=True)
+        create_demo_database(partial, rows=items * 10)
+        partial.replace(source)
+    work = data.work_path(f"sync-latency-{items}-work.db")
     work.write_bytes(source.read_bytes())  # every run starts from the same data
     return work
 
@@ -83,7 +87,7 @@ def run(items: int, every: float, timeout_s: float = 600.0, seed: int = 7) -> di
     from sync.state.sync_store import SyncStore
 
     db = _database(items)
-    state = data.CACHE / "sync-latency-state.db"
+    state = data.work_path("sync-latency-state.db")
     for path in (state, state.with_suffix(".db-wal"), state.with_suffix(".db-shm")):
         path.unlink(missing_ok=True)
     mapping = load_mapping(DEMO_MAPPING_PATH, _environ(db))
@@ -230,6 +234,7 @@ def main(argv: list[str] | None = None) -> None:
     table = render(figures)
     print(table)
     if args.out:  # the table, and its figures for the targets in bench/results/latest.md
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(table + "\n")
         Path(args.out).with_suffix(".json").write_text(json.dumps(figures))
 

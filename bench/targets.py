@@ -1,14 +1,24 @@
-"""Issue 13's targets, each with its status, from this run's cells and the sync/backend result files.
+"""Issue 13's targets, every one with its status, from this run's cells and the other phases' result files.
 
 The sync figures and the PostgreSQL/MariaDB exports come from the JSON files that
 ``bench.sync_snapshot``, ``bench.sync_latency`` and ``bench.backends`` write beside their
-tables (``make bench`` runs them first); a missing file is reported as not measured.
+tables (``make bench`` runs them first). Every target has a row whatever happened: its
+figure and ``met`` / ``not met``, or ``not measured`` and why (the phase failed, was not
+run, left no file, or left one from an earlier run; a server or scenario was left out; a
+figure carries errors). ``make bench`` exports ``BENCH_STARTED`` (epoch seconds) so that a
+result file older than this run, or a ``<phase>.failed`` file this run wrote, is told apart
+from a fresh one; without it (``python -m bench`` alone) files are taken as they are and
+their time is shown.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Sequence
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,151 +26,284 @@ if TYPE_CHECKING:
     from bench.export import ExportResult
     from bench.report import Cell
 
-__all__ = ("RESULTS", "render_targets", "sections")
+__all__ = ("RESULTS", "Target", "evaluate", "render_targets", "sections")
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = (
-    ("sync-snapshot.md", "Sync: snapshot diff of 1M rows, and throughput at the shop's rate limit"),
-    ("sync-latency.md", "Sync: stock latency during a full items run"),
-    ("export-backends.md", None),
-)
+PHASES = {
+    "sync-snapshot": ("bench.sync_snapshot", "Sync: snapshot diff of 1M rows, and throughput at the shop's rate limit"),
+    "sync-latency": ("bench.sync_latency", "Sync: stock latency during a full items run"),
+    "export-backends": ("bench.backends", None),
+}
 
 
-def _load(name: str) -> Any:
-    path = RESULTS / name
-    return json.loads(path.read_text()) if path.exists() else None
+@dataclass(frozen=True)
+class Target:
+    name: str
+    value: str
+    ok: bool | None
+    """None: not measured, ``value`` says why."""
+
+    @property
+    def status(self) -> str:
+        return "not measured" if self.ok is None else ("met" if self.ok else "**not met**")
 
 
-def _status(ok: bool | None) -> str:
-    return "not measured" if ok is None else ("met" if ok else "**not met**")
+@dataclass(frozen=True)
+class Phase:
+    """One earlier phase's figures, or why there are none; ``note`` dates a file not known to be this run's."""
+
+    figures: Any
+    why: str = ""
+    note: str = ""
 
 
-def render_targets(cells: dict[tuple[str, str], Cell], exports: dict[str, ExportResult]) -> list[str]:
-    rows: list[tuple[str, str, bool | None]] = []
+def _started() -> float | None:
+    value = os.environ.get("BENCH_STARTED", "")
+    return float(value) if value.strip() else None
+
+
+def _when(path: Path) -> str:
+    return f"{dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def load_phase(name: str, results: Path = RESULTS, started: float | None = None) -> Phase:
+    module = PHASES[name][0]
+    path, failed = results / f"{name}.json", results / f"{name}.failed"
+
+    def fresh(p: Path) -> bool:
+        return started is None or p.stat().st_mtime >= started
+
+    if failed.exists() and fresh(failed):
+        code = failed.read_text().strip() or "?"
+        return Phase(None, f"`python -m {module}` failed in this run (exit {code}; its output is in the make log)")
+    if not path.exists():
+        return Phase(None, f"bench/results/{name}.json is missing: `make bench` runs `python -m {module}` first")
+    if not fresh(path):
+        return Phase(None, f"`python -m {module}` did not run in this `make bench` (its file is of {_when(path)})")
+    return Phase(json.loads(path.read_text()), note="" if started is not None else f" (file of {_when(path)})")
+
+
+def _ratio_rows(
+    title: str, ours: Cell | None, floor: Cell | None, sandman: Cell | None, missing: Callable[[str], str]
+) -> list[Target]:
+    checks: tuple[tuple[Cell | None, str, str, Callable[[Cell, Cell], float], Callable[[float], bool]], ...] = (
+        (floor, "floor", f"{title}: req/s ≥ 1.0× the floor", lambda o, f: o.rps / f.rps, lambda r: r >= 1.0),
+        (floor, "floor", f"{title}: p99 ≤ 1.25× the floor's", lambda o, f: o.p99 / f.p99, lambda r: r <= 1.25),
+        (sandman, "sandman2", f"{title}: req/s ≥ 3× sandman2", lambda o, s: o.rps / s.rps, lambda r: r >= 3.0),
+    )
+    rows = []
+    for other, server, name, ratio, meets in checks:
+        if ours is None or other is None:
+            rows.append(Target(name, missing("bridgehead" if ours is None else server), None))
+            continue
+        value, errors = ratio(ours, other), ours.errors + other.errors
+        if errors:  # a socket error, timeout or non-2xx answer: the rate is not that of the work compared
+            rows.append(Target(name, f"{value:.2f}×, {errors} errors in its rounds: not a measurement", None))
+        else:
+            rows.append(Target(name, f"{value:.2f}×", meets(value)))
+    return rows
+
+
+def _export_rows(
+    name: str, ours: dict[str, Any] | None, floor: dict[str, Any] | None, why: str, rows: int, note: str = ""
+) -> list[Target]:
+    titles = (
+        f"export on {name}: rows/s ≥ 1.0× the floor",
+        f"export on {name}: first byte < 0.5 s",
+        f"export on {name}: peak RSS < 100 MB",
+    )
+    if ours is None:
+        return [Target(t, why, None) for t in titles]
+    short = ours["status"] != "200" or (rows and ours["rows"] != rows)
+    if short:  # a cut-off export: its speed and memory cover part of the work
+        why = f"Bridgehead's export ended {ours['status']} after {ours['rows']:,} of {rows:,} rows"
+        return [Target(t, why, None) for t in titles]
+    speed = ours["rows"] / ours["seconds"] if ours["seconds"] else 0.0
+    if floor is None or floor.get("status") != "200" or not floor.get("seconds"):
+        first = Target(
+            titles[0], f"{speed:,.0f} rows/s; the floor's export: {floor.get('status') if floor else 'not run'}", None
+        )
+    else:
+        ratio = speed / (floor["rows"] / floor["seconds"])
+        first = Target(titles[0], f"{ratio:.2f}× ({speed:,.0f} rows/s)", ratio >= 1.0)
+    return [
+        Target(first.name, first.value + note, first.ok),
+        Target(titles[1], f"{ours['first_byte_s']:.2f} s{note}", ours["first_byte_s"] < 0.5),
+        Target(titles[2], f"{ours['peak_rss_mb']:,.0f} MB{note}", ours["peak_rss_mb"] < 100),
+    ]
+
+
+def _sync_rows(snapshot: Phase, latency: Phase) -> list[Target]:
+    rows = []
+    sync = snapshot.figures or {}
+    diffs = [p for p in sync.get("snapshot") or [] if p.get("pass") != "stream"]
+    why = snapshot.why or "its file has no snapshot passes (run with --only throughput?)"
+    if diffs:
+        slowest = max(diffs, key=lambda p: p["seconds"])
+        biggest = max(diffs, key=lambda p: p["rss_mb"])
+        rows += [
+            Target(
+                "snapshot diff of 1M rows < 30 s (slowest pass)",
+                f"{slowest['seconds']:.1f} s ({slowest['pass']}){snapshot.note}",
+                slowest["seconds"] < 30,
+            ),
+            Target(
+                "snapshot diff of 1M rows in < 150 MB (largest pass)",
+                f"{biggest['rss_mb']:.0f} MiB ({biggest['pass']}){snapshot.note}",
+                biggest["rss_mb"] < 150,
+            ),
+        ]
+    else:
+        rows += [
+            Target("snapshot diff of 1M rows < 30 s", why, None),
+            Target("snapshot diff of 1M rows in < 150 MB", why, None),
+        ]
+    throughput = sync.get("throughput")
+    why = snapshot.why or "its file has no throughput run (run with --only snapshot?)"
+    if throughput:
+        rows += [
+            Target(
+                "sync uses ≥ 90 % of the fake shop's cost bucket",
+                f"{throughput['share']:.0%} ({throughput['records']:,} records){snapshot.note}",
+                throughput["share"] >= 0.9,
+            ),
+            Target("no THROTTLED storm", f"{throughput['throttled']} THROTTLED answers", throughput["throttled"] == 0),
+        ]
+    else:
+        rows += [
+            Target("sync uses ≥ 90 % of the fake shop's cost bucket", why, None),
+            Target("no THROTTLED storm", why, None),
+        ]
+    r = latency.figures
+    title = "stock p99 < 60 s during a full items run"
+    if r is None:
+        rows.append(Target(title, latency.why, None))
+    elif not r.get("changes"):
+        rows.append(Target(title, "no stock change was made during the items run", None))
+    else:
+        p99 = r["p99"]
+        shown = "never arrived" if math.isinf(p99) else f"{p99:.1f} s"
+        extra = f", {r['lost']} of {r['changes']} never arrived" if r.get("lost") else ""
+        value = f"{shown} (p50 {r['p50']:.1f} s, {r['changes']} changes{extra}){latency.note}"
+        if not r.get("items_finished", True):
+            rows.append(Target(title, f"{value}; the items run did not finish within {r['timeout_s']:g} s", None))
+        else:
+            rows.append(Target(title, value, p99 < 60))
+    return rows
+
+
+def evaluate(
+    cells: dict[tuple[str, str], Cell],
+    exports: dict[str, ExportResult],
+    *,
+    left_out: dict[str, str],
+    visible_rows: int,
+    results: Path = RESULTS,
+    started: float | None = None,
+) -> list[Target]:
+    """Every target of issue 13, in the issue's order.
+
+    ``left_out`` names what this run did not run and why (a server, a scenario, ``export``),
+    e.g. ``{"sandman2": "its venv could not be set up"}``.
+    """
 
     def cell(scenario: str, server: str) -> Cell | None:
         found = cells.get((scenario, server))
         return found if found is not None and found.results else None
 
-    for scenario, title in (("get", "get by key"), ("list_100", "list of 100")):
-        ours, floor, sandman = cell(scenario, "bridgehead"), cell(scenario, "floor"), cell(scenario, "sandman2")
-        if ours and floor:
-            rows.append((f"{title}: req/s ≥ 1.0× the floor", f"{ours.rps / floor.rps:.2f}×", ours.rps >= floor.rps))
-            rows.append(
-                (f"{title}: p99 ≤ 1.25× the floor's", f"{ours.p99 / floor.p99:.2f}×", ours.p99 <= 1.25 * floor.p99)
-            )
-        else:
-            rows.append((f"{title} vs the floor", "–", None))
-        if ours and sandman:
-            rows.append(
-                (f"{title}: req/s ≥ 3× sandman2", f"{ours.rps / sandman.rps:.2f}×", ours.rps >= 3 * sandman.rps)
-            )
-        else:
-            rows.append((f"{title} vs sandman2", "–", None))
+    def missing_for(scenario: str) -> Callable[[str], str]:
+        def why(server: str) -> str:
+            reason = left_out.get(scenario) or left_out.get(server)
+            return f"not run: {reason}" if reason else f"no {server} figures for {scenario} in this run"
 
+        return why
+
+    rows: list[Target] = []
     for scenario, title in (("get", "get by key"), ("list_100", "list of 100")):
+        rows += _ratio_rows(
+            title,
+            cell(scenario, "bridgehead"),
+            cell(scenario, "floor"),
+            cell(scenario, "sandman2"),
+            missing_for(scenario),
+        )
+    for scenario, title in (("get", "get by key"), ("list_100", "list of 100")):
+        name = f"request log on costs < 5 % ({title}, req/s on vs off)"
         on, off = cell(scenario, "bridgehead"), cell(scenario, "bridgehead_quiet")
         if on and off:
             cost = 1 - on.rps / off.rps
-            rows.append((f"request log on costs < 5 % ({title}, req/s on vs off)", f"{cost:+.1%}", cost < 0.05))
-
-    backend_rows = _load("export-backends.json") or []
-    measured: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}
-    if "bridgehead" in exports:
-        ours_e, floor_e = exports["bridgehead"], exports.get("floor")
-        measured["SQLite (sqliteodbc)"] = (
-            {"rows_per_s": ours_e.rows_per_s, "first_byte_s": ours_e.first_byte_s, "peak_rss_mb": ours_e.peak_rss_mb},
-            {"rows_per_s": floor_e.rows_per_s} if floor_e else None,
-        )
-    for backend in ("postgresql", "mariadb"):
-        found = [r for r in backend_rows if r.get("backend") == backend and "rows" in r]
-        ours_b = next((r for r in found if r["server"] == "Bridgehead"), None)
-        floor_b = next((r for r in found if r["server"] != "Bridgehead"), None)
-        if ours_b is not None:
-            ours_b = {**ours_b, "rows_per_s": ours_b["rows"] / ours_b["seconds"] if ours_b["seconds"] else 0.0}
-        if floor_b is not None:
-            floor_b = {**floor_b, "rows_per_s": floor_b["rows"] / floor_b["seconds"] if floor_b["seconds"] else 0.0}
-        measured[f"{'PostgreSQL (psqlODBC)' if backend == 'postgresql' else 'MariaDB (Connector/ODBC)'}"] = (
-            ours_b,
-            floor_b,
-        )
-    for name, (ours_x, floor_x) in measured.items():
-        if ours_x is None:
-            rows.append((f"export on {name}", "–", None))
-            continue
-        if floor_x:
-            ratio = ours_x["rows_per_s"] / floor_x["rows_per_s"] if floor_x["rows_per_s"] else 0.0
+            errors = on.errors + off.errors
             rows.append(
-                (
-                    f"export on {name}: rows/s ≥ 1.0× the floor",
-                    f"{ratio:.2f}× ({ours_x['rows_per_s']:,.0f} rows/s)",
-                    ratio >= 1.0,
+                Target(
+                    name, f"{cost:+.1%}" + (f", {errors} errors" if errors else ""), cost < 0.05 if not errors else None
                 )
             )
-        rows.append(
-            (f"export on {name}: first byte < 0.5 s", f"{ours_x['first_byte_s']:.2f} s", ours_x["first_byte_s"] < 0.5)
-        )
-        rows.append(
-            (f"export on {name}: peak RSS < 100 MB", f"{ours_x['peak_rss_mb']:,.0f} MB", ours_x["peak_rss_mb"] < 100)
-        )
+        else:
+            rows.append(Target(name, missing_for(scenario)("bridgehead" if on is None else "bridgehead_quiet"), None))
 
-    sync = _load("sync-snapshot.json") or {}
-    diffs = [p for p in sync.get("snapshot") or [] if p.get("pass") != "stream"]
-    if diffs:
-        slowest = max(diffs, key=lambda p: p["seconds"])
-        biggest = max(diffs, key=lambda p: p["rss_mb"])
-        rows.append(
-            (
-                "snapshot diff of 1M rows < 30 s (slowest pass)",
-                f"{slowest['seconds']:.1f} s ({slowest['pass']})",
-                slowest["seconds"] < 30,
-            )
-        )
-        rows.append(
-            (
-                "snapshot diff of 1M rows in < 150 MB",
-                f"{biggest['rss_mb']:.0f} MiB ({biggest['pass']})",
-                biggest["rss_mb"] < 150,
-            )
-        )
-    else:
-        rows.append(("snapshot diff of 1M rows", "–", None))
-    throughput = sync.get("throughput")
-    if throughput:
-        rows.append(
-            (
-                "sync uses ≥ 90 % of the fake shop's cost bucket",
-                f"{throughput['share']:.0%}",
-                throughput["share"] >= 0.9,
-            )
-        )
-        rows.append(("no THROTTLED storm", f"{throughput['throttled']} THROTTLED", throughput["throttled"] == 0))
-    else:
-        rows.append(("sync throughput at the rate limit", "–", None))
-    latency = _load("sync-latency.json")
-    if latency:
-        rows.append(
-            (
-                "stock p99 < 60 s during a full items run",
-                f"{latency['p99']:.1f} s (p50 {latency['p50']:.1f} s)",
-                latency["p99"] < 60,
-            )
-        )
-    else:
-        rows.append(("stock latency during a full items run", "–", None))
+    def as_figures(e: ExportResult | None) -> dict[str, Any] | None:
+        if e is None:
+            return None
+        return {"rows": e.rows, "seconds": e.seconds, "first_byte_s": e.first_byte_s, "peak_rss_mb": e.peak_rss_mb,
+                "status": e.status}  # fmt: skip
 
-    lines = ["## Targets (issue 13)", "", "| target | this run | status |", "|---|--:|---|"]
-    lines += [f"| {name} | {value} | {_status(ok)} |" for name, value, ok in rows]
+    sqlite_why = f"not run: {left_out['export']}" if "export" in left_out else "Bridgehead's export did not run"
+    rows += _export_rows(
+        "SQLite (sqliteodbc)",
+        as_figures(exports.get("bridgehead")),
+        as_figures(exports.get("floor")),
+        sqlite_why,
+        visible_rows,
+    )
+    backends = load_phase("export-backends", results, started)
+    for backend, name in (("postgresql", "PostgreSQL (psqlODBC)"), ("mariadb", "MariaDB (Connector/ODBC)")):
+        found = [r for r in backends.figures or [] if r.get("backend") == backend]
+        ours = next((r for r in found if r.get("server") == "Bridgehead" and "rows" in r), None)
+        floor = next((r for r in found if r.get("server") not in ("Bridgehead", "-") and "rows" in r), None)
+        note = next((r["note"] for r in found if r.get("note")), "")
+        why = backends.why or note or f"no {backend} rows in bench/results/export-backends.json"
+        rows += _export_rows(name, ours, floor, why, visible_rows, backends.note)
+    rows += _sync_rows(load_phase("sync-snapshot", results, started), load_phase("sync-latency", results, started))
+    return rows
+
+
+def render_targets(
+    cells: dict[tuple[str, str], Cell],
+    exports: dict[str, ExportResult],
+    *,
+    left_out: dict[str, str],
+    visible_rows: int,
+) -> list[str]:
+    targets = evaluate(cells, exports, left_out=left_out, visible_rows=visible_rows, started=_started())
+    met = sum(t.ok is True for t in targets)
+    unmeasured = sum(t.ok is None for t in targets)
+    lines = [
+        "## Targets (issue 13)",
+        "",
+        f"{met} of {len(targets)} met, {len(targets) - met - unmeasured} not met, {unmeasured} not measured.",
+        "",
+        "| target | this run | status |",
+        "|---|--:|---|",
+    ]
+    lines += [f"| {t.name} | {t.value} | {t.status} |" for t in targets]
     return lines
 
 
-def sections() -> Sequence[str]:
-    """The sync and backend tables, as their own runs wrote them."""
+def sections(results: Path = RESULTS) -> Sequence[str]:
+    """The sync and backend tables as their own runs wrote them, each dated when not known to be this run's."""
+    started = _started()
     lines: list[str] = []
-    for name, title in SECTIONS:
-        path = RESULTS / name
+    for name, (module, title) in PHASES.items():
+        path = results / f"{name}.md"
         lines += [""]
         if title:
             lines += [f"## {title}", ""]
-        lines += [path.read_text().rstrip() if path.exists() else f"(not measured: bench/results/{name} is missing)"]
+        phase = load_phase(name, results, started)
+        if phase.figures is None:
+            lines.append(f"Not measured in this run: {phase.why}.")
+            if path.exists():
+                lines += ["", f"The last table `python -m {module}` wrote ({_when(path)}), for reference:", ""]
+                lines.append(path.read_text().rstrip())
+            continue
+        lines.append(path.read_text().rstrip() if path.exists() else f"(bench/results/{name}.md is missing)")
     return lines
