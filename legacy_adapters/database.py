@@ -172,11 +172,27 @@ class Database:
             return
         streamable = self.backend.streamable(statement, self.engine.dialect)
         with self.errors(), self.export_engine.connect() as conn:
-            conn = conn.execution_options(stream_results=True, yield_per=batch_size, no_statement_timeout=True)
+            conn = conn.execution_options(no_statement_timeout=True)
             # A rendered string goes to the driver as is: no parameter parsing, no '%' or ':' escaping.
             is_text = isinstance(streamable, str)
             result = conn.exec_driver_sql(streamable) if is_text else conn.execute(streamable)  # type: ignore[arg-type]
-            yield from result.partitions()
+            # The driver's own rows, ``batch_size`` per fetch: no SQLAlchemy Row per row (the decoder
+            # indexes them), no pre-fetched row, and never the cursor's ``arraysize`` (1 in pyodbc),
+            # which an unsized ``partitions()`` of a textual statement fell back to: one row per batch.
+            cursor, strategy = result.cursor, result.cursor_strategy
+            try:
+                while True:
+                    try:
+                        rows = cursor.fetchmany(batch_size)
+                    except Exception as exc:
+                        # What SQLAlchemy's own fetch does: wrap the driver's error (so ``errors()``
+                        # classifies it) and invalidate a connection the backend finds dead.
+                        strategy.handle_exception(result, cursor, exc)
+                    if not rows:
+                        return
+                    yield rows
+            finally:
+                result.close()
 
     def _stream_pages(self, pages: PageAfter, batch_size: int) -> Iterator[Sequence[Sequence[Any]]]:
         last: Sequence[Any] | None = None

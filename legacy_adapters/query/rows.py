@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from legacy_adapters.transforms import Undecodable
+from legacy_adapters.transforms.chain import pair_date_is_none
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -70,6 +71,7 @@ class RowDecoder:
     _key_index: tuple[int, ...]
     _steps: tuple[_Step, ...]
     _fast: Callable[[Sequence[Any]], dict[str, Any]]
+    _fast_all: Callable[[Sequence[Sequence[Any]], Callable[[Sequence[Any]], dict[str, Any]]], list[dict[str, Any]]]
 
     @classmethod
     def for_columns(
@@ -83,7 +85,9 @@ class RowDecoder:
             for name, codec, positions in plan
         )
         key_index = tuple(index[c.name] for k in resource.key for c in k.columns if c.name in index)
-        return cls(resource, tuple(fields), names, key_index, steps, _generated(steps))
+        plans = tuple(_plan_of(codec) for _, codec, _ in plan)
+        fast, fast_all = _generated(steps, plans)
+        return cls(resource, tuple(fields), names, key_index, steps, fast, fast_all)
 
     def decode(self, row: Sequence[Any]) -> dict[str, Any]:
         """One API dict; undecodable values become None and are logged."""
@@ -127,36 +131,69 @@ class RowDecoder:
                 yield name, None, str(exc)
 
     def decode_all(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
-        """``decode`` over many rows."""
-        decode = self.decode
-        return [decode(r) for r in rows]
+        """``decode`` over many rows: one generated loop, the checked path only for a dirty row."""
+        return self._fast_all(rows, self._checked)
 
     def raw(self, row: Sequence[Any], names: Sequence[str]) -> tuple[Any, ...]:
         """The stored values of the named columns, e.g. for a keyset cursor or an ETag."""
         return tuple(row[self.columns.index(n)] for n in names)
 
 
-def _generated(steps: tuple[_Step, ...]) -> Callable[[Sequence[Any]], dict[str, Any]]:
-    """The row decoder for one plan, as a single generated function: a dict display of decoder calls.
+_Plan = tuple[Callable[[Any], bool] | None, tuple[Callable[[Any], Any], ...]]
+"""A codec's null test (None: SQL NULL only) and its steps (``FieldCodec.api_plan``)."""
 
-    ``{"job_number": d0(r[0]), "ordered_at": d4((r[4], r[5])), ...}`` does per row only what the
-    plan says, with no loop, tuple unpacking or ``try`` per field: the hand-written decoder's
-    cost. It raises ``Undecodable`` at the first dirty value; ``decode`` then takes the checked
-    loop, which serves that value as null and logs it. Only the decoders and positions of the
-    plan reach the source text (names go in as ``repr`` literals).
+
+def _plan_of(codec: Any) -> _Plan | None:
+    plan = getattr(codec, "api_plan", None)
+    return plan() if plan is not None else None
+
+
+def _generated(
+    steps: tuple[_Step, ...], plans: tuple[_Plan | None, ...]
+) -> tuple[Callable[[Sequence[Any]], dict[str, Any]], Any]:
+    """The row decoder for one plan, as generated functions: a dict display of the decoders' steps.
+
+    ``{"job_number": None if (v := r[0]) is None else s0_0(v), "status": None if (v := r[3]) is None
+    else s3_1(s3_0(v)), ...}`` does per row only what the plan says: each field's null test and
+    steps are written out (no closure around them, no loop over the steps, no ``try`` per field),
+    the hand-written decoder's cost. It raises ``Undecodable`` at the first dirty value; the row
+    then takes the checked loop, which serves that value as null and logs it. ``decode_all`` is
+    the same display in one loop over a batch (no call per row). Only the decoders and positions
+    of the plan reach the source text (names go in as ``repr`` literals).
     """
-    namespace: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"Undecodable": Undecodable}
     items = []
-    for k, (name, decode, position, positions) in enumerate(steps):
-        step = getattr(decode, "step", None)  # "None for NULL, else one step": the test goes inline
-        if step is not None and positions is None:
-            namespace[f"d{k}"] = step
-            items.append(f"{name!r}: None if (v := r[{position}]) is None else d{k}(v)")
-            continue
-        namespace[f"d{k}"] = decode
+    for k, ((name, decode, position, positions), plan) in enumerate(zip(steps, plans, strict=True)):
         argument = f"r[{position}]" if positions is None else "(" + "".join(f"r[{i}], " for i in positions) + ")"
-        items.append(f"{name!r}: d{k}({argument})")
-    source = "def decode(r):\n    return {" + ", ".join(items) + "}\n"
+        if plan is None:  # a codec without a plan: its decoder as one call
+            namespace[f"d{k}"] = decode
+            items.append(f"{name!r}: d{k}({argument})")
+            continue
+        null, chain = plan
+        inline_pair = null is pair_date_is_none and positions is not None  # the test written out: no call
+        value = argument if inline_pair else "v"
+        for j, step in enumerate(chain):
+            namespace[f"s{k}_{j}"] = step
+            value = f"s{k}_{j}({value})"
+        if null is None:
+            items.append(f"{name!r}: None if (v := {argument}) is None else {value}")
+        elif inline_pair:
+            items.append(f"{name!r}: None if r[{positions[0]}] is None else {value}")  # type: ignore[index]
+        else:
+            namespace[f"n{k}"] = null
+            items.append(f"{name!r}: None if n{k}(v := {argument}) else {value}")
+    display = "{" + ", ".join(items) + "}"
+    source = (
+        f"def decode(r):\n    return {display}\n"
+        "def decode_all(rows, checked):\n"
+        "    out = []\n"
+        "    append = out.append\n"
+        "    for r in rows:\n"
+        "        try:\n"
+        f"            append({display})\n"
+        "        except Undecodable:\n"
+        "            append(checked(r))\n"
+        "    return out\n"
+    )
     exec(compile(source, "<row decoder>", "exec"), namespace)
-    decoder: Callable[[Sequence[Any]], dict[str, Any]] = namespace["decode"]
-    return decoder
+    return namespace["decode"], namespace["decode_all"]

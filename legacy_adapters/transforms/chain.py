@@ -95,6 +95,26 @@ class FieldCodec:
             raw = link.to_api(raw)
         return raw
 
+    def api_plan(self) -> tuple[Callable[[Any], bool] | None, tuple[Callable[[Any], Any], ...]]:
+        """``to_api`` taken apart for a generated row decoder: the null test and the steps after it.
+
+        The test is ``None`` when only SQL NULL is null (``pair_date_is_none`` for a pair of columns);
+        each step is a link's own ``api_decoder`` when it has one (its ``to_api`` otherwise).
+        ``api_decoder`` is the two put together; a row decoder inlines them instead (``query/rows.py``).
+        """
+        steps = tuple(link.api_decoder() if hasattr(link, "api_decoder") else link.to_api for link in self.links)
+        if self.null_if is None:
+            # A pair is null when its date part is (``to_api``): a time of day without a date means nothing.
+            return (pair_date_is_none if len(self.columns) == 2 else None), steps
+        if len(self.columns) == 2:
+            date_is_null = self.null_if.tester()
+
+            def null(raw: Any) -> bool:
+                return date_is_null(raw[0] if isinstance(raw, tuple | list) else raw)
+
+            return null, steps
+        return self.null_if.tester(), steps
+
     def api_decoder(self) -> Callable[[Any], Any]:
         """``to_api`` specialised once per field, for loops over many rows.
 
@@ -102,17 +122,7 @@ class FieldCodec:
         its own ``api_decoder`` when it has one (its ``to_api`` otherwise), and the null test
         and the chain are closed over instead of looked up per value.
         """
-        steps = tuple(link.api_decoder() if hasattr(link, "api_decoder") else link.to_api for link in self.links)
-        if self.null_if is None:
-            # Only SQL NULL is null; a pair (a tuple) never is.
-            null: Callable[[Any], bool] | None = None
-        elif len(self.columns) == 2:
-            date_is_null = self.null_if.tester()
-
-            def null(raw: Any) -> bool:
-                return date_is_null(raw[0] if isinstance(raw, tuple | list) else raw)
-        else:
-            null = self.null_if.tester()
+        null, steps = self.api_plan()
         if len(steps) == 1:
             (only,) = steps
             if null is None:
@@ -153,6 +163,11 @@ class FieldCodec:
 
 def _is_none(raw: Any) -> bool:
     return raw is None
+
+
+def pair_date_is_none(raw: Any) -> bool:
+    """The null test of a (date, time) pair without sentinels: its date part is SQL NULL."""
+    return (raw[0] if isinstance(raw, tuple | list) else raw) is None
 
 
 class _NoneOrStep:

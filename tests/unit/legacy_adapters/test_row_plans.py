@@ -71,7 +71,11 @@ def test_field_names_reach_the_generated_code_only_as_literals() -> None:
     steps = ((hostile, str.upper, 0, None), ('quote"\\', str.lower, 1, None))
     from legacy_adapters.query.rows import _generated
 
-    assert _generated(steps)(("a", "B")) == {hostile: "A", 'quote"\\': "b"}
+    expected = {hostile: "A", 'quote"\\': "b"}
+    for plans in ((None, None), ((None, (str.upper,)), (None, (str.lower,)))):  # one call, or written-out steps
+        decode, decode_all = _generated(steps, plans)
+        assert decode(("a", "B")) == expected
+        assert decode_all([("a", "B")], lambda _r: {}) == [expected]
 
 
 def _stored(**changes: Any) -> tuple[Any, ...]:
