@@ -44,6 +44,11 @@ BATCH = 5000
 
 
 def _rss_mb() -> float:
+    """This process's peak RSS. ``VmHWM``, not ``ru_maxrss``: Linux carries the latter across ``exec``,
+    so a pass would report the bench parent's peak (the database generation's) when that was higher."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
@@ -72,16 +77,16 @@ def _one_pass(name: str, db: Path) -> dict[str, Any]:
     read = [0]
 
     class CountingReader(Reader):
-        def stream(self, query: ReadQuery) -> Any:
-            for row in super().stream(query):
-                read[0] += 1
-                yield row
+        def stream_batches(self, query: ReadQuery, *, batch_size: int = 2000) -> Any:
+            for batch in super().stream_batches(query, batch_size=batch_size):
+                read[0] += len(batch)
+                yield batch
 
     reader = CountingReader(database)
     changes = 0
     started = time.perf_counter()
     if name == "stream":
-        for _ in reader.stream(ReadQuery(jobs, fields)):
+        for _ in reader.stream_batches(ReadQuery(jobs, fields), batch_size=BATCH):
             pass
     else:
         store = SyncStore.from_url(f"sqlite:///{STATE}")

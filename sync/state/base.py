@@ -18,7 +18,8 @@ What a store promises, beyond the signatures:
   refusal by the destination spends an attempt, and after ``max_attempts`` of
   them it is in the DLQ, not the outbox; a transient failure never dead-letters
   and is not claimed before its ``next_attempt_at``;
-- a snapshot pass's ``seen`` marks belong to that pass (``pass_id``), and a pass
+- a snapshot pass's ``seen`` set belongs to that pass alone (``snapshot_pass``: no other
+  pass reads or clears it, and it does not outlive the pass or its process), and a pass
   can renew its planning lease only while nobody else took it;
 - the rate budget of a destination is one for every worker sharing the store;
 - run history is a state machine (``sync.state.runs.TRANSITIONS``): an invalid
@@ -28,7 +29,7 @@ What a store promises, beyond the signatures:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from sync.state.alerts import GrantStatus
     from sync.state.runs import FailureKind
 
-__all__ = ("IdEntry", "OutboxItem", "StateStore")
+__all__ = ("IdEntry", "OutboxItem", "SnapshotPass", "StateStore")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,32 @@ class OutboxItem:
         return self.planned_fingerprint if self.refreshed else self.fingerprint
 
 
+class SnapshotPass(Protocol):
+    """The keys one snapshot pass saw, compared with the stored fingerprints a batch at a time.
+
+    Deletes are the fingerprinted keys the pass did not see, so the set must hold every key
+    read (with or without a fingerprint: a row delivered while the pass runs gets one) and
+    belong to this pass only. Keys compare exactly (case, trailing spaces, any character).
+    """
+
+    def see(self, prints: Sequence[tuple[str, str]]) -> list[int]:
+        """Add the ``(key, fingerprint)`` pairs' keys to the seen set; the positions in ``prints``, in
+        order, of the pairs whose fingerprint differs from the stored one (or has none stored)."""
+        ...
+
+    def unseen(self, batch_size: int = 5000) -> Iterator[list[str]]:
+        """Fingerprinted keys of the sync that were not seen (deleted at the source), in batches."""
+        ...
+
+    def close(self) -> None:
+        """Drop the seen set (idempotent)."""
+        ...
+
+    def __enter__(self) -> SnapshotPass: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
 class StateStore(Protocol):
     """Durable (or, in memory, per-process) sync state; safe to share between threads."""
 
@@ -114,14 +141,8 @@ class StateStore(Protocol):
         """Fingerprints of the rows as last delivered (or accepted), for the keys that have one."""
         ...
 
-    def clear_seen(self, sync: str, pass_id: str | None = None) -> None:
-        """Drop the marks of one pass, or of every pass of ``sync`` when ``pass_id`` is None."""
-        ...
-
-    def mark_seen(self, sync: str, pass_id: str, keys: Iterable[str]) -> None: ...
-
-    def unseen_keys(self, sync: str, pass_id: str, batch_size: int = 5000) -> Iterator[list[str]]:
-        """Keys with a fingerprint that pass ``pass_id`` did not mark seen, in key order: deleted at the source."""
+    def snapshot_pass(self, sync: str) -> SnapshotPass:
+        """A snapshot pass's scratch set of the keys it saw (close it when the pass ends, whichever way)."""
         ...
 
     def forget(self, sync: str, keys: Sequence[str]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -57,7 +57,6 @@ class MemoryStore(MemoryAlertLog):
         self._controls: dict[str, dict[str, Any]] = {}
         self._cursors: dict[str, str] = {}
         self._prints: dict[Key, str] = {}
-        self._seen: dict[tuple[str, str], set[str]] = {}
         self._id_map: dict[Key, IdEntry] = {}
         self._outbox: dict[Key, dict[str, Any]] = {}
         self._runs: dict[int, dict[str, Any]] = {}
@@ -134,21 +133,8 @@ class MemoryStore(MemoryAlertLog):
         with self._lock:
             return {k: self._prints[(sync, k)] for k in keys if (sync, k) in self._prints}
 
-    def clear_seen(self, sync: str, pass_id: str | None = None) -> None:
-        with self._lock:
-            for marks in [m for m in self._seen if m[0] == sync and pass_id in (None, m[1])]:
-                del self._seen[marks]
-
-    def mark_seen(self, sync: str, pass_id: str, keys: Iterable[str]) -> None:
-        with self._lock:
-            self._seen.setdefault((sync, pass_id), set()).update(keys)
-
-    def unseen_keys(self, sync: str, pass_id: str, batch_size: int = 5000) -> Iterator[list[str]]:
-        with self._lock:
-            seen = self._seen.get((sync, pass_id), set())
-            gone = sorted(k for s, k in self._prints if s == sync and k not in seen)
-        for start in range(0, len(gone), batch_size):
-            yield gone[start : start + batch_size]
+    def snapshot_pass(self, sync: str) -> _MemoryPass:
+        return _MemoryPass(self, sync)
 
     def forget(self, sync: str, keys: Sequence[str]) -> None:
         with self._lock:
@@ -580,3 +566,39 @@ class MemoryStore(MemoryAlertLog):
 
 def _copy_approval(approval: dict[str, Any]) -> dict[str, Any]:
     return {**approval, "plan": _copy(approval["plan"])}
+
+
+class _MemoryPass:
+    """A pass's seen set: a Python set of its own."""
+
+    def __init__(self, store: MemoryStore, sync: str) -> None:
+        self.store, self.sync = store, sync
+        self.seen: set[str] | None = set()
+
+    def _live(self) -> set[str]:
+        if self.seen is None:
+            raise RuntimeError("the snapshot pass is closed")
+        return self.seen
+
+    def see(self, prints: Sequence[tuple[str, str]]) -> list[int]:
+        seen = self._live()
+        with self.store._lock:
+            stored = self.store._prints
+            seen.update(k for k, _ in prints)
+            return [n for n, (k, p) in enumerate(prints) if stored.get((self.sync, k)) != p]
+
+    def unseen(self, batch_size: int = 5000) -> Iterator[list[str]]:
+        seen = self._live()
+        with self.store._lock:
+            gone = sorted(k for s, k in self.store._prints if s == self.sync and k not in seen)
+        for start in range(0, len(gone), batch_size):
+            yield gone[start : start + batch_size]
+
+    def close(self) -> None:
+        self.seen = None
+
+    def __enter__(self) -> _MemoryPass:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

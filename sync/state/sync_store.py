@@ -11,7 +11,7 @@ the DLQ live in ``sync/state/runs.py``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -23,6 +23,7 @@ from sync.state.base import IdEntry, OutboxItem
 from sync.state.destinations import DestinationLog
 from sync.state.outcomes import OutcomeLog
 from sync.state.runs import RunLog
+from sync.state.snapshot_pass import SqlSnapshotPass
 from sync.state.store import StateDatabase
 from sync.state.sync_tables import (
     CONTROLS,
@@ -32,7 +33,6 @@ from sync.state.sync_tables import (
     OUTBOX,
     RATE_BUDGETS,
     RUNS,
-    SEEN,
     SKIPPED,
 )
 from sync.state.utc import utcnow
@@ -162,33 +162,9 @@ class SyncStore(RunLog, ApprovalLog, AlertLog, DestinationLog, OutcomeLog):
                 found.update({r.key: r.fingerprint for r in conn.execute(query)})
         return found
 
-    def clear_seen(self, sync: str, pass_id: str | None = None) -> None:
-        """Drop one pass's marks, or every pass's (leftovers of passes that lost their lease)."""
-        with self.engine.begin() as conn:
-            where = [SEEN.c.sync == sync] + ([SEEN.c.pass_id == pass_id] if pass_id is not None else [])
-            conn.execute(SEEN.delete().where(*where))
-
-    def mark_seen(self, sync: str, pass_id: str, keys: Iterable[str]) -> None:
-        rows = [{"sync": sync, "pass_id": pass_id, "key": k} for k in dict.fromkeys(keys)]
-        if rows:
-            with self.engine.begin() as conn:
-                # A key listed twice (tables without a unique key) is one row, not an error.
-                conn.execute(_insert(conn)(SEEN).on_conflict_do_nothing(), rows)
-
-    def unseen_keys(self, sync: str, pass_id: str, batch_size: int = 5000) -> Iterator[list[str]]:
-        """Keys with a fingerprint that pass ``pass_id`` did not see: deleted at the source."""
-        seen = SEEN.alias("seen")
-        on = sa.and_(seen.c.sync == FINGERPRINTS.c.sync, seen.c.pass_id == pass_id, seen.c.key == FINGERPRINTS.c.key)
-        query = (
-            sa.select(FINGERPRINTS.c.key)
-            .outerjoin(seen, on)
-            .where(FINGERPRINTS.c.sync == sync, seen.c.key.is_(None))
-            .order_by(FINGERPRINTS.c.key)
-        )
-        with self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(query)
-            for part in result.partitions():
-                yield [r.key for r in part]
+    def snapshot_pass(self, sync: str) -> SqlSnapshotPass:
+        """The pass's seen set: a temporary table on a connection it holds (``sync/state/snapshot_pass.py``)."""
+        return SqlSnapshotPass(self.engine, sync)
 
     def forget(self, sync: str, keys: Sequence[str]) -> None:
         """Drop fingerprints of rows whose delete this sync's mode ignores, so they are not reported again."""

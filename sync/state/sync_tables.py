@@ -25,7 +25,6 @@ __all__ = (
     "RATE_BUDGETS",
     "RECORD_ERRORS",
     "RUNS",
-    "SEEN",
     "SKIPPED",
     "SYNC_TABLES",
 )
@@ -47,16 +46,6 @@ FINGERPRINTS = sa.Table(
     sa.Column("key", sa.String(400), primary_key=True),
     # Fingerprint of the row as last *delivered*: a row not yet delivered keeps differing.
     sa.Column("fingerprint", sa.String(32), nullable=False),
-)
-
-SEEN = sa.Table(
-    "sync_seen",
-    METADATA,
-    # Scratch space of one snapshot pass: keys seen in the source, anti-joined to find deletes.
-    # Keyed by pass: an overlapping pass (a worker whose lease lapsed) never sees another's marks.
-    sa.Column("sync", sa.String(100), primary_key=True),
-    sa.Column("pass_id", sa.String(40), primary_key=True),
-    sa.Column("key", sa.String(400), primary_key=True),
 )
 
 ID_MAP = sa.Table(
@@ -224,7 +213,7 @@ API_USAGE = sa.Table(
 )
 
 SYNC_TABLES = (
-    CURSORS, FINGERPRINTS, SEEN, ID_MAP, RUNS, OUTBOX, RECORD_ERRORS, DLQ, CONFLICTS, CONTROLS, SKIPPED, RATE_BUDGETS,
+    CURSORS, FINGERPRINTS, ID_MAP, RUNS, OUTBOX, RECORD_ERRORS, DLQ, CONFLICTS, CONTROLS, SKIPPED, RATE_BUDGETS,
     DESTINATION_HOLDS, API_USAGE,
 )  # fmt: skip
 """Every table the sync engine owns (the schema itself comes from ``sync/state/migrations``)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from sync.changes import make_detector
 from sync.changes.base import Change, ChangeDetector
 from sync.config import DetectorConfig
 from sync.state.memory import MemoryStore
+from tests.conftest import sync_store_on
 from tests.sync.test_high_water import add_change_columns
 
 SYNCED = ("item_number", "description", "price")
@@ -59,13 +61,20 @@ def legacy(writable_db: Path) -> Legacy:
     return Legacy(writable_db)
 
 
-@pytest.fixture(params=list(CONFIGS))
+STORES = {"snapshot_hash": ("memory", "sqlite", "postgresql")}
+"""State stores per detector beyond memory: the snapshot diff's bulk comparison is SQL of each store's own."""
+
+
+@pytest.fixture(params=[(kind, store) for kind in CONFIGS for store in STORES.get(kind, ("memory",))], ids=str)
 def detector(request: pytest.FixtureRequest, writable_db: Path, tmp_path: Path) -> Iterator[ChangeDetector]:
+    kind, store_kind = request.param
     mapping = add_change_columns(writable_db, tmp_path)
     items = bind_version(mapping, "v1")["items"]
     database = Database(mapping.database)
     fields = tuple(items.fields[n] for n in SYNCED)
-    yield make_detector(CONFIGS[request.param], "items", items, fields, Reader(database), MemoryStore())
+    with ExitStack() as stack:
+        store = MemoryStore() if store_kind == "memory" else stack.enter_context(sync_store_on(store_kind, tmp_path))
+        yield make_detector(CONFIGS[kind], "items", items, fields, Reader(database), store)
     database.dispose()
 
 

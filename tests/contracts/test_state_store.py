@@ -34,23 +34,40 @@ def test_cursor_round_trips_as_json_and_is_per_sync(state_store: StateStore) -> 
 def test_unseen_fingerprinted_keys_are_the_deletes(state_store: StateStore) -> None:
     state_store.accept("s", {'["a"]': "1", '["b"]': "2", '["c"]': "3"})
     state_store.accept("other", {'["z"]': "9"})
-    state_store.clear_seen("s")
-    state_store.mark_seen("s", "p1", ['["a"]', '["a"]', '["x"]'])  # duplicates and unknown keys are fine
-    assert [k for batch in state_store.unseen_keys("s", "p1", batch_size=1) for k in batch] == ['["b"]', '["c"]']
+    with state_store.snapshot_pass("s") as seen:
+        # Duplicates and keys without a fingerprint are fine; a changed or new row is reported by position.
+        assert seen.see([('["a"]', "1"), ('["a"]', "1"), ('["x"]', "7"), ('["c"]', "changed")]) == [2, 3]
+        assert seen.see([]) == []
+        assert [k for batch in seen.unseen(batch_size=1) for k in batch] == ['["b"]']
     assert state_store.fingerprints("s", ['["a"]', '["x"]']) == {'["a"]': "1"}
     state_store.forget("s", ['["b"]'])
-    state_store.clear_seen("s", "p1")
-    assert [k for batch in state_store.unseen_keys("s", "p1") for k in batch] == ['["a"]', '["c"]']
+    with state_store.snapshot_pass("s") as seen:
+        assert sorted(k for batch in seen.unseen() for k in batch) == ['["a"]', '["c"]']
 
 
-def test_seen_marks_belong_to_their_pass(state_store: StateStore) -> None:
+def test_a_fingerprint_stored_during_the_pass_is_compared_and_seen(state_store: StateStore) -> None:
+    """Deliveries land while a pass runs: its next batch compares with them, and a key it saw stays seen."""
+    with state_store.snapshot_pass("s") as seen:
+        assert seen.see([('["a"]', "1")]) == [0]
+        state_store.accept("s", {'["a"]': "1", '["b"]': "2"})
+        assert seen.see([('["b"]', "2")]) == []
+        assert [k for batch in seen.unseen() for k in batch] == []
+
+
+def test_seen_sets_belong_to_their_pass(state_store: StateStore) -> None:
     state_store.accept("s", {'["a"]': "1", '["b"]': "2"})
-    state_store.mark_seen("s", "old", ['["a"]'])
-    state_store.mark_seen("s", "new", ['["a"]', '["b"]'])
-    state_store.clear_seen("s", "new")  # the other pass finishing does not touch this one's marks
-    assert [k for batch in state_store.unseen_keys("s", "old") for k in batch] == ['["b"]']
-    state_store.clear_seen("s")
-    assert [k for batch in state_store.unseen_keys("s", "old") for k in batch] == ['["a"]', '["b"]']
+    old = state_store.snapshot_pass("s")
+    old.see([('["a"]', "1")])
+    with state_store.snapshot_pass("s") as new:  # an overlapping pass starts and finishes meanwhile
+        assert new.see([('["a"]', "1"), ('["b"]', "2")]) == []
+        assert [k for batch in new.unseen() for k in batch] == []
+    assert [k for batch in old.unseen() for k in batch] == ['["b"]']
+    old.close()
+    old.close()  # closing twice is harmless
+    with state_store.snapshot_pass("s") as fresh:  # starts empty whatever passes came before
+        assert sorted(k for batch in fresh.unseen() for k in batch) == ['["a"]', '["b"]']
+    with pytest.raises(RuntimeError):
+        old.see([('["a"]', "1")])
 
 
 def test_a_lapsed_pass_cannot_renew_once_another_took_the_lease(state_store: StateStore) -> None:

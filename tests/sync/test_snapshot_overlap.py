@@ -26,12 +26,14 @@ class GatedReader(Reader):
         super().__init__(database)
         self.after, self.paused, self.resume = after, threading.Event(), threading.Event()
 
-    def stream(self, query: ReadQuery) -> Iterator[dict[str, Any]]:
-        for n, row in enumerate(super().stream(query)):
-            if n == self.after and not query.conditions and not self.resume.is_set():
+    def stream_batches(self, query: ReadQuery, *, batch_size: int = 2000) -> Iterator[list[dict[str, Any]]]:
+        read = 0
+        for batch in super().stream_batches(query, batch_size=batch_size):
+            if read >= self.after and not query.conditions and not self.resume.is_set():
                 self.paused.set()
                 assert self.resume.wait(30), "the test never let worker A go on"
-            yield row
+            read += len(batch)
+            yield batch
 
 
 def test_a_pass_that_lost_its_lease_plans_no_deletes(
@@ -73,7 +75,9 @@ def test_a_real_delete_is_still_planned_after_an_overlap(
         (itemno,) = conn.execute("SELECT ITEMNO FROM ITEMMAST ORDER BY ITEMNO LIMIT 1").fetchone()
         conn.execute("DELETE FROM ITEMMAST WHERE ITEMNO = ?", (itemno,))
     conn.close()
-    # A pass abandoned earlier left marks behind: the next pass starts clean and sees the delete.
-    shared_store.mark_seen("items", "a-dead-pass", [f'["{itemno.strip()}"]'])
+    # A pass that never finished (its worker hung) saw the deleted row: the next pass does not share its set.
+    dead = shared_store.snapshot_pass("items")
+    dead.see([(f'["{itemno.strip()}"]', "as-it-was")])
     report = engine.run("items")
+    dead.close()
     assert report.done["delete"] == 1 and len(fake.shop.products) == 199
