@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from legacy_adapters.exceptions import KeyNotUnique
 from legacy_adapters.query.builder import Condition, build_count, build_select, order_for, selected_columns
+from legacy_adapters.query.exact import exact_in, stored_equals
 from legacy_adapters.query.keyset import Keyset, SortKey
 from legacy_adapters.query.plan_cache import PlanCache
 from legacy_adapters.query.rows import RowDecoder
@@ -143,13 +144,14 @@ class Reader:
         embeds: Sequence[Embed] = (),
     ) -> tuple[dict[str, Any], str] | None:
         """One row by its API key values, with its ETag; None when no visible row has that key."""
-        by_key = self._by_key(resource)
         if conditions:  # row filters differ per token: build this one
+            by_key = self._by_key(resource)
             key_conditions = [_KeyEquals(f, v) for f, v in zip(resource.key, key, strict=True)]
             statement = build_select(resource, by_key.columns, [*key_conditions, *conditions], limit=2)
             raw_rows = self.database.fetch_all(statement)
         else:
             values = _key_values(resource, key)
+            by_key = self._by_key(resource, values)
             raw_rows = self.database.fetch_prepared(by_key.prepared, values) if values is not None else []
         if not raw_rows:
             return None
@@ -164,20 +166,31 @@ class Reader:
             row.update({e.name: full[e.name] for e in embeds})
         return row, etag_of(resource, raw_rows[0], full)
 
-    def _by_key(self, resource: Resource) -> _ByKey:
-        cached = self._prepared.get(resource.qualified_name)
-        if cached is None:
+    def _by_key(self, resource: Resource, values: dict[str, Any] | None = None) -> _ByKey:
+        """The prepared get-by-key; ``values`` (stored key parts) say which parts are text.
+
+        A text part is compared code point by code point (``exact_in``): on MariaDB and SQL
+        Server its placeholder then appears twice, and the prepared plan binds it twice.
+        Which parts are text is the codec's business (a ``zero_padded`` integer is stored as
+        text), so the statement is made for the first key seen and again should another's differ.
+        """
+        name = resource.qualified_name
+        cached = self._prepared.get(name)
+        text = _text_mask(values) if values is not None else None
+        if cached is None or (text is not None and cached.text != text):
             all_fields = tuple(resource.fields.values())
             columns = selected_columns(all_fields)
             placeholders = [
-                column == sa.bindparam(f"key_{i}_{j}", None)  # a value here keeps it optional to compile
+                # A value here keeps it optional to compile.
+                exact_in(column, [sa.bindparam(part, None)], padded=field.padded, text=bool(text and part in text))
                 for i, field in enumerate(resource.key)
                 for j, column in enumerate(field.columns)
+                for part in (f"key_{i}_{j}",)
             ]
             statement = build_select(resource, columns, [_Clause(sa.and_(*placeholders))], limit=2)
             decoder = RowDecoder.for_columns(resource, all_fields, columns)
-            cached = _ByKey(columns, self.database.prepare(statement), decoder)
-            self._prepared[resource.qualified_name] = cached
+            cached = _ByKey(columns, self.database.prepare(statement), decoder, text or frozenset())
+            self._prepared[name] = cached
         return cached
 
     def stream(self, query: ReadQuery, *, batch_size: int = 2000) -> Iterator[dict[str, Any]]:
@@ -283,6 +296,12 @@ class _ByKey:
     columns: list[sa.Column[Any]]
     prepared: Prepared
     decoder: RowDecoder
+    text: frozenset[str]
+    """The key parameters compared as text (code point by code point)."""
+
+
+def _text_mask(values: dict[str, Any]) -> frozenset[str]:
+    return frozenset(name for name, value in values.items() if isinstance(value, str))
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,8 +351,7 @@ class _KeyEquals:
             encoded = self.field.codec.to_legacy(self.value)
         except Unencodable:
             return sa.false()  # a key the column cannot hold names no row: 404, not a client error
-        parts = encoded if len(self.field.columns) > 1 else (encoded,)
-        return sa.and_(*(c == p for c, p in zip(self.field.columns, parts, strict=True)))
+        return stored_equals(self.field, encoded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,5 +371,7 @@ class _InKeys:
         if not encoded:
             return sa.false()
         if len(self.fields) == 1:
-            return self.fields[0].columns[0].in_([e[0] for e in encoded])
-        return sa.or_(*(sa.and_(*(f.columns[0] == v for f, v in zip(self.fields, e, strict=True))) for e in encoded))
+            only = self.fields[0]
+            if len(only.columns) == 1:
+                return exact_in(only.columns[0], [e[0] for e in encoded], padded=only.padded)
+        return sa.or_(*(sa.and_(*(stored_equals(f, v) for f, v in zip(self.fields, e, strict=True))) for e in encoded))

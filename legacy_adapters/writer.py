@@ -27,6 +27,7 @@ import structlog
 from legacy_adapters.dialects._odbc import sqlstate
 from legacy_adapters.exceptions import KeyNotUnique, TransformError
 from legacy_adapters.query.builder import Condition, selected_columns
+from legacy_adapters.query.exact import exact_in
 from legacy_adapters.query.rows import RowDecoder
 from legacy_adapters.query.values import coerce_json
 from legacy_adapters.reader import _KeyEquals, etag_of
@@ -194,9 +195,25 @@ def _bound(dialect: sa.Dialect, value: Any) -> Any:
     return value
 
 
-def _unchanged(dialect: sa.Dialect, table: sa.TableClause, before: StoredRow) -> list[sa.ColumnElement[bool]]:
-    """Compare-and-set: every mapped column still holds what was read."""
-    return [table.c[n].is_(None) if v is None else table.c[n] == _bound(dialect, v) for n, v in before.raw.items()]
+def _padded(resource: Resource) -> dict[str, bool]:
+    """Per column: trailing spaces do not count when it is compared (see ``BoundField.padded``)."""
+    return {c.name: f.padded for f in resource.fields.values() for c in f.columns}
+
+
+def _same(table: sa.TableClause, name: str, value: Any, padded: dict[str, bool]) -> sa.ColumnElement[bool]:
+    """``name`` holds exactly ``value``: text code point by code point (MariaDB and SQL Server ignore case)."""
+    return exact_in(table.c[name], [value], padded=padded.get(name, True))
+
+
+def _unchanged(
+    dialect: sa.Dialect, table: sa.TableClause, before: StoredRow, resource: Resource
+) -> list[sa.ColumnElement[bool]]:
+    """Compare-and-set: every mapped column still holds what was read (a case variant is a change)."""
+    padded = _padded(resource)
+    return [
+        table.c[n].is_(None) if v is None else _same(table, n, _bound(dialect, v), padded)
+        for n, v in before.raw.items()
+    ]
 
 
 log = structlog.get_logger("bridgehead.writer")
@@ -255,7 +272,9 @@ def insert_row(conn: sa.Connection, resource: Resource, encoded: Encoded) -> Non
     table = _write_table(resource, list(encoded.columns))
     key_columns = [c.name for f in resource.key for c in f.columns]
     values = {c: _bound(conn.dialect, v) for c, v in encoded.columns.items()}
-    taken = sa.select(sa.literal(1)).select_from(table).where(*(table.c[c] == values[c] for c in key_columns))
+    padded = _padded(resource)
+    same_key = [_same(table, c, values[c], padded) for c in key_columns]
+    taken = sa.select(sa.literal(1)).select_from(table).where(*same_key)
     if conn.execute(_serialized(conn, taken, table, [values[c] for c in key_columns]).limit(1)).first() is not None:
         raise RowExists
     _write(conn, resource, sa.insert(table).values({table.c[c]: v for c, v in values.items()}), encoded.columns)
@@ -267,7 +286,7 @@ def update_row(conn: sa.Connection, resource: Resource, before: StoredRow, colum
         return
     table = _write_table(resource, list(columns))
     values = {table.c[c]: _bound(conn.dialect, v) for c, v in columns.items()}
-    statement = sa.update(table).where(*_unchanged(conn.dialect, table, before)).values(values)
+    statement = sa.update(table).where(*_unchanged(conn.dialect, table, before, resource)).values(values)
     if _write(conn, resource, statement, columns).rowcount != 1:
         raise RowChanged
 
@@ -277,10 +296,10 @@ def delete_row(conn: sa.Connection, resource: Resource, before: StoredRow) -> No
     spec = resource.spec.delete
     if spec is not None and spec.column:
         table = _write_table(resource, [spec.column])
-        unchanged = _unchanged(conn.dialect, table, before)
+        unchanged = _unchanged(conn.dialect, table, before, resource)
         statement: Any = sa.update(table).where(*unchanged).values({table.c[spec.column]: spec.value})
     else:
         table = _write_table(resource)
-        statement = sa.delete(table).where(*_unchanged(conn.dialect, table, before))
+        statement = sa.delete(table).where(*_unchanged(conn.dialect, table, before, resource))
     if conn.execute(statement).rowcount != 1:
         raise RowChanged

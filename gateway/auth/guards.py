@@ -198,7 +198,15 @@ def _row_filters(resource: Resource, principal: Principal) -> tuple[Comparison |
                     resource.fields[mine].columns, target.fields[theirs].columns, strict=True
                 )
             )
-            conditions.append(Related(links, (match,), target.where))
+            # Text links compare code point by code point: 'c0042' is not C0042's, even on MariaDB.
+            text = tuple(
+                (resource.fields[mine].padded or target.fields[theirs].padded)
+                if resource.fields[mine].spec.type == "string"
+                else None
+                for mine, theirs in on.items()
+                for _ in resource.fields[mine].columns
+            )
+            conditions.append(Related(links, (match,), target.where, text))
         else:
             conditions.append(match)
     return tuple(conditions)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from legacy_adapters.migration.twin import HIDDEN
+from legacy_adapters.query.exact import exact_in
 from legacy_adapters.transforms import Unencodable
 from legacy_adapters.writer import Encoded, RowExists, delete_row, fetch_for_update, insert_row, update_row
 
@@ -117,13 +118,14 @@ class Mirror:
         target = self.target
         table = sa.table(target.table.name, *(sa.column(c) for c in encoded.columns), schema=target.table.schema)
         key_columns = [c.name for f in target.key for c in f.columns]
+        padded = {c.name: f.padded for f in target.key for c in f.columns}
         if HIDDEN in target.table.c:  # the clean table's hidden row becomes visible again
             table = sa.table(target.table.name, *(sa.column(c) for c in [*encoded.columns, HIDDEN]),
                              schema=target.table.schema)  # fmt: skip
             encoded.columns[HIDDEN] = False
         statement = (
             sa.update(table)
-            .where(*(table.c[c] == encoded.columns[c] for c in key_columns))
+            .where(*(exact_in(table.c[c], [encoded.columns[c]], padded=padded[c]) for c in key_columns))
             .values({table.c[c]: v for c, v in encoded.columns.items() if c not in key_columns})
         )
         conn.execute(statement)

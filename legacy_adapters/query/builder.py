@@ -41,7 +41,10 @@ def order_for(resource: Resource, sort: Sequence[tuple[BoundField, bool]]) -> tu
         for column in field.columns:
             if column.name not in seen:
                 seen.add(column.name)
-                keys.append(SortKey(column, descending, nullable=column.name not in key_columns))
+                is_key = column.name in key_columns
+                # A text key is the order's last word: its ties must be broken code point by code point.
+                exact = is_key and field.spec.type == "string" and field.codec.code_map is None
+                keys.append(SortKey(column, descending, nullable=not is_key, exact=exact, padded=field.padded))
     return tuple(keys)
 
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from legacy_adapters.exceptions import QueryError
 from legacy_adapters.query.coded import coded_clause
-from legacy_adapters.query.exact import exact_in, exact_ne
+from legacy_adapters.query.exact import exact_in, exact_ne, stored_equals
 from legacy_adapters.query.like import PatternMatch
 from legacy_adapters.transforms import Unencodable
 from legacy_adapters.transforms.numbers import on_grid
@@ -114,11 +114,9 @@ class Comparison:
             if not encoded:
                 return sa.false()
             if len(columns) > 1:
-                condition = sa.or_(
-                    *(sa.and_(*(exact_in(c, [p]) for c, p in zip(columns, e, strict=True))) for e in encoded)
-                )
+                condition = sa.or_(*(stored_equals(field, e) for e in encoded))
             else:
-                condition = exact_in(columns[0], encoded)
+                condition = exact_in(columns[0], encoded, padded=field.padded)
         else:
             op: str
             op, value = self.op, self.value
@@ -134,9 +132,9 @@ class Comparison:
                 return sa.false()
             parts = encoded_value if len(columns) > 1 else (encoded_value,)
             if op == "eq":
-                condition = sa.and_(*(exact_in(c, [p]) for c, p in zip(columns, parts, strict=True)))
+                condition = stored_equals(field, encoded_value)
             elif op == "ne":
-                condition = sa.or_(*(exact_ne(c, p) for c, p in zip(columns, parts, strict=True)))
+                condition = sa.or_(*(exact_ne(c, p, padded=field.padded) for c, p in zip(columns, parts, strict=True)))
             else:
                 condition = lexicographic(columns, tuple(parts), op, (False,) * len(columns))
         # A sentinel is "no value" in the API, so it never equals, differs from or orders against a value.
@@ -216,12 +214,19 @@ class Related:
     links: tuple[tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]], ...]
     conditions: tuple[Any, ...]
     where: sa.ColumnElement[bool] | None = None
+    text: tuple[bool | None, ...] = ()
+    """Per link: ``True`` text whose trailing spaces do not count, ``False`` text whose spaces do,
+    ``None`` not text. Text links compare code point by code point (``exact_in``)."""
 
     def append_to(self, select: sa.Select[Any]) -> sa.Select[Any]:
         return select.where(self.clause())
 
     def clause(self) -> sa.ColumnElement[bool]:
-        inner = [outer == related for outer, related in self.links]
+        kinds = self.text or (None,) * len(self.links)
+        inner = [
+            outer == related if padded is None else exact_in(outer, [related], padded=padded, text=True)
+            for (outer, related), padded in zip(self.links, kinds, strict=True)
+        ]
         inner.extend(c.clause() for c in self.conditions)
         if self.where is not None:
             inner.append(self.where)

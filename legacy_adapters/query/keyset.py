@@ -11,6 +11,11 @@ the same order: a NULL cursor value compares with ``IS NULL``/``IS NOT NULL``
 instead of ``=``/``>``, which would be unknown and lose every row after it.
 Sentinel values (``null_if``) are stored values like any other and sort where
 their stored value sorts.
+
+A text key column sorts and compares code point by code point on every backend
+(``SortKey.exact``): under MariaDB's and SQL Server's case-insensitive collations
+``'c0042'`` and ``'C0042'`` tie, and a page ending on one would skip the other
+(``query/exact.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.visitors import InternalTraversal
+
+from legacy_adapters.query.exact import exact_after, exact_in, exact_order
 
 __all__ = ("Keyset", "NullsLow", "SortKey")
 
@@ -65,11 +72,17 @@ class SortKey:
     descending: bool = False
     nullable: bool = False
     """The column may hold NULL: true for every sort column but the resource key's."""
+    exact: bool = False
+    """A text key column: ordered and compared code point by code point on every backend (ties broken)."""
+    padded: bool = True
+    """Trailing spaces do not count (a ``trim``/``strip`` field); see ``query/exact.py``."""
 
     def order_by(self) -> sa.ColumnElement[Any]:
         """The ORDER BY term, NULL lowest."""
         if self.nullable:
             return NullsLow(self.column, self.descending)
+        if self.exact:
+            return exact_order(self.column, descending=self.descending, padded=self.padded)
         return self.column.desc() if self.descending else self.column.asc()
 
     def after(self, value: Any) -> sa.ColumnElement[bool] | None:
@@ -77,6 +90,8 @@ class SortKey:
         column = self.column
         if value is None:  # NULL is lowest: after it come the values (ascending), nothing (descending)
             return None if self.descending else column.is_not(None)
+        if self.exact:
+            return exact_after(column, value, descending=self.descending, padded=self.padded)
         if not self.descending:
             later: sa.ColumnElement[bool] = column > value  # NULL is below every value: never after one
             return later
@@ -85,7 +100,9 @@ class SortKey:
 
     def same(self, value: Any) -> sa.ColumnElement[bool]:
         """Rows whose value ties with ``value`` (NULL ties with NULL)."""
-        return self.column.is_(None) if value is None else self.column == value
+        if value is None:
+            return self.column.is_(None)
+        return exact_in(self.column, [value], padded=self.padded) if self.exact else self.column == value
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,17 @@ class BoundField:
         return self.codec.order_preserving
 
     @property
+    def padded(self) -> bool:
+        """Trailing spaces do not count when a value is compared with the stored one.
+
+        True but for plain text (no transform, no code map), which is served as stored:
+        there ``'C0042 '`` is not ``C0042``. A ``trim``/``strip`` field serves ``'C0042   '``
+        as ``C0042``, and flags and codes are codes, whatever the CHAR pads them with.
+        """
+        plain_text = self.spec.type == "string" and self.spec.transform is None and self.codec.code_map is None
+        return not plain_text
+
+    @property
     def matchable(self) -> bool:
         """``like``/``ilike`` apply: served values are text, from one column or a code map's names."""
         plain = self.spec.transform in (None, "trim", "strip") and not self.codec.links[1:]

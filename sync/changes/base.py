@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import msgspec
 import sqlalchemy as sa
 
+from legacy_adapters.query.exact import stored_equals
 from legacy_adapters.reader import ReadQuery
 
 if TYPE_CHECKING:
@@ -124,9 +125,7 @@ class _ApiKeyIn:
         for key in self.keys:
             parts: list[sa.ColumnElement[bool]] = []
             for f, value in zip(self.fields, key, strict=True):
-                encoded = f.codec.to_legacy(value)
-                stored = encoded if len(f.columns) > 1 else (encoded,)
-                parts.extend(c == v for c, v in zip(f.columns, stored, strict=True))
+                parts.append(stored_equals(f, f.codec.to_legacy(value)))
             alternatives.append(sa.and_(*parts))
         return sa.or_(*alternatives) if alternatives else sa.false()
 

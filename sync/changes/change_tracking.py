@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 
+from legacy_adapters.query.exact import exact_in
 from legacy_adapters.reader import ReadQuery
 from sync.changes.base import Change, LocalPass, PassLease, encode_key, fingerprint, read_current
 from sync.changes.snapshot_hash import SnapshotHashDetector
@@ -161,9 +162,10 @@ class _StoredKeyIn:
     keys: tuple[tuple[Any, ...], ...]
 
     def clause(self) -> sa.ColumnElement[bool]:
+        # Code point by code point: SQL Server's collation would also match a key's case variant.
         if len(self.columns) == 1:
-            return self.columns[0].in_([k[0] for k in self.keys])
-        return sa.or_(*(sa.and_(*(c == v for c, v in zip(self.columns, k, strict=True))) for k in self.keys))
+            return exact_in(self.columns[0], [k[0] for k in self.keys])
+        return sa.or_(*(sa.and_(*(exact_in(c, [v]) for c, v in zip(self.columns, k, strict=True))) for k in self.keys))
 
 
 class ChangeTrackingDetector:

@@ -42,6 +42,23 @@ def exact(column: str, marks: str = "= ?") -> str:
     return f"({column} {marks} AND {column} COLLATE Latin1_General_100_BIN2_UTF8 {marks})"
 
 
+def key_order(column: str, direction: str = "ASC") -> str:
+    """A text key's ORDER BY term: the collation's order, its ties broken code point by code point."""
+    return f"{column} {direction}, {column} COLLATE Latin1_General_100_BIN2_UTF8 {direction}"
+
+
+def key_after(column: str, op: str = ">") -> str:
+    """A keyset cursor past a text key, in ``key_order``'s order."""
+    return f"({column} {op} ? OR {column} = ? AND {column} COLLATE Latin1_General_100_BIN2_UTF8 {op} ?)"
+
+
+JOBNO_ORDER = key_order("[JOBMAST].[JOBNO]")
+OPS_ORDER = f"{key_order('[JOBOPS].[JOBNO]')}, [JOBOPS].[OPSEQ] ASC"
+OPS_OF_JOB = (
+    "([JOBOPS].[JOBNO] = [JOBMAST].[JOBNO] "
+    "AND [JOBOPS].[JOBNO] COLLATE Latin1_General_100_BIN2_UTF8 = [JOBMAST].[JOBNO])"
+)
+
 JOB_COLUMNS = ", ".join(
     f"[JOBMAST].[{c}]"
     for c in ("JOBNO", "CUSTNO", "ITEMNO", "JSTAT", "ORDDT", "ORDTM", "DUEDT", "RUSHFL", "QTY", "PRIO", "NOTES")
@@ -160,7 +177,7 @@ def test_first_page_is_top_with_brackets_and_order_by(
         f"SELECT TOP 21 {JOB_COLUMNS} FROM [JOBMAST] "
         f"WHERE {DELETED} AND [JOBMAST].[JSTAT] COLLATE Latin1_General_100_BIN2_UTF8 = ? "
         "AND [JOBMAST].[DUEDT] < ? AND [JOBMAST].[DUEDT] IS NOT NULL AND ([JOBMAST].[DUEDT] NOT IN (?, ?)) "
-        "ORDER BY [JOBMAST].[JOBNO] ASC"
+        f"ORDER BY {JOBNO_ORDER}"
     )
     assert params == ["R", 20261201, 0, 99999999]
 
@@ -189,7 +206,7 @@ def test_offset_page_is_offset_fetch_after_order_by(
     assert "TOP" not in text
     assert text.endswith(
         f"WHERE {DELETED} AND [JOBMAST].[JSTAT] COLLATE Latin1_General_100_BIN2_UTF8 = ? "
-        "ORDER BY [JOBMAST].[JOBNO] ASC "
+        f"ORDER BY {JOBNO_ORDER} "
         "OFFSET ? ROWS FETCH FIRST ? ROWS ONLY"
     )
     assert params == ["R", 40, 21]
@@ -202,7 +219,10 @@ def test_offset_page_on_sql_server_2008_numbers_rows_instead(
     text, params = list_sql(recording, demo_mapping, resources["jobs"], query, dialect=sql_server((10, 50, 1600)))
 
     assert "OFFSET" not in text and "FETCH" not in text
-    assert "ROW_NUMBER() OVER (ORDER BY [JOBMAST].[JOBNO] ASC) AS mssql_rn" in text
+    assert (
+        "ROW_NUMBER() OVER (ORDER BY [JOBMAST].[JOBNO] ASC, [JOBMAST].[JOBNO] COLLATE Latin1_General_100_BIN2 ASC)"
+        in text
+    )
     assert text.endswith("WHERE mssql_rn > ? AND mssql_rn <= ? + ?")
     assert params == [40, 21, 40]
 
@@ -326,7 +346,7 @@ def test_operator_translation(
 ) -> None:
     text, bound = list_sql(recording, demo_mapping, resources["jobs"], [(parameter, value)])
 
-    assert f" WHERE {DELETED} AND {where} ORDER BY [JOBMAST].[JOBNO] ASC" in text
+    assert f" WHERE {DELETED} AND {where} ORDER BY {JOBNO_ORDER}" in text
     assert bound == params
 
 
@@ -377,7 +397,7 @@ def test_refused_filters_say_why_before_any_sql(
     [
         ("due_date", "> ?", "[JOBMAST].[DUEDT] ASC, [JOBMAST].[JOBNO] ASC"),
         # NULL sorts lowest, so descending it comes after every value (SQL Server's own order).
-        ("-due_date", "< ? OR [JOBMAST].[DUEDT] IS NULL", "[JOBMAST].[DUEDT] DESC, [JOBMAST].[JOBNO] ASC"),
+        ("-due_date", "< ? OR [JOBMAST].[DUEDT] IS NULL", f"[JOBMAST].[DUEDT] DESC, {JOBNO_ORDER}"),
     ],
 )
 def test_keyset_next_page_is_spelled_out(
@@ -396,11 +416,11 @@ def test_keyset_next_page_is_spelled_out(
 
     due, job = first.last
     assert (
-        f"AND ([JOBMAST].[DUEDT] {first_op} OR [JOBMAST].[DUEDT] = ? AND [JOBMAST].[JOBNO] > ?) ORDER BY {order_by}"
-        in text
-    )
+        f"AND ([JOBMAST].[DUEDT] {first_op} OR [JOBMAST].[DUEDT] = ? AND {key_after('[JOBMAST].[JOBNO]')}) "
+        f"ORDER BY {order_by}"
+    ) in text
     assert ") > (" not in text and ") < (" not in text  # no (a, b) > (?, ?): T-SQL has no row values
-    assert params == [0, 99999999, due, due, job]
+    assert params == [0, 99999999, due, due, job, job, job]
     # The page really continues where the first ended, in the same order.
     seen = [row["job_number"] for row in first.rows]
     assert not set(seen) & {row["job_number"] for row in second.rows}
@@ -417,10 +437,10 @@ def test_keyset_over_three_columns_keeps_or_equal_on_the_last_only(resources: di
     assert (
         "WHERE ([DELFLG] <> 'Y') AND ([JOBMAST].[ORDDT] < ? OR [JOBMAST].[ORDDT] IS NULL "
         "OR [JOBMAST].[ORDDT] = ? AND ([JOBMAST].[ORDTM] < ? OR [JOBMAST].[ORDTM] IS NULL) "
-        "OR [JOBMAST].[ORDDT] = ? AND [JOBMAST].[ORDTM] = ? AND [JOBMAST].[JOBNO] > ?) "
-        "ORDER BY [JOBMAST].[ORDDT] DESC, [JOBMAST].[ORDTM] DESC, [JOBMAST].[JOBNO] ASC"
+        f"OR [JOBMAST].[ORDDT] = ? AND [JOBMAST].[ORDTM] = ? AND {key_after('[JOBMAST].[JOBNO]')}) "
+        f"ORDER BY [JOBMAST].[ORDDT] DESC, [JOBMAST].[ORDTM] DESC, {JOBNO_ORDER}"
     ) in text
-    assert params == [20260115, 20260115, 103000, 20260115, 103000, "J1"]
+    assert params == [20260115, 20260115, 103000, 20260115, 103000, "J1", "J1", "J1"]
 
 
 # -- count, embeds, row filters -----------------------------------------------------------------------
@@ -444,10 +464,8 @@ def test_embed_is_one_in_list_query_with_padded_keys(
     text, params = tsql(recording.statements[1])
 
     assert text.startswith("SELECT [JOBOPS].[JOBNO], [JOBOPS].[OPSEQ], ")
-    assert text.endswith(
-        "FROM [JOBOPS] WHERE [JOBOPS].[JOBNO] IN (?, ?, ?) ORDER BY [JOBOPS].[JOBNO] ASC, [JOBOPS].[OPSEQ] ASC"
-    )
-    assert params == sorted(f"{row['job_number']:<10}" for row in page.rows)
+    assert text.endswith(f"FROM [JOBOPS] WHERE {exact('[JOBOPS].[JOBNO]', 'IN (?, ?, ?)')} ORDER BY {OPS_ORDER}")
+    assert params == sorted(f"{row['job_number']:<10}" for row in page.rows) * 2
 
 
 def test_row_filter_through_a_relation_is_an_exists_subquery(
@@ -456,8 +474,8 @@ def test_row_filter_through_a_relation_is_an_exists_subquery(
     text, params = list_sql(recording, demo_mapping, resources["operations"], [("limit", "10")], principal=PORTAL)
 
     assert (
-        "FROM [JOBOPS] WHERE EXISTS (SELECT * FROM [JOBMAST] WHERE [JOBOPS].[JOBNO] = [JOBMAST].[JOBNO] "
-        f"AND {exact('[JOBMAST].[CUSTNO]')} AND {DELETED}) ORDER BY [JOBOPS].[JOBNO] ASC, [JOBOPS].[OPSEQ] ASC"
+        f"FROM [JOBOPS] WHERE EXISTS (SELECT * FROM [JOBMAST] WHERE {OPS_OF_JOB} "
+        f"AND {exact('[JOBMAST].[CUSTNO]')} AND {DELETED}) ORDER BY {OPS_ORDER}"
     ) in text
     assert text.startswith("SELECT TOP 11 [JOBOPS].[JOBNO]")
     assert params == ["C0042   "] * 2
@@ -473,11 +491,12 @@ def test_embedded_rows_keep_the_row_filter(
     text, params = tsql(recording.statements[1])
 
     assert text.endswith(
-        "FROM [JOBOPS] WHERE [JOBOPS].[JOBNO] IN (?, ?) AND (EXISTS (SELECT * FROM [JOBMAST] "
-        f"WHERE [JOBOPS].[JOBNO] = [JOBMAST].[JOBNO] AND {exact('[JOBMAST].[CUSTNO]')} AND {DELETED})) "
-        "ORDER BY [JOBOPS].[JOBNO] ASC, [JOBOPS].[OPSEQ] ASC"
+        f"FROM [JOBOPS] WHERE {exact('[JOBOPS].[JOBNO]', 'IN (?, ?)')} AND (EXISTS (SELECT * FROM [JOBMAST] "
+        f"WHERE {OPS_OF_JOB} AND {exact('[JOBMAST].[CUSTNO]')} AND {DELETED})) "
+        f"ORDER BY {OPS_ORDER}"
     )
-    assert params == [*sorted(f"{row['job_number']:<10}" for row in page.rows), "C0042   ", "C0042   "]
+    keys = sorted(f"{row['job_number']:<10}" for row in page.rows)
+    assert params == [*keys, *keys, "C0042   ", "C0042   "]
 
 
 def test_get_by_key_reads_at_most_two_rows(recording: Recording, resources: dict[str, Resource]) -> None:
@@ -486,9 +505,10 @@ def test_get_by_key_reads_at_most_two_rows(recording: Recording, resources: dict
     text, params = tsql(recording.statements[0])
 
     assert text.startswith("SELECT TOP 2 [JOBMAST].[JOBNO]")
-    assert text.endswith(f"WHERE {DELETED} AND [JOBMAST].[JOBNO] = ?")
+    # Narrowed by the index, then compared code point by code point: the one key bound twice.
+    assert text.endswith(f"WHERE {DELETED} AND {exact('[JOBMAST].[JOBNO]')}")
     # Prepared once per resource: the key arrives as a parameter value, never in the SQL.
-    assert params == [None]
+    assert params == [None, None]
     assert list(recording.prepared_values[-1].values()) == [f"{MARKER}1".ljust(10)]  # CHAR(10)
 
 
@@ -537,7 +557,7 @@ def test_schema_reserved_words_and_spaces_are_quoted(table: str, rendered: str) 
         f"SELECT TOP 5 {rendered}.[ORDER], {rendered}.[CUST NO], {rendered}.[SELECT] FROM {rendered} "
         # The mapping's own condition goes through as written, colon and all; nothing in it is a parameter.
         "WHERE ([CLOSED FLAG] <> 'Y' AND NOTE <> ':X') "
-        f"ORDER BY {rendered}.[CUST NO] ASC, {rendered}.[ORDER] ASC"
+        f"ORDER BY {rendered}.[CUST NO] ASC, {key_order(f'{rendered}.[ORDER]')}"
     )
     assert params == []
 
