@@ -140,9 +140,8 @@ def fill(engine: sa.Engine, codes: list[str] = CODE_ROWS, accounts: dict[str, st
         for table in (ACCOUNTS, ORDERS, CODES):
             conn.execute(table.delete())
         # CHAR(8): stored padded, as a legacy system keeps it.
-        conn.execute(
-            ACCOUNTS.insert(), [{"CUSTNO": k.ljust(8), "OWNER": o.ljust(4), "NOTE": f"n {k}"} for k, o in accounts.items()]
-        )
+        padded = [{"CUSTNO": k.ljust(8), "OWNER": o.ljust(4), "NOTE": f"n {k}"} for k, o in accounts.items()]
+        conn.execute(ACCOUNTS.insert(), padded)
         conn.execute(ORDERS.insert(), [{"ID": i, "CUSTNO": k.ljust(8)} for i, k in ORDER_ROWS.items()])
         if codes:
             conn.execute(CODES.insert(), [{"CODE": c, "NOTE": f"n {c!r}"} for c in codes])
