@@ -75,8 +75,11 @@ class Readiness:
         except GatewayTimeout:
             raise ServiceUnavailable("the database did not answer the readiness probe in time") from None
 
-    def guard(self, _connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-        """Litestar guard: data routes answer 503 until the start-up check has passed."""
+    async def guard(self, _connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        """Litestar guard: data routes answer 503 until the start-up check has passed.
+
+        A coroutine so that Litestar awaits it on the loop (a plain function would be a thread hop per request).
+        """
         if not self.checked and not handler.opt.get("ungated"):
             raise self._waiting()
 

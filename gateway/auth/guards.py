@@ -3,8 +3,11 @@
 Litestar guards (``read_guard``, ``write_guard``, ``action_guard``, ``scope_guard``)
 run these checks on every route before its handler runs and before its body is
 read; the ``Access`` a guard grants is kept on the request for the handler
-(``access_of``). A route without a guard has no ``Access``, so it cannot serve
-data by accident (``tests/api/test_auth_routes.py`` walks every route).
+(``access_of``). They are coroutines on purpose: Litestar runs a plain-function guard
+in a thread pool (a thread hop per guard per request, about a tenth of a keyed read's
+CPU), and these checks only read the token and the mapping, so they belong on the
+loop. A route without a guard has no ``Access``, so it cannot serve data by accident
+(``tests/api/test_auth_routes.py`` walks every route).
 
 Row filters bind the token's claim values as SQL parameters on every read, so a
 portal token sees its own customer's rows only. Another customer's row answers
@@ -96,7 +99,7 @@ def access_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Access:
 def read_guard(resource: Resource) -> Guard:
     """Reading ``resource``: its read scope (or anonymous access), fields and row filters."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         _grant(connection, authorize_read(resource, principal_of(connection)))
 
     return guard
@@ -105,7 +108,7 @@ def read_guard(resource: Resource) -> Guard:
 def write_guard(resource: Resource) -> Guard:
     """Writing ``resource`` (POST, PATCH, DELETE): a token with its write scope."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         _grant(connection, authorize_write(resource, principal_of(connection), resource.spec.scopes.write))
 
     return guard
@@ -117,7 +120,7 @@ def action_guard(resource: Resource) -> Guard:
     An unknown action needs a token only; its handler answers 404 with the actions there are.
     """
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = principal_of(connection)
         action = resource.spec.actions.get(connection.path_params.get("name", ""))
         scope = None if action is None else action.scope or resource.spec.scopes.write
@@ -129,7 +132,7 @@ def action_guard(resource: Resource) -> Guard:
 def scope_guard(scope: str, purpose: str) -> Guard:
     """A route outside the mapping (``/admin/...``): a token holding ``scope``."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = principal_of(connection)
         if principal.anonymous:
             raise Unauthorized("a bearer token is required")
@@ -142,7 +145,7 @@ def scope_guard(scope: str, purpose: str) -> Guard:
 def token_guard(required: bool) -> Guard:
     """A route whose handler decides per resource (``/mcp``): a verified token, when the gateway takes tokens."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         if required and principal_of(connection).anonymous:
             raise Unauthorized("a bearer token is required")
 

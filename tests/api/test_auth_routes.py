@@ -63,6 +63,13 @@ def test_every_route_is_public_or_guarded(client: TestClient[Any]) -> None:
             assert handler.resolve_guards(), f"{method} {path} has no guard: it would serve without a check"
 
 
+def test_every_guard_runs_on_the_event_loop(client: TestClient[Any]) -> None:
+    # Litestar runs a plain-function guard in a thread pool: a thread hop per guard per request.
+    for method, path, handler in routes(client.app):
+        for guard in handler.resolve_guards():
+            assert asyncio.iscoroutinefunction(guard), f"{method} {path}: guard {guard!r} would run in a thread"
+
+
 def test_every_guarded_route_refuses_a_caller_without_a_token(client: TestClient[Any], demo_mapping: Mapping) -> None:
     anonymous = anonymous_reads(demo_mapping)
     assert anonymous, "the demo declares an anonymous resource (items)"
