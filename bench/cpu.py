@@ -1,0 +1,174 @@
+"""``python -m bench.cpu``: the CPU one request costs, measured in-process, without sockets or wrk.
+
+Builds Bridgehead's app as ``bridgehead serve`` does (the bench mapping, the request log at
+the chosen level into a file), runs its ASGI lifespan on uvloop and sends it requests
+straight through ASGI: ``--concurrency`` tasks, each looping over the scenario's paths,
+for ``--requests`` requests. The figure is ``time.process_time()`` (every thread of this
+process, user + system) divided by the requests answered: what a request costs the
+gateway, HTTP parsing and the socket write excepted, and far steadier than req/s on a
+busy machine because other processes' work is not counted. ``--rounds`` repeats it,
+alternating the request log on and off (``--compare-log``), so their ratio is read within
+one run.
+
+    python -m bench.cpu --scenario get --requests 5000 --rounds 3 --compare-log
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any
+
+from bench import data
+from bench.scenarios import SCENARIOS
+
+__all__ = ("main",)
+
+
+class _Client:
+    """Drives an ASGI app directly: one GET, the response's status and body length."""
+
+    def __init__(self, app: Any, headers: dict[str, str]) -> None:
+        self.app = app
+        self.headers = [(b"host", b"127.0.0.1:8000")] + [
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()
+        ]
+
+    async def get(self, target: str) -> int:
+        path, _, query = target.partition("?")
+        scope = {
+            "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+            "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
+            "query_string": query.encode(), "headers": list(self.headers),
+            "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8000),
+        }  # fmt: skip
+        status = 0
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+
+        await self.app(scope, receive, send)
+        return status
+
+
+async def _lifespan(app: Any) -> tuple[asyncio.Queue[dict[str, Any]], asyncio.Task[None]]:
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    task = asyncio.get_running_loop().create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, inbox.get, outbox.put)
+    )
+    await inbox.put({"type": "lifespan.startup"})
+    started = await outbox.get()
+    if started["type"] != "lifespan.startup.complete":
+        raise SystemExit(f"bench.cpu: the app did not start: {started}")
+    return inbox, task
+
+
+async def _measure(
+    app: Any, paths: list[str], headers: dict[str, str], requests: int, concurrency: int
+) -> tuple[float, float]:
+    client = _Client(app, headers)
+    for path in paths[:20]:  # warm the caches (plans, tokens, connections) outside the measurement
+        status = await client.get(path)
+        if status != 200:
+            raise SystemExit(f"bench.cpu: {path} answered {status}")
+    left = requests
+    bad: list[int] = []
+
+    async def worker(offset: int) -> None:
+        nonlocal left
+        i = offset
+        while left > 0:
+            left -= 1
+            status = await client.get(paths[i % len(paths)])
+            if status != 200:
+                bad.append(status)
+            i += concurrency
+
+    began, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker(n) for n in range(concurrency)))
+    spent, wall = time.process_time() - began, time.perf_counter() - wall
+    if bad:
+        raise SystemExit(f"bench.cpu: {len(bad)} answers were not 200 (first: {bad[0]})")
+    return spent * 1000 / requests, requests / wall
+
+
+def _app(level: str, log_path: str) -> Any:
+    from gateway.app import create_app
+    from gateway.logging import configure_logging
+    from legacy_adapters.mapping.load import load_mapping
+
+    configure_logging(level, log_format="json", stream=open(log_path, "ab"))
+    return create_app(load_mapping(str(data.bench_mapping())))
+
+
+async def _run(args: argparse.Namespace) -> int:
+    db = data.ensure_database(1_000_000)
+    samples = data.load_samples(db)
+    from bench.__main__ import default_backend
+
+    backend = default_backend() if args.backend == "auto" else args.backend
+    os.environ.update(
+        {"BRIDGEHEAD_DB_URL": f"{backend}:///{db}", "BRIDGEHEAD_JWT_SECRET": data.JWT_SECRET,
+         "BENCH_CURSOR_SECRET": data.CURSOR_SECRET}
+    )  # fmt: skip
+    headers = {"Authorization": f"Bearer {data.mint()}"}
+    scenario = next(s for s in SCENARIOS if s.name == args.scenario)
+    paths = scenario.paths("bridgehead", samples, {})
+    if paths is None:
+        raise SystemExit(f"bench.cpu: scenario {args.scenario} has no Bridgehead paths here")
+    levels = ["info", "warning"] if args.compare_log else [args.log_level]
+    log_path = os.path.join(tempfile.mkdtemp(prefix="bench-cpu-"), "requests.log")
+    results: dict[str, list[float]] = {level: [] for level in levels}
+    for round_no in range(args.rounds):
+        for level in levels if round_no % 2 == 0 else levels[::-1]:
+            app = _app(level, log_path)
+            inbox, task = await _lifespan(app)
+            try:
+                ms, rps = await _measure(app, paths, headers, args.requests, args.concurrency)
+            finally:
+                await inbox.put({"type": "lifespan.shutdown"})
+                await task
+            results[level].append(ms)
+            print(
+                f"bench.cpu: round {round_no + 1} {args.scenario} log {level}: {ms:.3f} ms CPU per request"
+                f" ({rps:,.0f} req/s in-process)",
+                flush=True,
+            )
+    for level, values in results.items():
+        print(f"{args.scenario}, log {level}: median {statistics.median(values):.3f} ms CPU per request "
+              f"({' '.join(f'{v:.3f}' for v in values)})")  # fmt: skip
+    if args.compare_log:
+        on, off = (statistics.median(results[level]) for level in levels)
+        print(f"the request log costs {100 * (on - off) / off:+.1f} % CPU per request ({args.scenario})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.cpu", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--scenario", default="get")
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--backend", default="auto")
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--compare-log", action="store_true", help="alternate the request log on (info) and off")
+    args = parser.parse_args(argv)
+    import uvloop
+
+    return uvloop.run(_run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
