@@ -1,6 +1,6 @@
 """``python -m bench``: prepare, start every server, run interleaved rounds, export, write the table.
 
-python -m bench                         # the full run `make bench` does (< 15 min on 2 cores)
+python -m bench                         # the http phase of `make bench` (~10.5 min on a quiet 2-core machine)
 python -m bench --backend sqlite        # Python's sqlite3 instead of pyodbc + sqliteodbc
 python -m bench --rounds 1 --duration 2 --scenarios get,list_100 --no-export   # a quick look
 """
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         f"- server stacks: Bridgehead as `bridgehead serve` runs it, uvicorn on {stack['loop']} + {stack['http']}; "
         "the floor on uvicorn `--loop uvloop --http httptools`; sandman2 as it ships, a Flask app under gunicorn's "
         "sync workers (one request at a time per worker)",
-        f"- load: `wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s` on 127.0.0.1, {args.rounds} interleaved rounds after a {args.warmup:g} s warm-up; medians of the rounds",
+        f"- load: `wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s` on 127.0.0.1, {args.rounds} interleaved round{'s' if args.rounds != 1 else ''} after a {args.warmup:g} s warm-up; medians of the rounds",
         f"- this phase {(time.monotonic() - began) / 60:.1f} min (HTTP rounds and SQLite exports); the sync and backend phases before it are in the table of phases at the end",
         quiet,
     ]

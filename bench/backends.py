@@ -5,8 +5,10 @@ python -m bench.backends --backends postgresql --out bench/results/export-backen
 
 The cached 1M-job SQLite database (``bench/data.py``) is copied once into a database
 ``bench_jobs`` on the local PostgreSQL (psqlODBC, ``PostgreSQL Unicode``) and MariaDB
-(Connector/ODBC, ``MariaDB Unicode``) servers; a table ``BENCH_LOADED`` records which
-cached file it came from, so later runs reuse it. Then, per backend, Bridgehead and the floor are each
+(Connector/ODBC, ``MariaDB Unicode``) servers, by COPY and LOAD DATA LOCAL INFILE (about a
+minute each; ``--load-only`` stops there); a table ``BENCH_LOADED`` records which cached
+file it came from, so later runs reuse it while JOBMAST still holds that file's rows.
+Another ``--rows`` loads ``bench_jobs_<rows>`` instead. Then, per backend, Bridgehead and the floor are each
 started fresh (2 workers) and export every visible job with ``Accept: application/x-ndjson``;
 ``VmHWM`` of the server's processes is its peak RSS. Only JOBMAST is copied, so Bridgehead
 serves a copy of the bench mapping holding v1's ``jobs`` alone.
