@@ -1,0 +1,124 @@
+"""bench/targets.py: every issue-13 target gets a row, and a figure is only "met" or "not met" when it is this run's."""
+
+# ruff: noqa: RUF001, RUF003 - the target names use the × sign for ratios, as the report does
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+from bench.export import ExportResult
+from bench.load import Result
+from bench.report import Cell
+from bench.targets import Target, evaluate
+
+VISIBLE = 996_000
+TARGETS = 22
+"""6 get/list ratios, 2 log costs, 3 backends x 3 export figures, 2 snapshot, 2 bucket, 1 stock p99."""
+
+
+def _cell(rps: float, p99: float, errors: int = 0) -> Cell:
+    cell = Cell()
+    cell.results += [Result(rps, p99 / 2, p99, int(rps * 4), errors) for _ in range(3)]
+    return cell
+
+
+def _by_name(targets: list[Target]) -> dict[str, Target]:
+    return {t.name: t for t in targets}
+
+
+def _write(results: Path, name: str, figures: object, mtime: float | None = None) -> None:
+    path = results / f"{name}.json"
+    path.write_text(json.dumps(figures))
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+
+
+def test_every_target_has_a_row_and_a_reason_when_nothing_ran(tmp_path: Path) -> None:
+    targets = evaluate({}, {}, left_out={"export": "--no-export"}, visible_rows=VISIBLE, results=tmp_path, started=None)
+
+    assert len(targets) == TARGETS
+    assert all(t.ok is None and t.status == "not measured" for t in targets)
+    rows = _by_name(targets)
+    assert rows["export on SQLite (sqliteodbc): first byte < 0.5 s"].value == "not run: --no-export"
+    assert "bench.backends" in rows["export on MariaDB (Connector/ODBC): peak RSS < 100 MB"].value
+    assert "bench.sync_latency" in rows["stock p99 < 60 s during a full items run"].value
+
+
+def test_ratios_are_judged_and_errors_make_a_figure_unmeasured(tmp_path: Path) -> None:
+    cells = {
+        ("get", "bridgehead"): _cell(1000, 50),
+        ("get", "floor"): _cell(900, 45),
+        ("get", "sandman2"): _cell(300, 200),
+        ("list_100", "bridgehead"): _cell(100, 300, errors=4),
+        ("list_100", "floor"): _cell(90, 280),
+    }
+    rows = _by_name(evaluate(cells, {}, left_out={"sandman2": "left out by --servers"}, visible_rows=VISIBLE,
+                             results=tmp_path))  # fmt: skip
+
+    speed = rows["get by key: req/s ≥ 1.0× the floor"]
+    assert (speed.value, speed.ok) == ("1.11×", True)
+    assert rows["get by key: p99 ≤ 1.25× the floor's"].ok is True
+    assert rows["get by key: req/s ≥ 3× sandman2"].ok is True  # 3.33×
+    assert rows["list of 100: req/s ≥ 1.0× the floor"].ok is None
+    assert "12 errors" in rows["list of 100: req/s ≥ 1.0× the floor"].value  # 4 in each of 3 rounds
+    assert rows["list of 100: req/s ≥ 3× sandman2"].value == "not run: left out by --servers"
+
+
+def test_a_cut_off_export_is_not_a_measurement(tmp_path: Path) -> None:
+    exports = {
+        "bridgehead": ExportResult(400_000, 180.0, 0.1, 90.0, 80.0, 60.0, "200 (curl exit 28: timeout)"),
+        "floor": ExportResult(VISIBLE, 30.0, 0.0, 221.0, 90.0, 80.0, "200"),
+    }
+    rows = _by_name(evaluate({}, exports, left_out={}, visible_rows=VISIBLE, results=tmp_path))
+
+    first_byte = rows["export on SQLite (sqliteodbc): first byte < 0.5 s"]
+    assert first_byte.ok is None
+    assert "after 400,000 of 996,000 rows" in first_byte.value
+
+
+def test_backend_exports_and_sync_figures_of_this_run_are_judged(tmp_path: Path) -> None:
+    export = {"rows": VISIBLE, "seconds": 40.0, "first_byte_s": 0.2, "peak_rss_mb": 95.0, "status": "200"}
+    _write(tmp_path, "export-backends", [
+        {"backend": "mariadb", "server": "Bridgehead", **export, "note": ""},
+        {"backend": "mariadb", "server": "floor (one hop to a pool-sized executor)", **export, "seconds": 50.0,
+         "note": ""},
+        {"backend": "postgresql", "server": "-", "note": "not measured: OperationalError: connection refused"},
+    ])  # fmt: skip
+    _write(tmp_path, "sync-snapshot", {
+        "snapshot": [{"pass": "stream", "seconds": 10.0, "rss_mb": 60.0},
+                     {"pass": "first", "seconds": 40.0, "rss_mb": 80.0},
+                     {"pass": "unchanged", "seconds": 20.0, "rss_mb": 160.0}],
+        "throughput": {"share": 0.98, "throttled": 0, "records": 2000},
+    })  # fmt: skip
+    _write(tmp_path, "sync-latency", {"p50": 20.0, "p99": math.inf, "changes": 40, "lost": 1, "items_finished": True})
+    rows = _by_name(evaluate({}, {}, left_out={}, visible_rows=VISIBLE, results=tmp_path, started=time.time() - 60))
+
+    assert rows["export on MariaDB (Connector/ODBC): rows/s ≥ 1.0× the floor"].ok is True  # 1.25×
+    assert rows["export on MariaDB (Connector/ODBC): peak RSS < 100 MB"].ok is True
+    assert rows["export on PostgreSQL (psqlODBC): first byte < 0.5 s"].value.endswith("connection refused")
+    diff = rows["snapshot diff of 1M rows < 30 s (slowest pass)"]
+    assert (diff.value, diff.ok) == ("40.0 s (first)", False)
+    assert rows["snapshot diff of 1M rows in < 150 MB (largest pass)"].ok is False
+    assert rows["sync uses ≥ 90 % of the fake shop's cost bucket"].ok is True
+    stock = rows["stock p99 < 60 s during a full items run"]
+    assert stock.ok is False
+    assert stock.value.startswith("never arrived")
+
+
+def test_files_from_an_earlier_run_or_a_failed_phase_are_not_this_runs(tmp_path: Path) -> None:
+    started = time.time()
+    _write(tmp_path, "sync-latency", {"p50": 20.0, "p99": 30.0, "changes": 40, "lost": 0}, mtime=started - 3600)
+    _write(tmp_path, "sync-snapshot", {"throughput": {"share": 0.98, "throttled": 0, "records": 2000}})
+    (tmp_path / "sync-snapshot.failed").write_text("3\n")
+    rows = _by_name(evaluate({}, {}, left_out={}, visible_rows=VISIBLE, results=tmp_path, started=started - 1))
+
+    stock = rows["stock p99 < 60 s during a full items run"]
+    assert stock.ok is None
+    assert "did not run in this `make bench`" in stock.value
+    bucket = rows["sync uses ≥ 90 % of the fake shop's cost bucket"]
+    assert bucket.ok is None
+    assert "failed in this run (exit 3" in bucket.value
