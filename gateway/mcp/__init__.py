@@ -1,7 +1,11 @@
-"""The MCP server for AI agents: tools generated from the mapping, answered by the REST routes."""
+"""The MCP server for AI agents: tools generated from the mapping, answered by the REST routes.
+
+``endpoint`` (``/mcp`` in the app) loads the SDK only when it is first called; ``server`` and
+``stdio`` import it.
+"""
 
 from __future__ import annotations
 
-from gateway.mcp.server import McpEndpoint, build_server, stdio_identity
+from gateway.mcp.endpoint import McpEndpoint
 
-__all__ = ("McpEndpoint", "build_server", "stdio_identity")
+__all__ = ("McpEndpoint",)

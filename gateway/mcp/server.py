@@ -11,18 +11,15 @@ each call is answered by the REST route it stands for (``dispatch.py``).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 import msgspec
 import structlog
-from litestar import asgi
 from mcp.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-from gateway.auth.guards import token_guard
 from gateway.auth.middleware import authenticate
 from gateway.auth.principal import Principal
 from gateway.exceptions import GatewayError, ServiceUnavailable
@@ -33,14 +30,12 @@ from gateway.request_id import request_id
 
 if TYPE_CHECKING:
     from litestar import Litestar
-    from litestar.handlers import ASGIRouteHandler
-    from litestar.types import Receive, Scope, Send
     from mcp.server import ServerRequestContext
 
     from gateway.context import GatewayContext
     from gateway.mcp.tools import ToolSpec
 
-__all__ = ("McpEndpoint", "build_server", "stdio_identity")
+__all__ = ("build_server", "session_manager", "stdio_identity")
 
 log = structlog.get_logger("bridgehead.mcp")
 
@@ -176,34 +171,6 @@ def stdio_identity(ctx: GatewayContext, token: str | None) -> Identify:
     return identify
 
 
-class McpEndpoint:
-    """``/mcp`` in the Litestar app: the SDK's Streamable HTTP transport behind the app's own auth."""
-
-    def __init__(self, ctx: GatewayContext) -> None:
-        self.ctx = ctx
-        self.app: Litestar | None = None
-        self.server = build_server(ctx, lambda: self.app, _http_identity)
-        self._manager: StreamableHTTPSessionManager | None = None
-
-    @asynccontextmanager
-    async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
-        """Run the SDK's session manager while the app runs (a fresh one per start)."""
-        manager = StreamableHTTPSessionManager(self.server, json_response=True, stateless=True)
-        self.app = app
-        async with manager.run():
-            self._manager = manager
-            try:
-                yield
-            finally:
-                self._manager = None
-
-    def handlers(self) -> list[ASGIRouteHandler]:
-        required = self.ctx.mapping.auth is not None
-
-        async def mcp(scope: Scope, receive: Receive, send: Send) -> None:
-            manager = self._manager
-            if manager is None:
-                raise ServiceUnavailable("the MCP server is not running", headers={"Retry-After": "1"})
-            await manager.handle_request(scope, receive, send)  # type: ignore[arg-type]
-
-        return [asgi("/mcp", name="mcp", guards=[token_guard(required)], copy_scope=False)(mcp)]
+def session_manager(ctx: GatewayContext, app: Callable[[], Litestar | None]) -> StreamableHTTPSessionManager:
+    """The SDK's Streamable HTTP transport for ``/mcp`` (stateless, JSON answers), callers from the app's auth."""
+    return StreamableHTTPSessionManager(build_server(ctx, app, _http_identity), json_response=True, stateless=True)
