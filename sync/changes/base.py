@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from legacy_adapters.reader import Reader
 
 __all__ = (
-    "Change", "ChangeDetector", "LocalPass", "PassLease", "encode_key", "fingerprint", "key_encoder", "read_current",
+    "Change", "ChangeDetector", "LocalPass", "PassLease", "encode_key", "fingerprint", "fingerprints", "key_encoder",
+    "read_current",
 )  # fmt: skip
 
 _KEYS_PER_READ = 500
@@ -58,6 +59,31 @@ def fingerprint(row: dict[str, Any]) -> str:
     """A 128-bit digest of the row in API form (field order does not matter)."""
     data = msgspec.json.encode(sorted(row.items()))
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def fingerprints(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """``fingerprint`` of each row, the same digests, with the field names sorted once per batch.
+
+    The rows of a batch come from one decoder, so they share their field names: the pairs are
+    picked in the sorted order found for the first row (no per-row sort, which cost a third of the
+    digest). A row with other names (a different count, or a name missing) takes ``fingerprint``.
+    """
+    if not rows:
+        return []
+    names = sorted(rows[0])
+    count, pick = len(names), operator.itemgetter(*names)
+    encode, blake2b = msgspec.json.encode, hashlib.blake2b
+
+    def digest(row: dict[str, Any]) -> str:
+        if len(row) != count:
+            return fingerprint(row)
+        try:
+            values = pick(row) if count > 1 else (pick(row),)
+        except KeyError:
+            return fingerprint(row)
+        return blake2b(encode(list(zip(names, values, strict=True))), digest_size=16).hexdigest()
+
+    return [digest(row) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)

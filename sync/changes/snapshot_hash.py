@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from legacy_adapters.reader import ReadQuery
-from sync.changes.base import Change, LocalPass, PassLease, fingerprint, key_encoder, read_current
+from sync.changes.base import Change, LocalPass, PassLease, fingerprint, fingerprints, key_encoder, read_current
 
 if TYPE_CHECKING:
     from legacy_adapters.query.resource import BoundField, Resource
@@ -61,7 +61,7 @@ class SnapshotHashDetector:
             query = ReadQuery(self.resource, self.fields)
             for batch in self.reader.stream_batches(query, batch_size=self.batch_size):
                 self.rows_seen += len(batch)
-                prints = [(key_of(row), fingerprint(row)) for row in batch]
+                prints = list(zip([key_of(row) for row in batch], fingerprints(batch), strict=True))
                 changed = seen.see(prints)
                 self.lease.renew()
                 if changed:

@@ -48,7 +48,7 @@ class SqlSnapshotPass:
                 self._sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_SEEN} (key TEXT PRIMARY KEY) WITHOUT ROWID")
                 self._sql(
                     f"CREATE TEMPORARY TABLE IF NOT EXISTS {_BATCH} "
-                    "(pos INTEGER PRIMARY KEY, key TEXT NOT NULL, fingerprint TEXT NOT NULL)"
+                    "(pos INTEGER PRIMARY KEY, key TEXT NOT NULL, fingerprint TEXT NOT NULL)"  # pos: the rowid
                 )
                 self._sql(f"DELETE FROM temp.{_SEEN}")
             self._live.commit()
@@ -90,11 +90,11 @@ class SqlSnapshotPass:
 
     def _see_sqlite(self, prints: Sequence[tuple[str, str]]) -> list[int]:
         self._sql(f"DELETE FROM temp.{_BATCH}")
-        self._sql(f"INSERT INTO temp.{_BATCH} (pos, key, fingerprint) VALUES (?, ?, ?)",
-                  [(n, k, p) for n, (k, p) in enumerate(prints)])  # fmt: skip
+        # Into an empty table, rows get rowids 1, 2, … in insert order (SQLite's documented rowid choice).
+        self._sql(f"INSERT INTO temp.{_BATCH} (key, fingerprint) VALUES (?, ?)", list(prints))
         self._sql(f"INSERT OR IGNORE INTO temp.{_SEEN} (key) SELECT key FROM temp.{_BATCH}")
         rows = self._sql(
-            f"SELECT b.pos FROM temp.{_BATCH} b LEFT JOIN main.{_PRINTS} f ON f.sync = ? AND f.key = b.key "
+            f"SELECT b.pos - 1 FROM temp.{_BATCH} b LEFT JOIN main.{_PRINTS} f ON f.sync = ? AND f.key = b.key "
             "WHERE f.fingerprint IS NULL OR f.fingerprint <> b.fingerprint ORDER BY b.pos",
             (self.sync,),
         )

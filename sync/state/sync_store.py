@@ -175,9 +175,21 @@ class SyncStore(RunLog, ApprovalLog, AlertLog, DestinationLog, OutcomeLog):
 
     def accept(self, sync: str, prints: dict[str, str]) -> None:
         """Store fingerprints of rows the mode chose not to send (insert_only updates), so they stay quiet."""
-        rows = [{"sync": sync, "key": k, "fingerprint": f} for k, f in prints.items()]
+        if not prints:
+            return
+        # A snapshot's first pass accepts whole batches: the driver's own bulk path, not a parameter dict per row.
+        table = FINGERPRINTS.name
+        on_conflict = "ON CONFLICT (sync, key) DO UPDATE SET fingerprint = excluded.fingerprint"
         with self.engine.begin() as conn:
-            upsert(conn, FINGERPRINTS, rows, ["sync", "key"])
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(
+                    f"INSERT INTO {table} (sync, key, fingerprint) SELECT %(sync)s, b.key, b.print "
+                    f"FROM unnest(%(keys)s::text[], %(prints)s::text[]) AS b (key, print) {on_conflict}",
+                    {"sync": sync, "keys": list(prints), "prints": list(prints.values())},
+                )
+            else:
+                conn.exec_driver_sql(f"INSERT INTO {table} (sync, key, fingerprint) VALUES (?, ?, ?) {on_conflict}",
+                                     [(sync, k, f) for k, f in prints.items()])  # fmt: skip
 
     # -- id map ------------------------------------------------------------------------------
 
