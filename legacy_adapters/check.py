@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,7 +23,8 @@ import sqlalchemy as sa
 
 from legacy_adapters.exceptions import DatabaseError, StatementTimeout
 from legacy_adapters.query.builder import build_select, selected_columns
-from legacy_adapters.query.resource import Resource, bind_version
+from legacy_adapters.query.exact import exact_value
+from legacy_adapters.query.resource import BoundField, Resource, bind_version
 from legacy_adapters.query.rows import RowDecoder
 
 if TYPE_CHECKING:
@@ -155,19 +156,34 @@ def _distinct_resources(mapping: Mapping) -> Iterator[tuple[str, Resource]]:
                 yield f"versions.{version}.resources.{name}", resource
 
 
-def _key_unique(database: Database, resource: Resource, path: str, *, timeouts: bool = False) -> list[Finding]:
-    key_columns = [c for f in resource.key for c in f.columns]
-    statement = (
-        sa.select(*key_columns, sa.func.count().label("n"))
-        .select_from(resource.table)
-        .group_by(*key_columns)
-        .having(sa.func.count() > 1)
-        .limit(5)
-    )
+def _repeated(database: Database, resource: Resource, fields: Sequence[BoundField], limit: int) -> list[Sequence[Any]]:
+    """Up to ``limit`` values of ``fields`` that several rows hold, compared as the API compares them.
+
+    The API tells ``'c0042'`` from ``'C0042'`` on every backend (``query/exact.py``); a case-insensitive
+    collation's ``GROUP BY`` does not. It is asked first (an index on the key serves it); only when it
+    finds repeats are they counted again code point by code point.
+    """
+    columns = [c for f in fields for c in f.columns]
+    plain = sa.select(*columns, sa.func.count()).select_from(resource.table).group_by(*columns)
     if resource.where is not None:
-        statement = statement.where(resource.where)
+        plain = plain.where(resource.where)
+    repeated = database.fetch_all(plain.having(sa.func.count() > 1).limit(limit))
+    text = [f.spec.type == "string" and f.codec.code_map is None for f in fields for _ in f.columns]
+    if not repeated or not any(text) or database.dialect.name not in ("mysql", "mariadb", "mssql"):
+        return repeated
+    padded = [f.padded for f in fields for _ in f.columns]
+    grouped = [exact_value(c, padded=p) if is_text else c for c, is_text, p in zip(columns, text, padded, strict=True)]
+    # MIN: SQL Server wants a selected column grouped or aggregated (each group holds one value anyway).
+    exact = sa.select(*(sa.func.min(c) for c in columns), sa.func.count()).select_from(resource.table)
+    exact = exact.group_by(*grouped)
+    if resource.where is not None:
+        exact = exact.where(resource.where)
+    return database.fetch_all(exact.having(sa.func.count() > 1).limit(limit))
+
+
+def _key_unique(database: Database, resource: Resource, path: str, *, timeouts: bool = False) -> list[Finding]:
     try:
-        duplicates = database.fetch_all(statement)
+        duplicates = _repeated(database, resource, resource.key, 5)
     except StatementTimeout:
         if timeouts:
             raise
@@ -198,20 +214,14 @@ def _to_one_relations(database: Database, resource: Resource, path: str) -> list
         theirs = [target.fields[field] for field in relation.on.values()]
         if {f.name for f in theirs} == {f.name for f in target.key}:
             continue  # the target's own key: its key check covers it
-        columns = [c for f in theirs for c in f.columns]
-        statement = (
-            sa.select(*columns).select_from(target.table).group_by(*columns).having(sa.func.count() > 1).limit(1)
-        )
-        if target.where is not None:
-            statement = statement.where(target.where)
         try:
-            repeated = database.fetch_all(statement)
+            repeated = _repeated(database, target, theirs, 1)
         except DatabaseError as exc:
             findings.append(Finding("warning", f"{path}.relations.{name}", f"could not check the relation: {exc}"))
             continue
         if repeated:
             on = ", ".join(f.name for f in theirs)
-            example = tuple(str(v).rstrip() for v in repeated[0])
+            example = tuple(str(v).rstrip() for v in repeated[0][:-1])
             findings.append(
                 Finding(
                     "error",

@@ -8,8 +8,9 @@ written the way each engine truncates (PostgreSQL rounds a cast NUMERIC, MariaDB
 gives a decimal).
 
 Every comparison of a key, a claim or a filter value with a text column goes through
-``exact_in`` / ``exact_ne`` (equality), ``exact_after`` (a keyset cursor's ``>``/``<``) and
-``exact_order`` (the ORDER BY term a cursor follows). ``padded`` says whether trailing
+``exact_in`` / ``exact_ne`` (equality; ``stored_equals`` for a field's stored value), ``exact_after`` (a
+keyset cursor's ``>``/``<``), ``exact_order`` (the ORDER BY term a cursor follows) and
+``exact_value`` (a ``GROUP BY`` that counts case variants apart). ``padded`` says whether trailing
 spaces count: a ``trim``/``strip`` field serves ``'C0042   '`` as ``"C0042"``, so there they
 do not (PAD SPACE, as CHAR needs); a plain text field serves ``'C0042 '`` as is, so there
 ``'C0042'`` must not match it (``utf8mb4_nopad_bin``; SQL Server, whose ``=`` always ignores
@@ -28,7 +29,7 @@ from legacy_adapters.query.like import MSSQL_COLLATION, MSSQL_COLLATION_BEFORE_2
 if TYPE_CHECKING:
     from legacy_adapters.query.resource import BoundField
 
-__all__ = ("CaseExact", "IntDiv", "exact_after", "exact_in", "exact_ne", "exact_order", "stored_equals")
+__all__ = ("CaseExact", "IntDiv", "exact_after", "exact_in", "exact_ne", "exact_order", "exact_value", "stored_equals")
 
 
 class CaseExact(sa.sql.expression.ColumnElement[Any]):
@@ -103,7 +104,6 @@ class _ExactCompare(sa.sql.expression.ColumnElement[bool]):
         ("padded", sa.sql.visitors.InternalTraversal.dp_boolean),
     ]
 
-
     @property
     def _from_objects(self) -> list[Any]:  # the tables it reads: an EXISTS around it must name them
         return [*self.column._from_objects, *self.values._from_objects]
@@ -141,7 +141,6 @@ class _PerCollation(sa.sql.expression.ColumnElement[bool]):
         ("plain", sa.sql.visitors.InternalTraversal.dp_clauseelement),
         ("insensitive", sa.sql.visitors.InternalTraversal.dp_clauseelement),
     ]
-
 
     @property
     def _from_objects(self) -> list[Any]:
@@ -218,7 +217,6 @@ class _ExactOrder(sa.sql.expression.ColumnElement[Any]):
         ("padded", sa.sql.visitors.InternalTraversal.dp_boolean),
     ]
 
-
     @property
     def _from_objects(self) -> list[Any]:
         return list(self.column._from_objects)
@@ -231,6 +229,37 @@ def _exact_order(element: _ExactOrder, compiler: Any, **kw: Any) -> str:
     if compiler.dialect.name not in _INSENSITIVE:
         return f"{column} {direction}"
     return f"{column} {direction}, {_exact_operand(compiler, column, element.padded)} {direction}"
+
+
+class _ExactValue(sa.sql.expression.ColumnElement[Any]):
+    """``column`` as a value that groups code point by code point (``GROUP BY``), on every engine."""
+
+    inherit_cache = True
+
+    def __init__(self, column: sa.ColumnElement[Any], padded: bool) -> None:
+        self.column = column
+        self.padded = padded
+        self.type = column.type
+
+    _traverse_internals = [
+        ("column", sa.sql.visitors.InternalTraversal.dp_clauseelement),
+        ("padded", sa.sql.visitors.InternalTraversal.dp_boolean),
+    ]
+
+    @property
+    def _from_objects(self) -> list[Any]:
+        return list(self.column._from_objects)
+
+
+@compiles(_ExactValue)
+def _exact_value_sql(element: _ExactValue, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    return _exact_operand(compiler, column, element.padded) if compiler.dialect.name in _INSENSITIVE else column
+
+
+def exact_value(column: sa.ColumnElement[Any], *, padded: bool = True) -> sa.ColumnElement[Any]:
+    """``column`` grouped code point by code point: ``GROUP BY`` it counts ``'c0042'`` and ``'C0042'`` apart."""
+    return _ExactValue(column, padded)
 
 
 def exact_order(column: sa.ColumnElement[Any], *, descending: bool, padded: bool = True) -> sa.ColumnElement[Any]:

@@ -28,6 +28,8 @@ from litestar.testing import TestClient
 from scratch_db import scratch_url
 
 from gateway import create_app
+from legacy_adapters.check import verify_keys
+from legacy_adapters.database import Database
 from legacy_adapters.mapping import parse_mapping
 from sync.state import StateDatabase
 from tests.conftest import JWT_SECRET, TokenFactory
@@ -329,3 +331,21 @@ def test_any_key_finds_exactly_its_row_and_pages_visit_each_once(
             assert got.status_code == 404, (repr(key), got.text)
     assert sorted(r["code"] for r in all_pages(client, "/v1/codes?limit=2", reader)) == sorted(codes)
     assert sorted(r["customer_id"] for r in all_pages(client, "/v1/accounts?limit=2", reader)) == sorted(accounts)
+
+
+# -- the start-up proof ------------------------------------------------------------------------------
+
+
+def test_key_check_counts_case_variants_as_keys_of_their_own(engine: sa.Engine, rows: sa.Engine) -> None:
+    """``serve`` proves keys unique: MariaDB's GROUP BY alone would call C0042 and c0042 one key."""
+    url = engine.url.render_as_string(hide_password=False)
+    mapping = parse_mapping(MAPPING % {"db": url, "secret": JWT_SECRET})
+    database = Database(mapping.database)
+    try:
+        assert verify_keys(mapping, database, budget_s=60) == []
+        with engine.begin() as conn:
+            conn.execute(CODES.insert(), [{"CODE": "Ab", "NOTE": "again"}])
+        (finding,) = verify_keys(mapping, database, budget_s=60)
+        assert finding.path == "versions.v1.resources.codes.key" and "('Ab',)" in finding.message, finding
+    finally:
+        database.dispose()

@@ -22,12 +22,14 @@ from gateway.auth.guards import authorize_read
 from gateway.auth.principal import Principal
 from gateway.exceptions import BadRequest
 from gateway.params import parse_list_params
-from legacy_adapters.database import Database
+from legacy_adapters.database import Database, Prepared
 from legacy_adapters.mapping import parse_mapping
 from legacy_adapters.query.builder import build_select, order_for, selected_columns
+from legacy_adapters.query.exact import exact_value
 from legacy_adapters.query.keyset import Keyset
 from legacy_adapters.query.resource import Resource, bind_version
-from legacy_adapters.reader import Embed, Page, Reader, ReadQuery
+from legacy_adapters.reader import Embed, Page, Reader, ReadQuery, _KeyEquals
+from legacy_adapters.writer import StoredRow, _unchanged
 
 if TYPE_CHECKING:
     from legacy_adapters.mapping import Mapping
@@ -577,3 +579,78 @@ def test_mapping_where_with_a_colon_runs(tmp_path: Any) -> None:
     engine.dispose()
 
     assert [tuple(r) for r in rows] == [("B", "C1", 2)]
+
+
+# -- text keys: code point by code point, trailing spaces as the mapping serves them ------------------
+
+CODES = """\
+database:
+  url: sqlite:///unused.db
+versions:
+  v1:
+    resources:
+      codes:
+        table: CODES
+        key: code
+        anonymous: true
+        writable: true
+        fields:
+          code: {column: CODE, type: string}
+          label: {column: LABEL, type: string, transform: trim, length: 8}
+"""
+BIN2 = "COLLATE Latin1_General_100_BIN2_UTF8"
+
+
+@pytest.fixture
+def codes() -> Resource:
+    return bind_version(parse_mapping(CODES, environ={}), "v1")["codes"]
+
+
+def test_prepared_get_by_key_binds_the_key_twice(recording: Recording, resources: dict[str, Resource]) -> None:
+    """The narrowed comparison names the key's placeholder twice: the prepared plan must bind it twice."""
+    jobs = resources["jobs"]
+    Reader(recording).get(jobs, ("J000001",), tuple(jobs.fields.values()))  # type: ignore[arg-type]
+    prepared = Prepared(recording.statements[0], sql_server())
+
+    assert prepared.sql.endswith(f"WHERE {DELETED} AND {exact('[JOBMAST].[JOBNO]')}")
+    assert prepared.parameters({"key_0_0": "J000001   "}) == (2, "J000001   ", "J000001   ")  # TOP 2, key, key
+
+
+def test_a_plain_text_key_counts_trailing_spaces_on_sql_server(codes: Resource) -> None:
+    """Its value is served as stored, so 'ab' must not find 'ab ' (SQL Server's = ignores trailing spaces)."""
+    text, params = tsql(sa.select(codes.table).where(_KeyEquals(codes.fields["code"], "ab").clause()))
+
+    assert text.endswith(f"WHERE ([CODES].[CODE] = ? AND ([CODES].[CODE] + N'.') {BIN2} = (? + N'.'))")
+    assert params == ["ab", "ab"]
+
+
+def test_a_plain_text_key_orders_and_pages_with_its_spaces(codes: Resource) -> None:
+    order = order_for(codes, ())
+    statement = build_select(codes, selected_columns((), order), [Keyset(order, ("ab",))], order, 3)
+    text, params = tsql(statement)
+
+    assert text.endswith(
+        f"WHERE ([CODES].[CODE] > ? OR [CODES].[CODE] = ? AND ([CODES].[CODE] + N'.') {BIN2} > (? + N'.')) "
+        f"ORDER BY [CODES].[CODE] ASC, ([CODES].[CODE] + N'.') {BIN2} ASC"
+    )
+    assert params == ["ab", "ab", "ab"]
+
+
+def test_compare_and_set_names_every_text_column_exactly(codes: Resource) -> None:
+    """A PATCH or DELETE must not change a row whose values differ only by case from those it read."""
+    table = sa.table("CODES", sa.column("CODE"), sa.column("LABEL"))
+    before = StoredRow({"CODE": "ab", "LABEL": "Red     "}, {}, "etag")
+    text, params = tsql(sa.select(sa.literal(1)).where(*_unchanged(sql_server(), table, before, codes)))
+
+    assert text.endswith(
+        f"WHERE ([CODES].[CODE] = ? AND ([CODES].[CODE] + N'.') {BIN2} = (? + N'.')) "
+        f"AND ([CODES].[LABEL] = ? AND [CODES].[LABEL] {BIN2} = ?)"
+    )
+    assert params == [1, "ab", "ab", "Red     ", "Red     "]
+
+
+def test_the_key_check_groups_text_code_point_by_code_point(codes: Resource) -> None:
+    column = codes.table.c.CODE
+    text, _ = tsql(sa.select(sa.func.min(column)).group_by(exact_value(column, padded=False)))
+
+    assert text == f"SELECT min([CODES].[CODE]) AS min_1 FROM [CODES] GROUP BY ([CODES].[CODE] + N'.') {BIN2}"
