@@ -23,6 +23,7 @@ from gateway.logging import LOG_COPY_ENV, configure_logging
 from legacy_adapters.demo import DEMO_MAPPING_PATH, create_demo_database
 from legacy_adapters.mapping import Mapping, load_mapping
 from sync.state.sync_store import SyncStore
+from tests.minted_secrets import MINTED_TOKENS
 
 settings.register_profile("ci", max_examples=200, deadline=None)
 settings.register_profile("dev", max_examples=60, deadline=None)
@@ -52,7 +53,6 @@ TokenFactory = Callable[..., str]
 SESSION_LOG = Path(
     os.environ.setdefault(LOG_COPY_ENV, str(Path(tempfile.mkdtemp(prefix="bridgehead-test-logs-")) / "session.log"))
 )
-MINTED_TOKENS: set[str] = set()
 _JWT_SHAPE = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}")
 
 
