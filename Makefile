@@ -20,13 +20,16 @@ demo: $(STAMP)
 # scripts/setup-browser installs Debian chromium for the browser tests.
 # scripts/setup-odbc installs the ODBC driver manager and drivers the database
 # suite needs (as root; elsewhere it says what is missing and those tests skip).
+# The suite runs on every core through pytest-xdist (PYTEST_WORKERS=0: in this one process, as
+# `pytest` alone does); PYTEST_ARGS passes more options through.
+PYTEST_WORKERS ?= auto
 test: $(STAMP)
 	@bash scripts/setup-odbc
 	@bash scripts/setup-browser
 	$(BIN)/ruff check gateway legacy_adapters sync tests bench
 	$(BIN)/mypy
 	$(BIN)/bridgehead openapi guard --base auto
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # The sync state-machine test with a long example budget (make test runs a short, fixed-seed one).
 soak: $(STAMP)

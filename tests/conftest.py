@@ -23,7 +23,16 @@ from gateway.logging import LOG_COPY_ENV, configure_logging
 from legacy_adapters.demo import DEMO_MAPPING_PATH, create_demo_database
 from legacy_adapters.mapping import Mapping, load_mapping
 from sync.state.sync_store import SyncStore
+from tests.guards.stats import STATS as GUARD_STATS
+from tests.guards.stats import WORKER_OUTPUT_KEY as GUARD_OUTPUT_KEY
 from tests.minted_secrets import MINTED_TOKENS
+
+# Under pytest-xdist (``make test`` runs ``-n auto``) every worker gets database names of its own on the
+# servers: the suffix of the checkout (BRIDGEHEAD_TEST_DB_SUFFIX) plus the worker's id, set here, before
+# tests/db reads it. (Idempotent: test modules import this file a second time as ``tests.conftest``.)
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _WORKER and not os.environ.get("BRIDGEHEAD_TEST_DB_SUFFIX", "").endswith(f"_{_WORKER}"):
+    os.environ["BRIDGEHEAD_TEST_DB_SUFFIX"] = f"{os.environ.get('BRIDGEHEAD_TEST_DB_SUFFIX', '')}_{_WORKER}"
 
 settings.register_profile("ci", max_examples=200, deadline=None)
 settings.register_profile("dev", max_examples=60, deadline=None)
@@ -97,9 +106,33 @@ def _real_logging() -> Iterator[None]:
     configure_logging("debug", log_format="json", stream=_QUIET)  # flushes this test's lines
 
 
+def _worker_output(config: pytest.Config) -> dict[str, Any] | None:
+    """What a pytest-xdist worker sends the controller at its end (``None``: not a worker)."""
+    return getattr(config, "workeroutput", None)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    workeroutput = _worker_output(session.config)
+    if workeroutput is not None:
+        # A worker: its last lines go to the session log now (not at exit, after the controller read it),
+        # and the tokens it minted go to the controller, which checks every worker's lines once all are done.
+        configure_logging("debug", log_format="json", stream=_QUIET)
+        workeroutput["minted_tokens"] = sorted(MINTED_TOKENS)
+        return
     _check_default_state_stores(session)
     _check_logs_for_secrets(session)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """On the xdist controller, as each worker ends: collect its minted tokens and its guard counters."""
+    output = getattr(node, "workeroutput", {})
+    MINTED_TOKENS.update(output.get("minted_tokens", ()))
+    GUARD_STATS.merge(output.get(GUARD_OUTPUT_KEY, {}))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    GUARD_STATS.write_summary(terminalreporter)
 
 
 def _check_logs_for_secrets(session: pytest.Session) -> None:
