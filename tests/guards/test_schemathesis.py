@@ -73,8 +73,18 @@ CHECKS = [
 ]
 
 
-def _config(*, coverage: bool) -> schemathesis.Config:
-    """A fixed, derandomized budget: the same cases on every run, a few minutes in all on two cores."""
+def _config(*, coverage: bool, repeated: list[str]) -> schemathesis.Config:
+    """A fixed, derandomized budget: the same cases on every run, a few minutes in all on two cores.
+
+    ``repeated``: labels of operations an earlier document already guards with the same contract
+    (see ``repeated_contracts``); they get ``REPEATED_BUDGET`` instead of the full one.
+    """
+    operations: list[dict[str, Any]] = []
+    if repeated:
+        operations.append({"include-name": repeated, **REPEATED_BUDGET})
+    # Writes are few and cheap, and reach real rows only through the hooks below: a larger budget.
+    writes = {"include-method": ["POST", "PATCH", "DELETE"], "generation": {"mode": "all", "max-examples": 40}}
+    operations.append(writes)
     return schemathesis.Config.from_dict(
         {
             "seed": 1998,
@@ -86,17 +96,67 @@ def _config(*, coverage: bool) -> schemathesis.Config:
                 "stateful": {"enabled": False},
             },
             "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large"],
-            # Writes are few and cheap, and reach real rows only through the hooks below: a larger budget.
-            "operations": [
-                {"include-method": ["POST", "PATCH", "DELETE"], "generation": {"mode": "all", "max-examples": 40}}
-            ],
+            "operations": operations,  # the first entry that names an option decides it
         }
     )
 
 
-# Boundary coverage (every parameter's edge and wrong-type values, most of the cases) runs once, as the
-# admin who may see everything; the portal token gets examples and fuzzing, which is what its row filter needs.
-CALLERS = {"admin": _config(coverage=True), "portal": _config(coverage=False)}
+REPEATED_BUDGET: dict[str, Any] = {
+    "phases": {"coverage": {"enabled": False}},
+    "generation": {"mode": "all", "max-examples": 12},
+}
+"""An operation an earlier document guards with the same contract (v2's /v2/stock is v1's /v1/stock,
+both documents list the admin API) is served by the same code: its boundary coverage, generated from
+the definition alone, would send the earlier document's requests again, and that phase was most of the
+guard's cases and collection time. It keeps its examples and fuzzing (12 cases per caller, the portal's
+budget, writes included), so every operation of every document is still sent and checked."""
+
+
+def _inline(node: Any, components: dict[str, Any], seen: tuple[str, ...] = ()) -> Any:
+    """``node`` with every local ``$ref`` replaced by what it points at (a cycle stays a ``$ref``)."""
+    if isinstance(node, list):
+        return [_inline(item, components, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/components/") and ref not in seen:
+        kind, _, name = ref.removeprefix("#/components/").partition("/")
+        return _inline(components[kind][name], components, (*seen, ref))
+    return {key: _inline(value, components, seen) for key, value in node.items()}
+
+
+def _contracts(document: dict[str, Any]) -> dict[str, str]:
+    """Label (``GET /v2/stock``) -> the operation's contract with the version taken out of its path and text.
+
+    The contract is everything schemathesis generates from and checks against: parameters, bodies,
+    responses, headers and schemas, with references inlined. ``deprecated`` is left out (a flag on the
+    older version's operations that changes neither a request nor what an answer must be).
+    """
+    version = re.compile(r"/v\d+(?=/)")
+    result = {}
+    for path, operations in document["paths"].items():
+        shared = path if len(path.split("/")) < 2 else version.sub("/{version}", path, count=1)
+        for method, operation in operations.items():
+            if method not in {"get", "put", "post", "patch", "delete", "head", "options", "trace"}:
+                continue
+            body = {k: v for k, v in _inline(operation, document.get("components", {})).items() if k != "deprecated"}
+            text = json.dumps(body, sort_keys=True)
+            result[f"{method.upper()} {path}"] = f"{method} {shared} " + version.sub("/{version}", text)
+    return result
+
+
+def repeated_contracts(documents: list[Path]) -> dict[Path, list[str]]:
+    """Per document, the labels of its operations whose contract an earlier document (by name) already has."""
+    seen: set[str] = set()
+    result = {}
+    for path in documents:
+        contracts = _contracts(json.loads(path.read_text()))
+        result[path] = sorted(label for label, contract in contracts.items() if contract in seen)
+        seen.update(contracts.values())
+    return result
+
+
+REPEATED = repeated_contracts(DOCUMENTS)
 
 
 @dataclass(frozen=True)
@@ -295,8 +355,13 @@ def _guard(case: schemathesis.Case, base_url: str, who: str, headers: dict[str, 
         _check_ndjson(case, response)
 
 
+# Boundary coverage (every parameter's edge and wrong-type values, most of the cases) runs once, as the
+# admin who may see everything; the portal token gets examples and fuzzing, which is what its row filter needs.
+CALLERS = {"admin": True, "portal": False}
+
+
 def _test_for(path: Path, who: str) -> Callable[..., None]:
-    schema = _load(path, CALLERS[who])
+    schema = _load(path, _config(coverage=CALLERS[who], repeated=REPEATED[path]))
 
     @schema.parametrize()
     def test_operation(
