@@ -53,7 +53,9 @@ openapi: $(STAMP)
 # failed phase is reported as "not measured" and the next one still runs). About 30 minutes on a quiet
 # 2-core machine with the data cached (bench/README.md, "Time budget").
 # BENCH_ROUNDS=1 for a shorter look (the default, 3, shows the noise); BENCH_ARGS passes options to
-# python -m bench, e.g. BENCH_ARGS="--backend sqlite"; SYNC_LATENCY_ARGS="--items 200" for a quick one.
+# python -m bench, e.g. BENCH_ARGS="--backend sqlite"; SYNC_LATENCY_ARGS="--items 200" for a quick one;
+# SYNC_SNAPSHOT_ARGS and BACKENDS_ARGS reach the other two (a trial of the whole chain on small data:
+# bench/README.md, "Time budget").
 BENCH_ROUNDS ?= 3
 PHASE = $(BIN)/python -m bench.phase
 bench: export BENCH_STARTED := $(shell date +%s)
@@ -61,9 +63,9 @@ bench: $(STAMP)
 	@bash scripts/setup-odbc
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
 		|| { echo "bench: wrk is missing and cannot be installed here (apt-get install wrk as root)"; exit 1; }
-	$(PHASE) sync-snapshot -- $(BIN)/python -m bench.sync_snapshot --out bench/results/sync-snapshot.md
+	$(PHASE) sync-snapshot -- $(BIN)/python -m bench.sync_snapshot --out bench/results/sync-snapshot.md $(SYNC_SNAPSHOT_ARGS)
 	$(PHASE) sync-latency -- $(BIN)/python -m bench.sync_latency --out bench/results/sync-latency.md $(SYNC_LATENCY_ARGS)
-	$(PHASE) export-backends -- $(BIN)/python -m bench.backends --out bench/results/export-backends.md
+	$(PHASE) export-backends -- $(BIN)/python -m bench.backends --out bench/results/export-backends.md $(BACKENDS_ARGS)
 	$(PHASE) http --strict -- $(BIN)/python -m bench --rounds $(BENCH_ROUNDS) $(BENCH_ARGS)
 
 clean:

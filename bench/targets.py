@@ -133,11 +133,14 @@ def _export_rows(
     ]
 
 
-def _sync_rows(snapshot: Phase, latency: Phase) -> list[Target]:
+def _sync_rows(snapshot: Phase, latency: Phase, visible_rows: int) -> list[Target]:
     rows = []
     sync = snapshot.figures or {}
     diffs = [p for p in sync.get("snapshot") or [] if p.get("pass") != "stream"]
     why = snapshot.why or "its file has no snapshot passes (run with --only throughput?)"
+    small = next((p for p in diffs if visible_rows and p.get("rows", visible_rows) != visible_rows), None)
+    if small is not None:  # a trial on a smaller database (--rows) says nothing about 1M rows
+        why, diffs = f"the passes read {small['rows']:,} rows, not the {visible_rows:,} visible of 1M (--rows)", []
     if diffs:
         slowest = max(diffs, key=lambda p: p["seconds"])
         biggest = max(diffs, key=lambda p: p["rss_mb"])
@@ -184,7 +187,8 @@ def _sync_rows(snapshot: Phase, latency: Phase) -> list[Target]:
         p99 = r["p99"]
         shown = "never arrived" if math.isinf(p99) else f"{p99:.1f} s"
         extra = f", {r['lost']} of {r['changes']} never arrived" if r.get("lost") else ""
-        value = f"{shown} (p50 {r['p50']:.1f} s, {r['changes']} changes{extra}){latency.note}"
+        items = f"{r['items']:,} items, " if "items" in r else ""
+        value = f"{shown} (p50 {r['p50']:.1f} s, {items}{r['changes']} changes{extra}){latency.note}"
         if not r.get("items_finished", True):
             rows.append(Target(title, f"{value}; the items run did not finish within {r['timeout_s']:g} s", None))
         else:
@@ -263,7 +267,8 @@ def evaluate(
         note = next((r["note"] for r in found if r.get("note")), "")
         why = backends.why or note or f"no {backend} rows in bench/results/export-backends.json"
         rows += _export_rows(name, ours, floor, why, visible_rows, backends.note)
-    rows += _sync_rows(load_phase("sync-snapshot", results, started), load_phase("sync-latency", results, started))
+    snapshot, latency = load_phase("sync-snapshot", results, started), load_phase("sync-latency", results, started)
+    rows += _sync_rows(snapshot, latency, visible_rows)
     return rows
 
 

@@ -89,9 +89,9 @@ def test_backend_exports_and_sync_figures_of_this_run_are_judged(tmp_path: Path)
         {"backend": "postgresql", "server": "-", "note": "not measured: OperationalError: connection refused"},
     ])  # fmt: skip
     _write(tmp_path, "sync-snapshot", {
-        "snapshot": [{"pass": "stream", "seconds": 10.0, "rss_mb": 60.0},
-                     {"pass": "first", "seconds": 40.0, "rss_mb": 80.0},
-                     {"pass": "unchanged", "seconds": 20.0, "rss_mb": 160.0}],
+        "snapshot": [{"pass": "stream", "seconds": 10.0, "rss_mb": 60.0, "rows": VISIBLE},
+                     {"pass": "first", "seconds": 40.0, "rss_mb": 80.0, "rows": VISIBLE},
+                     {"pass": "unchanged", "seconds": 20.0, "rss_mb": 160.0, "rows": VISIBLE}],
         "throughput": {"share": 0.98, "throttled": 0, "records": 2000},
     })  # fmt: skip
     _write(tmp_path, "sync-latency", {"p50": 20.0, "p99": math.inf, "changes": 40, "lost": 1, "items_finished": True})
@@ -122,3 +122,12 @@ def test_files_from_an_earlier_run_or_a_failed_phase_are_not_this_runs(tmp_path:
     bucket = rows["sync uses ≥ 90 % of the fake shop's cost bucket"]
     assert bucket.ok is None
     assert "failed in this run (exit 3" in bucket.value
+
+
+def test_a_snapshot_trial_on_fewer_rows_does_not_judge_the_1m_target(tmp_path: Path) -> None:
+    _write(tmp_path, "sync-snapshot", {"snapshot": [{"pass": "first", "seconds": 1.0, "rss_mb": 80.0, "rows": 19_920}]})
+    rows = _by_name(evaluate({}, {}, left_out={}, visible_rows=VISIBLE, results=tmp_path))
+
+    diff = rows["snapshot diff of 1M rows < 30 s"]
+    assert diff.ok is None
+    assert "19,920 rows" in diff.value
