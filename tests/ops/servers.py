@@ -35,8 +35,16 @@ def demo_mapping_with(folder: Path, api_lines: str = "") -> Path:
 
 @contextmanager
 def serving(
-    mapping: Path, db: Path, state: Path, *, workers: int = 1, env: dict[str, str] | None = None
+    mapping: Path,
+    db: Path,
+    state: Path,
+    *,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    log_level: str = "warning",
+    stderr: int | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``bridgehead serve`` on a free port; ``stderr`` (a file descriptor) takes its log instead of a pipe here."""
     port = free_port()
     full_env = {
         **{k: v for k, v in os.environ.items() if k not in ("PROMETHEUS_MULTIPROC_DIR", "BRIDGEHEAD_RATE_LIMIT_DIR")},
@@ -47,10 +55,10 @@ def serving(
     }
     command = [sys.executable, "-m", "gateway", "serve", "-c", str(mapping), "--port", str(port)]
     process = subprocess.Popen(
-        [*command, "--workers", str(workers), "--log-level", "warning"],
+        [*command, "--workers", str(workers), "--log-level", log_level],
         env=full_env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.PIPE if stderr is None else stderr,
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -144,3 +144,41 @@ def test_no_request_line_above_info_and_captured_logs_still_see_it() -> None:
     with structlog.testing.capture_logs() as captured:
         log_request(**_request_line())
     assert [c["event"] for c in captured] == ["request"] and captured[0]["status"] == 200
+
+
+def test_blocks_for_a_pipe_end_at_line_ends_and_fit_pipe_buf() -> None:
+    from gateway.logging import _blocks
+
+    lines = [b"x" * n + b"\n" for n in (10, 4000, 90, 5000, 1, 4095, 300)]
+    data = b"".join(lines)
+    blocks = list(_blocks(data, 4096))
+    assert b"".join(blocks) == data
+    for block in blocks:
+        assert block.endswith(b"\n")
+        assert len(block) <= 4096 or block.count(b"\n") == 1  # only a line longer than a block is alone past it
+    assert list(_blocks(data, 0)) == [data]  # a regular file: one write
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Bearer abc", "bEaReR\tabc", "x eyJa.b.c", "pwd=x", "PassWord=x", "pa\u017f\u017fword=x", "db://u:p@h"],
+)
+def test_the_cheap_secret_look_sees_whatever_the_redaction_would_change(text: str) -> None:
+    from gateway.logging import _PATTERNS, _maybe_secret
+
+    assert any(p.search(text) for p, _ in _PATTERNS)  # the sample is one the redaction rewrites
+    assert _maybe_secret(text)
+    assert not _maybe_secret("/v1/jobs/J000123 GET /v1/jobs/{key} bench 0123456789abcdef")
+
+
+def test_timestamps_are_iso_utc_with_microseconds() -> None:
+    import datetime as dt
+    import re
+
+    from gateway.logging import utc_stamp
+
+    before = dt.datetime.now(dt.UTC)
+    stamp = utc_stamp()
+    after = dt.datetime.now(dt.UTC)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp)
+    assert before - dt.timedelta(microseconds=1) <= dt.datetime.fromisoformat(stamp) <= after
