@@ -4,7 +4,7 @@ Each backend's write tests run against a database of their own
 (``prepared_writes_url``), and every test puts JOBMAST and JOBOPS back when it
 ends (``restore_written_tables``), so no write reaches the read tests that compare
 with native SQLite, nor the next write test. Stored values are checked with
-direct SQL, bypassing the gateway; "nothing changed" is a checksum of the table.
+direct SQL, bypassing the gateway; "nothing changed" compares every row of the table.
 
 Real stored procedures are created in the write database: a PL/pgSQL procedure on
 PostgreSQL, a MariaDB procedure (and a T-SQL one when ``BRIDGEHEAD_MSSQL_URL`` is
@@ -13,7 +13,6 @@ set) that release a job, and a twin of each that fails after its UPDATE.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 import uuid
@@ -194,10 +193,12 @@ def _q(engine: sa.Engine) -> Callable[[str], str]:
     return engine.dialect.identifier_preparer.quote
 
 
-def checksum(engine: sa.Engine, table: str = "JOBMAST") -> str:
+def checksum(engine: sa.Engine, table: str = "JOBMAST") -> list[tuple[Any, ...]]:
+    """Every row of ``table`` in key order: compared before and after, a change names the rows it touched
+    (a bare digest said only *that* something changed, which left a once-in-a-run failure unexplained)."""
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(f"SELECT * FROM {_q(engine)(table)} ORDER BY 1, 2").all()
-    return hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()
+    return [tuple(r) for r in rows]
 
 
 def stored(engine: sa.Engine, job_number: str) -> tuple[Any, ...] | None:
