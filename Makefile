@@ -50,12 +50,12 @@ openapi: $(STAMP)
 # MariaDB through ODBC (bench/backends.py), then wrk's interleaved rounds and the SQLite exports
 # (python -m bench), which write bench/results/latest.md with every target's status and every table.
 # Each phase runs under bench/phase.py (its time, its CPU, the CPU other processes took meanwhile; a
-# failed phase is reported as "not measured" and the next one still runs). About 30 minutes on a quiet
-# 2-core machine with the data cached (bench/README.md, "Time budget").
+# failed phase is reported as "not measured" and the next one still runs). About 23 minutes on a quiet
+# 2-core machine with the data cached (bench/README.md, the phase table).
 # BENCH_ROUNDS=1 for a shorter look (the default, 3, shows the noise); BENCH_ARGS passes options to
 # python -m bench, e.g. BENCH_ARGS="--backend sqlite"; SYNC_LATENCY_ARGS="--items 200" for a quick one;
 # SYNC_SNAPSHOT_ARGS and BACKENDS_ARGS reach the other two (a trial of the whole chain on small data:
-# bench/README.md, "Time budget").
+# bench/README.md, the commands under the phase table).
 BENCH_ROUNDS ?= 3
 PHASE = $(BIN)/python -m bench.phase
 bench: export BENCH_STARTED := $(shell date +%s)
