@@ -11,6 +11,9 @@ take. The table is generated once per backend and kept between sessions.
 
 from __future__ import annotations
 
+import socket
+import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -126,3 +129,53 @@ def test_filtered_export_of_150k_rows_streams_in_flat_memory(big_server: Any) ->
     # The matching rows hold ~16 MB of text as the driver sees it (more as Python objects); a stream
     # holds a few batches. 8 MB leaves room for allocator noise and nothing like the result.
     assert growth < 8, f"peak RSS grew {growth:.1f} MB while streaming {rows} filtered rows"
+
+
+def _open_paused_export(port: int, path: str) -> socket.socket:
+    """A client that asks for an export, then reads almost nothing: a small receive window, one read."""
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)  # before connect: the window offered
+    client.settimeout(60)
+    client.connect(("127.0.0.1", port))
+    client.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/x-ndjson\r\n\r\n".encode())
+    first = client.recv(16 * 1024)
+    assert first.startswith(b"HTTP/1.1 200"), first[:200]
+    return client
+
+
+@pytest.mark.parametrize("query", ["", "?status=complete"])
+def test_a_paused_export_holds_a_few_batches_not_the_result(big_server: Any, query: str) -> None:
+    """Rows are pulled as the client takes them: nothing between the driver and the socket holds the result.
+
+    A client that stops reading after its first packet makes the server's sends wait (TCP flow
+    control); a streaming export then stops fetching a few batches (and the kernel's socket
+    buffers) later. Anything that collects the result first (every row in a list, a buffered
+    response, a middleware reading the body) has all of it in Python objects by then: 150k rows
+    of ~200 bytes are tens of MB as driver rows, dicts or bytes. ``tracemalloc`` counts what
+    Python allocated while the export ran (a driver's own C buffers are the RSS test's above).
+    """
+    tracemalloc.start()
+    try:
+        client = _open_paused_export(big_server.port, f"/v1/export_rows{query}")
+        try:
+            # Let the server run ahead as far as flow control allows, until its memory stops growing.
+            settled, previous = 0, -1
+            for _ in range(150):
+                time.sleep(0.2)
+                current, _ = tracemalloc.get_traced_memory()
+                settled = settled + 1 if abs(current - previous) < 256 * 1024 else 0
+                previous = current
+                if settled >= 5:
+                    break
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            client.close()
+    finally:
+        tracemalloc.stop()
+    # A batch of 2,000 rows is well under 2 MB as driver rows, decoded dicts and encoded lines.
+    assert peak < 12 * 1024 * 1024, f"{peak / 1e6:.1f} MB of Python objects while the client read one packet"
+    # The export ends (its slot and connection go back) once the client is gone.
+    deadline = time.monotonic() + 60
+    while big_server.ctx.exports.running and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert big_server.ctx.exports.running == 0
