@@ -66,7 +66,9 @@ class BearerAuthentication(AbstractAuthenticationMiddleware):
         self.verifier = verifier
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
-        principal = await authenticate(connection.headers.get("authorization"), self.verifier, connection.url.path)
+        # The scope's own path and header, not connection.url and .headers: each builds an object per request.
+        header = next((v.decode("latin-1") for k, v in connection.scope["headers"] if k == b"authorization"), None)
+        principal = await authenticate(header, self.verifier, connection.scope["path"])
         # The token itself is never kept on the request: nothing downstream needs it, logs must not see it.
         return AuthenticationResult(user=principal, auth=None)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -37,12 +38,16 @@ class RequestCounter:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._minute: tuple[int, dt.datetime] = (-1, utcnow())
 
     async def count(self, message: Message, scope: Scope) -> None:
         """A ``before_send`` hook: one count per response, by the minute it started and its status class."""
         if message["type"] != "http.response.start":
             return
-        minute = utcnow().replace(second=0, microsecond=0)
+        now = int(time.time()) // 60
+        if now != self._minute[0]:  # a datetime made once a minute, not per response
+            self._minute = (now, dt.datetime.fromtimestamp(now * 60, dt.UTC))
+        minute = self._minute[1]
         with self._lock:
             self._counts[(minute, f"{int(message['status']) // 100}xx")] += 1
 
