@@ -209,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=data.ROOT, check=False
     ).stdout.strip()
     dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
+        # The phases before this one rewrite their result files: those are not changes to the code measured.
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results"],
         capture_output=True,
         text=True,
         cwd=data.ROOT,
