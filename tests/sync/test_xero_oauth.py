@@ -325,7 +325,10 @@ def test_rekey_moves_every_row_onto_the_newest_key(xero: FakeXero, tmp_path: Pat
     assert new_only.load("books") is not None and new_only.load("other-books") is not None
 
 
-@pytest.mark.parametrize("value", ["", "  ,  ", "not-a-key", KEY_NEW[:-4]])
+# Named ids: the truncated key is made afresh by each process (pytest-xdist workers must collect the same ids).
+@pytest.mark.parametrize(
+    "value", ["", "  ,  ", "not-a-key", KEY_NEW[:-4]], ids=["empty", "blank-list", "not-a-key", "truncated-key"]
+)
 def test_missing_or_bad_keys_are_refused_without_echoing_them(value: str) -> None:
     with pytest.raises(SealingError, match=KEYS_ENV) as raised:
         Sealer.from_environ({KEYS_ENV: value})
