@@ -12,6 +12,11 @@ for as long as the outage lasts, whatever the server-side statement timeout; the
 caller gets 504 (its call was running) or 503 (it never got a worker) when the
 deadline passes, and the stuck worker rejoins the pool once the driver gives up
 or the database answers again.
+
+Shutting down drops the calls still queued and waits, up to the deadline, for those
+running: a write abandoned at its deadline (answered 504) must commit or roll back
+while its app, its connection pool and whatever comes after it are not yet running
+on; a call stuck past that on a silent database is left to the driver.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -39,6 +46,8 @@ class DatabaseExecutor:
         self.workers = workers
         self.deadline_s = deadline_s
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._running = 0
+        self._idle = threading.Condition()
 
     async def run(self, fn: Callable[..., T], *args: Any, deadline_s: float | None = None) -> T:
         """Run ``fn(*args)`` in the pool; context variables (the request id in logs) travel along.
@@ -48,7 +57,7 @@ class DatabaseExecutor:
             ServiceUnavailable: every worker stayed busy until the deadline; ``fn`` never ran.
         """
         context = contextvars.copy_context()
-        call: Callable[[], T] = functools.partial(_started_then, context.run, fn, *args)
+        call: Callable[[], T] = functools.partial(self._started_then, context.run, fn, *args)
         deadline = deadline_s if deadline_s is not None else self.deadline_s
         loop = asyncio.get_running_loop()
         DB_WAITING.inc()  # until a worker takes it (or it is cancelled unstarted)
@@ -74,15 +83,33 @@ class DatabaseExecutor:
         log.warning("database call abandoned at its deadline", deadline_s=deadline, call=_name(fn))
         raise GatewayTimeout("the database did not answer in time")
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> bool:
+        """The app's shutdown hook (it takes no arguments): ``stop`` within the calls' deadline."""
+        return self.stop(self.deadline_s or 0.0)
+
+    def stop(self, wait_s: float) -> bool:
+        """Drop the queued calls and wait up to ``wait_s`` for the running ones; whether none is left running."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        until = time.monotonic() + wait_s
+        with self._idle:
+            while self._running and (left := until - time.monotonic()) > 0:
+                self._idle.wait(left)
+            if self._running:
+                log.warning("database calls still running at shutdown", running=self._running)
+            return not self._running
 
-
-def _started_then(run: Callable[..., Any], fn: Callable[..., T], *args: Any) -> T:
-    """In the worker: the call is no longer waiting, then it runs (``run`` is a context's ``run``)."""
-    DB_WAITING.dec()
-    result: T = run(fn, *args)
-    return result
+    def _started_then(self, run: Callable[..., Any], fn: Callable[..., T], *args: Any) -> T:
+        """In the worker: the call is no longer waiting, then it runs (``run`` is a context's ``run``)."""
+        DB_WAITING.dec()
+        with self._idle:
+            self._running += 1
+        try:
+            result: T = run(fn, *args)
+        finally:
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
+        return result
 
 
 class _Expiry:

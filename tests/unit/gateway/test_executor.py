@@ -95,3 +95,40 @@ def test_calls_waiting_for_a_worker_are_counted_until_they_start_or_give_up() ->
         asyncio.run(scenario())
     finally:
         executor.shutdown()
+
+
+def test_shutdown_waits_for_a_call_abandoned_at_its_deadline() -> None:
+    """A write answered 504 still runs: it must finish while its app is shutting down, not after."""
+    executor = DatabaseExecutor(1, deadline_s=0.05)
+    release = threading.Event()
+    events: list[str] = []
+
+    def write() -> None:
+        release.wait(30)
+        events.append("write finished")
+
+    async def abandoned() -> None:
+        with pytest.raises(GatewayTimeout):
+            await executor.run(write)
+
+    asyncio.run(abandoned())
+    stopping = threading.Thread(target=lambda: events.append(f"stopped, all done: {executor.stop(30)}"))
+    stopping.start()
+    stopping.join(0.5)
+    assert stopping.is_alive() and events == []  # still waiting for the write, however long it is kept
+    release.set()
+    stopping.join()
+    assert events == ["write finished", "stopped, all done: True"]
+
+
+def test_shutdown_gives_up_on_a_call_stuck_past_the_wait() -> None:
+    executor = DatabaseExecutor(1, deadline_s=0.05)
+    release = threading.Event()
+
+    async def abandoned() -> None:
+        with pytest.raises(GatewayTimeout):
+            await executor.run(release.wait, 30)
+
+    asyncio.run(abandoned())
+    assert executor.stop(0.1) is False  # a database gone silent does not hold the shutdown forever
+    release.set()
