@@ -10,26 +10,30 @@ query on ``alembic_version``.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
-__all__ = ("MIGRATIONS", "alembic_config", "head_revision", "migrate")
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+__all__ = ("MIGRATIONS", "alembic_config", "head_revision", "migrate", "newest_script_revision")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _LOCK_WAIT_S = 120
 _heads: dict[str, str] = {}
+_REVISION = re.compile(r'^revision\s*=\s*"([^"]+)"', re.MULTILINE)
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:
     """An Alembic config for our migrations (no alembic.ini: the store's URL is never written down)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -39,16 +43,32 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
 def head_revision() -> str:
     """The newest migration's revision id."""
     if "head" not in _heads:
+        from alembic.script import ScriptDirectory
+
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
         assert head is not None
         _heads["head"] = head
     return _heads["head"]
 
 
+def newest_script_revision() -> str | None:
+    """The revision of the newest script (``versions/NNNN_*.py``), read without loading Alembic.
+
+    ``head_revision`` asks Alembic, whose import costs ~11 MB in every process; an up-to-date
+    store is recognised by this instead. The two agree (tests/contracts/test_state_migrations.py).
+    """
+    scripts = sorted(MIGRATIONS.joinpath("versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    match = _REVISION.search(scripts[-1].read_text(encoding="utf-8")) if scripts else None
+    return match.group(1) if match else None
+
+
 def migrate(engine: sa.Engine) -> None:
     """Upgrade the store behind ``engine`` to ``head``; a no-op when it is there already."""
-    if _current(engine) == head_revision():
-        return
+    newest = newest_script_revision()
+    if newest is not None and _stored_revision(engine) == newest:
+        return  # at head: one query, and Alembic never loaded
+    from alembic import command
+
     with _file_lock(engine), engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # Held until this transaction ends; keyed by schema, so private schemas do not queue.
@@ -56,9 +76,13 @@ def migrate(engine: sa.Engine) -> None:
         command.upgrade(alembic_config(conn), "head")
 
 
-def _current(engine: sa.Engine) -> str | None:
+def _stored_revision(engine: sa.Engine) -> str | None:
+    """The store's revision from ``alembic_version`` (Alembic's own table), None without one."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return None
+        versions = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+    return versions[0] if len(versions) == 1 else None
 
 
 @contextmanager

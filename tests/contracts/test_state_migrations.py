@@ -107,3 +107,10 @@ def test_a_store_made_before_migrations_keeps_its_rows(tmp_path: Path) -> None:
     assert [tuple(r) for r in rows] == [("o", "done", None)]
     assert _diff(db) == []
     db.dispose()
+
+
+def test_the_newest_script_is_alembics_head() -> None:
+    """``migrate`` recognises an up-to-date store by the newest script's revision, without Alembic."""
+    from sync.state.migrate import newest_script_revision
+
+    assert newest_script_revision() == head_revision()
