@@ -38,6 +38,7 @@ from legacy_adapters.database import Database
 from legacy_adapters.migration.routing import RoutedReader, open_databases
 from legacy_adapters.migration.shadow import MigrationStats, ShadowComparer
 from legacy_adapters.query.resource import bind_version
+from legacy_adapters.query.unique import mark_unique_keys
 from sync.state import StateDatabase
 from sync.state.audit import AuditLog
 from sync.state.idempotency import IdempotencyStore
@@ -79,6 +80,10 @@ def create_app(
     database = database or Database(mapping.database)
     databases = open_databases(mapping, database)
     versions = {name: bind_version(mapping, name) for name in mapping.versions}
+    mark_unique_keys(
+        (r for resources in versions.values() for r in resources.values()),
+        lambda r: databases.get(r.spec.database, database),
+    )
     stats = MigrationStats(listeners=[count_migration])
     shadow = ShadowComparer(stats)
     verifier = None

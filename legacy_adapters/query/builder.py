@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import sqlalchemy as sa
 
 from legacy_adapters.query.keyset import SortKey
+from legacy_adapters.query.unique import UNIQUE_IN_DATABASE
 
 if TYPE_CHECKING:
     from legacy_adapters.query.resource import BoundField, Resource
@@ -43,7 +44,13 @@ def order_for(resource: Resource, sort: Sequence[tuple[BoundField, bool]]) -> tu
                 seen.add(column.name)
                 is_key = column.name in key_columns
                 # A text key is the order's last word: its ties must be broken code point by code point.
-                exact = is_key and field.spec.type == "string" and field.codec.code_map is None
+                # Not needed when a unique index of the database makes such ties impossible (query/unique.py).
+                exact = (
+                    is_key
+                    and field.spec.type == "string"
+                    and field.codec.code_map is None
+                    and not column.info.get(UNIQUE_IN_DATABASE)
+                )
                 keys.append(SortKey(column, descending, nullable=not is_key, exact=exact, padded=field.padded))
     return tuple(keys)
 

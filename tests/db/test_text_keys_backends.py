@@ -31,6 +31,9 @@ from gateway import create_app
 from legacy_adapters.check import verify_keys
 from legacy_adapters.database import Database
 from legacy_adapters.mapping import parse_mapping
+from legacy_adapters.query.builder import order_for
+from legacy_adapters.query.resource import bind_version
+from legacy_adapters.query.unique import mark_unique_keys
 from sync.state import StateDatabase
 from tests.conftest import JWT_SECRET, TokenFactory
 
@@ -349,3 +352,58 @@ def test_key_check_counts_case_variants_as_keys_of_their_own(engine: sa.Engine, 
         assert finding.path == "versions.v1.resources.codes.key" and "('Ab',)" in finding.message, finding
     finally:
         database.dispose()
+
+
+UNIQUE_CODES = sa.Table(
+    "KEYUNIQ",
+    sa.MetaData(),
+    sa.Column("CODE", sa.String(12), primary_key=True, quote=True),
+    sa.Column("NOTE", sa.String(20), quote=True),
+    quote=True,
+)
+UNIQUE_MAPPING = """
+database: {url: "%(db)s"}
+versions:
+  v1:
+    resources:
+      unique_codes:
+        table: KEYUNIQ
+        key: code
+        anonymous: true
+        fields:
+          code: {column: CODE, type: string}
+      codes:
+        table: KEYCODE
+        key: code
+        anonymous: true
+        fields:
+          code: {column: CODE, type: string}
+"""
+
+
+def test_a_key_the_database_keeps_unique_pages_in_its_index_order(engine: sa.Engine, rows: sa.Engine) -> None:
+    """Its collation cannot hold two case variants: no tie-break, so an index still serves the ORDER BY."""
+    with engine.begin() as conn:
+        UNIQUE_CODES.drop(conn, checkfirst=True)
+        UNIQUE_CODES.create(conn)
+        conn.execute(UNIQUE_CODES.insert(), [{"CODE": c} for c in ("b", "A", "c", "D", "ab")])
+    url = engine.url.render_as_string(hide_password=False)
+    mapping = parse_mapping(UNIQUE_MAPPING % {"db": url})
+    database = Database(mapping.database)
+    try:
+        resources = bind_version(mapping, "v1")
+        mark_unique_keys(resources.values(), lambda _r: database)
+        ties_broken = engine.dialect.name in ("mysql", "mssql")
+
+        def order_sql(name: str) -> str:
+            order = order_for(resources[name], ())
+            return str(sa.select(resources[name].table).order_by(*(k.order_by() for k in order)).compile(engine))
+
+        assert "COLLATE" not in order_sql("unique_codes")
+        assert ("COLLATE" in order_sql("codes")) == ties_broken  # no index: case variants may tie
+        with TestClient(create_app(mapping, database=database)) as client:
+            seen = [r["code"] for r in all_pages(client, "/v1/unique_codes?limit=2", {})]
+        assert sorted(seen) == sorted(("b", "A", "c", "D", "ab"))
+    finally:
+        with engine.begin() as conn:
+            UNIQUE_CODES.drop(conn, checkfirst=True)
