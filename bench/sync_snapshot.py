@@ -27,18 +27,20 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from bench import data
 
 __all__ = ("main",)
 
 STATE = data.CACHE / "sync-snapshot-state.db"
+DEFAULT_STATE_URL = f"sqlite:///{STATE}"
 PASSES = ("stream", "first", "unchanged", "one_percent")
 BATCH = 5000
 
@@ -60,7 +62,7 @@ def _environ(db: Path, state: Path) -> dict[str, str]:
     }
 
 
-def _one_pass(name: str, db: Path) -> dict[str, Any]:
+def _one_pass(name: str, db: Path, state_url: str) -> dict[str, Any]:
     """Run one pass in this process; what it did, how long, and this process's peak RSS."""
     from legacy_adapters.database import Database
     from legacy_adapters.demo import DEMO_MAPPING_PATH
@@ -84,12 +86,12 @@ def _one_pass(name: str, db: Path) -> dict[str, Any]:
 
     reader = CountingReader(database)
     changes = 0
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     if name == "stream":
         for _ in reader.stream_batches(ReadQuery(jobs, fields), batch_size=BATCH):
             pass
     else:
-        store = SyncStore.from_url(f"sqlite:///{STATE}")
+        store = SyncStore.from_url(state_url)
         detector = SnapshotHashDetector("jobs", jobs, fields, reader, store, BATCH)
         for batch in detector.detect():
             changes += len(batch)
@@ -97,29 +99,49 @@ def _one_pass(name: str, db: Path) -> dict[str, Any]:
                 store.accept("jobs", {c.key: c.fingerprint for c in batch if c.fingerprint})
         detector.commit()
         store.db.dispose()
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     database.dispose()
-    return {"pass": name, "seconds": seconds, "rows": read[0], "changes": changes, "rss_mb": _rss_mb()}
+    return {"pass": name, "seconds": seconds, "cpu_seconds": cpu_seconds, "rows": read[0], "changes": changes,
+            "rss_mb": _rss_mb()}  # fmt: skip
 
 
-def _stale_one_percent(state: Path) -> int:
-    with sqlite3.connect(state) as conn:
-        changed = conn.execute("UPDATE sync_fingerprints SET fingerprint = 'stale' WHERE rowid % 100 = 0").rowcount
-    conn.close()
+def _stale_one_percent(state_url: str) -> int:
+    """Every hundredth stored fingerprint in key order made stale, as if those rows had changed."""
+    every_100th = (
+        "SELECT key FROM (SELECT key, row_number() OVER (ORDER BY key) AS n FROM sync_fingerprints "
+        "WHERE sync = 'jobs') AS numbered WHERE n % 100 = 0"
+    )
+    engine = sa.create_engine(state_url)
+    with engine.begin() as conn:
+        changed = conn.execute(sa.text(
+            f"UPDATE sync_fingerprints SET fingerprint = 'stale' WHERE sync = 'jobs' AND key IN ({every_100th})"
+        )).rowcount  # fmt: skip
+    engine.dispose()
     return int(changed)
 
 
-def run_snapshot(rows: int) -> list[dict[str, Any]]:
+def _empty_state(state_url: str) -> None:
+    if sa.make_url(state_url).get_backend_name() == "sqlite":
+        for path in (STATE, STATE.with_suffix(".db-wal"), STATE.with_suffix(".db-shm")):
+            path.unlink(missing_ok=True)
+        return
+    engine = sa.create_engine(state_url)
+    with engine.begin() as conn:
+        if sa.inspect(conn).has_table("sync_fingerprints"):
+            conn.execute(sa.text("DELETE FROM sync_fingerprints WHERE sync = 'jobs'"))
+    engine.dispose()
+
+
+def run_snapshot(rows: int, state_url: str = DEFAULT_STATE_URL) -> list[dict[str, Any]]:
     db = data.ensure_database(rows)
-    for path in (STATE, STATE.with_suffix(".db-wal"), STATE.with_suffix(".db-shm")):
-        path.unlink(missing_ok=True)
+    _empty_state(state_url)
     results = []
     for name in PASSES:
         if name == "one_percent":
-            print(f"bench: {_stale_one_percent(STATE):,} fingerprints made stale", flush=True)
+            print(f"bench: {_stale_one_percent(state_url):,} fingerprints made stale", flush=True)
         print(f"bench: snapshot pass {name} ...", flush=True)
         out = subprocess.run(
-            [sys.executable, "-m", "bench.sync_snapshot", "--pass", name, "--db", str(db)],
+            [sys.executable, "-m", "bench.sync_snapshot", "--pass", name, "--db", str(db), "--state-url", state_url],
             check=True, capture_output=True, text=True, cwd=data.ROOT,
         )  # fmt: skip
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -182,14 +204,16 @@ def render(snapshot: list[dict[str, Any]], throughput: dict[str, Any] | None) ->
         lines += [
             f"Snapshot diff, {base['rows']:,} JOBMAST rows (demo mapping `jobs`, every field), batch {BATCH:,}",
             "",
-            "| pass | time (s) | rows/s | peak RSS (MiB) | changes | time vs stream | RSS vs stream |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| pass | time (s) | CPU (s) | rows/s | peak RSS (MiB) | changes | time vs stream | CPU vs stream "
+            "| RSS vs stream |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in snapshot:
             rate = base["rows"] / r["seconds"]
             lines.append(
-                f"| {r['pass']} | {r['seconds']:.1f} | {rate:,.0f} | {r['rss_mb']:.0f} | {r['changes']:,} "
-                f"| {r['seconds'] / base['seconds']:.2f}× | {r['rss_mb'] / base['rss_mb']:.2f}× |"
+                f"| {r['pass']} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {rate:,.0f} | {r['rss_mb']:.0f} "
+                f"| {r['changes']:,} | {r['seconds'] / base['seconds']:.2f}× | {r['cpu_seconds'] / base['cpu_seconds']:.2f}× "
+                f"| {r['rss_mb'] / base['rss_mb']:.2f}× |"
             )
     if throughput:
         t = throughput
@@ -210,15 +234,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.sync_snapshot", description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("snapshot", "throughput"))
     parser.add_argument("--rows", type=int, default=1_000_000, help="jobs in the cached demo database")
+    parser.add_argument("--state-url", default=DEFAULT_STATE_URL,
+                        help="state store of the snapshot passes (a PostgreSQL URL: its 'jobs' fingerprints are reset)")  # fmt: skip
     parser.add_argument("--records", type=int, default=2000, help="items synced in the throughput run")
     parser.add_argument("--out", help="also write the table to this file (and its figures beside it, .json)")
     parser.add_argument("--pass", dest="one", choices=PASSES, help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(_one_pass(args.one, Path(args.db))))
+        print(json.dumps(_one_pass(args.one, Path(args.db), args.state_url)))
         return
-    snapshot = run_snapshot(args.rows) if args.only in (None, "snapshot") else []
+    snapshot = run_snapshot(args.rows, args.state_url) if args.only in (None, "snapshot") else []
     throughput = run_throughput(args.records) if args.only in (None, "throughput") else None
     table = render(snapshot, throughput)
     print(table)
