@@ -7,8 +7,8 @@ mid-way leaves nothing behind that could hide a delete from the next one. It als
 keeps a million marks out of the durable store: no WAL or fsync per batch, no write
 lock taken from the workers delivering meanwhile, nothing to delete afterwards.
 
-Each batch is one round trip (PostgreSQL: the keys and fingerprints as two arrays,
-``unnest``-ed in SQL; SQLite: ``executemany`` into a temporary batch table, which binds
+Each batch is one round trip (PostgreSQL: the pairs as one JSON array, parsed by the server,
+marked and compared in one statement; SQLite: ``executemany`` into a temporary batch table, which binds
 each string exactly, where ``json_each`` would cut a key at a NUL) and one commit, so
 the pass holds no snapshot of the store between batches and sees fingerprints stored
 by deliveries as they land. The comparison is SQL equality on both sides: binary on
@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 
 from sync.state.sync_tables import FINGERPRINTS
@@ -77,14 +78,15 @@ class SqlSnapshotPass:
         return changed
 
     def _see_postgresql(self, prints: Sequence[tuple[str, str]]) -> list[int]:
-        keys = [k for k, _ in prints]
-        self._sql(f"INSERT INTO pg_temp.{_SEEN} (key) SELECT unnest(%(keys)s::text[]) ON CONFLICT DO NOTHING",
-                  {"keys": keys})  # fmt: skip
+        # One JSON text parameter, parsed by the server: psycopg would escape every element of a text
+        # array in Python (the keys are JSON, full of quotes), which cost more than the whole diff.
         rows = self._sql(
-            "SELECT b.n - 1 FROM unnest(%(keys)s::text[], %(prints)s::text[]) WITH ORDINALITY AS b (key, print, n) "
-            f"LEFT JOIN {_PRINTS} f ON f.sync = %(sync)s AND f.key = b.key "
+            "WITH b AS (SELECT p.pair ->> 0 AS key, p.pair ->> 1 AS print, p.n "
+            "FROM json_array_elements(%(prints)s::json) WITH ORDINALITY AS p (pair, n)), "
+            f"marked AS (INSERT INTO pg_temp.{_SEEN} (key) SELECT key FROM b ON CONFLICT DO NOTHING) "
+            f"SELECT b.n - 1 FROM b LEFT JOIN {_PRINTS} f ON f.sync = %(sync)s AND f.key = b.key "
             "WHERE f.fingerprint IS NULL OR f.fingerprint <> b.print ORDER BY b.n",
-            {"keys": keys, "prints": [p for _, p in prints], "sync": self.sync},
+            {"prints": msgspec.json.encode(prints).decode(), "sync": self.sync},
         )
         return [int(n) for (n,) in rows]
 

@@ -183,9 +183,9 @@ class SyncStore(RunLog, ApprovalLog, AlertLog, DestinationLog, OutcomeLog):
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql(
-                    f"INSERT INTO {table} (sync, key, fingerprint) SELECT %(sync)s, b.key, b.print "
-                    f"FROM unnest(%(keys)s::text[], %(prints)s::text[]) AS b (key, print) {on_conflict}",
-                    {"sync": sync, "keys": list(prints), "prints": list(prints.values())},
+                    f"INSERT INTO {table} (sync, key, fingerprint) SELECT %(sync)s, p.pair ->> 0, p.pair ->> 1 "
+                    f"FROM json_array_elements(%(prints)s::json) AS p (pair) {on_conflict}",
+                    {"sync": sync, "prints": msgspec.json.encode(list(prints.items())).decode()},
                 )
             else:
                 conn.exec_driver_sql(f"INSERT INTO {table} (sync, key, fingerprint) VALUES (?, ?, ?) {on_conflict}",
