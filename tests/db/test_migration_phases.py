@@ -87,7 +87,7 @@ def moved(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 
 def _token(*scopes: str, **claims: Any) -> dict[str, str]:
-    token = mint_token(JWT_SECRET, subject="phases", scopes=list(scopes), claims=claims, ttl_s=600,
+    token = mint_token(JWT_SECRET, subject="phases", scopes=list(scopes), claims=claims, ttl_s=4 * 3600,
                        issuer="bridgehead-demo", audience="bridgehead")  # fmt: skip
     return {"Authorization": f"Bearer {token}"}
 

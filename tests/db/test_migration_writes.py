@@ -34,7 +34,7 @@ SECRET = b"w" * 32
 
 
 def _headers(*scopes: str, **claims: Any) -> dict[str, str]:
-    token = mint_token(JWT_SECRET, subject="writer", scopes=list(scopes), claims=claims, ttl_s=600,
+    token = mint_token(JWT_SECRET, subject="writer", scopes=list(scopes), claims=claims, ttl_s=4 * 3600,
                        issuer="bridgehead-demo", audience="bridgehead")  # fmt: skip
     return {"Authorization": f"Bearer {token}"}
 
