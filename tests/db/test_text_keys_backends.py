@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -381,7 +382,9 @@ versions:
 """
 
 
-def test_a_key_the_database_keeps_unique_pages_in_its_index_order(engine: sa.Engine, rows: sa.Engine) -> None:
+def test_a_key_the_database_keeps_unique_pages_in_its_index_order(
+    engine: sa.Engine, rows: sa.Engine, tmp_path: Path
+) -> None:
     """Its collation cannot hold two case variants: no tie-break, so an index still serves the ORDER BY."""
     with engine.begin() as conn:
         UNIQUE_CODES.drop(conn, checkfirst=True)
@@ -401,7 +404,8 @@ def test_a_key_the_database_keeps_unique_pages_in_its_index_order(engine: sa.Eng
 
         assert "COLLATE" not in order_sql("unique_codes")
         assert ("COLLATE" in order_sql("codes")) == ties_broken  # no index: case variants may tie
-        with TestClient(create_app(mapping, database=database)) as client:
+        state = StateDatabase(f"sqlite:///{tmp_path / 'state.db'}")  # not make demo's default store
+        with TestClient(create_app(mapping, database=database, state=state)) as client:
             seen = [r["code"] for r in all_pages(client, "/v1/unique_codes?limit=2", {})]
         assert sorted(seen) == sorted(("b", "A", "c", "D", "ab"))
     finally:
