@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from legacy_adapters.exceptions import DatabaseError, StatementTimeout
 from legacy_adapters.query.builder import build_select, selected_columns
-from legacy_adapters.query.exact import exact_value
+from legacy_adapters.query.exact import exact_value, ignores_case
 from legacy_adapters.query.resource import BoundField, Resource, bind_version
 from legacy_adapters.query.rows import RowDecoder
 
@@ -168,8 +168,8 @@ def _repeated(database: Database, resource: Resource, fields: Sequence[BoundFiel
     if resource.where is not None:
         plain = plain.where(resource.where)
     repeated = database.fetch_all(plain.having(sa.func.count() > 1).limit(limit))
-    text = [f.spec.type == "string" and f.codec.code_map is None for f in fields for _ in f.columns]
-    if not repeated or not any(text) or database.dialect.name not in ("mysql", "mariadb", "mssql"):
+    text = [f.stored_text for f in fields for _ in f.columns]
+    if not repeated or not any(text) or not ignores_case(database.dialect):
         return repeated
     padded = [f.padded for f in fields for _ in f.columns]
     grouped = [exact_value(c, padded=p) if is_text else c for c, is_text, p in zip(columns, text, padded, strict=True)]

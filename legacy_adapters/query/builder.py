@@ -45,12 +45,7 @@ def order_for(resource: Resource, sort: Sequence[tuple[BoundField, bool]]) -> tu
                 is_key = column.name in key_columns
                 # A text key is the order's last word: its ties must be broken code point by code point.
                 # Not needed when a unique index of the database makes such ties impossible (query/unique.py).
-                exact = (
-                    is_key
-                    and field.spec.type == "string"
-                    and field.codec.code_map is None
-                    and not column.info.get(UNIQUE_IN_DATABASE)
-                )
+                exact = is_key and field.stored_text and not column.info.get(UNIQUE_IN_DATABASE)
                 keys.append(SortKey(column, descending, nullable=not is_key, exact=exact, padded=field.padded))
     return tuple(keys)
 

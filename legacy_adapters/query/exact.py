@@ -29,7 +29,17 @@ from legacy_adapters.query.like import MSSQL_COLLATION, MSSQL_COLLATION_BEFORE_2
 if TYPE_CHECKING:
     from legacy_adapters.query.resource import BoundField
 
-__all__ = ("CaseExact", "IntDiv", "exact_after", "exact_in", "exact_ne", "exact_order", "exact_value", "stored_equals")
+__all__ = (
+    "CaseExact",
+    "IntDiv",
+    "exact_after",
+    "exact_in",
+    "exact_ne",
+    "exact_order",
+    "exact_value",
+    "ignores_case",
+    "stored_equals",
+)
 
 
 class CaseExact(sa.sql.expression.ColumnElement[Any]):
@@ -63,6 +73,13 @@ def _mssql(element: CaseExact, compiler: Any, **kw: Any) -> str:
 
 
 _INSENSITIVE = ("mysql", "mariadb", "mssql")
+
+
+def ignores_case(dialect: sa.Dialect) -> bool:
+    """The dialect's default collations compare text case-insensitively (MariaDB, SQL Server)."""
+    return dialect.name in _INSENSITIVE
+
+
 """Dialects whose default collations ignore case (and accents): plain ``=`` and ``>`` are not exact there."""
 
 

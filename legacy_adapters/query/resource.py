@@ -55,6 +55,12 @@ class BoundField:
         return self.codec.order_preserving
 
     @property
+    def stored_text(self) -> bool:
+        """Its stored value is text compared as text (a string field without a code map): a key of
+        this kind must be compared code point by code point where the collation ignores case."""
+        return self.spec.type == "string" and self.codec.code_map is None
+
+    @property
     def padded(self) -> bool:
         """Trailing spaces do not count when a value is compared with the stored one.
 
@@ -62,8 +68,7 @@ class BoundField:
         there ``'C0042 '`` is not ``C0042``. A ``trim``/``strip`` field serves ``'C0042   '``
         as ``C0042``, and flags and codes are codes, whatever the CHAR pads them with.
         """
-        plain_text = self.spec.type == "string" and self.spec.transform is None and self.codec.code_map is None
-        return not plain_text
+        return not (self.stored_text and self.spec.transform is None)
 
     @property
     def matchable(self) -> bool:
