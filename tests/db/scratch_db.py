@@ -11,12 +11,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from db_backends import CASES, MARIADB_URL, PG_URL, _odbc_admin, require_driver, require_port
 
-__all__ = ("SCRATCH_DATABASE", "scratch_url")
+__all__ = ("SCRATCH_BACKENDS", "SCRATCH_DATABASE", "scratch_url")
 
 SCRATCH_DATABASE = f"bridgehead_scratch{os.environ.get('BRIDGEHEAD_TEST_DB_SUFFIX', '')}"
+SCRATCH_BACKENDS = [
+    "sqlite",
+    pytest.param("sqlite-odbc", marks=pytest.mark.odbc),
+    pytest.param("postgresql-odbc", marks=pytest.mark.odbc),
+    pytest.param("mariadb-odbc", marks=pytest.mark.odbc),
+]
+"""The backends ``scratch_url`` makes a database on: a module fixture's ``params``."""
 
 
 def scratch_url(case_id: str, tmp: Path) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from litestar.testing import TestClient
-from scratch_db import scratch_url
+from scratch_db import SCRATCH_BACKENDS, scratch_url
 
 from gateway import create_app
 from legacy_adapters.mapping import parse_mapping
@@ -217,12 +217,7 @@ CASE_ROWS = [("OP", 100), ("op", 250), ("SH", 1), ("sh", 7), ("Op", 3), ("OP", 1
 
 @pytest.fixture(
     scope="module",
-    params=[
-        "sqlite",
-        pytest.param("sqlite-odbc", marks=pytest.mark.odbc),
-        pytest.param("postgresql-odbc", marks=pytest.mark.odbc),
-        pytest.param("mariadb-odbc", marks=pytest.mark.odbc),
-    ],
+    params=SCRATCH_BACKENDS,
 )
 def case_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = scratch_url(request.param, tmp_path_factory.mktemp(f"codes-{request.param}"))

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from db_backends import JWT_SECRET
 from litestar.testing import TestClient
-from scratch_db import scratch_url
+from scratch_db import SCRATCH_BACKENDS, scratch_url
 from sqlalchemy.dialects import mssql
 
 from gateway import create_app
@@ -53,12 +53,7 @@ versions:
           padded: {column: PADDED, type: string, transform: trim, length: 20}
 """
 
-BACKENDS = [
-    "sqlite",
-    pytest.param("sqlite-odbc", marks=pytest.mark.odbc),
-    pytest.param("postgresql-odbc", marks=pytest.mark.odbc),
-    pytest.param("mariadb-odbc", marks=pytest.mark.odbc),
-]
+BACKENDS = SCRATCH_BACKENDS
 
 
 def reference(pattern: str, text: str, *, insensitive: bool) -> bool:

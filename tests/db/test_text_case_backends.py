@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from litestar.testing import TestClient
-from scratch_db import scratch_url
+from scratch_db import SCRATCH_BACKENDS, scratch_url
 
 from gateway import create_app
 from legacy_adapters.mapping import parse_mapping
@@ -48,12 +48,7 @@ ROWS = ["C0042", "c0042", "C0043", "C0042"]
 
 @pytest.fixture(
     scope="module",
-    params=[
-        "sqlite",
-        pytest.param("sqlite-odbc", marks=pytest.mark.odbc),
-        pytest.param("postgresql-odbc", marks=pytest.mark.odbc),
-        pytest.param("mariadb-odbc", marks=pytest.mark.odbc),
-    ],
+    params=SCRATCH_BACKENDS,
 )
 def client(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Any]]:
     url = scratch_url(request.param, tmp_path_factory.mktemp(f"textcase-{request.param}"))

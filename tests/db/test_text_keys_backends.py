@@ -26,7 +26,7 @@ from db_backends import MSSQL_URL
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
-from scratch_db import scratch_url
+from scratch_db import SCRATCH_BACKENDS, scratch_url
 
 from gateway import create_app
 from legacy_adapters.check import verify_keys
@@ -106,13 +106,7 @@ ACCOUNT_ROWS = {"C0042": "o1", "c0042": "o2", "C0043": "o1", "c0043": "o2", "Ab 
 ORDER_ROWS = {1: "C0042", 2: "c0042", 3: "c0042", 4: "C0043", 5: "Ab 1"}
 CODE_ROWS = ["ab", "AB", "ab ", "Ab", "b", " b"]
 
-BACKENDS = [
-    "sqlite",
-    pytest.param("sqlite-odbc", marks=pytest.mark.odbc),
-    pytest.param("postgresql-odbc", marks=pytest.mark.odbc),
-    pytest.param("mariadb-odbc", marks=pytest.mark.odbc),
-    pytest.param("mssql", marks=pytest.mark.odbc),
-]
+BACKENDS = [*SCRATCH_BACKENDS, pytest.param("mssql", marks=pytest.mark.odbc)]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
