@@ -18,6 +18,7 @@ from gateway.console import RequestCounter, SyncConsole, console_api_handlers, c
 from gateway.context import GatewayContext
 from gateway.docs import docs_handlers
 from gateway.executor import DatabaseExecutor
+from gateway.fast_reads import FastReads
 from gateway.health import health_handlers
 from gateway.idempotency import identity_claims
 from gateway.mcp import McpEndpoint
@@ -31,7 +32,7 @@ from gateway.readiness import Readiness
 from gateway.request_id import RequestIdMiddleware, add_request_id_header
 from gateway.streaming import ExportBudget
 from gateway.sync_metrics import sync_collector
-from gateway.versions import lifecycle_headers, version_routers
+from gateway.versions import lifecycle_headers, resource_reads, version_routers
 from gateway.webhooks import build_webhooks
 from gateway.wellknown import wellknown_handlers
 from legacy_adapters.database import Database
@@ -128,9 +129,11 @@ def create_app(
     before_send: list[Any] = [add_request_id_header, count_response, requests.count]
     if (lifecycle := lifecycle_headers(mapping, ctx.versions)) is not None:
         before_send.append(lifecycle)
-    return Litestar(
+    reads = resource_reads(ctx)
+    cors = cors_config(mapping.api)
+    app = Litestar(
         route_handlers=[
-            *version_routers(ctx),
+            *version_routers(ctx, reads),
             *ops_handlers(ctx),
             *health_handlers(ctx),
             *migration_handlers(ctx),
@@ -155,7 +158,7 @@ def create_app(
         ],
         guards=[readiness.guard],
         stores=stores,
-        cors_config=cors_config(mapping.api),
+        cors_config=cors,
         openapi_config=None,
         before_send=before_send,
         on_startup=[readiness.start, requests.start, *([hook_worker.start] if hook_worker else [])],
@@ -175,3 +178,8 @@ def create_app(
         state=State({"ctx": ctx}),
         debug=False,
     )
+    # The hot reads' success path without Litestar's middleware, guards and request objects
+    # (gateway/fast_reads.py); rate limits are Litestar middleware, so with them every request goes there.
+    if not limit_before_auth and not limit_after_auth:
+        app.asgi_handler = FastReads(app.asgi_handler, ctx, reads, app.routes, cors=cors is not None)
+    return app

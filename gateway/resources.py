@@ -1,9 +1,12 @@
-"""Route handlers for one mapped resource, generated from the mapping (no route per table by hand).
+"""The reads of one mapped resource, generated from the mapping (no route per table by hand).
 
 ``GET /{version}/{resource}``: a keyset (or offset) page as JSON, or every row as
 NDJSON/CSV when ``Accept`` asks for it. ``GET /{version}/{resource}/{key}``: one
-row with a strong ETag. Handlers are synchronous and run in worker threads,
-because the database drivers block.
+row with a strong ETag. ``ResourceReads`` answers them over plain inputs (the
+caller's ``Access``, the query items, the key, two headers) in a database worker,
+because the drivers block: one hop per request. Two callers share it, so both
+give the same answer: the Litestar handlers here, and ``gateway.fast_reads``,
+which answers the successful JSON reads without entering Litestar.
 """
 
 from __future__ import annotations
@@ -13,15 +16,15 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import msgspec
 from litestar import Request, Response
+from litestar._parsers import parse_query_string
 from litestar.params import FromPath
 
 from gateway.auth.guards import Access, access_of, authorize_read, read_guard
 from gateway.exceptions import BadRequest, Forbidden, NotFound
-from gateway.executor import offloaded
 from gateway.export import CSV, NDJSON, csv_chunks, ndjson_chunks
 from gateway.metrics import rows_served
 from gateway.negotiation import JSON, choose_media_type
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
     from legacy_adapters.mapping.model import ApiConfig
     from legacy_adapters.query.resource import Resource
 
-__all__ = ("resource_handlers",)
+__all__ = ("CARRIED", "Answer", "ResourceReads", "answered", "query_items", "resource_handlers")
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
 PARAMS_CACHE_SIZE = 256
@@ -58,31 +61,60 @@ def _embeds(ctx: GatewayContext, resource: Resource, names: tuple[str, ...], acc
     return tuple(embeds)
 
 
-def _next_link(request: Request[Any, Any, Any], **changes: Any) -> str:
-    # The client's own order, from the raw query string: Litestar's parsed parameters come back in
-    # an order that changes between processes, and the link is part of the (snapshotted) answer.
-    query = request.scope.get("query_string", b"").decode("latin-1")
-    given = parse_qsl(query, keep_blank_values=True)
-    params = [(k, v) for k, v in given if k not in ("cursor", "offset")]
+def query_items(scope: Any) -> tuple[tuple[str, str], ...]:
+    """The query string's parameters in the client's order, blank values kept, as Litestar parses them.
+
+    Both paths of a read take them from here (the Litestar handlers and ``gateway.fast_reads``), and in
+    the client's order rather than ``request.query_params``' (a set's, which changes between processes).
+    """
+    return parse_query_string(scope.get("query_string", b""))
+
+
+def _first(items: tuple[tuple[str, str], ...], name: str) -> str | None:
+    return next((v for k, v in items if k == name), None)
+
+
+def _next_link(path: str, items: tuple[tuple[str, str], ...], **changes: Any) -> str:
+    # The client's own order: the link is part of the (snapshotted) answer.
+    params = [(k, v) for k, v in items if k not in ("cursor", "offset")]
     params.extend((k, str(v)) for k, v in changes.items())
-    return f"{request.url.path}?{urlencode(params)}"
+    return f"{path}?{urlencode(params)}"
 
 
-def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHandler]:
-    """The GET handlers for ``resource``, closed over the context that serves them."""
-    api = ctx.mapping.api
-    # Parsed and checked list parameters per (visible fields, query string): the filters in them
-    # carry their built WHERE clauses, so a repeated query builds neither again. Refused ones
-    # raise and are never kept.
-    parsed: PlanCache[ListParams] = PlanCache(PARAMS_CACHE_SIZE)
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A read's whole response, sent by the Litestar handler or by the fast path (``gateway.fast_reads``)."""
 
-    def list_rows(request: Request[Any, Any, Any]) -> Response[Any] | _PendingExport:
-        access = access_of(request)
-        media_type = choose_media_type(request.headers.get("accept"))
-        params = _parse_cached(parsed, tuple(request.query_params.multi_items()), resource, access, api)
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    rows: int | None
+    """Rows served as JSON, for the access log and ``bridgehead_rows_served_total``; ``None``: none counted (304)."""
+
+
+class ResourceReads:
+    """The reads of one resource over plain inputs: what its GET routes answer, whoever runs them.
+
+    Every method runs in a database worker (one hop per request) and returns the whole answer or
+    raises a ``GatewayError``; nothing here looks at a request object.
+    """
+
+    def __init__(self, ctx: GatewayContext, resource: Resource) -> None:
+        self.ctx = ctx
+        self.resource = resource
+        # Parsed and checked list parameters per (visible fields, query string): the filters in them
+        # carry their built WHERE clauses, so a repeated query builds neither again. Refused ones
+        # raise and are never kept.
+        self._parsed: PlanCache[ListParams] = PlanCache(PARAMS_CACHE_SIZE)
+
+    def params(self, access: Access, items: tuple[tuple[str, str], ...]) -> ListParams:
+        return _parse_cached(self._parsed, items, self.resource, access, self.ctx.mapping.api)
+
+    def page(self, access: Access, items: tuple[tuple[str, str], ...], path: str) -> Answer:
+        """``GET /{version}/{resource}`` as JSON: a keyset (or offset) page, its ``Link`` to the next."""
+        ctx, resource = self.ctx, self.resource
+        params = self.params(access, items)
         conditions = (*access.conditions, *params.filters)
-        if media_type != JSON:
-            return _export(request, resource, params, conditions, media_type)
         after = None
         if params.cursor is not None:
             width = len(ReadQuery(resource, (), sort=params.sort).order)
@@ -105,51 +137,30 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
         headers = {"Vary": _VARY}
         if page.last is not None:
             if params.offset is not None:
-                link = _next_link(request, offset=params.offset + params.limit)
+                link = _next_link(path, items, offset=params.offset + params.limit)
             else:
                 body["next_cursor"] = ctx.cursors.encode(page.last, params.fingerprint)
-                link = _next_link(request, cursor=body["next_cursor"])
+                link = _next_link(path, items, cursor=body["next_cursor"])
             headers["Link"] = f'<{link}>; rel="next"'
         if params.count:
             body["count"] = ctx.reader.count(resource, conditions)
-        rows_served(request.scope, len(page.rows), "json")
-        return Response(_encoder.encode(body), media_type=JSON, headers=headers)
+        return Answer(200, headers, _encoder.encode(body), len(page.rows))
 
-    def _export(
-        request: Request[Any, Any, Any],
-        resource: Resource,
-        params: ListParams,
-        conditions: tuple[Any, ...],
-        media_type: str,
-    ) -> _PendingExport:
-        if params.embeds:
-            raise BadRequest("embed is not available in exports", errors=[{"parameter": "embed", "detail": "remove"}])
-        if params.cursor or params.offset is not None:
-            raise BadRequest("exports stream every row; drop cursor and offset", errors=[])
-        query = ReadQuery(resource, params.fields, conditions, params.sort)
-        # Nothing runs yet: the export budget takes a slot, then pulls chunks on its own workers.
-        rows = _counted(ctx.reader.stream_batches(query), request.scope, "ndjson" if media_type == NDJSON else "csv")
-        chunks = ndjson_chunks(rows) if media_type == NDJSON else csv_chunks(rows, [f.name for f in params.fields])
-        content_type = f"{CSV}; header=present" if media_type == CSV else NDJSON  # Litestar adds the charset
-        return _PendingExport(chunks, content_type)
-
-    async def list_or_export(request: Request[Any, Any, Any]) -> Response[Any]:
-        result = await ctx.executor.run(list_rows, request)
-        if isinstance(result, _PendingExport):
-            return await ctx.exports.start(
-                result.chunks, media_type=result.media_type, headers={"Vary": _VARY}, subject=_caller(request)
-            )
-        return result
-
-    def get_row(request: Request[Any, Any, Any], key: FromPath[str]) -> Response[Any]:
-        access = access_of(request)
-        choose_media_type(request.headers.get("accept"), offered=(JSON,))  # one row is JSON only (else 406)
+    def one(
+        self,
+        access: Access,
+        accept: str | None,
+        items: tuple[tuple[str, str], ...],
+        key: str,
+        if_none_match: str | None,
+    ) -> Answer:
+        """``GET /{version}/{resource}/{key}``: one row with a strong ETag, or 304 when it still matches."""
+        ctx, resource = self.ctx, self.resource
+        choose_media_type(accept, offered=(JSON,))  # one row is JSON only (else 406)
         values = parse_key(key, resource)
-        embed_raw = request.query_params.get("embed")
+        embed_raw = _first(items, "embed")
         embed_names = tuple(n.strip() for n in embed_raw.split(",") if n.strip()) if embed_raw else ()
-        fields = parse_fields(
-            request.query_params.get("fields"), access, embeds=embed_names, relations=resource.relations
-        )
+        fields = parse_fields(_first(items, "fields"), access, embeds=embed_names, relations=resource.relations)
         for name in embed_names:
             if name not in resource.relations:
                 known = ", ".join(sorted(resource.relations)) or "none"
@@ -166,20 +177,89 @@ def resource_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRoute
         else:  # another representation of the same row must not share its validator
             etag = f'"{hashlib.blake2b(row_tag.encode() + body, digest_size=16).hexdigest()}"'
         headers = {"ETag": etag, "Vary": _VARY, "Cache-Control": "private, no-cache"}
-        if _matches(request.headers.get("if-none-match"), etag):
-            return Response(b"", status_code=304, headers=headers)
-        rows_served(request.scope, 1, "json")
-        return Response(body, media_type=JSON, headers=headers)
+        if _matches(if_none_match, etag):
+            return Answer(304, headers, b"", None)
+        return Answer(200, headers, body, 1)
+
+    def export(self, access: Access, items: tuple[tuple[str, str], ...], media_type: str, scope: Any) -> _PendingExport:
+        """Every matching row as NDJSON or CSV, planned here and streamed later (``scope`` tallies its rows)."""
+        params = self.params(access, items)
+        if params.embeds:
+            raise BadRequest("embed is not available in exports", errors=[{"parameter": "embed", "detail": "remove"}])
+        if params.cursor or params.offset is not None:
+            raise BadRequest("exports stream every row; drop cursor and offset", errors=[])
+        conditions = (*access.conditions, *params.filters)
+        query = ReadQuery(self.resource, params.fields, conditions, params.sort)
+        # Nothing runs yet: the export budget takes a slot, then pulls chunks on its own workers.
+        rows = _counted(self.ctx.reader.stream_batches(query), scope, "ndjson" if media_type == NDJSON else "csv")
+        chunks = ndjson_chunks(rows) if media_type == NDJSON else csv_chunks(rows, [f.name for f in params.fields])
+        content_type = f"{CSV}; header=present" if media_type == CSV else NDJSON  # Litestar adds the charset
+        return _PendingExport(chunks, content_type)
+
+
+def answered(scope: Any, answer: Answer) -> None:
+    """Count what ``answer`` serves (the access log's ``rows``, ``bridgehead_rows_served_total``)."""
+    if answer.rows is not None:
+        rows_served(scope, answer.rows, "json")
+
+
+def resource_handlers(ctx: GatewayContext, reads: ResourceReads) -> list[HTTPRouteHandler]:
+    """The GET handlers of ``reads``' resource: Litestar's way in to ``ResourceReads``."""
+    resource = reads.resource
+
+    def list_rows(request: Request[Any, Any, Any]) -> Answer | _PendingExport:
+        access = access_of(request)
+        media_type = choose_media_type(request.headers.get("accept"))
+        items = query_items(request.scope)
+        if media_type != JSON:
+            return reads.export(access, items, media_type, request.scope)
+        return reads.page(access, items, request.url.path)
+
+    async def list_or_export(request: Request[Any, Any, Any]) -> Response[Any]:
+        carried(request.scope)
+        result = await ctx.executor.run(list_rows, request)
+        if isinstance(result, _PendingExport):
+            return await ctx.exports.start(
+                result.chunks, media_type=result.media_type, headers={"Vary": _VARY}, subject=_caller(request)
+            )
+        answered(request.scope, result)
+        return _response(result)
+
+    async def get_row(request: Request[Any, Any, Any], key: FromPath[str]) -> Response[Any]:
+        carried(request.scope)
+        access = access_of(request)
+        accept, if_none_match = request.headers.get("accept"), request.headers.get("if-none-match")
+        result = await ctx.executor.run(reads.one, access, accept, query_items(request.scope), key, if_none_match)
+        answered(request.scope, result)
+        return _response(result)
 
     path = f"/{resource.name}"
     tag = [resource.name]
-    reads = [read_guard(resource)]
+    guards = [read_guard(resource)]
     return [
-        read_route(path, name=f"{resource.qualified_name}.list", tags=tag, guards=reads)(list_or_export),
-        read_route(f"{path}/{{key:str}}", name=f"{resource.qualified_name}.get", tags=tag, guards=reads)(
-            offloaded(ctx.executor, get_row)
-        ),
+        read_route(path, name=f"{resource.qualified_name}.list", tags=tag, guards=guards)(list_or_export),
+        read_route(f"{path}/{{key:str}}", name=f"{resource.qualified_name}.get", tags=tag, guards=guards)(get_row),
     ]
+
+
+CARRIED = "bridgehead.read_failed"
+"""Scope state key: the exception the fast path's read raised, for the Litestar handler to raise in its place."""
+
+
+def carried(scope: Any) -> None:
+    """Raise the failure the fast path handed over with this request (once), rather than read again.
+
+    The fast path (``gateway.fast_reads``) answers only successes; a read that raised is passed to
+    Litestar with its exception, so the answer (problem+json, hooks, metrics) is Litestar's own and
+    the database is not asked twice (nor a 504 waited for twice).
+    """
+    failure = scope.get("state", {}).pop(CARRIED, None)
+    if failure is not None:
+        raise failure
+
+
+def _response(answer: Answer) -> Response[Any]:
+    return Response(answer.body, status_code=answer.status, media_type=JSON, headers=answer.headers)
 
 
 def _caller(request: Request[Any, Any, Any]) -> str:

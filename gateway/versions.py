@@ -13,7 +13,7 @@ from litestar import Router
 from litestar.enums import ScopeType
 
 from gateway.aggregates import aggregate_handlers
-from gateway.resources import resource_handlers
+from gateway.resources import ResourceReads, resource_handlers
 from gateway.writes import write_handlers
 
 if TYPE_CHECKING:
@@ -25,16 +25,25 @@ if TYPE_CHECKING:
     from legacy_adapters.mapping.model import Mapping
     from legacy_adapters.query.resource import Resource
 
-__all__ = ("lifecycle_headers", "version_routers")
+__all__ = ("lifecycle_headers", "resource_reads", "version_routers")
 
 
-def version_routers(ctx: GatewayContext) -> list[Router]:
+def resource_reads(ctx: GatewayContext) -> dict[tuple[str, str], ResourceReads]:
+    """Every resource's reads by (version, resource name): shared by its routes and the fast path."""
+    return {
+        (version, name): ResourceReads(ctx, resource)
+        for version, resources in ctx.versions.items()
+        for name, resource in resources.items()
+    }
+
+
+def version_routers(ctx: GatewayContext, reads: dict[tuple[str, str], ResourceReads]) -> list[Router]:
     routers = []
     for version, resources in ctx.versions.items():
         handlers: list[Any] = []
         for resource in resources.values():
             handlers.extend(aggregate_handlers(ctx, resource))
-            handlers.extend(resource_handlers(ctx, resource))
+            handlers.extend(resource_handlers(ctx, reads[(version, resource.name)]))
             handlers.extend(write_handlers(ctx, resource))
         routers.append(Router(path=f"/{version}", route_handlers=handlers))
     return routers

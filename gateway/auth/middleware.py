@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from gateway.auth.tokens import TokenVerifier
 
-__all__ = ("PUBLIC_PATHS", "BearerAuthentication", "authenticate", "is_public", "principal_of")
+__all__ = ("PUBLIC_PATHS", "BearerAuthentication", "authenticate", "is_public", "known_principal", "principal_of")
 
 log = structlog.get_logger("bridgehead.auth")
 
@@ -83,9 +83,8 @@ async def authenticate(header: str | None, verifier: TokenVerifier | None, path:
     """
     if not header:
         return ANONYMOUS
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    token = _bearer(header)
+    if token is None:
         _refuse(path, "the Authorization header must be 'Bearer <token>'", None)
     if verifier is None:
         _refuse(path, "this gateway accepts no tokens (no auth configured)", None)
@@ -96,6 +95,28 @@ async def authenticate(header: str | None, verifier: TokenVerifier | None, path:
         except Unauthorized as exc:
             _refuse(path, exc.detail, token)
     return principal
+
+
+def _bearer(header: str) -> str | None:
+    """The token of a ``Bearer <token>`` header; ``None`` for any other shape."""
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def known_principal(header: str | None, verifier: TokenVerifier | None) -> Principal | None:
+    """What ``authenticate`` would answer, when that is known on the loop without a refusal.
+
+    No header is ``ANONYMOUS``; a well-formed token verified before (and still in time) is its
+    principal. ``None`` means "ask ``authenticate``": a token to verify, or one it would refuse
+    (and log). For ``gateway.fast_reads``, which answers only what needs neither.
+    """
+    if not header:
+        return ANONYMOUS
+    token = _bearer(header)
+    if token is None or verifier is None:
+        return None
+    return verifier.cached(token)
 
 
 def _refuse(path: str, reason: str, token: str | None) -> NoReturn:
