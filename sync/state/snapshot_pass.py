@@ -7,17 +7,21 @@ mid-way leaves nothing behind that could hide a delete from the next one. It als
 keeps a million marks out of the durable store: no WAL or fsync per batch, no write
 lock taken from the workers delivering meanwhile, nothing to delete afterwards.
 
-Each batch is one round trip (PostgreSQL: the pairs as one JSON array, parsed by the server,
-marked and compared in one statement; SQLite: ``executemany`` into a temporary batch table, which binds
-each string exactly, where ``json_each`` would cut a key at a NUL) and one commit, so
-the pass holds no snapshot of the store between batches and sees fingerprints stored
-by deliveries as they land. The comparison is SQL equality on both sides: binary on
-SQLite, and on PostgreSQL the deterministic collation of ``text``, so keys that differ
-only in case or trailing spaces stay distinct.
+Each batch is one transaction and one commit, so the pass holds no snapshot of the store
+between batches and sees fingerprints stored by deliveries as they land. On PostgreSQL it is
+one statement: the pairs as one JSON array, parsed by the server, marked and compared. On
+SQLite (in process: statements are cheap, rows through them are not) each slice of 400 pairs
+is two statements on the DBAPI cursor with the values bound one by one, which binds each
+string exactly (``json_each`` would read a JSON key's escapes): the keys go into the seen set
+with one multi-row ``INSERT``, and the pairs are compared as a ``VALUES`` list joined to the
+fingerprints, with no table written for them. The comparison is SQL equality on both sides:
+binary on SQLite, and on PostgreSQL the deterministic collation of ``text``, so keys that
+differ only in case or trailing spaces stay distinct.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -29,8 +33,9 @@ from sync.state.sync_tables import FINGERPRINTS
 __all__ = ("SqlSnapshotPass",)
 
 _SEEN = "sync_pass_seen"
-_BATCH = "sync_pass_batch"
 _PRINTS = FINGERPRINTS.name
+_SLICE = 400
+"""Pairs per SQLite statement: 801 parameters, under the 999 of SQLite builds before 3.32."""
 
 
 class SqlSnapshotPass:
@@ -47,10 +52,6 @@ class SqlSnapshotPass:
             else:
                 self._sql("PRAGMA temp_store = FILE")  # a million keys on disk, not in this process's memory
                 self._sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_SEEN} (key TEXT PRIMARY KEY) WITHOUT ROWID")
-                self._sql(
-                    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_BATCH} "
-                    "(pos INTEGER PRIMARY KEY, key TEXT NOT NULL, fingerprint TEXT NOT NULL)"  # pos: the rowid
-                )
                 self._sql(f"DELETE FROM temp.{_SEEN}")
             self._live.commit()
         except BaseException:
@@ -69,8 +70,10 @@ class SqlSnapshotPass:
     def see(self, prints: Sequence[tuple[str, str]]) -> list[int]:
         if not prints:
             return []
+        if not self.postgresql:
+            return self._see_sqlite(prints)
         try:
-            changed = self._see_postgresql(prints) if self.postgresql else self._see_sqlite(prints)
+            changed = self._see_postgresql(prints)
             self._live.commit()
         except BaseException:
             self._live.rollback()
@@ -91,16 +94,28 @@ class SqlSnapshotPass:
         return [int(n) for (n,) in rows]
 
     def _see_sqlite(self, prints: Sequence[tuple[str, str]]) -> list[int]:
-        self._sql(f"DELETE FROM temp.{_BATCH}")
-        # Into an empty table, rows get rowids 1, 2, … in insert order (SQLite's documented rowid choice).
-        self._sql(f"INSERT INTO temp.{_BATCH} (key, fingerprint) VALUES (?, ?)", list(prints))
-        self._sql(f"INSERT OR IGNORE INTO temp.{_SEEN} (key) SELECT key FROM temp.{_BATCH}")
-        rows = self._sql(
-            f"SELECT b.pos - 1 FROM temp.{_BATCH} b LEFT JOIN main.{_PRINTS} f ON f.sync = ? AND f.key = b.key "
-            "WHERE f.fingerprint IS NULL OR f.fingerprint <> b.fingerprint ORDER BY b.pos",
-            (self.sync,),
-        )
-        return [int(n) for (n,) in rows]
+        # The DBAPI connection itself: SQLAlchemy's execute costs more than these statements' work,
+        # and its transaction is not begun here, so the batch's is the driver's own (begun by the
+        # first INSERT, as pysqlite does), committed or rolled back below.
+        dbapi = self._live.connection.dbapi_connection
+        assert dbapi is not None
+        cursor = dbapi.cursor()
+        changed: list[int] = []
+        try:
+            for start in range(0, len(prints), _SLICE):
+                part = prints[start : start + _SLICE]
+                keys = [key for key, _ in part]
+                cursor.execute(_mark_sql(len(part)), keys)
+                # ?1..?n the keys, ?n+1..?2n the fingerprints, ?2n+1 the sync: three lists joined, no per-pair work.
+                found = cursor.execute(_compare_sql(len(part)), [*keys, *[fp for _, fp in part], self.sync])
+                changed += [start + n for (n,) in found.fetchall()]
+            dbapi.commit()
+        except BaseException:
+            dbapi.rollback()
+            raise
+        finally:
+            cursor.close()
+        return changed
 
     def unseen(self, batch_size: int = 5000) -> Iterator[list[str]]:
         seen = f"pg_temp.{_SEEN}" if self.postgresql else f"temp.{_SEEN}"
@@ -129,7 +144,6 @@ class SqlSnapshotPass:
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{_SEEN}")
             else:
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_SEEN}")
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_BATCH}")
             conn.commit()
         except Exception:
             conn.invalidate()  # the connection (and its temporary tables) is discarded, not pooled
@@ -141,3 +155,23 @@ class SqlSnapshotPass:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@functools.cache
+def _mark_sql(n: int) -> str:
+    """The ``n`` keys into the seen set (SQLite), one multi-row statement."""
+    return f"INSERT OR IGNORE INTO temp.{_SEEN} (key) VALUES " + ",".join(["(?)"] * n)
+
+
+@functools.cache
+def _compare_sql(n: int) -> str:
+    """Positions (0-based, in order) of the ``n`` pairs whose fingerprint differs from the stored one (SQLite).
+
+    The positions are literals of the text; the pairs are ``VALUES`` rows, compared where they are.
+    """
+    rows = ",".join(f"({i},?{i + 1},?{n + i + 1})" for i in range(n))
+    return (
+        f"WITH b (pos, key, fingerprint) AS (VALUES {rows}) "
+        f"SELECT b.pos FROM b LEFT JOIN main.{_PRINTS} f ON f.sync = ?{2 * n + 1} AND f.key = b.key "
+        "WHERE f.fingerprint IS NULL OR f.fingerprint <> b.fingerprint ORDER BY b.pos"
+    )
