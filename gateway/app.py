@@ -22,7 +22,13 @@ from gateway.fast_reads import FastReads
 from gateway.health import health_handlers
 from gateway.idempotency import identity_claims
 from gateway.mcp import McpEndpoint
-from gateway.metrics import InProgressMiddleware, count_response, instrument_engine, metrics_handlers
+from gateway.metrics import (
+    InProgressMiddleware,
+    count_response,
+    instrument_engine,
+    metrics_handlers,
+    observe_statement,
+)
 from gateway.migration import count_migration, migration_handlers
 from gateway.ops import ops_handlers
 from gateway.pagination import CursorCodec
@@ -119,6 +125,7 @@ def create_app(
         identity_claims=identity_claims(mapping),
     )
     instrument_engine(database.engine)
+    database.observe_statements(observe_statement)
     syncs = SyncConsole(mapping, database, state, sync_http, mapping_path)
     requests = RequestCounter(state)
     hooks, hook_worker = build_webhooks(mapping, ctx.versions, database, state, ctx.audit)

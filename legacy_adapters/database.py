@@ -12,6 +12,7 @@ first use, so an export-free gateway never opens an export connection.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -21,18 +22,24 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import sqlalchemy as sa
 import structlog
 
+from legacy_adapters.compiled import Prepared, StatementCache
 from legacy_adapters.dialects import get_backend
+from legacy_adapters.dialects.base import GUARD
 from legacy_adapters.exceptions import DatabaseError, DatabaseUnavailable, TransactionConflict, ValueRefused
 
 if TYPE_CHECKING:
     from legacy_adapters.dialects.base import EngineRole
     from legacy_adapters.mapping.model import DatabaseConfig
 
-__all__ = ("Database", "PageAfter", "Prepared")
+__all__ = ("Database", "PageAfter", "Prepared", "StatementObserver")
 
 PageAfter = Callable[["Sequence[Any] | None", int], sa.Executable]
 """For a backend that cannot stream: the statement for the ``limit`` rows after the given last row
 (``None``: the first rows), in the same total order."""
+
+StatementObserver = Callable[[str, "Sequence[Any] | dict[str, Any]", float], None]
+"""Told of every statement a read runs on the raw cursor: its SQL text, parameters and seconds from
+execute to the driver's answer (what SQLAlchemy's ``before/after_cursor_execute`` events see)."""
 
 log = structlog.get_logger("bridgehead.database")
 T = TypeVar("T")
@@ -75,24 +82,6 @@ def _ping_idle_connections(engine: sa.Engine) -> None:
             raise sa.exc.DisconnectionError("idle connection is dead") from None
 
 
-class Prepared:
-    """A statement compiled once for one engine and run with fresh values each time.
-
-    Building and compiling a Core statement per request costs more than the query
-    itself on a keyed read; the shape of a get-by-key never changes, only its values.
-    """
-
-    def __init__(self, statement: sa.Select[Any], dialect: sa.Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        self.sql = compiled.string
-        self._positions = compiled.positiontup
-        self._defaults = compiled.construct_params()
-
-    def parameters(self, values: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
-        merged = {**self._defaults, **values}
-        return tuple(merged[name] for name in self._positions) if self._positions is not None else merged
-
-
 class Database:
     """A pooled engine for one legacy database."""
 
@@ -102,6 +91,9 @@ class Database:
         self.engine = self._engine("requests")
         self.export_engine = self._engine("exports")
         self.probe_engine = self._engine("probe")
+        self._observers: tuple[StatementObserver, ...] = ()
+        self._driver_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
+        self._statements = StatementCache(self.engine.dialect)
 
     def _engine(self, role: EngineRole) -> sa.Engine:
         engine = sa.create_engine(self.config.url, **self.backend.engine_options(self.config, role))
@@ -131,19 +123,91 @@ class Database:
             log.error("database error", kind=type(error).__name__, detail=str(getattr(exc, "orig", exc)))
             raise error from None
 
+    def observe_statements(self, observer: StatementObserver) -> Callable[[], None]:
+        """Have ``observer`` told of every statement run on the raw cursor (the gateway's metrics);
+        returns what stops it."""
+        self._observers = (*self._observers, observer)
+
+        def stop() -> None:
+            self._observers = tuple(o for o in self._observers if o is not observer)
+
+        return stop
+
     def fetch_all(self, statement: sa.Executable) -> list[Sequence[Any]]:
-        """Run ``statement`` and return every row as a tuple."""
-        # all(): one fetchall and rows made in bulk (C), not one fetchone and a copy per row.
-        with self.errors(), self.engine.connect() as conn:
-            return conn.execute(statement).all()  # type: ignore[return-value]  # Row is a Sequence
+        """Run ``statement`` and return every row as the driver's tuple.
+
+        Compiled once per shape (SQLAlchemy's cache key) and run on the raw cursor, unless
+        a typed column needs SQLAlchemy's result to convert its values.
+        """
+        with self.errors():
+            bound = self._statements.bind(statement)  # type: ignore[arg-type]  # every Executable here is a ClauseElement
+            if bound is None:
+                with self.engine.connect() as conn:
+                    return conn.execute(statement).all()  # type: ignore[return-value]  # Row is a Sequence
+            return self._fetch_raw(*bound)
 
     def prepare(self, statement: sa.Select[Any]) -> Prepared:
         return Prepared(statement, self.engine.dialect)
 
     def fetch_prepared(self, prepared: Prepared, values: dict[str, Any]) -> list[Sequence[Any]]:
         """Run a prepared statement with ``values`` for its named parameters."""
-        with self.errors(), self.engine.connect() as conn:
-            return conn.exec_driver_sql(prepared.sql, prepared.parameters(values)).all()  # type: ignore[return-value]
+        with self.errors():
+            sql, parameters = prepared.bind(values)
+            return self._fetch_raw(sql, parameters)
+
+    def fetch_rows(self, sql: str, parameters: Sequence[Any] | dict[str, Any]) -> list[Sequence[Any]]:
+        """Run SQL text compiled for this engine (``Prepared``) and return the driver's rows."""
+        with self.errors():
+            return self._fetch_raw(sql, parameters)
+
+    def _fetch_raw(self, sql: str, parameters: Sequence[Any] | dict[str, Any]) -> list[Sequence[Any]]:
+        """One statement on a pooled connection's own cursor: what SQLAlchemy's execute keeps, without its objects.
+
+        The checkout goes through the pool (its events: the idle ping, the metrics, the
+        timeouts restored at check-in; the rollback at check-in), the statement timeout is
+        armed where the client keeps it (``GUARD``), observers time the statement, and a
+        driver error comes out as SQLAlchemy's ``DBAPIError`` (so ``errors()`` classifies it)
+        after a connection the backend finds dead is invalidated, as ``handle_error`` does.
+        """
+        try:
+            connection = self.engine.raw_connection()
+        except self._driver_error as exc:  # a failed connect: what Engine.connect() raises
+            raise sa.exc.DBAPIError.instance(
+                None, None, exc, self._driver_error, connection_invalidated=True, dialect=self.engine.dialect
+            ) from exc
+        cursor = None
+        try:
+            cursor = connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # checked out: never None
+            guard = connection.info.get(GUARD)
+            if guard is not None:
+                guard.arm(cursor)
+            try:
+                started = time.perf_counter()
+                cursor.execute(sql, parameters)
+                for observe in self._observers:
+                    observe(sql, parameters, time.perf_counter() - started)
+                rows: list[Sequence[Any]] = cursor.fetchall()  # type: ignore[assignment]  # DB-API stubs: a Sequence
+                return rows
+            finally:
+                if guard is not None:
+                    guard.disarm()
+        except self._driver_error as exc:
+            dead = self.backend.is_disconnect(exc)
+            if dead:
+                # SQLAlchemy's own reaction: this connection, and every one opened before it, is replaced.
+                self.engine.pool._invalidate(connection, exc)
+            raise sa.exc.DBAPIError.instance(
+                sql, parameters, exc, self._driver_error, connection_invalidated=dead, dialect=self.engine.dialect
+            ) from exc
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # interrupted mid-statement: the connection's state is unknown
+                connection.invalidate(exc)
+            raise
+        finally:
+            if cursor is not None:
+                with contextlib.suppress(self._driver_error):  # a dead connection's: the pool replaces it
+                    cursor.close()
+            connection.close()
 
     def scalar(self, statement: sa.Executable) -> Any:
         with self.errors(), self.engine.connect() as conn:

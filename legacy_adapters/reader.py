@@ -26,7 +26,8 @@ from legacy_adapters.query.rows import RowDecoder
 from legacy_adapters.transforms import Unencodable
 
 if TYPE_CHECKING:
-    from legacy_adapters.database import Database, Prepared
+    from legacy_adapters.compiled import Prepared
+    from legacy_adapters.database import Database
     from legacy_adapters.query.resource import BoundField, Resource
 
 __all__ = ("Embed", "Page", "ReadQuery", "Reader", "etag_of", "row_etag")

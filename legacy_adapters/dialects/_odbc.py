@@ -18,16 +18,16 @@ Everything else is here:
 from __future__ import annotations
 
 import contextlib
-import heapq
-import itertools
+import math
 import re
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
-from legacy_adapters.dialects.base import pool_size
+from legacy_adapters.dialects.base import GUARD, pool_size
 from legacy_adapters.exceptions import (
     DatabaseError,
     DatabaseUnavailable,
@@ -97,51 +97,50 @@ def native_code(error: BaseException) -> int | None:
 class _Deadlines:
     """One daemon thread that cancels every overdue statement of the process.
 
-    A timer thread per statement cost a thread start and join on every query (a
-    fifth of a keyed read's time when profiled); here arming is a heap push and
-    disarming marks the entry, which the thread drops when it reaches the top.
+    A timer thread per statement cost a thread start and join on every query (a fifth of
+    a keyed read's time when profiled), and a locked heap of deadlines still a few
+    microseconds per statement. Here arming a ``Watchdog`` is one attribute write: the
+    thread looks at every registered watchdog when the earliest deadline it saw falls due,
+    and at the latest one shortest timeout after its last look (a statement armed after a
+    look cannot fall due sooner), so a timeout that does not fire costs the statement nothing.
     """
 
     def __init__(self) -> None:
-        self._heap: list[list[Any]] = []
-        self._wake = threading.Condition()
-        self._order = itertools.count()
+        self._dogs: weakref.WeakSet[Watchdog] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._changed = threading.Event()
+        self._shortest = math.inf
         self._thread: threading.Thread | None = None
 
-    def add(self, seconds: float, cursor: Any) -> list[Any]:
-        entry = [time.monotonic() + seconds, next(self._order), cursor]
-        with self._wake:
-            heapq.heappush(self._heap, entry)
+    def register(self, dog: Watchdog) -> None:
+        with self._lock:
+            self._dogs.add(dog)
+            if dog.seconds < self._shortest:
+                self._shortest = dog.seconds
+                self._changed.set()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="bridgehead-deadlines", daemon=True)
                 self._thread.start()
-            if self._heap[0] is entry:
-                self._wake.notify()
-        return entry
-
-    def remove(self, entry: list[Any]) -> None:
-        with self._wake:
-            entry[2] = None
 
     def _run(self) -> None:
-        with self._wake:
-            while True:
-                while self._heap and self._heap[0][2] is None:
-                    heapq.heappop(self._heap)
-                if not self._heap:
-                    self._wake.wait()
+        fired: dict[Watchdog, tuple[float, Any]] = {}  # cancelled, still armed: not cancelled again
+        while True:
+            now = time.monotonic()
+            with self._lock:
+                dogs = list(self._dogs)
+                wake = now + self._shortest
+            fired = {dog: armed for dog, armed in fired.items() if dog.armed is armed}
+            for dog in dogs:
+                armed = dog.armed  # one read: the worker may re-arm it meanwhile
+                if armed is None or fired.get(dog) is armed:
                     continue
-                delay = self._heap[0][0] - time.monotonic()
-                if delay > 0:
-                    self._wake.wait(delay)
+                if armed[0] > now:
+                    wake = min(wake, armed[0])
                     continue
-                entry = heapq.heappop(self._heap)
-                cursor, entry[2] = entry[2], None
-                self._wake.release()  # never call into the driver while holding the lock
-                try:
-                    _cancel(cursor)
-                finally:
-                    self._wake.acquire()
+                fired[dog] = armed
+                _cancel(armed[1])  # no lock held: the driver may take its time
+            self._changed.wait(None if wake == math.inf else max(0.0, wake - time.monotonic()))
+            self._changed.clear()
 
 
 _DEADLINES = _Deadlines()
@@ -151,24 +150,22 @@ class Watchdog:
     """Cancels a connection's running statement once its deadline passes (``cursor.cancel()``).
 
     For drivers without a server-side statement timeout: SQLCancel from another
-    thread makes the server (or SQLite's engine) stop the statement.
+    thread makes the server (or SQLite's engine) stop the statement. One per
+    connection; ``arm``/``disarm`` are single attribute writes (``_Deadlines``).
     """
 
-    def __init__(self) -> None:
-        self._entry: list[Any] | None = None
-        self._lock = threading.Lock()
+    __slots__ = ("__weakref__", "armed", "seconds")
 
-    def arm(self, cursor: Any, seconds: float) -> None:
-        with self._lock:
-            if self._entry is not None:
-                _DEADLINES.remove(self._entry)
-            self._entry = _DEADLINES.add(seconds, cursor)
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.armed: tuple[float, Any] | None = None
+        _DEADLINES.register(self)
+
+    def arm(self, cursor: Any) -> None:
+        self.armed = (time.monotonic() + self.seconds, cursor)
 
     def disarm(self) -> None:
-        with self._lock:
-            if self._entry is not None:
-                _DEADLINES.remove(self._entry)
-                self._entry = None
+        self.armed = None
 
 
 def _cancel(cursor: Any) -> None:
@@ -248,7 +245,7 @@ class OdbcBackend:
                 backend._set_timeout(dbapi_conn, timeout)
             record.info["bh_unbounded"] = False
             if backend.watchdog:
-                record.info["bh_watchdog"] = Watchdog()
+                record.info[GUARD] = Watchdog(timeout)
 
         @sa.event.listens_for(engine, "set_connection_execution_options")
         def _options(conn: sa.Connection, options: dict[str, Any]) -> None:
@@ -268,15 +265,16 @@ class OdbcBackend:
         @sa.event.listens_for(engine, "before_cursor_execute")
         def _arm(conn: sa.Connection, cursor: Any, _s: Any, _p: Any, _context: Any, _many: bool) -> None:
             record = conn.connection._connection_record
-            dog = record.info.get("bh_watchdog") if record is not None else None
+            dog = record.info.get(GUARD) if record is not None else None
             if dog is not None:
-                dog.disarm()
-                if not record.info.get("bh_unbounded"):
-                    dog.arm(cursor, timeout)
+                if record.info.get("bh_unbounded"):
+                    dog.disarm()
+                else:
+                    dog.arm(cursor)
 
         @sa.event.listens_for(engine, "checkin")
         def _restore(dbapi_conn: Any, record: Any) -> None:
-            dog = record.info.get("bh_watchdog")
+            dog = record.info.get(GUARD)
             if dog is not None:
                 dog.disarm()
             if dbapi_conn is not None and record.info.pop("bh_write", False):

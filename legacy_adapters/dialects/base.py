@@ -15,12 +15,25 @@ if TYPE_CHECKING:
     from legacy_adapters.exceptions import DatabaseError
     from legacy_adapters.mapping.model import DatabaseConfig
 
-__all__ = ("Backend", "EngineRole", "pool_size")
+__all__ = ("GUARD", "Backend", "EngineRole", "StatementGuard", "pool_size")
 
 EngineRole = Literal["requests", "exports", "probe"]
 """What an engine's connections are for: a ``Database`` keeps one pool per role, so a slow export
 or a readiness probe never waits for (or takes) a request's connection, and each role gets the
 driver options it needs (a streaming cursor for exports)."""
+
+
+GUARD = "bh_guard"
+"""Connection info key: the connection's client-side ``StatementGuard``; absent where the server
+enforces the statement timeout by itself (a session setting), so a raw execute has nothing to arm."""
+
+
+class StatementGuard(Protocol):
+    """The statement timeout of one connection, kept by the client: armed before a statement, disarmed after."""
+
+    def arm(self, cursor: Any) -> None: ...
+
+    def disarm(self) -> None: ...
 
 
 class Backend(Protocol):
@@ -48,6 +61,10 @@ class Backend(Protocol):
 
     def classify(self, error: BaseException) -> DatabaseError:
         """Turn a driver error into a safe ``DatabaseError``; driver text never leaves this module."""
+        ...
+
+    def is_disconnect(self, error: BaseException) -> bool:
+        """Whether the connection that raised ``error`` is dead and the pool must reconnect."""
         ...
 
 

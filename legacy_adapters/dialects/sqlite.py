@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
-from legacy_adapters.dialects.base import pool_size
+from legacy_adapters.dialects.base import GUARD, pool_size
 from legacy_adapters.exceptions import (
     DatabaseError,
     DatabaseUnavailable,
@@ -29,6 +29,29 @@ if TYPE_CHECKING:
 __all__ = ("SQLiteBackend",)
 
 _PROGRESS_STEPS = 10_000  # VM instructions between deadline checks: cheap, yet well under a millisecond
+
+
+class _Deadline:
+    """sqlite3's statement timeout: the progress handler interrupts a statement once ``due`` has passed.
+
+    Arming is one attribute write (no lock, no timer): the check runs in SQLite's own loop.
+    """
+
+    __slots__ = ("due", "seconds")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.due: float | None = None
+
+    def arm(self, _cursor: Any) -> None:
+        self.due = time.monotonic() + self.seconds
+
+    def disarm(self) -> None:
+        self.due = None
+
+    def overdue(self) -> int:
+        due = self.due
+        return 1 if due is not None and time.monotonic() > due else 0
 
 
 class SQLiteBackend:
@@ -48,13 +71,10 @@ class SQLiteBackend:
         timeout = config.statement_timeout_s
 
         @sa.event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
-            state = {"deadline": None}
-            dbapi_conn.set_progress_handler(
-                lambda: 1 if state["deadline"] is not None and time.monotonic() > state["deadline"] else 0,
-                _PROGRESS_STEPS,
-            )
-            _record.info["deadline"] = state
+        def _on_connect(dbapi_conn: sqlite3.Connection, record: Any) -> None:
+            deadline = _Deadline(timeout)
+            dbapi_conn.set_progress_handler(deadline.overdue, _PROGRESS_STEPS)
+            record.info[GUARD] = deadline
             # The driver's own implicit BEGIN cannot take the write lock up front; SQLAlchemy's
             # "begin" event below emits BEGIN itself (see the SQLAlchemy pysqlite docs).
             dbapi_conn.isolation_level = None
@@ -69,14 +89,21 @@ class SQLiteBackend:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         @sa.event.listens_for(engine, "before_cursor_execute")
-        def _arm(conn: sa.Connection, _cursor: Any, _stmt: Any, _params: Any, context: Any, _many: bool) -> None:
-            state = conn.connection._connection_record.info.get("deadline")
-            if state is not None:
+        def _arm(conn: sa.Connection, cursor: Any, _stmt: Any, _params: Any, context: Any, _many: bool) -> None:
+            deadline = conn.connection._connection_record.info.get(GUARD)
+            if deadline is not None:
                 unbounded = context is not None and context.execution_options.get("no_statement_timeout")
-                state["deadline"] = None if unbounded else time.monotonic() + timeout
+                if unbounded:
+                    deadline.disarm()
+                else:
+                    deadline.arm(cursor)
 
     def streamable(self, statement: sa.Select[Any], dialect: sa.Dialect) -> sa.Executable | str:
         return statement
+
+    def is_disconnect(self, error: BaseException) -> bool:
+        # What SQLAlchemy's pysqlite dialect calls a disconnect: the file stays, the connection closed.
+        return "cannot operate on a closed database" in str(getattr(error, "orig", error)).lower()
 
     def classify(self, error: BaseException) -> DatabaseError:
         text = str(getattr(error, "orig", error)).lower()

@@ -162,11 +162,14 @@ def test_embed_attaches_relations_in_one_query_per_page(
         if statement.lstrip().upper().startswith("SELECT"):
             statements.append(statement)
 
-    event.listen(app_ctx.reader.database.engine, "before_cursor_execute", count)
+    database = app_ctx.reader.database
+    event.listen(database.engine, "before_cursor_execute", count)
+    stop = database.observe_statements(lambda statement, *_: count(None, None, statement))  # reads on the raw cursor
     try:
         body = client.get("/v1/jobs?limit=20&embed=operations,customer&sort=job_number", headers=admin).json()
     finally:
-        event.remove(app_ctx.reader.database.engine, "before_cursor_execute", count)
+        event.remove(database.engine, "before_cursor_execute", count)
+        stop()
     assert len(statements) == 3  # the page, then one query per relation: never one per row
     for job in body["data"]:
         ops = legacy(demo_db_path, "SELECT OPSEQ FROM JOBOPS WHERE TRIM(JOBNO) = ? ORDER BY OPSEQ", job["job_number"])

@@ -210,6 +210,7 @@ def test_only_a_bounded_sample_is_read(demo_db_path: Path) -> None:
         statements.append((statement, parameters))
 
     sa.event.listen(database.engine, "before_cursor_execute", record)
+    database.observe_statements(lambda statement, parameters, _seconds: statements.append((statement, parameters)))
     try:
         text = introspect(database, sample_rows=50)
     finally:
