@@ -20,6 +20,7 @@ from typing import Any
 from unittest import mock
 from urllib.parse import quote, urlencode
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,6 +32,7 @@ from gateway import create_app
 from gateway.console import RequestCounter
 from gateway.fast_reads import FastReads
 from legacy_adapters.mapping import Mapping
+from legacy_adapters.mapping.model import CorsConfig, RateLimitConfig
 from tests.conftest import TokenFactory
 
 _WATCHED = {
@@ -336,6 +338,13 @@ def test_hot_reads_are_answered_by_the_fast_path(gateway: _Gateway, tokens: dict
     unchanged = gateway.send(True, "/v1/jobs/J000001?fields=job_number,status", {**admin, "if-none-match": etag})
     assert (unchanged["status"], unchanged["fast"], unchanged["body"]) == (304, 1, b"")
     # Litestar answers what the fast path is not sure of.
+    readiness = gateway.app.state.ctx.readiness
+    readiness.checked = False  # as when started during a database outage
+    try:
+        waiting = gateway.send(True, "/v1/jobs/J000001", admin)
+    finally:
+        readiness.checked = True
+    assert (waiting["status"], waiting["fast"]) == (503, 0)
     for path, headers in [
         ("/v1/jobs/J999999", admin),  # 404
         ("/v1/jobs", {**admin, "accept": "application/x-ndjson"}),  # an export
@@ -349,3 +358,29 @@ def test_hot_reads_are_answered_by_the_fast_path(gateway: _Gateway, tokens: dict
 def _rows(body: bytes) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = json.loads(body)["data"]
     return rows
+
+
+def _with_api(mapping: Mapping, **changes: Any) -> Mapping:
+    return msgspec.structs.replace(mapping, api=msgspec.structs.replace(mapping.api, **changes))
+
+
+def test_with_cors_a_request_with_an_origin_is_litestars(demo_mapping: Mapping) -> None:
+    app = create_app(_with_api(demo_mapping, cors=CorsConfig(allow_origins=["https://portal.example.com"])))
+    fast = app.asgi_handler
+    assert isinstance(fast, FastReads)
+    with TestClient(app) as client:
+        client.get("/v1/items/BRKT-00001")
+        answered = fast.answered
+        cross = client.get("/v1/items/BRKT-00001", headers={"Origin": "https://portal.example.com"})
+        assert cross.headers["access-control-allow-origin"] == "https://portal.example.com"
+        assert fast.answered == answered
+        same = client.get("/v1/items/BRKT-00001")
+        assert same.status_code == 200 and "access-control-allow-origin" not in same.headers
+        assert fast.answered == answered + 1
+
+
+def test_with_rate_limits_every_request_goes_through_litestar(demo_mapping: Mapping) -> None:
+    app = create_app(_with_api(demo_mapping, rate_limit=RateLimitConfig(per_ip="100/minute")))
+    with TestClient(app) as client:
+        assert not isinstance(app.asgi_handler, FastReads)
+        assert client.get("/v1/items/BRKT-00001").status_code == 200
