@@ -198,7 +198,8 @@ def run(backends: list[str], rows: int, workers: int, timeout_s: float) -> list[
                 result = run_export(running, headers, timeout_s)
                 _say(
                     f"{backend} {name}: {result.rows:,} rows in {result.seconds:.1f} s = {result.rows_per_s:,.0f} rows/s, "
-                    f"first byte {result.first_byte_s:.2f} s, peak RSS {result.peak_rss_mb:,.0f} MB ({result.status})"
+                    f"first byte {result.first_byte_s:.2f} s, CPU {result.cpu_us_per_row:.1f} µs/row, "
+                    f"peak RSS {result.peak_rss_mb:,.0f} MB ({result.status})"
                 )
                 results.append(Row(backend, spec.label, result))
             finally:
@@ -215,16 +216,17 @@ def render(rows: list[Row], began: float) -> str:
         "- every visible job of the 1M-row JOBMAST as NDJSON, each server started fresh with 2 workers; "
         "the floor with psqlODBC's `UseDeclareFetch=1;Fetch=2000` on PostgreSQL, nothing to set on MariaDB 3.1.15",
         "",
-        "| backend | server | rows | seconds | rows/s | first byte s | peak RSS MB (VmHWM) | RSS at rest MB | status |",
-        "|---|---|--:|--:|--:|--:|--:|--:|---|",
+        "| backend | server | rows | seconds | rows/s | CPU µs/row | first byte s | peak RSS MB (VmHWM) | RSS at rest MB | status |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for row in rows:
         e = row.result
         if e is None:
-            lines.append(f"| {row.backend} | {row.server} | – | – | – | – | – | – | {row.note} |")
+            lines.append(f"| {row.backend} | {row.server} | – | – | – | – | – | – | – | {row.note} |")
             continue
         lines.append(
-            f"| {row.backend} | {row.server} | {e.rows:,} | {e.seconds:.1f} | {e.rows_per_s:,.0f} | {e.first_byte_s:.2f} | "
+            f"| {row.backend} | {row.server} | {e.rows:,} | {e.seconds:.1f} | {e.rows_per_s:,.0f} | {e.cpu_us_per_row:.1f} | "
+            f"{e.first_byte_s:.2f} | "
             f"{e.peak_rss_mb:,.0f} | {e.idle_rss_mb:,.0f} | {e.status} |"
         )
     return "\n".join(lines) + "\n"

@@ -1,14 +1,18 @@
 """The export scenario: every visible job as one streamed response, timed, with the server's peak RSS.
 
 Each server is started fresh for it, so ``VmHWM`` (the kernel's high-water mark of
-resident memory) covers start-up plus this one export and nothing else.
+resident memory) covers start-up plus this one export and nothing else. The CPU the
+server's processes spent over the export (user + system, ``/proc/<pid>/stat``) is kept
+too: on a shared machine it moves far less than rows/s, which counts other work's waits.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.data import work_path
 from bench.servers import Running, peak_rss_mb
@@ -25,10 +29,28 @@ class ExportResult:
     peak_rss_mb: float
     idle_rss_mb: float
     status: str
+    cpu_s: float = 0.0
+    """CPU seconds (user + system) of the server's processes over the export."""
 
     @property
     def rows_per_s(self) -> float:
         return self.rows / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_us_per_row(self) -> float:
+        return self.cpu_s * 1e6 / self.rows if self.rows else 0.0
+
+
+def cpu_seconds(server: Running) -> float:
+    """User + system CPU of the server's processes so far (those alive now)."""
+    ticks = 0
+    for pid in server.pids():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat(5))
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def run_export(server: Running, headers: dict[str, str], timeout_s: float) -> ExportResult:
@@ -51,10 +73,12 @@ def run_export(server: Running, headers: dict[str, str], timeout_s: float) -> Ex
     ]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
+    cpu_before = cpu_seconds(server)
     started = time.monotonic()
     done = subprocess.run([*command, server.base + path], capture_output=True, text=True, check=False)
     seconds = time.monotonic() - started
     hwm, _ = peak_rss_mb(server)
+    cpu = cpu_seconds(server) - cpu_before
     code, _, ttfb = done.stdout.partition(" ")
     rows, size = 0, 0
     if out.exists():
@@ -68,4 +92,4 @@ def run_export(server: Running, headers: dict[str, str], timeout_s: float) -> Ex
                 tail = window[-(len(marker) - 1) :] if len(marker) > 1 else b""
         out.unlink()
     status = code if done.returncode == 0 else f"{code} (curl exit {done.returncode}: {done.stderr.strip()[:80]})"
-    return ExportResult(rows, seconds, float(ttfb or 0), size / 1e6, hwm, idle, status)
+    return ExportResult(rows, seconds, float(ttfb or 0), size / 1e6, hwm, idle, status, cpu)
