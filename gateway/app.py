@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -9,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from litestar import Litestar
 from litestar.datastructures import State
+from litestar.exceptions import MissingDependencyException
 from litestar.middleware import DefineMiddleware
+from litestar.plugins.core import MsgspecDIPlugin
 
 from gateway.admin import admin_handlers
 from gateway.auth.middleware import BearerAuthentication
@@ -54,6 +57,26 @@ if TYPE_CHECKING:
     from legacy_adapters.mapping.model import Mapping
 
 __all__ = ("create_app",)
+
+
+class _Gateway(Litestar):
+    """Litestar without the pydantic plugins it adds by default whenever pydantic is installed.
+
+    No route takes or returns a pydantic model (bodies are msgspec and bytes; ``/mcp`` is a
+    raw ASGI route whose SDK brings its own pydantic when first called), and importing the
+    plugins loaded pydantic and pydantic-core into every worker: ~9 MB of RSS at rest.
+    The rest is Litestar's own default list.
+    """
+
+    @staticmethod
+    def _get_default_plugins(plugins: list[Any]) -> list[Any]:
+        plugins.append(MsgspecDIPlugin())
+        with contextlib.suppress(MissingDependencyException):
+            from litestar.plugins.attrs import AttrsSchemaPlugin
+
+            if not any(isinstance(plugin, AttrsSchemaPlugin) for plugin in plugins):
+                plugins.append(AttrsSchemaPlugin())
+        return plugins
 
 
 def create_app(
@@ -138,7 +161,7 @@ def create_app(
         before_send.append(lifecycle)
     reads = resource_reads(ctx)
     cors = cors_config(mapping.api)
-    app = Litestar(
+    app = _Gateway(
         route_handlers=[
             *version_routers(ctx, reads),
             *ops_handlers(ctx),
