@@ -110,8 +110,13 @@ def test_a_limit_hit_across_two_processes_recovers_in_both(tmp_path: Path, demo_
         serving(mapping, demo_db_path, tmp_path / "state.db", env=shared) as (a, _),
         serving(mapping, demo_db_path, tmp_path / "state.db", env=shared) as (b, _),
     ):
-        time.sleep(1 - time.time() % 1 + 0.05)  # the start of a one-second window
-        answers = [httpx.get(f"{(a, b)[i % 2]}/v1/items?limit=1") for i in range(6)]
+        for _attempt in range(3):  # six requests inside one window; a loaded machine may need another go
+            time.sleep(1 - time.time() % 1 + 0.05)  # the start of a one-second window
+            window = int(time.time())
+            answers = [httpx.get(f"{(a, b)[i % 2]}/v1/items?limit=1") for i in range(6)]
+            if int(time.time()) == window:
+                break
+            time.sleep(1.1)  # the window those requests spilled into refills before the next go
         assert [r.status_code for r in answers] == [200] * 4 + [429] * 2
         refused = answers[-1]
         assert (
