@@ -21,6 +21,7 @@ import yaml
 from legacy_adapters.exceptions import MappingError
 from legacy_adapters.mapping.model import Mapping
 from legacy_adapters.mapping.validate import validate_mapping
+from legacy_adapters.redaction import is_secret_key, register_secret
 
 __all__ = ("anchor_sqlite_url", "dotted_path", "load_mapping", "parse_mapping")
 
@@ -123,6 +124,7 @@ def parse_mapping(text: str, *, source: str = "<mapping>", environ: AbcMapping[s
         raise MappingError("the mapping must be a YAML mapping with 'database' and 'versions'", source=source)
     try:
         expanded = _expand(raw, env, "")
+        _register_secrets(expanded)
         merged = _default_database(_merge_versions(expanded))
         mapping = msgspec.convert(merged, Mapping, strict=False)
         validate_mapping(mapping)
@@ -223,12 +225,49 @@ def _expand(value: Any, env: AbcMapping[str, str], path: str) -> Any:
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
         if name in env:
+            if is_secret_key(name) and not name.lower().endswith(_NOT_SECRET_SUFFIXES):  # ${SHOPIFY_TOKEN}
+                register_secret(env[name])
             return env[name]
         if default is not None:
             return default
         raise MappingError(f"environment variable {name} is not set", path=path)
 
     return _ENV.sub(substitute, value)
+
+
+def _register_secrets(value: Any, key: str = "") -> None:
+    """Every value under a secret-looking key (``hs256_secret``, ``access_token``, ``password``)
+    is replaced by value in logs, stored errors and alerts from now on (``redaction``)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _register_secrets(v, str(k))
+    elif isinstance(value, list):
+        for v in value:
+            _register_secrets(v, key)
+    elif isinstance(value, str) and is_secret_key(key) and not key.endswith(_NOT_SECRET_SUFFIXES):
+        register_secret(value)
+    elif isinstance(value, str) and "://" in value:  # a database (or Redis) URL's password
+        for secret in _url_secrets(value):
+            register_secret(secret)
+
+
+_ODBC_PWD = re.compile(r"(?i)(?:^|;)\s*pwd\s*=\s*(\{[^}]*\}|[^;]*)")
+
+
+def _url_secrets(url: str) -> list[str]:
+    try:
+        parsed = sa.engine.make_url(url)
+    except Exception:  # not a database URL (an https endpoint): nothing of it is a secret
+        return []
+    found = [parsed.password] if parsed.password else []
+    connect = parsed.query.get("odbc_connect")
+    for text in connect if isinstance(connect, tuple) else [connect] if connect else []:
+        found.extend(m.group(1).strip("{}") for m in _ODBC_PWD.finditer(text))
+    return [str(s) for s in found]
+
+
+_NOT_SECRET_SUFFIXES = ("_url", "_uri", "_id", "_file", "_path", "_env")
+"""``token_url`` names where a secret comes from, not the secret."""
 
 
 def _default_database(raw: dict[str, Any]) -> dict[str, Any]:

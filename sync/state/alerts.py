@@ -22,6 +22,7 @@ from typing import Any, Literal
 import msgspec
 import sqlalchemy as sa
 
+from sync.state.redacted import RedactedText
 from sync.state.store import METADATA
 from sync.state.sync_tables import CONTROLS, DLQ, RUNS
 from sync.state.utc import UtcDateTime, utcnow
@@ -39,7 +40,7 @@ ALERTS = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("sync", sa.String(100)),
     sa.Column("destination", sa.String(100)),
-    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("message", RedactedText(), nullable=False),
     sa.Column("value", sa.Float),
     sa.Column("threshold", sa.Float),
     sa.Column("details", sa.Text, nullable=False, server_default="{}"),
@@ -54,7 +55,7 @@ ALERT_EVENTS = sa.Table(
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("subject", sa.String(200), nullable=False),
     sa.Column("event", sa.String(10), nullable=False),  # raised | cleared
-    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("message", RedactedText(), nullable=False),
     sa.Column("at", _TS, nullable=False),
     sa.Column("delivery", sa.Text),  # what each channel did; NULL until delivered
 )
@@ -64,7 +65,7 @@ GRANTS = sa.Table(
     METADATA,
     sa.Column("destination", sa.String(100), primary_key=True),
     sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("reason", RedactedText(), nullable=False, server_default=""),
     sa.Column("updated_at", _TS, nullable=False),
 )
 

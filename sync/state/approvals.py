@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
+from sync.state.redacted import RedactedText
 from sync.state.store import METADATA
 from sync.state.sync_tables import CURSORS, OUTBOX, RUNS
 
@@ -42,7 +43,7 @@ APPROVALS = sa.Table(
     METADATA,
     sa.Column("run_id", sa.Integer, primary_key=True),
     sa.Column("sync", sa.String(100), nullable=False, index=True),
-    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("reason", RedactedText(), nullable=False),
     sa.Column("plan", sa.Text, nullable=False),  # JSON: planned counts, remote records, sample diffs
     sa.Column("requested_at", _TS, nullable=False),
     sa.Column("decision", sa.String(10)),  # approved | rejected; NULL while waiting

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from legacy_adapters.redaction import redact_text
 from sync.state.base import IdEntry, OutboxItem
 from sync.state.memory_alerts import MemoryAlertLog
 from sync.state.outcomes import redact
@@ -277,6 +278,7 @@ class MemoryStore(MemoryAlertLog):
         retry_in_s: float = 0.0,
     ) -> bool:
         attempts = item.attempts + (1 if kind == "refused" else 0)
+        error = redact_text(error)  # what the SQL store's RedactedText columns do
         with self._lock:
             self._errors.append({"id": len(self._errors) + 1, "run_id": run_id, "sync": item.sync, "key": item.key,
                                  "error": error, "at": _now()})  # fmt: skip
@@ -313,7 +315,7 @@ class MemoryStore(MemoryAlertLog):
         with self._lock:
             self.drop(item)
             self._skipped[(item.sync, item.key)] = {"sync": item.sync, "key": item.key,
-                                                    "fingerprint": item.fingerprint, "reason": reason,
+                                                    "fingerprint": item.fingerprint, "reason": redact_text(reason),
                                                     "run_id": run_id, "at": _now()}  # fmt: skip
             self._runs[run_id]["skipped"] += 1
 
@@ -353,7 +355,7 @@ class MemoryStore(MemoryAlertLog):
 
     def hold_destination(self, destination: str, until: dt.datetime, reason: str) -> None:
         with self._lock:
-            self._holds[destination] = (until, reason)
+            self._holds[destination] = (until, redact_text(reason))
 
     def destination_hold(self, destination: str, now: dt.datetime | None = None) -> tuple[dt.datetime, str] | None:
         with self._lock:
@@ -392,7 +394,7 @@ class MemoryStore(MemoryAlertLog):
                 raise InvalidTransition(f"run {run_id}: {run['status']} -> {status}")
             run["status"] = status
             if status in FINAL_STATES:
-                run["finished_at"], run["error"] = _now(), error
+                run["finished_at"], run["error"] = _now(), _redacted(error)
 
     def add_counts(self, run_id: int, **counts: int) -> None:
         with self._lock:
@@ -499,7 +501,7 @@ class MemoryStore(MemoryAlertLog):
                 self._outcomes.append({
                     "id": next(self._ids), "run_id": run_id, "sync": sync, "key": o["key"], "outcome": o["outcome"],
                     "request": _copy(redact(o.get("request"))), "answer": _copy(redact(o.get("answer"))),
-                    "error": o.get("error"), "at": _now(),
+                    "error": _redacted(o.get("error")), "at": _now(),
                 })  # fmt: skip
 
     def outcomes(
@@ -531,9 +533,9 @@ class MemoryStore(MemoryAlertLog):
 
     def request_approval(self, run_id: int, sync: str, reason: str, plan: dict[str, Any]) -> None:
         with self._lock:
-            self._approvals[run_id] = {"run_id": run_id, "sync": sync, "reason": reason, "plan": _copy(plan),
-                                       "requested_at": _now(), "decision": None, "decided_by": None,
-                                       "decided_at": None}  # fmt: skip
+            self._approvals[run_id] = {"run_id": run_id, "sync": sync, "reason": redact_text(reason),
+                                       "plan": _copy(plan), "requested_at": _now(), "decision": None,
+                                       "decided_by": None, "decided_at": None}  # fmt: skip
 
     def awaiting_approval(self, sync: str) -> int | None:
         with self._lock:
@@ -602,3 +604,7 @@ class _MemoryPass:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _redacted(text: str | None) -> str | None:
+    return None if text is None else redact_text(text)

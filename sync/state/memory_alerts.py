@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from legacy_adapters.redaction import redact_text
 from sync.state.alerts import GrantStatus
 from sync.state.utc import utcnow
 
@@ -51,6 +52,7 @@ class MemoryAlertLog:
         details: dict[str, Any] | None = None,
     ) -> int | None:
         now = utcnow()
+        message = redact_text(message)  # what the SQL store's RedactedText columns do
         values = {"message": message, "sync": sync, "destination": destination, "value": value,
                   "threshold": threshold, "details": msgspec.json.decode(msgspec.json.encode(details or {})),
                   "evaluated_at": now}  # fmt: skip
@@ -99,7 +101,7 @@ class MemoryAlertLog:
 
     def set_grant(self, destination: str, status: GrantStatus, reason: str = "") -> None:
         with self._lock:
-            self._grants[destination] = {"status": status, "reason": reason, "updated_at": utcnow()}
+            self._grants[destination] = {"status": status, "reason": redact_text(reason), "updated_at": utcnow()}
 
     def grants(self) -> dict[str, dict[str, Any]]:
         with self._lock:

@@ -31,7 +31,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 import structlog
 
+from legacy_adapters.redaction import register_secret
 from sync.exceptions import Fatal
+from sync.state.redacted import RedactedText
 from sync.state.store import METADATA
 from sync.state.utc import UtcDateTime, utcnow
 
@@ -57,7 +59,7 @@ OAUTH_GRANTS = sa.Table(
     sa.Column("expires_at", sa.Float, nullable=False),
     sa.Column("scope", sa.Text, nullable=False, default=""),
     sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("reason", sa.Text),
+    sa.Column("reason", RedactedText()),
     sa.Column("generation", sa.Integer, nullable=False, default=1),
     sa.Column("refreshes", sa.Integer, nullable=False, default=0),
     sa.Column("updated_at", UtcDateTime, nullable=False),
@@ -244,12 +246,15 @@ class GrantStore:
         }
 
     def _grant(self, row: sa.RowMapping) -> Grant:
+        access, refresh = self.sealer.open(row["access_token"]), self.sealer.open(row["refresh_token"])
+        register_secret(access)  # replaced by value wherever a destination's words quote them
+        register_secret(refresh)
         return Grant(
             name=row["name"],
             tenant_id=row["tenant_id"],
             tenant_name=row["tenant_name"],
-            access_token=self.sealer.open(row["access_token"]),
-            refresh_token=self.sealer.open(row["refresh_token"]),
+            access_token=access,
+            refresh_token=refresh,
             expires_at=float(row["expires_at"]),
             scope=row["scope"] or "",
             status=row["status"],

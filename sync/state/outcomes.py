@@ -9,13 +9,14 @@ table stays small. Payloads are JSON text with secrets redacted before they are 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import msgspec
 import sqlalchemy as sa
 
+from legacy_adapters.redaction import redact_value
+from sync.state.redacted import RedactedText
 from sync.state.store import METADATA
 from sync.state.utc import UtcDateTime, utcnow
 
@@ -34,22 +35,17 @@ RECORD_OUTCOMES = sa.Table(
     sa.Column("outcome", sa.String(20), nullable=False),
     sa.Column("request", sa.Text),
     sa.Column("answer", sa.Text),
-    sa.Column("error", sa.Text),
+    sa.Column("error", RedactedText()),
     sa.Column("at", UtcDateTime(), nullable=False, index=True),
 )
 
-_SECRET = re.compile(r"token|secret|password|passwd|authorization|api[_-]?key|credential", re.IGNORECASE)
 _MAX_TEXT = 20_000
 """A payload beyond this is cut (a record's request is a few hundred bytes; this bounds a hostile one)."""
 
 
 def redact(value: Any) -> Any:
-    """``value`` with every mapping entry whose key names a secret replaced by ``"[redacted]"``."""
-    if isinstance(value, dict):
-        return {k: "[redacted]" if _SECRET.search(str(k)) else redact(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
-    return value
+    """``value`` with secret-keyed entries masked and secrets in its text replaced (``legacy_adapters.redaction``)."""
+    return redact_value(value)
 
 
 def _payload(value: Any) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from sync.state.redacted import RedactedText
 from sync.state.store import METADATA
 from sync.state.utc import UtcDateTime
 
@@ -80,7 +81,7 @@ RUNS = sa.Table(
     sa.Column("conflicts", sa.Integer, nullable=False, default=0),
     # Records given a final outcome without a write (a stock row whose item is not in the shop).
     sa.Column("skipped", sa.Integer, nullable=False, default=0),
-    sa.Column("error", sa.Text),
+    sa.Column("error", RedactedText()),
 )
 
 OUTBOX = sa.Table(
@@ -95,7 +96,7 @@ OUTBOX = sa.Table(
     sa.Column("fingerprint", sa.String(32)),
     sa.Column("changed_at", _TS),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("last_error", sa.Text),
+    sa.Column("last_error", RedactedText()),
     sa.Column("not_before_run", sa.Integer, nullable=False, default=0),
     # Transient failures (5xx, 429, timeouts, THROTTLED): never spend attempts, back off across runs.
     sa.Column("retries", sa.Integer, nullable=False, default=0),
@@ -118,7 +119,7 @@ RECORD_ERRORS = sa.Table(
     sa.Column("run_id", sa.Integer, nullable=False, index=True),
     sa.Column("sync", sa.String(100), nullable=False),
     sa.Column("key", sa.String(400), nullable=False),
-    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("error", RedactedText(), nullable=False),
     sa.Column("at", _TS, nullable=False),
 )
 
@@ -132,7 +133,7 @@ DLQ = sa.Table(
     sa.Column("row", sa.Text),
     sa.Column("fingerprint", sa.String(32)),
     sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("last_error", sa.Text, nullable=False),
+    sa.Column("last_error", RedactedText(), nullable=False),
     sa.Column("created_at", _TS, nullable=False),
     sa.UniqueConstraint("sync", "key", name="uq_sync_dlq_key"),
 )
@@ -172,7 +173,7 @@ SKIPPED = sa.Table(
     sa.Column("sync", sa.String(100), primary_key=True),
     sa.Column("key", sa.String(400), primary_key=True),
     sa.Column("fingerprint", sa.String(32)),
-    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("reason", RedactedText(), nullable=False),
     sa.Column("run_id", sa.Integer, nullable=False),
     sa.Column("at", _TS, nullable=False),
 )
@@ -197,7 +198,7 @@ DESTINATION_HOLDS = sa.Table(
     # writing to it, on every worker, pauses until then instead of burning retries.
     sa.Column("destination", sa.String(100), primary_key=True),
     sa.Column("until", _TS, nullable=False),
-    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("reason", RedactedText(), nullable=False),
 )
 
 API_USAGE = sa.Table(

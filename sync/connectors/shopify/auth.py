@@ -10,11 +10,14 @@ from collections.abc import Generator
 
 import httpx
 
+from legacy_adapters.redaction import register_secret
+
 __all__ = ("ShopifyTokenAuth",)
 
 
 class ShopifyTokenAuth(httpx.Auth):
     def __init__(self, token: str) -> None:
+        register_secret(token)  # replaced by value wherever a shop's answer or an error quotes it
         self._token = token
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:

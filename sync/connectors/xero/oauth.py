@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from legacy_adapters.redaction import register_secret
 from sync.exceptions import Fatal, Retriable
 
 if TYPE_CHECKING:
@@ -238,9 +239,12 @@ def _token_call(
         raise Retriable(f"Xero token endpoint answered {response.status_code}")
     if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
         raise Fatal(f"Xero token endpoint answered {response.status_code} ({error or 'no tokens'})")
+    access, refresh = str(body["access_token"]), str(body.get("refresh_token") or "")
+    register_secret(access)  # replaced by value wherever a destination's words quote them
+    register_secret(refresh)
     return TokenSet(
-        access_token=str(body["access_token"]),
-        refresh_token=str(body.get("refresh_token") or ""),
+        access_token=access,
+        refresh_token=refresh,
         expires_at=started + float(body.get("expires_in", 1800)),
         scope=str(body.get("scope", "")),
     )

@@ -29,6 +29,7 @@ from typing import Protocol, runtime_checkable
 
 import httpx
 
+from legacy_adapters.redaction import register_secret
 from sync.exceptions import Fatal, Retriable
 
 __all__ = (
@@ -68,6 +69,7 @@ class StaticTokenSource:
     def __init__(self, token: str, tenant: str | None = None) -> None:
         if not token:
             raise Fatal("Xero: an empty access token was given")
+        register_secret(token)
         self._token = token
         self._tenant = tenant
         self._refused = False
@@ -103,6 +105,7 @@ class EnvTokenSource:
             raise Fatal(f"Xero: {ACCESS_TOKEN_ENV} is not set: run `bridgehead xero connect` or set it")
         if token == self._refused:
             raise Fatal(f"Xero refused the token in {ACCESS_TOKEN_ENV}: reconnect or set a new one")
+        register_secret(token)
         return token
 
     def tenant_id(self) -> str | None:
@@ -135,6 +138,7 @@ class ClientCredentialsTokenSource:
     ) -> None:
         self._http, self._url, self._tenant, self._clock = http, token_url, tenant, clock
         self._auth = httpx.BasicAuth(client_id, client_secret)
+        register_secret(client_secret)
         self._scopes = " ".join(scopes)
         self._token: tuple[str, float] | None = None
         self._lock = threading.Lock()
@@ -162,7 +166,9 @@ class ClientCredentialsTokenSource:
         if answer.status_code != 200 or not body.get("access_token"):
             error = body.get("error", f"HTTP {answer.status_code}") if isinstance(body, dict) else answer.status_code
             raise Fatal(f"Xero refused the client credentials ({error}): check client_id and client_secret")
-        return str(body["access_token"]), self._clock() + float(body.get("expires_in", 1800))
+        token = str(body["access_token"])
+        register_secret(token)
+        return token, self._clock() + float(body.get("expires_in", 1800))
 
     def tenant_id(self) -> str | None:
         return self._tenant

@@ -1,0 +1,116 @@
+"""Secrets out of every text the project keeps or shows: log lines, stored errors, alerts, outcomes.
+
+Two nets, because neither alone catches every leak:
+
+- **known values**: every secret the process was configured with (a ``${VAR}`` in the mapping
+  under a secret-looking key or from a secret-looking variable, see ``mapping/load.py``) and
+  every token it obtains at run time (``register_secret``) is replaced wherever it appears,
+  whatever the words around it. A destination that echoes its access token in an error
+  message, or a driver that quotes a connection string, is caught by value.
+- **shapes**: bearer credentials, JWTs, ``password=``/``pwd=`` pairs, OAuth form fields,
+  credentials in URLs and Shopify's prefixed tokens, for secrets this process never saw (a
+  caller's token quoted back by a proxy, a peer's key).
+
+Text is what destinations and drivers hand us, so this runs where such text is stored or
+sent (the state store's error columns, alert notices, outcome payloads, the log pipeline),
+not where it is made: a new error path cannot forget it.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from typing import Any
+
+__all__ = ("REDACTED", "SecretRegistry", "is_secret_key", "redact_text", "redact_value", "register_secret")
+
+REDACTED = "[redacted]"
+
+MIN_SECRET_LENGTH = 8
+"""Shorter configured values are not replaced by value: a 4-character "secret" would blank out
+ordinary words in every message. The shapes below still apply to them."""
+
+_SECRET_KEY = re.compile(
+    # Not "pass" alone: snapshot_pass and bypass name no secret.
+    r"password|passwd|passphrase|pwd|secret|token|authorization|api[_-]?key|credential"
+    r"|private[_-]?key",
+    re.IGNORECASE,
+)
+_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+"), rf"\1 {REDACTED}"),
+    (re.compile(r"(?i)(authorization:\s*basic\s+)[A-Za-z0-9+/=]+"), rf"\1{REDACTED}"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), "[redacted-jwt]"),
+    (re.compile(r"\bshp(at|ca|pa|ss)_[A-Za-z0-9]+"), "shp\\1_[redacted]"),
+    (
+        re.compile(r"(?i)\b(pwd|password|passwd|client_secret|refresh_token|access_token|api_key)=([^;&\s\"']+)"),
+        rf"\1={REDACTED}",
+    ),
+    (
+        re.compile(r"(?i)([\"']?(?:password|client_secret|refresh_token|access_token|api_key)[\"']?\s*:\s*)\"[^\"]*\""),
+        rf'\1"{REDACTED}"',
+    ),
+    (re.compile(r"(?i)(://[^:/@\s]+:)([^@\s]+)@"), rf"\1{REDACTED}@"),
+)
+# A cheap first look: most texts contain none of these, and skip the substitutions entirely.
+_HINTS = ("bearer", "authorization", "eyj", "shp", "pwd", "password", "passwd", "secret", "token", "api_key", "://")
+
+
+class SecretRegistry:
+    """Secret values to replace wherever they appear; one per process (``register_secret``)."""
+
+    def __init__(self) -> None:
+        self._known: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
+
+    def register(self, value: str | None) -> None:
+        if not value or len(value) < MIN_SECRET_LENGTH or value in self._known:
+            return
+        with self._lock:
+            self._known.add(value)
+            # Longest first, so a secret that contains another is replaced whole.
+            alternatives = sorted(self._known, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(v) for v in alternatives))
+
+    def redact(self, text: str) -> str:
+        """``text`` with every registered secret and every secret-shaped part replaced."""
+        pattern = self._pattern
+        if pattern is not None:
+            text = pattern.sub(REDACTED, text)
+        folded = text.casefold()
+        if not any(hint in folded for hint in _HINTS):
+            return text
+        for shape, replacement in _SHAPES:
+            text = shape.sub(replacement, text)
+        return text
+
+
+_PROCESS = SecretRegistry()
+
+
+def register_secret(value: str | None) -> None:
+    """Replace ``value`` wherever it appears in redacted text from now on (process-wide)."""
+    _PROCESS.register(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_secret_key(key: str) -> bool:
+    """Whether a mapping key (a header, a JSON field, a config key) names a secret."""
+    return _SECRET_KEY.search(key) is not None
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every known secret and every secret-shaped part replaced."""
+    return _PROCESS.redact(text)
+
+
+def redact_value(value: Any) -> Any:
+    """``value`` (JSON-like) with secret-keyed entries masked and every string ``redact_text``-ed."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: REDACTED if is_secret_key(str(k)) else redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(redact_value(v) for v in value)
+    return value
