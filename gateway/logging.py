@@ -7,6 +7,7 @@ string that reaches a log call by accident is masked before it is written.
 from __future__ import annotations
 
 import atexit
+import contextvars
 import functools
 import logging
 import os
@@ -16,13 +17,16 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import IO, Any, Literal
 
 import msgspec
 import structlog
 
-__all__ = ("LOG_COPY_ENV", "LogFormat", "LogSink", "configure_logging", "log_request", "redact_secrets")
+__all__ = (
+    "LOG_COPY_ENV", "AccessLine", "LogFormat", "LogSink", "access_line", "configure_logging", "log_request",
+    "redact_secrets",
+)  # fmt: skip
 
 _SECRET_KEYS = re.compile(r"(pass(word)?|pwd|secret|token|authorization|api[_-]?key|credential)", re.I)
 _PATTERNS = (
@@ -95,6 +99,7 @@ class LogSink:
         self._limit = limit
         self._chunks: list[bytes] = []
         self._size = 0
+        self._asked = False  # the sink's thread has been woken for the block now buffered
         self._lock = threading.Lock()  # the buffer
         self._writing = threading.Lock()  # one block at a time, in the order they were taken
         self._wake = threading.Event()
@@ -110,9 +115,12 @@ class LogSink:
             self._chunks.append(line)
             self._size += len(line)
             size = self._size
+        if size < self._limit and not self._closed:
+            return
         if self._closed or size >= 8 * self._limit:
             self.flush()
-        elif size >= self._limit:
+        elif not self._asked:  # once per block: the thread may take a while to get the GIL
+            self._asked = True
             self._wake.set()  # the sink's thread writes it
 
     def flush(self) -> None:
@@ -120,7 +128,8 @@ class LogSink:
             with self._lock:
                 if not self._chunks:
                     return
-                data, self._chunks, self._size = b"".join(self._chunks), [], 0
+                chunks, self._chunks, self._size, self._asked = self._chunks, [], 0, False
+            data = b"".join(chunks)  # outside the buffer's lock: writers append meanwhile
             for out in self._outs:
                 out.write(data)
 
@@ -297,7 +306,7 @@ class _FastAccess:
     def write(self, fields: dict[str, Any]) -> None:
         event = fields
         event["event"] = "request"
-        for key, value in structlog.contextvars.get_contextvars().items():
+        for key, value in _bound_context().items():
             event.setdefault(key, value)
         event["level"] = "info"
         event["timestamp"] = utc_stamp()
@@ -306,6 +315,65 @@ class _FastAccess:
         if not _PLAIN_KEYS.issuperset(event) or _maybe_secret("\n".join(v for v in event.values() if type(v) is str)):
             redact_secrets(None, "info", event)
         self.sink.write(_JSON.encode(event) + b"\n")
+
+    def line(
+        self,
+        request_id: str,
+        method: Any,
+        path: Any,
+        route: Any,
+        status: Any,
+        ms: float,
+        subject: Any,
+        rows: Any,
+        interrupted: bool,
+    ) -> None:
+        """``write`` for the access line's own fields, in their order, without building them twice."""
+        if _has_bound_context() or interrupted:  # rare: the general path keeps the pipeline's key order
+            fields = {"request_id": request_id, "method": method, "path": path, "route": route, "status": status,
+                      "ms": ms, "subject": subject, "rows": rows}  # fmt: skip
+            if interrupted:
+                fields["interrupted"] = True
+            self.write(fields)
+            return
+        # Only the request id is bound (and the line carries it already): the fields need no merge,
+        # and their keys are all plain, so only the text values can hold a secret.
+        event = {"request_id": request_id, "method": method, "path": path, "route": route, "status": status,
+                 "ms": ms, "subject": subject, "rows": rows, "event": "request", "level": "info",
+                 "timestamp": utc_stamp()}  # fmt: skip
+        if _maybe_secret(f"{request_id}\n{method}\n{path}\n{route}\n{subject}"):
+            redact_secrets(None, "info", event)
+        self.sink.write(_JSON.encode(event) + b"\n")
+
+
+_CONTEXT_VARS: dict[str, contextvars.ContextVar[Any]] | None = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
+"""structlog's own table of its context variables (one per key ever bound in this process). Read
+directly: ``get_contextvars()`` copies the context and walks every variable in it, structlog's or
+not, on every call."""
+_REQUEST_ID_KEY = f"{structlog.contextvars.STRUCTLOG_KEY_PREFIX}request_id"
+
+
+def _bound_context() -> dict[str, Any]:
+    """What ``structlog.contextvars.get_contextvars()`` returns, without walking the whole context."""
+    if _CONTEXT_VARS is None:
+        return structlog.contextvars.get_contextvars()
+    prefix = len(structlog.contextvars.STRUCTLOG_KEY_PREFIX)
+    bound = {}
+    for name, var in list(_CONTEXT_VARS.items()):
+        value = var.get()
+        if value is not Ellipsis:
+            bound[name[prefix:]] = value
+    return bound
+
+
+def _has_bound_context() -> bool:
+    """Whether anything but the request id is bound (structlog marks an unbound key with ``...``)."""
+    if _CONTEXT_VARS is None:
+        return bool(structlog.contextvars.get_contextvars().keys() - {"request_id"})
+    for name, var in list(_CONTEXT_VARS.items()):  # noqa: SIM110 (a loop: no generator per request)
+        if name != _REQUEST_ID_KEY and var.get() is not Ellipsis:
+            return True
+    return False
 
 
 # The request line's own keys, none secret-looking: only another key (a bound context variable's) is checked.
@@ -353,4 +421,36 @@ def log_request(**fields: Any) -> None:
         if fast.on:
             fast.write(fields)
         return
+    _access_log.info("request", **fields)
+
+
+AccessLine = Callable[[str, Any, Any, Any, Any, float, Any, Any, bool], None]
+"""``(request_id, method, path, route, status, ms, subject, rows, interrupted)``: writes one request's line."""
+
+
+def access_line() -> AccessLine | None:
+    """What writes the request line now, or ``None`` when that line is off (a level above info):
+    asked before the line's fields are gathered, so a disabled line costs no work per request."""
+    fast = _fast_access
+    if fast is not None and fast.current():
+        return fast.line if fast.on else None
+    return _pipeline_line
+
+
+def _pipeline_line(
+    request_id: str,
+    method: Any,
+    path: Any,
+    route: Any,
+    status: Any,
+    ms: float,
+    subject: Any,
+    rows: Any,
+    interrupted: bool,
+) -> None:
+    """The request line through whatever structlog pipeline is configured (a console, a test's capture)."""
+    fields = {"request_id": request_id, "method": method, "path": path, "route": route, "status": status, "ms": ms,
+              "subject": subject, "rows": rows}  # fmt: skip
+    if interrupted:
+        fields["interrupted"] = True
     _access_log.info("request", **fields)

@@ -182,3 +182,72 @@ def test_timestamps_are_iso_utc_with_microseconds() -> None:
     after = dt.datetime.now(dt.UTC)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp)
     assert before - dt.timedelta(microseconds=1) <= dt.datetime.fromisoformat(stamp) <= after
+
+
+def _access_fields(**extra: Any) -> dict[str, Any]:
+    fields = {"request_id": "r1", "method": "GET", "path": "/v1/jobs/J1", "route": "/v1/jobs/{key}", "status": 200,
+              "ms": 1.5, "subject": "s", "rows": 1}  # fmt: skip
+    return fields | extra
+
+
+@pytest.mark.parametrize(
+    ("bound", "interrupted", "path"),
+    [
+        ({}, False, "/v1/jobs/J1"),
+        ({"request_id": "r1"}, False, "/v1/jobs/J1"),
+        ({"request_id": "r1", "tenant": "t", "path": "bound"}, False, "/v1/jobs/J1"),
+        ({"request_id": "r1"}, True, "/v1/jobs/J1"),
+        ({"request_id": "r1"}, False, "/v1/jobs/x?password=hunter2"),
+        ({"request_id": "r1", "api_key": "k"}, False, "/v1/jobs/Bearer abc.def"),
+    ],
+)
+def test_the_access_line_writer_writes_the_line_the_pipeline_writes(
+    bound: dict[str, Any], interrupted: bool, path: str
+) -> None:
+    from gateway.logging import access_line
+
+    out = CountingStream()
+    configure_logging("info", log_format="json", stream=out)
+    fields = _access_fields(path=path) | ({"interrupted": True} if interrupted else {})
+    with structlog.contextvars.bound_contextvars(**bound):
+        write = access_line()
+        assert write is not None
+        write("r1", "GET", path, "/v1/jobs/{key}", 200, 1.5, "s", 1, interrupted)
+        structlog.get_logger("bridgehead.access").info("request", **fields)
+    configure_logging("info", stream=io.BytesIO())
+    fast, slow = (json.loads(line) for line in _lines(out))
+    assert fast.pop("timestamp") and slow.pop("timestamp")
+    assert list(fast.items()) == list(slow.items())  # same keys, same order, same values, same redaction
+    assert "hunter2" not in out.getvalue().decode() and "abc.def" not in out.getvalue().decode()
+
+
+def test_no_access_line_writer_above_info_and_the_pipeline_one_under_a_capture() -> None:
+    from gateway.logging import access_line
+
+    configure_logging("warning", log_format="json", stream=io.BytesIO())
+    assert access_line() is None  # nothing to gather per request
+    configure_logging("info", log_format="json", stream=io.BytesIO())
+    with structlog.testing.capture_logs() as captured:
+        write = access_line()
+        assert write is not None
+        write("r1", "GET", "/v1/jobs", "/v1/jobs", 200, 1.5, None, 5, True)
+    assert captured == [
+        {"request_id": "r1", "method": "GET", "path": "/v1/jobs", "route": "/v1/jobs", "status": 200, "ms": 1.5,
+         "subject": None, "rows": 5, "interrupted": True, "event": "request", "log_level": "info"}
+    ]  # fmt: skip
+
+
+def test_the_sink_wakes_its_thread_once_per_block() -> None:
+    out = CountingStream()
+    sink = LogSink(out, limit=100, interval_s=60)
+    woken = []
+    sink._wake.set = lambda: woken.append(1)  # type: ignore[method-assign]
+    for _ in range(30):
+        sink.write(b"x" * 9 + b"\n")  # past the limit after 10 lines; the thread never runs here
+    assert woken == [1]
+    sink.flush()
+    for _ in range(10):
+        sink.write(b"x" * 9 + b"\n")
+    assert woken == [1, 1]  # a new block, a new call
+    sink.close()
+    assert out.getvalue().count(b"\n") == 40

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import json
 import os
 import re
+from typing import Any
 
-from gateway.request_id import request_id
+import structlog
+
+from gateway.logging import configure_logging
+from gateway.request_id import RequestIdMiddleware, request_id
 
 
 def _scope(*headers: tuple[bytes, bytes]) -> dict[str, object]:
@@ -46,3 +53,17 @@ def test_a_forked_child_does_not_repeat_its_parents_ids() -> None:
     parent = {request_id(_scope()) for _ in range(5)}
     assert len(child) == 5
     assert not child & parent
+
+
+def test_lines_logged_during_a_request_carry_its_id_and_none_after_it() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        structlog.get_logger().warning("inside")
+
+    out = io.BytesIO()
+    configure_logging("info", log_format="json", stream=out)
+    scope = {"type": "http", "headers": [(b"x-request-id", b"given-1")], "method": "GET", "path": "/"}
+    asyncio.run(RequestIdMiddleware(app)(scope, None, None))  # type: ignore[arg-type]
+    structlog.get_logger().warning("after")
+    configure_logging("info", log_format="json", stream=io.BytesIO())  # closing the sink flushes it
+    lines = [json.loads(line) for line in out.getvalue().decode().splitlines()]
+    assert [(line["event"], line.get("request_id")) for line in lines] == [("inside", "given-1"), ("after", None)]
