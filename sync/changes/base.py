@@ -86,8 +86,11 @@ def fingerprints(rows: Sequence[dict[str, Any]]) -> list[str]:
     return [digest(row) for row in rows]
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(msgspec.Struct, frozen=True, gc=False):
+    """One changed row (or a delete). A ``Struct``, not a dataclass: a first pass makes one per source row, and
+    a frozen dataclass's ``__init__`` (one ``object.__setattr__`` per field) cost 0.6 µs of them; untracked by
+    the cycle collector, as nothing it holds (a row of plain values) can refer back to it."""
+
     key: str
     op: Literal["upsert", "delete"]
     row: dict[str, Any] | None
