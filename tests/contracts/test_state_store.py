@@ -45,6 +45,23 @@ def test_unseen_fingerprinted_keys_are_the_deletes(state_store: StateStore) -> N
         assert sorted(k for batch in seen.unseen() for k in batch) == ['["a"]', '["c"]']
 
 
+def test_batches_larger_than_one_statement_compare_and_store_every_pair(state_store: StateStore) -> None:
+    """SQLite binds a batch in slices of a few hundred rows: positions and upserts hold across the slices."""
+    keys = [f'["k{n:05}"]' for n in range(1203)]
+    state_store.accept("s", {k: "old" for k in keys[::2]})
+    state_store.accept("s", {k: "new" for k in keys[::4]})  # updates half of what is there, across slices
+    expected = {k: "new" if n % 4 == 0 else "old" for n, k in enumerate(keys) if n % 2 == 0}
+    assert state_store.fingerprints("s", keys) == expected
+    pairs = [(k, "new") for k in keys]
+    with state_store.snapshot_pass("s") as seen:
+        assert seen.see(pairs) == [n for n in range(len(keys)) if n % 4 != 0]
+        assert seen.see(pairs[::-1]) == [n for n in range(len(keys)) if (len(keys) - 1 - n) % 4 != 0]
+        assert [k for batch in seen.unseen() for k in batch] == []
+    with state_store.snapshot_pass("s") as seen:
+        assert seen.see(pairs[401:]) == [n - 401 for n in range(401, len(keys)) if n % 4 != 0]
+        assert [k for batch in seen.unseen(batch_size=50) for k in batch] == [k for k in keys[:401:2]]
+
+
 def test_a_fingerprint_stored_during_the_pass_is_compared_and_seen(state_store: StateStore) -> None:
     """Deliveries land while a pass runs: its next batch compares with them, and a key it saw stays seen."""
     with state_store.snapshot_pass("s") as seen:
