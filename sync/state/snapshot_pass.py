@@ -47,7 +47,12 @@ class SqlSnapshotPass:
         self.postgresql = engine.dialect.name == "postgresql"
         try:
             if self.postgresql:
-                self._sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_SEEN} (key text PRIMARY KEY)")
+                # Nothing durable is written on this connection, so no commit of it waits for a WAL flush
+                # (a temporary table's write still makes its commit flush); reset when the pass ends.
+                self._sql("SET synchronous_commit = off")
+                # No key index: marking is an append (duplicates are harmless to NOT EXISTS), where a
+                # unique index with ON CONFLICT cost more than the comparison; ``unseen`` analyses it.
+                self._sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_SEEN} (key text NOT NULL)")
                 self._sql(f"TRUNCATE {_SEEN}")  # a pooled connection may carry one from a pass that failed to drop it
             else:
                 self._sql("PRAGMA temp_store = FILE")  # a million keys on disk, not in this process's memory
@@ -83,12 +88,15 @@ class SqlSnapshotPass:
     def _see_postgresql(self, prints: Sequence[tuple[str, str]]) -> list[int]:
         # One JSON text parameter, parsed by the server: psycopg would escape every element of a text
         # array in Python (the keys are JSON, full of quotes), which cost more than the whole diff.
+        # The stored fingerprint as a scalar subquery, one primary-key probe per pair: as a join, the
+        # planner (a function scan guessed at 100 rows, the store's statistics stale after a first pass)
+        # hashed every fingerprint of the sync for each batch, a pass quadratic in the table's size.
         rows = self._sql(
             "WITH b AS (SELECT p.pair ->> 0 AS key, p.pair ->> 1 AS print, p.n "
             "FROM json_array_elements(%(prints)s::json) WITH ORDINALITY AS p (pair, n)), "
-            f"marked AS (INSERT INTO pg_temp.{_SEEN} (key) SELECT key FROM b ON CONFLICT DO NOTHING) "
-            f"SELECT b.n - 1 FROM b LEFT JOIN {_PRINTS} f ON f.sync = %(sync)s AND f.key = b.key "
-            "WHERE f.fingerprint IS NULL OR f.fingerprint <> b.print ORDER BY b.n",
+            f"marked AS (INSERT INTO pg_temp.{_SEEN} (key) SELECT key FROM b) "
+            "SELECT b.n - 1 FROM b WHERE b.print IS DISTINCT FROM "
+            f"(SELECT f.fingerprint FROM {_PRINTS} f WHERE f.sync = %(sync)s AND f.key = b.key) ORDER BY b.n",
             {"prints": msgspec.json.encode(prints).decode(), "sync": self.sync},
         )
         return [int(n) for (n,) in rows]
@@ -125,6 +133,8 @@ class SqlSnapshotPass:
             f"SELECT f.key FROM {prints} f WHERE f.sync = {marker} "
             f"AND NOT EXISTS (SELECT 1 FROM {seen} s WHERE s.key = f.key) ORDER BY f.key"
         )
+        if self.postgresql:
+            self._sql(f"ANALYZE pg_temp.{_SEEN}")  # temporary tables are never auto-analysed: a plan from its size
         conn = self._live.execution_options(stream_results=True)
         result = conn.exec_driver_sql(query, {"sync": self.sync} if self.postgresql else (self.sync,))
         try:
@@ -142,6 +152,7 @@ class SqlSnapshotPass:
             conn.rollback()
             if self.postgresql:
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{_SEEN}")
+                conn.exec_driver_sql("RESET synchronous_commit")  # the pooled connection as it was
             else:
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_SEEN}")
             conn.commit()
