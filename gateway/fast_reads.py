@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import structlog
 from litestar._asgi.utils import is_valid_host
 from litestar.enums import ScopeType
 from litestar.routes import HTTPRoute
@@ -34,7 +33,7 @@ from gateway.auth.middleware import is_public, known_principal
 from gateway.exceptions import Forbidden, NotAcceptable, Unauthorized
 from gateway.metrics import IN_PROGRESS
 from gateway.negotiation import JSON, choose_media_type
-from gateway.request_id import access_log, request_id
+from gateway.request_id import access_log, bind_request_id, unbind_request_id
 from gateway.resources import CARRIED, answered, query_items
 
 if TYPE_CHECKING:
@@ -128,8 +127,7 @@ class FastReads:
             return False
         items = query_items(scope)
         state = scope["state"]
-        rid = request_id(scope)
-        tokens = structlog.contextvars.bind_contextvars(request_id=rid)
+        bound = bind_request_id(scope)
         IN_PROGRESS.inc()
         try:
             try:
@@ -152,7 +150,7 @@ class FastReads:
             return True
         finally:
             IN_PROGRESS.dec()
-            structlog.contextvars.reset_contextvars(**tokens)
+            unbind_request_id(bound)
 
 
 async def _send(send: Send, answer: Answer) -> None:

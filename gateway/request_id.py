@@ -22,7 +22,14 @@ from gateway.logging import access_line
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ("RequestIdMiddleware", "access_log", "add_request_id_header", "request_id")
+__all__ = (
+    "RequestIdMiddleware",
+    "access_log",
+    "add_request_id_header",
+    "bind_request_id",
+    "request_id",
+    "unbind_request_id",
+)
 
 _VALID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -91,6 +98,15 @@ def _structlog_var(key: str) -> contextvars.ContextVar[Any]:
 
 
 _REQUEST_ID = _structlog_var("request_id")
+
+
+def bind_request_id(scope: Scope | dict[str, Any]) -> contextvars.Token[Any]:
+    """Bind the request's id into structlog's context; reset the token (``unbind_request_id``) at its end."""
+    return _REQUEST_ID.set(request_id(scope))
+
+
+def unbind_request_id(token: contextvars.Token[Any]) -> None:
+    _REQUEST_ID.reset(token)
 
 
 class RequestIdMiddleware:
