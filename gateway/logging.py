@@ -338,12 +338,32 @@ class _FastAccess:
             return
         # Only the request id is bound (and the line carries it already): the fields need no merge,
         # and their keys are all plain, so only the text values can hold a secret.
-        event = {"request_id": request_id, "method": method, "path": path, "route": route, "status": status,
-                 "ms": ms, "subject": subject, "rows": rows, "event": "request", "level": "info",
-                 "timestamp": utc_stamp()}  # fmt: skip
+        stamp = utc_stamp()
         if _maybe_secret(f"{request_id}\n{method}\n{path}\n{route}\n{subject}"):
-            redact_secrets(None, "info", event)
-        self.sink.write(_JSON.encode(event) + b"\n")
+            event = {"request_id": request_id, "method": method, "path": path, "route": route, "status": status,
+                     "ms": ms, "subject": subject, "rows": rows, "event": "request", "level": "info",
+                     "timestamp": stamp}  # fmt: skip
+            self.sink.write(_JSON.encode(redact_secrets(None, "info", event)) + b"\n")
+            return
+        line = _AccessLine(request_id, method, path, route, status, ms, subject, rows, "request", "info", stamp)
+        self.sink.write(_JSON.encode(line) + b"\n")
+
+
+class _AccessLine(msgspec.Struct):
+    """The request line's keys in the pipeline's order: msgspec writes a Struct's keys pre-encoded
+    (a third cheaper than the same dict)."""
+
+    request_id: str
+    method: Any
+    path: Any
+    route: Any
+    status: Any
+    ms: float
+    subject: Any
+    rows: Any
+    event: str
+    level: str
+    timestamp: str
 
 
 _CONTEXT_VARS: dict[str, contextvars.ContextVar[Any]] | None = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
@@ -370,6 +390,8 @@ def _has_bound_context() -> bool:
     """Whether anything but the request id is bound (structlog marks an unbound key with ``...``)."""
     if _CONTEXT_VARS is None:
         return bool(structlog.contextvars.get_contextvars().keys() - {"request_id"})
+    if len(_CONTEXT_VARS) == 1 and _REQUEST_ID_KEY in _CONTEXT_VARS:  # a server binds nothing else
+        return False
     for name, var in list(_CONTEXT_VARS.items()):  # noqa: SIM110 (a loop: no generator per request)
         if name != _REQUEST_ID_KEY and var.get() is not Ellipsis:
             return True
