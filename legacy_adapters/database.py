@@ -15,7 +15,8 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -230,7 +231,32 @@ class Database:
     def stream_batches(
         self, statement: sa.Select[Any], batch_size: int = 2000, *, pages: PageAfter | None = None
     ) -> Iterator[Sequence[Sequence[Any]]]:
-        """``stream``, one driver fetch (``fetchmany(batch_size)`` or a keyset page) at a time."""
+        """``stream``, one driver fetch (``fetchmany(batch_size)`` or a keyset page) at a time.
+
+        The next batch is fetched on a thread of the stream's own while the caller works on
+        this one: the driver waits for the server (a psqlODBC ``FETCH``, a MariaDB page) with
+        the GIL released, so the server produces rows while the last ones are decoded and
+        sent. At most one batch is read ahead; every call on the stream's connection is made
+        on that thread. Closing the generator waits for a fetch in flight, then releases the
+        connection.
+        """
+        source = self._batches(statement, batch_size, pages)
+        fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridgehead-fetch")
+        pending = fetcher.submit(next, source, None)
+        try:
+            while (batch := pending.result()) is not None:
+                pending = fetcher.submit(next, source, None)
+                yield batch
+        finally:
+            wait([pending])  # a generator cannot be closed while it runs
+            try:
+                fetcher.submit(source.close).result()
+            finally:
+                fetcher.shutdown()
+
+    def _batches(
+        self, statement: sa.Select[Any], batch_size: int, pages: PageAfter | None
+    ) -> Generator[Sequence[Sequence[Any]], None, None]:
         if pages is not None and self.backend.buffers_results:
             yield from self._stream_pages(pages, batch_size)
             return
