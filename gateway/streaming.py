@@ -125,7 +125,12 @@ class ExportBudget:
 
 
 class _ExportRun:
-    """One export's chunks, pulled one hop at a time on the export pool, closed exactly once."""
+    """One export's chunks, pulled one hop at a time on the export pool, closed exactly once.
+
+    While one chunk is being sent, the next is already being made on the export's worker: the
+    client reads as the database fetches and the rows are encoded, instead of each waiting for
+    the other. So at most one chunk is made ahead of what the client has taken.
+    """
 
     def __init__(self, budget: ExportBudget, chunks: Iterator[bytes], subject: str = "") -> None:
         self._budget = budget
@@ -134,9 +139,18 @@ class _ExportRun:
         self._pending: Future[Any] | None = None
         self._closed = False
 
-    async def next_chunk(self) -> Any:
-        """The next chunk (``_DONE`` at the end); ``GatewayTimeout`` when the database stalls."""
+    def _make_next(self) -> None:
+        """Start making the next chunk on the export's worker."""
         self._pending = self._budget._pool.submit(next, self._chunks, _DONE)
+
+    async def next_chunk(self) -> Any:
+        """Make the next chunk and wait for it: ``_DONE`` at the end."""
+        self._make_next()
+        return await self._take()
+
+    async def _take(self) -> Any:
+        """The chunk being made; ``GatewayTimeout`` when the database stalls."""
+        assert self._pending is not None
         waiter = asyncio.wrap_future(self._pending)
         try:
             return await asyncio.wait_for(asyncio.shield(waiter), self._budget.idle_timeout_s)
@@ -147,8 +161,9 @@ class _ExportRun:
         try:
             chunk = first
             while chunk is not _DONE:
+                self._make_next()  # made while this one is sent
                 yield chunk
-                chunk = await self.next_chunk()
+                chunk = await self._take()
         finally:
             with anyio.CancelScope(shield=True):  # a cancelled request still releases its cursor
                 await self.close()
