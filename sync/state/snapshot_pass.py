@@ -135,8 +135,11 @@ class SqlSnapshotPass:
         )
         if self.postgresql:
             self._sql(f"ANALYZE pg_temp.{_SEEN}")  # temporary tables are never auto-analysed: a plan from its size
-        conn = self._live.execution_options(stream_results=True)
-        result = conn.exec_driver_sql(query, {"sync": self.sync} if self.postgresql else (self.sync,))
+        # A server-side cursor for this statement only: Connection.execution_options would set it for
+        # every later one on the connection, and close() could then run neither DROP nor RESET.
+        result = self._live.exec_driver_sql(
+            query, {"sync": self.sync} if self.postgresql else (self.sync,), execution_options={"stream_results": True}
+        )
         try:
             while part := result.fetchmany(batch_size):
                 yield [key for (key,) in part]

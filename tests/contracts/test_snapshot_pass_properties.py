@@ -73,3 +73,23 @@ def test_see_and_unseen_match_the_model(store: StateStore, pool: list[str], data
                 model.update(deliveries[n])
         gone = [key for part in scratch.unseen(batch_size=3) for key in part]
     assert sorted(gone) == sorted(set(model) - seen) and len(gone) == len(set(gone))
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_closed_pass_gives_its_connection_back_as_it_found_it(kind: str, tmp_path: Path) -> None:
+    """Pooled, not discarded: no seen set left on it, and (PostgreSQL) synchronous_commit back to the default."""
+    with sync_store_on(kind, tmp_path) as store:
+        store.accept("s", {'["a"]': "1", '["b"]': "2"})
+        with store.engine.connect() as conn:
+            before = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() if kind == "postgresql" else None
+        with store.snapshot_pass("s") as scratch:
+            assert scratch.see([('["a"]', "1")]) == []
+            assert [k for part in scratch.unseen() for k in part] == ['["b"]']
+        with store.engine.connect() as conn:
+            if kind == "postgresql":
+                pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+                assert pid == before, "the pass's connection was discarded"
+                assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+                assert conn.exec_driver_sql("SELECT to_regclass('pg_temp.sync_pass_seen')").scalar() is None
+            else:
+                assert not conn.exec_driver_sql("SELECT name FROM temp.sqlite_master").all()
