@@ -17,11 +17,12 @@ killed pass leaves nothing behind for the next one to trip over.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from legacy_adapters.reader import ReadQuery
-from sync.changes.base import Change, LocalPass, PassLease, fingerprint, fingerprints, key_encoder, read_current
+from sync.changes.base import Change, LocalPass, PassLease, fingerprint, fingerprints, keys_encoder, read_current
 
 if TYPE_CHECKING:
     from legacy_adapters.query.resource import BoundField, Resource
@@ -47,7 +48,7 @@ class SnapshotHashDetector:
         self.sync, self.resource, self.fields = sync, resource, fields
         self.reader, self.store, self.batch_size = reader, store, batch_size
         self.lease = lease or LocalPass()
-        self.key_of = key_encoder(tuple(f.name for f in resource.key))
+        self.keys_of = keys_encoder(tuple(f.name for f in resource.key))
         self.rows_seen: int | None = None
         """Source rows the last full pass read."""
         self._pass: SnapshotPass | None = None
@@ -55,17 +56,19 @@ class SnapshotHashDetector:
     def detect(self) -> Iterator[list[Change]]:
         self._close()
         self.rows_seen = 0  # the approval gate compares it with recent passes
-        key_of = self.key_of
+        keys_of = self.keys_of
+        upsert: Iterator[Literal["upsert"]] = itertools.repeat("upsert")
         self._pass = seen = self.store.snapshot_pass(self.sync)
         try:
             query = ReadQuery(self.resource, self.fields)
             for batch in self.reader.stream_batches(query, batch_size=self.batch_size):
                 self.rows_seen += len(batch)
-                prints = list(zip([key_of(row) for row in batch], fingerprints(batch), strict=True))
-                changed = seen.see(prints)
+                keys, prints = keys_of(batch), fingerprints(batch)
+                changed = seen.see(list(zip(keys, prints, strict=True)))
                 self.lease.renew()
-                if changed:
-                    yield [Change(prints[n][0], "upsert", batch[n], prints[n][1]) for n in changed]
+                if changed:  # on a first pass every row of the batch: C-level maps, no frame per row
+                    yield list(map(Change, map(keys.__getitem__, changed), upsert, map(batch.__getitem__, changed),
+                                   map(prints.__getitem__, changed)))  # fmt: skip
             # Deletes only from a pass that read everything while holding the lease, and still holds it.
             self.lease.renew()
             for gone in seen.unseen(self.batch_size):
