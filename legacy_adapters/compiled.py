@@ -47,6 +47,11 @@ class Prepared:
         self.raw_rows = _needs_no_result_processing(compiled, dialect)
         """The driver's rows are the rows (no result type converts values, e.g. SQLite's text dates)."""
 
+    @property
+    def names(self) -> frozenset[str]:
+        """The statement's bind parameter names (SQLAlchemy's anonymous ones as rendered, ``param_1``)."""
+        return frozenset(self.compiled.binds)
+
     def parameters(self, values: dict[str, Any]) -> Sequence[Any] | dict[str, Any]:
         """The driver's parameters with ``values`` for the named ones (this text's, never expanding)."""
         merged = {**self._defaults, **values}
@@ -74,7 +79,8 @@ class Prepared:
     def _bind(self, merged: dict[str, Any]) -> Bound:
         sql, positions, processors = self.sql, self._positions, self._processors
         if self._expands:
-            expanded = self.compiled._process_parameters_for_postcompile(merged)
+            # A copy: SQLAlchemy pops the expanded names from the dict it is given.
+            expanded = self.compiled._process_parameters_for_postcompile(dict(merged))
             sql, positions, merged = expanded.statement, expanded.positiontup, dict(expanded.parameters)
             processors = {**processors, **expanded.processors}
         if positions is None:  # a named paramstyle (no pyodbc or sqlite3 dialect has one)

@@ -211,8 +211,14 @@ class Database:
             connection.close()
 
     def scalar(self, statement: sa.Executable) -> Any:
-        with self.errors(), self.engine.connect() as conn:
-            return conn.execute(statement).scalar()
+        """The first column of the first row (None without rows), on the raw cursor as ``fetch_all``."""
+        with self.errors():
+            bound = self._statements.bind(statement)  # type: ignore[arg-type]  # every Executable here is a ClauseElement
+            if bound is None:
+                with self.engine.connect() as conn:
+                    return conn.execute(statement).scalar()
+            rows = self._fetch_raw(*bound)
+            return rows[0][0] if rows else None
 
     def stream(
         self, statement: sa.Select[Any], batch_size: int = 2000, *, pages: PageAfter | None = None

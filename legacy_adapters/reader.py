@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import operator
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ("Embed", "Page", "ReadQuery", "Reader", "etag_of", "row_etag")
 
 PLAN_CACHE_SIZE = 512
-"""Page plans kept per reader (one per shape: resource, fields, sort, embeds)."""
+"""Page plans kept per reader (one per shape: resource, fields, sort, embeds), and as many compiled pages."""
 
 # SQL Server accepts at most 2,100 parameters per statement; stay well below.
 _IN_CHUNK = 1000
@@ -98,16 +98,22 @@ class Reader:
         self._prepared: dict[str, _ByKey] = {}
         self._embed_route = embeds
         self._plans: PlanCache[_PagePlan] = PlanCache(PLAN_CACHE_SIZE)
+        self._page_sql: PlanCache[Prepared] = PlanCache(PLAN_CACHE_SIZE)
 
     def page(self, query: ReadQuery) -> Page:
         """One page of rows, plus the keyset position of its last row when more rows follow."""
-        plan = self._page_plan(query)
+        key = _plan_key(query)
+        plan = self._plans.get(key, lambda: _PagePlan.make(query))
         order = plan.order
-        conditions = list(query.conditions)
-        if query.after is not None:
-            conditions.append(Keyset(order, query.after))
-        statement = build_select(query.resource, plan.columns, conditions, order, query.limit + 1, query.offset)
-        raw_rows = self.database.fetch_all(statement)
+        prepared = self._prepared_page(key, query, plan)
+        if prepared is not None:
+            raw_rows = self.database.fetch_prepared(*prepared)
+        else:
+            conditions = list(query.conditions)
+            if query.after is not None:
+                conditions.append(Keyset(order, query.after))
+            statement = build_select(query.resource, plan.columns, conditions, order, query.limit + 1, query.offset)
+            raw_rows = self.database.fetch_all(statement)
         # The order ends with the key, so it is total only if the key is unique: two neighbours with
         # the same sort values (the limit+1'th row included) mean the next page would skip rows.
         _refuse_repeats(query.resource, raw_rows, plan.order_at)
@@ -123,15 +129,51 @@ class Reader:
         last = plan.order_at(raw_rows[-1]) if more and raw_rows else None
         return Page(rows=rows, last=last, order=order)
 
-    def _page_plan(self, query: ReadQuery) -> _PagePlan:
-        """Columns, order and decoder of a page, made once per shape (resource, fields, sort, embeds)."""
-        key = (
-            query.resource.qualified_name,
-            tuple(f.name for f in query.fields),
-            tuple((f.name, descending) for f, descending in query.sort),
-            tuple(e.name for e in query.embeds),
-        )
-        return self._plans.get(key, lambda: _PagePlan.make(query))
+    def _prepared_page(
+        self, key: Hashable, query: ReadQuery, plan: _PagePlan
+    ) -> tuple[Prepared, dict[str, Any]] | None:
+        """The page's statement compiled once per shape, and this page's values for it; None: built per page.
+
+        A shape is the plan's (resource, fields, sort, embeds), each filter's (field, operator and
+        what its SQL depends on besides the values: ``Comparison.shape``), the keyset cursor's
+        NULL and text positions, and the limit. Filter and cursor values are bound parameters.
+        Offset pages and conditions without a shape (row filters through a relation) are built
+        per page and compiled once per SQLAlchemy cache key (``Database.fetch_all``).
+        """
+        if query.offset is not None:
+            return None
+        shapes = []
+        for condition in query.conditions:
+            shape = getattr(condition, "shape", None)
+            if shape is None:
+                return None
+            shapes.append(shape)
+        keyset = Keyset(plan.order, query.after) if query.after is not None else None
+        page_key = (key, tuple(shapes), keyset.shape if keyset is not None else None, query.limit)
+
+        values: dict[str, Any] = {}
+        for i, condition in enumerate(query.conditions):
+            for j, value in enumerate(condition.values):  # type: ignore[attr-defined]
+                values[f"bh_f{i}_{j}"] = value
+        if keyset is not None:
+            values.update(keyset.values("bh_after_"))
+
+        def compile_page() -> Prepared:
+            # Every condition here has a shape, so a template (Comparison's protocol).
+            clauses: list[Condition] = [_Clause(c.template(f"bh_f{i}_")) for i, c in enumerate(query.conditions)]  # type: ignore[attr-defined]
+            if keyset is not None:
+                clauses.append(_Clause(keyset.template("bh_after_")))
+            prepared = self.database.prepare(
+                build_select(query.resource, plan.columns, clauses, plan.order, query.limit + 1)
+            )
+            named = {n for n in prepared.names if n.startswith(_TEMPLATE_PREFIXES)}
+            # A parameter without a value of its own would be run with the first page's: never. (A value
+            # may have no parameter: SQLAlchemy drops the terms ANDed with a false, e.g. an off-grid eq.)
+            if not named <= set(values):
+                raise AssertionError(f"page template binds {sorted(named)}, the page has {sorted(values)} ({shapes})")
+            return prepared
+
+        return self._page_sql.get(page_key, compile_page), values
 
     def count(self, resource: Resource, conditions: Sequence[Condition]) -> int:
         return int(self.database.scalar(build_count(resource, conditions)))
@@ -280,6 +322,20 @@ class _PagePlan:
         decoder = RowDecoder.for_columns(query.resource, (*query.fields, *sources), columns)
         hidden = frozenset(f.name for f in sources) - {f.name for f in query.fields}
         return cls(order, columns, decoder, _picker(positions), hidden)
+
+
+_TEMPLATE_PREFIXES = ("bh_f", "bh_after_")
+"""Bind parameter names of a page template's values (SQLAlchemy names its own after the column or ``param``)."""
+
+
+def _plan_key(query: ReadQuery) -> Hashable:
+    """A page plan's shape: resource, fields, sort and embeds."""
+    return (
+        query.resource.qualified_name,
+        tuple(f.name for f in query.fields),
+        tuple((f.name, descending) for f, descending in query.sort),
+        tuple(e.name for e in query.embeds),
+    )
 
 
 def _picker(positions: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:

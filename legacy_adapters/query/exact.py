@@ -201,17 +201,18 @@ def exact_ne(
 
 
 def exact_after(
-    column: sa.ColumnElement[Any], value: Any, *, descending: bool, padded: bool = True
+    column: sa.ColumnElement[Any], value: Any, *, descending: bool, padded: bool = True, text: bool | None = None
 ) -> sa.ColumnElement[bool]:
     """Rows whose ``column`` comes after ``value`` in ``exact_order``'s order (a keyset cursor on a key).
 
     Where the collation ignores case, ``'c0042'`` and ``'C0042'`` tie under a plain ``>``:
     a page ending on one would skip the other. There the order breaks such ties by the
-    binary form, and so does this: ``col > v OR (col = v AND binary(col) > v)``.
+    binary form, and so does this: ``col > v OR (col = v AND binary(col) > v)``. ``text``
+    says the value is text when it is a bind parameter (a prepared page's).
     """
     op = "<" if descending else ">"
     plain: sa.ColumnElement[bool] = column < value if descending else column > value
-    if not isinstance(value, str):
+    if not (text if text is not None else isinstance(value, str)):
         return plain
     tie = sa.and_(column == value, _ExactCompare(column, op, [value], padded))
     return _PerCollation(plain, sa.or_(plain, tie))

@@ -8,6 +8,8 @@ filtered in Python and no SQL is built from strings.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
@@ -93,8 +95,48 @@ class Comparison:
         """The WHERE condition in legacy terms (built once: request validation and the query share it)."""
         return self._clause
 
+    @property
+    def shape(self) -> Hashable | None:
+        """What the SQL of ``clause()`` depends on besides ``values``: two comparisons of one shape are one
+        ``template`` with different values bound. None: this one is built afresh (``like``, two columns)."""
+        return self._built[1]
+
+    @property
+    def values(self) -> tuple[Any, ...]:
+        """The stored values ``template`` binds, in the order of its parameters."""
+        return self._built[2]
+
+    def template(self, prefix: str) -> sa.ColumnElement[bool]:
+        """``clause()`` with ``values`` as bind parameters ``{prefix}0``, ``{prefix}1``, …: the same SQL."""
+        names = itertools.count()
+        return self._build(lambda value: sa.bindparam(f"{prefix}{next(names)}", value))[0]
+
     @cached_property
     def _clause(self) -> sa.ColumnElement[bool]:
+        return self._built[0]
+
+    @cached_property
+    def _built(self) -> tuple[sa.ColumnElement[bool], Hashable | None, tuple[Any, ...]]:
+        """The clause, its shape and its values, from one build (request validation makes it)."""
+        values: list[Any] = []
+
+        def keep(value: Any) -> Any:
+            values.append(value)
+            return value
+
+        clause, route = self._build(keep)
+        if route is None:
+            return clause, None, ()
+        shape = (self.field.name, self.op, route, tuple(type(v) for v in values))
+        try:
+            hash(shape)
+        except TypeError:  # an unhashable value in a route: no template, built per request
+            return clause, None, ()
+        return clause, shape, tuple(values)
+
+    def _build(self, bind: Callable[[Any], Any]) -> tuple[sa.ColumnElement[bool], Hashable | None]:
+        """The WHERE condition in legacy terms, with each stored value passed through ``bind``, and its route:
+        what else, besides the types of the bound values, made this SQL (None: the SQL holds values inline)."""
         field, columns = self.field, self.field.columns
         codes = field.codec.code_map
         if self.op in _RANGE and not field.rangeable:
@@ -104,19 +146,26 @@ class Comparison:
             )
         if codes is not None:
             self._check_names(codes)
-            return coded_clause(field, codes, self.op, self.value)
+            # The codes a name stands for are the mapping's: the SQL is one per value asked for.
+            coded = coded_clause(field, codes, self.op, self.value)
+            return coded, (None if self.op in ("like", "ilike") else ("coded", self.value))
         if self.op == "isnull":
-            return self._null_clause(self.value)
+            return self._null_clause(self.value), ("isnull", self.value)
         if self.op in ("like", "ilike"):
-            return self._like_clause()
+            return self._like_clause(), None
+        single = len(columns) == 1
+        route: Hashable | None
         if self.op == "in":
             encoded = [e for e in (self._encode(v, "eq") for v in self.value) if e is not _NOTHING]
             if not encoded:
-                return sa.false()
-            if len(columns) > 1:
+                return sa.false(), ("nothing",)
+            if not single:
                 condition = sa.or_(*(stored_equals(field, e) for e in encoded))
+                route = None
             else:
-                condition = exact_in(columns[0], encoded, padded=field.padded)
+                text = any(isinstance(e, str) for e in encoded)
+                condition = exact_in(columns[0], [bind(e) for e in encoded], padded=field.padded, text=text)
+                route = ("in", text)
         else:
             op: str
             op, value = self.op, self.value
@@ -125,20 +174,34 @@ class Comparison:
                 # price[gt]=1.234 on a 2-place field means price >= 1.24: answered, not refused.
                 restated = on_grid(value, places, op)
                 if isinstance(restated, bool):
-                    return self._null_clause(False) if restated else sa.false()
+                    return (self._null_clause(False) if restated else sa.false()), ("grid", restated)
                 op, value = restated
             encoded_value = self._encode(value, op)
             if encoded_value is _NOTHING:
-                return sa.false()
-            parts = encoded_value if len(columns) > 1 else (encoded_value,)
-            if op == "eq":
-                condition = stored_equals(field, encoded_value)
-            elif op == "ne":
-                condition = sa.or_(*(exact_ne(c, p, padded=field.padded) for c, p in zip(columns, parts, strict=True)))
+                return sa.false(), ("nothing",)
+            if not single:
+                parts = encoded_value
+                route = None
+                if op == "eq":
+                    condition = stored_equals(field, encoded_value)
+                elif op == "ne":
+                    condition = sa.or_(
+                        *(exact_ne(c, p, padded=field.padded) for c, p in zip(columns, parts, strict=True))
+                    )
+                else:
+                    condition = lexicographic(columns, tuple(parts), op, (False,) * len(columns))
             else:
-                condition = lexicographic(columns, tuple(parts), op, (False,) * len(columns))
+                text = isinstance(encoded_value, str)
+                bound = bind(encoded_value)
+                route = (op, text)
+                if op == "eq":
+                    condition = exact_in(columns[0], [bound], padded=field.padded, text=text)
+                elif op == "ne":
+                    condition = sa.or_(exact_ne(columns[0], bound, padded=field.padded, text=text))
+                else:
+                    condition = lexicographic(columns, (bound,), op, (False,))
         # A sentinel is "no value" in the API, so it never equals, differs from or orders against a value.
-        return sa.and_(condition, self._null_clause(False)) if field.codec.sentinels else condition
+        return (sa.and_(condition, self._null_clause(False)) if field.codec.sentinels else condition), route
 
     def _check_names(self, codes: CodeMap) -> None:
         """A value no row can be served as is a typo: say which values exist (``raw`` serves any code)."""

@@ -85,24 +85,27 @@ class SortKey:
             return exact_order(self.column, descending=self.descending, padded=self.padded)
         return self.column.desc() if self.descending else self.column.asc()
 
-    def after(self, value: Any) -> sa.ColumnElement[bool] | None:
-        """Rows strictly after ``value`` in this key's order; None when none can be."""
+    def after(self, value: Any, text: bool | None = None) -> sa.ColumnElement[bool] | None:
+        """Rows strictly after ``value`` in this key's order; None when none can be.
+
+        ``value`` may be a bind parameter (a prepared page's); ``text`` then says whether it holds text.
+        """
         column = self.column
         if value is None:  # NULL is lowest: after it come the values (ascending), nothing (descending)
             return None if self.descending else column.is_not(None)
         if self.exact:
-            return exact_after(column, value, descending=self.descending, padded=self.padded)
+            return exact_after(column, value, descending=self.descending, padded=self.padded, text=text)
         if not self.descending:
             later: sa.ColumnElement[bool] = column > value  # NULL is below every value: never after one
             return later
         before: sa.ColumnElement[bool] = column < value
         return sa.or_(before, column.is_(None)) if self.nullable else before
 
-    def same(self, value: Any) -> sa.ColumnElement[bool]:
+    def same(self, value: Any, text: bool | None = None) -> sa.ColumnElement[bool]:
         """Rows whose value ties with ``value`` (NULL ties with NULL)."""
         if value is None:
             return self.column.is_(None)
-        return exact_in(self.column, [value], padded=self.padded) if self.exact else self.column == value
+        return exact_in(self.column, [value], padded=self.padded, text=text) if self.exact else self.column == value
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +124,34 @@ class Keyset:
         return select.where(self.clause())
 
     def clause(self) -> sa.ColumnElement[bool]:
+        return self._terms(self.after)
+
+    @property
+    def shape(self) -> tuple[type, ...]:
+        """What the SQL depends on besides the values: which are NULL, which are text, and each value's
+        type (it picks the bind processor: SQLite's turns a Decimal into a float)."""
+        return tuple(type(value) for value in self.after)
+
+    def template(self, prefix: str) -> sa.ColumnElement[bool]:
+        """``clause()`` with each non-NULL value as the bind parameter ``{prefix}{position}``: the same SQL."""
+        bound: tuple[Any, ...] = tuple(
+            None if v is None else sa.bindparam(f"{prefix}{i}", v) for i, v in enumerate(self.after)
+        )
+        return self._terms(bound, tuple(isinstance(v, str) for v in self.after))
+
+    def values(self, prefix: str) -> dict[str, Any]:
+        """The values ``template(prefix)`` binds, by parameter name."""
+        return {f"{prefix}{i}": v for i, v in enumerate(self.after) if v is not None}
+
+    def _terms(self, values: tuple[Any, ...], texts: tuple[bool, ...] | None = None) -> sa.ColumnElement[bool]:
         terms: list[sa.ColumnElement[bool]] = []
         ties: list[sa.ColumnElement[bool]] = []
-        for key, value in zip(self.order, self.after, strict=True):
-            later = key.after(value)
+        for i, (key, value) in enumerate(zip(self.order, values, strict=True)):
+            text = texts[i] if texts is not None else None
+            later = key.after(value, text)
             if later is not None:
                 terms.append(sa.and_(*ties, later) if ties else later)
-            ties.append(key.same(value))
+            ties.append(key.same(value, text))
         if not terms:
             return sa.false()
         return sa.or_(*terms) if len(terms) > 1 else terms[0]

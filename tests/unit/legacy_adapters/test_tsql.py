@@ -657,3 +657,13 @@ def test_the_key_check_groups_text_code_point_by_code_point(codes: Resource) -> 
     text, _ = tsql(sa.select(sa.func.min(column)).group_by(exact_value(column, padded=False)))
 
     assert text == f"SELECT min([CODES].[CODE]) AS min_1 FROM [CODES] GROUP BY ([CODES].[CODE] + N'.') {BIN2}"
+
+
+def test_a_prepared_statement_with_an_in_list_binds_alike_every_time() -> None:
+    """IN lists are expanded per execution (SQLAlchemy pops what it expands): the second run needs it too."""
+    table = sa.table("T", sa.column("A"), sa.column("B"))
+    prepared = Prepared(sa.select(table.c.A).where(table.c.B.in_([1, 2, 3])).limit(5), sql_server())
+
+    assert prepared.bind() == prepared.bind() == prepared.bind({})
+    sql, parameters = prepared.bind()
+    assert sql.startswith("SELECT TOP 5 ") and "IN (?, ?, ?)" in sql and parameters == (1, 2, 3)
