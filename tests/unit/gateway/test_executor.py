@@ -132,3 +132,73 @@ def test_shutdown_gives_up_on_a_call_stuck_past_the_wait() -> None:
     asyncio.run(abandoned())
     assert executor.stop(0.1) is False  # a database gone silent does not hold the shutdown forever
     release.set()
+
+
+def test_a_call_whose_request_went_away_while_queued_never_runs() -> None:
+    executor = DatabaseExecutor(1, deadline_s=5)
+    release = threading.Event()
+    ran: list[str] = []
+
+    async def scenario() -> None:
+        busy = asyncio.create_task(executor.run(release.wait, 10))
+        await asyncio.sleep(0.05)
+        gone = asyncio.create_task(executor.run(ran.append, "gone"))
+        await asyncio.sleep(0.05)
+        gone.cancel()  # the client disconnected while its call waited for the worker
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        release.set()
+        await busy
+        assert await executor.run(ran.append, "next") is None
+
+    try:
+        asyncio.run(scenario())
+        assert ran == ["next"]
+    finally:
+        release.set()
+        executor.shutdown()
+
+
+def test_shutdown_drops_queued_calls_and_refuses_new_ones() -> None:
+    executor = DatabaseExecutor(1, deadline_s=5)
+    release = threading.Event()
+    ran: list[str] = []
+
+    async def scenario() -> None:
+        busy = asyncio.create_task(executor.run(release.wait, 10))
+        await asyncio.sleep(0.05)
+        queued = asyncio.create_task(executor.run(ran.append, "queued"))
+        await asyncio.sleep(0.05)
+        stopping = asyncio.get_running_loop().run_in_executor(None, executor.stop, 5)
+        await asyncio.sleep(0.05)
+        with pytest.raises(asyncio.CancelledError):
+            await queued  # dropped: its caller is told at once, not left waiting
+        with pytest.raises(ServiceUnavailable, match="shutting down"):
+            await executor.run(ran.append, "late")
+        release.set()
+        assert await busy is True and await stopping is True
+
+    try:
+        asyncio.run(scenario())
+        assert ran == []
+    finally:
+        release.set()
+
+
+def test_context_variables_reach_the_worker() -> None:
+    import contextvars
+
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
+    executor = DatabaseExecutor(2, deadline_s=5)
+
+    async def one(rid: str) -> str:
+        request_id.set(rid)
+        return await executor.run(request_id.get)
+
+    async def scenario() -> list[str]:
+        return list(await asyncio.gather(*(one(f"r{i}") for i in range(20))))
+
+    try:
+        assert asyncio.run(scenario()) == [f"r{i}" for i in range(20)]
+    finally:
+        executor.shutdown()
