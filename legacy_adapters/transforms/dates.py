@@ -154,12 +154,30 @@ class DateTimePair:
         """``to_api`` for the row loop: each part through its own fast decoder."""
         day = getattr(self.date, "api_decoder", lambda: self.date.to_api)()
         time = getattr(self.time, "api_decoder", lambda: self.time.to_api)()
-        zone, combine = self.zone, dt.datetime.combine
+        zone, combine, slow = self.zone, dt.datetime.combine, self.to_api
+        if getattr(self.date, "pattern", None) == "%Y%m%d" and getattr(self.time, "pattern", None) == "%H%M%S":
+            # The commonest legacy layout (date_time): one datetime made from the two ints, not a
+            # date, a time and their combination (a third of a 100-row page's decoding).
+            stamp = dt.datetime
+
+            def decode_ymd_hms(raw: Any) -> Any:
+                if type(raw) is tuple and len(raw) == 2:
+                    d, t = raw
+                    if type(d) is int and type(t) is int and 0 <= d < 100_000_000 and 0 <= t < 1_000_000:
+                        try:
+                            # tzinfo by position: the keyword costs as much as the rest of the call
+                            return stamp(d // 10000, d // 100 % 100, d % 100, t // 10000, t // 100 % 100, t % 100, 0,
+                                         zone)  # fmt: skip
+                        except ValueError:
+                            pass  # the full path raises Undecodable with its message
+                return slow(raw)
+
+            return decode_ymd_hms
 
         def decode(raw: Any) -> Any:
             if type(raw) is tuple and len(raw) == 2:
-                return combine(day(raw[0]), time(raw[1]), tzinfo=zone)
-            return self.to_api(raw)
+                return combine(day(raw[0]), time(raw[1]), zone)
+            return slow(raw)
 
         return decode
 
