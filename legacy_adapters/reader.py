@@ -99,6 +99,7 @@ class Reader:
         self._embed_route = embeds
         self._plans: PlanCache[_PagePlan] = PlanCache(PLAN_CACHE_SIZE)
         self._page_sql: PlanCache[Prepared] = PlanCache(PLAN_CACHE_SIZE)
+        self._filtered_sql: PlanCache[Prepared] = PlanCache(PLAN_CACHE_SIZE)
 
     def page(self, query: ReadQuery) -> Page:
         """One page of rows, plus the keyset position of its last row when more rows follow."""
@@ -187,11 +188,19 @@ class Reader:
         embeds: Sequence[Embed] = (),
     ) -> tuple[dict[str, Any], str] | None:
         """One row by its API key values, with its ETag; None when no visible row has that key."""
-        if conditions:  # row filters differ per token: build this one
-            by_key = self._by_key(resource)
-            key_conditions = [_KeyEquals(f, v) for f, v in zip(resource.key, key, strict=True)]
-            statement = build_select(resource, by_key.columns, [*key_conditions, *conditions], limit=2)
-            raw_rows = self.database.fetch_all(statement)
+        if conditions:  # row filters: compiled once per their shapes, or built for this read
+            values = _key_values(resource, key)
+            by_key = self._by_key(resource, values)
+            prepared = self._filtered_by_key(resource, by_key, conditions) if values is not None else None
+            if prepared is not None and values is not None:
+                for i, condition in enumerate(conditions):
+                    for j, value in enumerate(condition.values):  # type: ignore[attr-defined]  # it has a shape
+                        values[f"bh_f{i}_{j}"] = value
+                raw_rows = self.database.fetch_prepared(prepared, values)
+            else:
+                key_conditions = [_KeyEquals(f, v) for f, v in zip(resource.key, key, strict=True)]
+                statement = build_select(resource, by_key.columns, [*key_conditions, *conditions], limit=2)
+                raw_rows = self.database.fetch_all(statement)
         else:
             values = _key_values(resource, key)
             by_key = self._by_key(resource, values)
@@ -209,6 +218,23 @@ class Reader:
             row.update({e.name: full[e.name] for e in embeds})
         return row, etag_of(resource, raw_rows[0], full)
 
+    def _filtered_by_key(self, resource: Resource, by_key: _ByKey, conditions: Sequence[Condition]) -> Prepared | None:
+        """The get-by-key with row filters, compiled once per their shapes (``Comparison.shape``, as a
+        page's filters); None when one has no shape (a filter through a relation)."""
+        shapes = []
+        for condition in conditions:
+            shape = getattr(condition, "shape", None)
+            if shape is None:
+                return None
+            shapes.append(shape)
+
+        def compile_get() -> Prepared:
+            templates = [_Clause(c.template(f"bh_f{i}_")) for i, c in enumerate(conditions)]  # type: ignore[attr-defined]
+            clauses: list[Condition] = [_Clause(_key_clause(resource, by_key.text)), *templates]
+            return self.database.prepare(build_select(resource, by_key.columns, clauses, limit=2))
+
+        return self._filtered_sql.get((resource.qualified_name, by_key.text, tuple(shapes)), compile_get)
+
     def _by_key(self, resource: Resource, values: dict[str, Any] | None = None) -> _ByKey:
         """The prepared get-by-key; ``values`` (stored key parts) say which parts are text.
 
@@ -223,14 +249,7 @@ class Reader:
         if cached is None or (text is not None and cached.text != text):
             all_fields = tuple(resource.fields.values())
             columns = selected_columns(all_fields)
-            placeholders = [
-                # A value here keeps it optional to compile.
-                exact_in(column, [sa.bindparam(part, None)], padded=field.padded, text=bool(text and part in text))
-                for i, field in enumerate(resource.key)
-                for j, column in enumerate(field.columns)
-                for part in (f"key_{i}_{j}",)
-            ]
-            statement = build_select(resource, columns, [_Clause(sa.and_(*placeholders))], limit=2)
+            statement = build_select(resource, columns, [_Clause(_key_clause(resource, text))], limit=2)
             decoder = RowDecoder.for_columns(resource, all_fields, columns)
             cached = _ByKey(columns, self.database.prepare(statement), decoder, text or frozenset())
             self._prepared[name] = cached
@@ -355,6 +374,18 @@ class _ByKey:
     decoder: RowDecoder
     text: frozenset[str]
     """The key parameters compared as text (code point by code point)."""
+
+
+def _key_clause(resource: Resource, text: frozenset[str] | None) -> sa.ColumnElement[bool]:
+    """The key's columns equal the parameters ``key_<field>_<column>`` (``text``: those compared as text)."""
+    placeholders = [
+        # A value here keeps it optional to compile.
+        exact_in(column, [sa.bindparam(part, None)], padded=field.padded, text=bool(text and part in text))
+        for i, field in enumerate(resource.key)
+        for j, column in enumerate(field.columns)
+        for part in (f"key_{i}_{j}",)
+    ]
+    return sa.and_(*placeholders)
 
 
 def _text_mask(values: dict[str, Any]) -> frozenset[str]:

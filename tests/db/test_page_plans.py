@@ -65,9 +65,12 @@ def page_shapes(draw: st.DrawFn) -> tuple[list[tuple[str, str, Any]], list[tuple
 
 
 class _Generic(Reader):
-    """The reader with every page built and compiled per page (no prepared page plans)."""
+    """The reader with every page (and row-filtered get) built and compiled per read (no prepared plans)."""
 
     def _prepared_page(self, *_: Any) -> None:
+        return None
+
+    def _filtered_by_key(self, *_: Any) -> None:
         return None
 
 
@@ -121,3 +124,15 @@ def test_pages_of_one_shape_share_one_compiled_statement(readers: tuple[Resource
     # One statement for the first pages, one for the pages after a (text) cursor: values are parameters.
     assert len(reader._page_sql) == len(set(statements)) == 2
     assert not any(customer in sql for sql in statements for customer in CUSTOMERS)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=page_shapes(), job=st.sampled_from((*JOBS, "J000002", "NOPE")))
+def test_a_row_filtered_get_compiled_once_reads_what_the_built_statement_reads(
+    readers: tuple[Resource, Reader, Reader], shape: tuple[list[Any], list[Any], int], job: str
+) -> None:
+    """A get with row filters (a portal token's) is compiled once per the filters' shapes, the key bound."""
+    jobs, prepared, generic = readers
+    conditions = _query(jobs, shape, None).conditions
+    fields = tuple(jobs.fields.values())
+    assert prepared.get(jobs, (job,), fields, conditions) == generic.get(jobs, (job,), fields, conditions)
