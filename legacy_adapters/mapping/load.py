@@ -251,7 +251,8 @@ def _register_secrets(value: Any, key: str = "") -> None:
             register_secret(secret)
 
 
-_ODBC_PWD = re.compile(r"(?i)(?:^|;)\s*pwd\s*=\s*(\{[^}]*\}|[^;]*)")
+_ODBC_PWD = re.compile(r"(?i)(?:^|;)\s*(?:pwd|password)\s*=\s*(\{(?:[^}]|\}\})*\}|[^;]*)")
+"""``PWD=`` (or ``Password=``, psqlODBC's and MySQL's): a braced value may hold ``;`` and ``}}`` for ``}``."""
 
 
 def _url_secrets(url: str) -> list[str]:
@@ -262,7 +263,9 @@ def _url_secrets(url: str) -> list[str]:
     found = [parsed.password] if parsed.password else []
     connect = parsed.query.get("odbc_connect")
     for text in connect if isinstance(connect, tuple) else [connect] if connect else []:
-        found.extend(m.group(1).strip("{}") for m in _ODBC_PWD.finditer(text))
+        for match in _ODBC_PWD.finditer(text):
+            value = match.group(1).strip()
+            found.append(value[1:-1].replace("}}", "}") if value.startswith("{") else value)
     return [str(s) for s in found]
 
 

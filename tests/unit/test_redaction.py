@@ -92,3 +92,41 @@ sync:
     said = "driver said: login failed for db-pass-7a6b5c4d with jwt-key-1f2e3d4c5b6a7980 / literal-shop-9z8y7x"
     assert redact_text(said) == f"driver said: login failed for {REDACTED} with {REDACTED} / {REDACTED}"
     assert redact_text("demo.myshopify.com answered") == "demo.myshopify.com answered"  # not a secret
+
+
+def test_quoted_braced_and_spaced_values_are_replaced_whole() -> None:
+    """An ODBC value in braces may hold ``;``, a libpq value may be quoted, a JSON string may hold an
+    escaped quote: the whole value goes, not its first part."""
+    cases = {
+        "DRIVER={ODBC Driver 18};UID=sa;PWD={p4ss;w0rd-tail};SERVER=db": ("p4ss", "w0rd-tail"),
+        "host=db user=app password='c0rrect horse' dbname=erp": ("c0rrect", "horse"),
+        'connect failed: password="quoted-s3cret"': ("quoted-s3cret",),
+        "Server=db;Password = sp4ced-s3cret;Database=erp": ("sp4ced-s3cret",),
+        '{"client_secret": "esc\\"aped-s3cret", "x": 1}': ("esc", "aped-s3cret"),
+        '{"clientSecret": "camel-s3cret-v4lue"}': ("camel-s3cret-v4lue",),
+        "401 for url 'https://api.example.com/v2/items?token=url-t0ken-v4lue&page=2'": ("url-t0ken-v4lue",),
+    }
+    for text, secrets in cases.items():
+        out = redact_text(text)
+        assert not [s for s in secrets if s in out], (text, out)
+        assert REDACTED in out
+    assert redact_text("Server=db;Password = x9;Database=erp") == f"Server=db;Password = {REDACTED};Database=erp"
+    assert "page=2" in redact_text("https://api.example.com/v2/items?token=abc&page=2")
+
+
+def test_useful_words_around_credentials_are_kept() -> None:
+    """A sentence about a bearer token is not a bearer token."""
+    for text in ("a bearer token is required", "the Authorization header must be 'Bearer <token>'"):
+        assert redact_text(text) == text
+
+
+def test_an_odbc_connection_string_password_is_registered_under_either_keyword() -> None:
+    from urllib.parse import quote_plus
+
+    for keyword, password, shown in (("PWD", "{br4ced;p4ss}}word}", "br4ced;p4ss}word"),
+                                     ("Password", "plain-p4ssw0rd-9", "plain-p4ssw0rd-9")):  # fmt: skip
+        connect = quote_plus(f"DRIVER={{ODBC Driver 18}};SERVER=db;UID=sa;{keyword}={password}")
+        text = f"database:\n  url: mssql+pyodbc:///?odbc_connect={connect}\nversions:\n  v1: {{resources: {{}}}}\n"
+        with contextlib.suppress(MappingError):
+            parse_mapping(text, environ={})
+        assert redact_text(f"login failed with {shown} for sa") == f"login failed with {REDACTED} for sa"
