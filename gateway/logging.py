@@ -23,29 +23,21 @@ from typing import IO, Any, Literal
 import msgspec
 import structlog
 
+from legacy_adapters.redaction import may_hold_secret, redact_text
+
 __all__ = (
     "LOG_COPY_ENV", "AccessLine", "LogFormat", "LogSink", "access_line", "configure_logging", "log_request",
     "redact_secrets",
 )  # fmt: skip
 
 _SECRET_KEYS = re.compile(r"(pass(word)?|pwd|secret|token|authorization|api[_-]?key|credential)", re.I)
-_PATTERNS = (
-    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer [redacted]"),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), "[redacted-jwt]"),
-    (re.compile(r"(?i)\b(pwd|password)=([^;&\s]+)"), r"\1=[redacted]"),
-    (re.compile(r"(?i)(://[^:/@\s]+:)([^@\s]+)@"), r"\1[redacted]@"),
-)
 
 
 def _maybe_secret(text: str) -> bool:
-    """Whether any of ``_PATTERNS`` could match in ``text``: five substring tests instead of four
-    substitutions (or one case-blind regex search) for the common value that holds nothing
-    secret-looking. Casefolded, so every spelling the patterns' ``(?i)`` matches is seen (and a
-    few more: a false alarm only costs the full pass)."""
-    if "://" in text:
-        return True
-    folded = text.casefold()
-    return "bearer" in folded or "eyj" in folded or "pwd=" in folded or "password=" in folded
+    """Whether the redaction could change ``text`` (``legacy_adapters.redaction``, the one the state
+    store's text goes through too): a few substring tests, and one search for the secrets this process
+    knows, instead of the substitutions, for the common value that holds nothing secret-looking."""
+    return may_hold_secret(text)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -55,11 +47,8 @@ def _secret_key(key: str) -> bool:
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        if not _maybe_secret(value):
-            return value
-        for pattern, replacement in _PATTERNS:
-            value = pattern.sub(replacement, value)
-        return value
+        # By value (the configured and obtained secrets) and by shape, as stored errors are.
+        return redact_text(value)
     if isinstance(value, dict):
         return {k: "[redacted]" if _secret_key(str(k)) else _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

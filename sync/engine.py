@@ -46,6 +46,7 @@ from legacy_adapters.exceptions import MappingError
 from legacy_adapters.migration.routing import RoutedReader, open_databases
 from legacy_adapters.query.resource import bind_version
 from legacy_adapters.reader import Reader
+from legacy_adapters.redaction import redact_text
 from sync.alerts.monitor import AlertMonitor
 from sync.approval import assess, spec_hash
 from sync.changes import encode_key, make_detector
@@ -279,7 +280,9 @@ class SyncEngine:
         return report
 
     def _finish(self, report: RunReport, status: str, error: str | None) -> RunReport:
-        report.status, report.error = status, error
+        # The report is shown as it is (``bridgehead sync run`` prints it, the console's "run now" answers
+        # it): redacted like the stored copy, since its text is what a destination or driver said.
+        report.status, report.error = status, None if error is None else redact_text(error)
         # Done and skipped counts went in as the records were recorded (a killed run keeps them).
         self.store.add_counts(report.run_id, failed=report.failed, dead_lettered=report.dead_lettered,
                               conflicts=report.conflicts)  # fmt: skip

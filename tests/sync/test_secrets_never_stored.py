@@ -110,3 +110,32 @@ def test_a_run_that_failed_quoting_a_token_alerts_without_it(sync_config: SyncCo
     any_store.transition_alert(failing.kind, failing.subject, True, message=failing.message, details=failing.details)
     stored = msgspec.json.encode([any_store.runs("customers"), any_store.alert_events()], enc_hook=str).decode()
     assert TOKEN not in stored and "refused" in stored
+
+
+def test_a_run_refused_quoting_our_token_reports_and_logs_it_redacted(
+    sync_mapping: Mapping, sync_config: SyncConfig, writable_db: Path
+) -> None:
+    """The run report (what ``bridgehead sync run`` prints, what the console shows) and the run's log
+    lines are text shown too: a refusal that quotes the credential says so without it."""
+    import io
+
+    from gateway.logging import configure_logging
+
+    destinations = {n: msgspec.structs.replace(d, token=TOKEN) for n, d in sync_config.destinations.items()}
+    config = msgspec.structs.replace(sync_config, destinations=destinations)
+
+    def refuses(request: httpx.Request) -> httpx.Response:
+        sent = request.headers.get("X-Shopify-Access-Token", "")
+        return httpx.Response(401, json={"errors": f"[API] Invalid API key or access token {sent}"})
+
+    out = io.BytesIO()
+    configure_logging("info", log_format="json", stream=out)
+    database = Database(sync_mapping.database)
+    try:
+        with httpx.Client(transport=httpx.MockTransport(refuses)) as http:
+            (report,) = SyncEngine(config, sync_mapping, database, MemoryStore(), http).run_all(only="customers")
+    finally:
+        database.dispose()
+        configure_logging("info", log_format="json", stream=io.BytesIO())  # flushes the lines into out
+    assert report.status == "failed" and report.error and "Invalid API key" in report.error
+    assert TOKEN not in report.error and TOKEN not in out.getvalue().decode()

@@ -164,9 +164,10 @@ def test_blocks_for_a_pipe_end_at_line_ends_and_fit_pipe_buf() -> None:
     ["Bearer abc", "bEaReR\tabc", "x eyJa.b.c", "pwd=x", "PassWord=x", "pa\u017f\u017fword=x", "db://u:p@h"],
 )
 def test_the_cheap_secret_look_sees_whatever_the_redaction_would_change(text: str) -> None:
-    from gateway.logging import _PATTERNS, _maybe_secret
+    from gateway.logging import _maybe_secret
+    from legacy_adapters.redaction import redact_text
 
-    assert any(p.search(text) for p, _ in _PATTERNS)  # the sample is one the redaction rewrites
+    assert redact_text(text) != text  # the sample is one the redaction rewrites
     assert _maybe_secret(text)
     assert not _maybe_secret("/v1/jobs/J000123 GET /v1/jobs/{key} bench 0123456789abcdef")
 
@@ -251,3 +252,28 @@ def test_the_sink_wakes_its_thread_once_per_block() -> None:
     assert woken == [1, 1]  # a new block, a new call
     sink.close()
     assert out.getvalue().count(b"\n") == 40
+
+
+def test_log_lines_redact_what_the_stored_errors_do_known_secrets_included() -> None:
+    """One redaction (``legacy_adapters.redaction``) for log lines and stored text: a secret the process
+    was configured with or obtained is replaced by value, and every secret shape is replaced, in a
+    field, in a message and in a traceback."""
+    from legacy_adapters.redaction import register_secret
+
+    register_secret("opaque-refresh-7c1d9e2f4a")  # as a Xero refresh or a Shopify token registers
+    out = CountingStream()
+    configure_logging("info", log_format="json", stream=out)
+    log = structlog.get_logger("bridgehead.sync")
+    said = "shop said: opaque-refresh-7c1d9e2f4a refused; shpat_0123456789abcdef; client_secret=s3cr3t-v4lue"
+    log.warning("sync paused by a destination quota", reason=said)
+    try:
+        raise RuntimeError(said)
+    except RuntimeError:
+        log.exception("sync run failed", sync="customers")
+    configure_logging("info", stream=io.BytesIO())
+    text = out.getvalue().decode()
+    events = [json.loads(line)["event"] for line in _lines(out)]
+    assert events == ["sync paused by a destination quota", "sync run failed"]
+    for leaked in ("opaque-refresh-7c1d9e2f4a", "0123456789abcdef", "s3cr3t-v4lue"):
+        assert leaked not in text
+    assert "shop said: [redacted] refused" in text
