@@ -25,7 +25,7 @@ from litestar.params import FromPath
 
 from gateway.auth.guards import Access, access_of, authorize_read, read_guard
 from gateway.exceptions import BadRequest, Forbidden, NotFound
-from gateway.export import CSV, NDJSON, csv_chunks, ndjson_chunks
+from gateway.export import BATCH_ROWS, CSV, NDJSON, csv_chunks, ndjson_chunks
 from gateway.metrics import rows_served
 from gateway.negotiation import JSON, choose_media_type
 from gateway.pagination import InvalidCursor
@@ -191,7 +191,8 @@ class ResourceReads:
         conditions = (*access.conditions, *params.filters)
         query = ReadQuery(self.resource, params.fields, conditions, params.sort)
         # Nothing runs yet: the export budget takes a slot, then pulls chunks on its own workers.
-        rows = _counted(self.ctx.reader.stream_batches(query), scope, "ndjson" if media_type == NDJSON else "csv")
+        batches = self.ctx.reader.stream_batches(query, batch_size=BATCH_ROWS)
+        rows = _counted(batches, scope, "ndjson" if media_type == NDJSON else "csv")
         chunks = ndjson_chunks(rows) if media_type == NDJSON else csv_chunks(rows, [f.name for f in params.fields])
         content_type = f"{CSV}; header=present" if media_type == CSV else NDJSON  # Litestar adds the charset
         return _PendingExport(chunks, content_type)
@@ -281,8 +282,10 @@ def _counted(batches: Iterator[list[dict[str, Any]]], scope: Any, fmt: str) -> I
     pending = 0
     try:
         for batch in batches:
+            size = len(batch)
             yield batch
-            pending += len(batch)
+            del batch  # not held while the next batch is made (see Reader.stream_batches)
+            pending += size
             if pending >= _TALLY_EVERY:
                 rows_served(scope, pending, fmt)
                 pending = 0

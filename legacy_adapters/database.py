@@ -253,6 +253,7 @@ class Database:
             while (batch := pending.result()) is not None:
                 pending = fetcher.submit(next, source, None)
                 yield batch
+                del batch  # not held while the next one is awaited
         finally:
             wait([pending])  # a generator cannot be closed while it runs
             try:

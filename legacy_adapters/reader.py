@@ -278,8 +278,13 @@ class Reader:
                 conditions.append(Keyset(order, decoder.raw(last, names)))
             return build_select(query.resource, columns, conditions, order, limit)
 
+        # Each generator of an export drops its batch before asking for the next: otherwise every
+        # level keeps the last one alive while the next is fetched and decoded (a few MB each).
         for raw in self.database.stream_batches(statement, batch_size, pages=page_after):
-            yield decoder.decode_all(raw)
+            rows = decoder.decode_all(raw)
+            del raw
+            yield rows
+            del rows
 
     # -- relations -------------------------------------------------------------------------------
 

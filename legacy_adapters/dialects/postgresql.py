@@ -103,8 +103,8 @@ class PostgreSQLBackend(OdbcBackend):
         "P0001": IntegrityConflict,
     }
 
-    FETCH_ROWS: ClassVar[int] = 2000
-    """Rows an export's cursor fetches per round trip."""
+    FETCH_ROWS: ClassVar[int] = 1000
+    """Rows an export's cursor fetches per round trip: the gateway's export batch (gateway.export.BATCH_ROWS)."""
 
     def _connection_string(self, connection_string: str, config: DatabaseConfig, role: EngineRole = "requests") -> str:
         if not option_present(connection_string, "pqopt"):  # the user's own libpq options win
