@@ -80,7 +80,11 @@ class DatabaseExecutor:
         call = _Call(fn, args, contextvars.copy_context(), loop, future)
         deadline = deadline_s if deadline_s is not None else self.deadline_s
         DB_WAITING.inc()  # until a worker takes it (or it is dropped unstarted)
-        self._submit(call)
+        try:
+            self._submit(call)
+        except BaseException:  # refused (shutting down): it never waited
+            DB_WAITING.dec()
+            raise
         # A timer on the loop rather than asyncio.wait(): no waiter future, set or callbacks per call.
         timer = loop.call_later(deadline, self._expire, call) if deadline is not None else None
         try:
@@ -90,11 +94,17 @@ class DatabaseExecutor:
                 if self._drop(call):
                     DB_WAITING.dec()
                 raise
+            if call.expired == "never ran":
+                DB_WAITING.dec()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # The task was cancelled as well (in the deadline's loop turn): that cancellation is
+                # not ours to turn into a 503/504 (asyncio.timeout, task groups, a server stopping).
+                raise
         finally:
             if timer is not None:
                 timer.cancel()
         if call.expired == "never ran":
-            DB_WAITING.dec()
             raise ServiceUnavailable("every database worker is busy; retry shortly", headers={"Retry-After": "2"})
         log.warning("database call abandoned at its deadline", deadline_s=deadline, call=_name(fn))
         raise GatewayTimeout("the database did not answer in time")
@@ -141,8 +151,12 @@ class DatabaseExecutor:
             DB_WAITING.dec()
             try:
                 result = call.context.run(call.fn, *call.args)
+            except StopIteration as exc:  # an asyncio future refuses it (TypeError in the loop: no answer)
+                error = RuntimeError(f"{_name(call.fn)} raised StopIteration")
+                error.__cause__ = exc
+                outcome: tuple[bool, Any] = (False, error)
             except BaseException as exc:  # handed to the caller, as a pool's future would
-                outcome: tuple[bool, Any] = (False, exc)
+                outcome = (False, exc)
             else:
                 outcome = (True, result)
             finally:

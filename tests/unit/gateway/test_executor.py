@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -201,4 +202,61 @@ def test_context_variables_reach_the_worker() -> None:
     try:
         assert asyncio.run(scenario()) == [f"r{i}" for i in range(20)]
     finally:
+        executor.shutdown()
+
+
+def test_a_call_refused_at_shutdown_is_not_left_counted_as_waiting() -> None:
+    from gateway.metrics import DB_WAITING
+
+    executor = DatabaseExecutor(1, deadline_s=5)
+    executor.stop(0)
+    before = DB_WAITING._value.get()
+    with pytest.raises(ServiceUnavailable, match="shutting down"):
+        asyncio.run(executor.run(lambda: "never"))
+    assert DB_WAITING._value.get() == before
+
+
+def test_a_call_raising_stop_iteration_wakes_its_caller_at_once() -> None:
+    """An asyncio future refuses StopIteration (TypeError in the loop's callback): the caller was left
+    waiting for the deadline (a 504 for what was a bug of the call's own)."""
+    executor = DatabaseExecutor(1, deadline_s=5)
+
+    def exhausted() -> None:
+        next(iter(()))
+
+    async def scenario() -> None:
+        with pytest.raises(RuntimeError, match="StopIteration") as raised:
+            await asyncio.wait_for(executor.run(exhausted), 2)
+        assert isinstance(raised.value.__cause__, StopIteration)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.shutdown()
+
+
+def test_a_caller_cancelled_after_its_deadline_fired_stays_cancelled() -> None:
+    """The deadline and the caller's own cancellation in one loop turn: the cancellation wins, as
+    ``asyncio.timeout`` and task groups expect (a 503/504 in its place would swallow it)."""
+    executor = DatabaseExecutor(1, deadline_s=0.05)
+    release = threading.Event()
+
+    tasks: list[asyncio.Task[bool]] = []
+    expire = executor._expire
+
+    def expire_then_cancel(call: Any) -> None:  # the caller's cancellation lands in the deadline's loop turn
+        expire(call)
+        tasks[0].cancel()
+
+    executor._expire = expire_then_cancel  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        tasks.append(asyncio.create_task(executor.run(release.wait, 10)))
+        with pytest.raises(asyncio.CancelledError):
+            await tasks[0]
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()
         executor.shutdown()
