@@ -9,12 +9,12 @@ The routes are documented in the committed OpenAPI (``gateway/console/openapi.py
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, RawBody
-from markdown_it import MarkdownIt
 
 from gateway.auth.guards import scope_guard
 from gateway.auth.middleware import principal_of
@@ -31,6 +31,7 @@ from sync.state.utc import utcnow
 
 if TYPE_CHECKING:
     from litestar.handlers import HTTPRouteHandler
+    from markdown_it import MarkdownIt
 
     from gateway.console.requests import RequestCounter
     from gateway.console.syncs import SyncConsole
@@ -42,8 +43,17 @@ __all__ = ("console_api_handlers",)
 _Note = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
 _Id = Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)]
 _B = TypeVar("_B", bound=msgspec.Struct)
-_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
-"""Runbook pages to HTML with raw HTML off: whatever a mapping's names hold is shown as text."""
+
+
+@functools.cache
+def _markdown() -> MarkdownIt:
+    """Runbook pages to HTML with raw HTML off: whatever a mapping's names hold is shown as text.
+
+    Made on the first runbook asked for: markdown-it is ~1 MB of every worker's memory otherwise.
+    """
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
 class ReplayBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -276,7 +286,7 @@ def console_api_handlers(ctx: GatewayContext, syncs: SyncConsole, requests: Requ
     def runbook(sync: FromPath[str]) -> Response[bytes]:
         markdown = syncs.runbook(sync)
         return _json(
-            {"sync": sync, "file": runbook_filename(sync), "markdown": markdown, "html": _MARKDOWN.render(markdown)}
+            {"sync": sync, "file": runbook_filename(sync), "markdown": markdown, "html": _markdown().render(markdown)}
         )
 
     @get("/admin/alerts", **options)

@@ -27,6 +27,7 @@ print(json.dumps(sorted(sys.modules)))
 
 NOT_AT_START = {
     "pydantic": "Litestar's default pydantic plugins (no route takes or returns a pydantic model)",
+    "markdown_it": "the console's runbook page, rendered when one is asked for",
 }
 
 
