@@ -46,8 +46,9 @@ _SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 _SECRET_WORD = r"(?:password|passwd|pwd|secret|token|api[_-]?key)"
-_VALUE = r"""(?:\{(?:[^}]|\}\})*\}|"[^"]*"|'[^']*'|[^;&\s"']+)"""
-"""A ``key=value`` pair's value: ODBC's ``{...}`` (``}}`` inside), a quoted one (libpq), or up to ``;``/``&``/space."""
+_VALUE = r"""(?:\{(?:[^}]|\}\})*\}?|"[^"]*"?|'[^']*'?|[^;&\s"']+)"""
+"""A ``key=value`` pair's value: ODBC's ``{...}`` (``}}`` inside), a quoted one (libpq), or up to ``;``/``&``/space;
+an opening brace or quote without its end (a message cut short) takes the rest of the text."""
 _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     # Not "a bearer token is required": the words that follow "bearer" in prose are not credentials.
     (

@@ -110,6 +110,9 @@ def test_quoted_braced_and_spaced_values_are_replaced_whole() -> None:
         out = redact_text(text)
         assert not [s for s in secrets if s in out], (text, out)
         assert REDACTED in out
+    # A message cut short (errors are kept to 500 characters) may end inside a quoted value.
+    for cut in ("password='cut-short-s3cret", "PWD={cut;short-s3cret", 'password="cut-short-s3cret'):
+        assert "s3cret" not in redact_text(f"driver said: {cut}"), cut
     assert redact_text("Server=db;Password = x9;Database=erp") == f"Server=db;Password = {REDACTED};Database=erp"
     assert "page=2" in redact_text("https://api.example.com/v2/items?token=abc&page=2")
 
