@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Literal
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Any, Literal
 
 from legacy_adapters.reader import ReadQuery
 from sync.changes.base import Change, LocalPass, PassLease, fingerprint, fingerprints, keys_encoder, read_current
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from sync.state.base import SnapshotPass, StateStore
 
 __all__ = ("SnapshotHashDetector",)
+
+_UPSERT: Literal["upsert"] = "upsert"
 
 
 class SnapshotHashDetector:
@@ -52,34 +55,60 @@ class SnapshotHashDetector:
         self.rows_seen: int | None = None
         """Source rows the last full pass read."""
         self._pass: SnapshotPass | None = None
+        self._inflight: Future[list[int]] | None = None
 
     def detect(self) -> Iterator[list[Change]]:
         self._close()
         self.rows_seen = 0  # the approval gate compares it with recent passes
         keys_of = self.keys_of
-        upsert: Iterator[Literal["upsert"]] = itertools.repeat("upsert")
         self._pass = seen = self.store.snapshot_pass(self.sync)
+        # The store compares batch n on a thread of its own (its driver waits for SQLite's or the
+        # server's work without the GIL) while this one reads and digests batch n + 1; one batch at a
+        # time on the pass's connection, always waited for before the next or the pass's end.
+        ahead = ThreadPoolExecutor(1, thread_name_prefix=f"snapshot-{self.sync}")
         try:
+            waiting: tuple[list[dict[str, Any]], list[str], list[str]] | None = None
             query = ReadQuery(self.resource, self.fields)
             for batch in self.reader.stream_batches(query, batch_size=self.batch_size):
                 self.rows_seen += len(batch)
                 keys, prints = keys_of(batch), fingerprints(batch)
-                changed = seen.see(list(zip(keys, prints, strict=True)))
-                self.lease.renew()
-                if changed:  # on a first pass every row of the batch: C-level maps, no frame per row
-                    yield list(map(Change, map(keys.__getitem__, changed), upsert, map(batch.__getitem__, changed),
-                                   map(prints.__getitem__, changed)))  # fmt: skip
+                changes = self._changes(*waiting) if waiting is not None else []
+                self._inflight = ahead.submit(seen.see, list(zip(keys, prints, strict=True)))
+                waiting = (batch, keys, prints)
+                if changes:
+                    yield changes
+            if waiting is not None and (changes := self._changes(*waiting)):
+                yield changes
             # Deletes only from a pass that read everything while holding the lease, and still holds it.
             self.lease.renew()
             for gone in seen.unseen(self.batch_size):
                 self.lease.renew()
                 yield [Change(key, "delete", None, None) for key in gone]
         finally:
+            self._settle()
+            ahead.shutdown()
             seen.close()
             if self._pass is seen:
                 self._pass = None
 
+    def _changes(self, batch: list[dict[str, Any]], keys: list[str], prints: list[str]) -> list[Change]:
+        """The changes of the batch whose comparison is in flight, once it is done; the lease renewed."""
+        inflight, self._inflight = self._inflight, None
+        assert inflight is not None
+        changed = inflight.result()
+        self.lease.renew()
+        # On a first pass every row of the batch: C-level maps, no frame per row.
+        return list(map(Change, map(keys.__getitem__, changed), itertools.repeat(_UPSERT),
+                        map(batch.__getitem__, changed), map(prints.__getitem__, changed)))  # fmt: skip
+
+    def _settle(self) -> None:
+        """Wait for a comparison still running (its outcome no longer matters) before the pass closes."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            wait([inflight])
+
     def _close(self) -> None:
+        self._settle()  # abandon() may come while detect() is suspended with a batch in flight
         seen, self._pass = self._pass, None
         if seen is not None:
             seen.close()
