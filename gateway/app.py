@@ -24,6 +24,7 @@ from gateway.executor import DatabaseExecutor
 from gateway.fast_reads import FastReads
 from gateway.health import health_handlers
 from gateway.idempotency import identity_claims
+from gateway.logging import drain_logs
 from gateway.mcp import McpEndpoint
 from gateway.metrics import (
     InProgressMiddleware,
@@ -204,6 +205,7 @@ def create_app(
             reader.dispose,
             database.dispose,
             state.dispose,
+            drain_logs,  # last: uvicorn re-raises SIGTERM after shutdown, which skips atexit
         ],
         state=State({"ctx": ctx}),
         debug=False,

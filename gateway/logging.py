@@ -26,8 +26,8 @@ import structlog
 from legacy_adapters.redaction import may_hold_secret, redact_text
 
 __all__ = (
-    "LOG_COPY_ENV", "AccessLine", "LogFormat", "LogSink", "access_line", "configure_logging", "log_request",
-    "redact_secrets",
+    "LOG_COPY_ENV", "AccessLine", "LogFormat", "LogSink", "access_line", "configure_logging", "drain_logs",
+    "log_request", "redact_secrets",
 )  # fmt: skip
 
 _SECRET_KEYS = re.compile(r"(pass(word)?|pwd|secret|token|authorization|api[_-]?key|credential)", re.I)
@@ -70,7 +70,8 @@ class LogSink:
     A line is appended to a buffer under a lock (no system call on the event loop, which would
     hand the GIL to a worker thread and queue for it back); the sink's thread writes the buffer
     every ``interval_s`` (an operator tailing the log sees a line within a second), as soon as it
-    passes ``limit`` bytes, and at close (``atexit`` too: a graceful stop loses no line). Only a
+    passes ``limit`` bytes, and at close or ``drain`` (the app's last shutdown hook, as uvicorn's
+    re-raised SIGTERM skips ``atexit``: a graceful stop loses no line). Only a
     writer that outruns the thread by 8 times ``limit`` writes a block itself, and so does every
     line after ``close``.
 
@@ -93,6 +94,7 @@ class LogSink:
         self._writing = threading.Lock()  # one block at a time, in the order they were taken
         self._wake = threading.Event()
         self._closed = False
+        self._through = False  # every line written at once: the process is about to stop
         self._flusher = threading.Thread(
             target=self._flush_every, args=(interval_s,), name="bridgehead-log", daemon=True
         )
@@ -104,9 +106,9 @@ class LogSink:
             self._chunks.append(line)
             self._size += len(line)
             size = self._size
-        if size < self._limit and not self._closed:
+        if size < self._limit and not (self._closed or self._through):
             return
-        if self._closed or size >= 8 * self._limit:
+        if self._closed or self._through or size >= 8 * self._limit:
             self.flush()
         elif not self._asked:  # once per block: the thread may take a while to get the GIL
             self._asked = True
@@ -121,6 +123,16 @@ class LogSink:
             data = b"".join(chunks)  # outside the buffer's lock: writers append meanwhile
             for out in self._outs:
                 out.write(data)
+
+    def drain(self) -> None:
+        """Write what is buffered, and every later line as it comes (the sink stays open).
+
+        For a server stopping on SIGTERM: uvicorn re-raises the signal once it has shut down, and
+        its default action ends the process without ``atexit``, so a line still buffered then
+        would be lost (the last half second of a worker's requests, seen in a two-worker test).
+        """
+        self._through = True
+        self.flush()
 
     def close(self) -> None:
         self._closed = True
@@ -221,6 +233,12 @@ _JSON = msgspec.json.Encoder(enc_hook=str)
 
 LogFormat = Literal["auto", "json", "console"]
 _sink: LogSink | None = None
+
+def drain_logs() -> None:
+    """The app's last shutdown hook: every buffered line written now, and later ones at once."""
+    if _sink is not None:
+        _sink.drain()
+
 
 LOG_COPY_ENV = "BRIDGEHEAD_LOG_COPY"
 """A file every process also appends its (redacted) log lines to: support bundles, and the test

@@ -90,3 +90,26 @@ def test_workers_sharing_a_pipe_write_whole_lines_and_lose_none_at_a_graceful_st
         assert line.startswith("{") or line.startswith(("INFO - ", "WARNING - ")), f"a line was cut: {line[:200]!r}"
     served = sorted(r["request_id"] for r in records if r.get("event") == "request" and r["request_id"] in asked)
     assert served == asked  # each request's line once, the last ones too
+
+
+def test_a_stop_right_after_the_last_requests_loses_none_of_their_lines(
+    demo_db_path: Path, tmp_path: Path, admin: dict[str, str]
+) -> None:
+    # uvicorn re-raises SIGTERM once it has shut down, and the signal's default action ends the
+    # process without atexit: lines still in the sink's buffer (its last half second) were lost.
+    mapping = demo_mapping_with(tmp_path)
+    log = tmp_path / "server.log"
+    asked = [f"stop-{n:03d}" for n in range(40)]
+    for workers in (1, 2):
+        log.write_bytes(b"")
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND)
+        try:
+            server = serving(mapping, demo_db_path, tmp_path / "state.db", workers=workers, log_level="info", stderr=fd)
+            with server as (base, _), httpx.Client(base_url=base, headers=admin, timeout=30) as http:
+                for rid in asked:  # then the stop at once, well inside the sink's flush interval
+                    http.get(f"/v1/jobs/J{1 + int(rid[5:]):06d}", headers={"X-Request-ID": rid})
+        finally:
+            os.close(fd)
+        records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+        served = sorted(r["request_id"] for r in records if r.get("event") == "request" and r["request_id"] in asked)
+        assert served == asked, f"{workers} worker(s): {len(asked) - len(served)} request lines lost at the stop"
