@@ -83,6 +83,20 @@ def _ping_idle_connections(engine: sa.Engine) -> None:
             raise sa.exc.DisconnectionError("idle connection is dead") from None
 
 
+def _driver_rows(result: sa.CursorResult[Any]) -> Sequence[Sequence[Any]]:
+    """Every row of ``result`` as the driver made it: no SQLAlchemy ``Row`` per row (the decoder indexes them)."""
+    cursor, strategy = result.cursor, result.cursor_strategy
+    try:
+        rows: Sequence[Sequence[Any]] = cursor.fetchall()
+    except Exception as exc:
+        # What SQLAlchemy's own fetch does: wrap the driver's error (so ``errors()`` classifies it)
+        # and invalidate a connection the backend finds dead.
+        strategy.handle_exception(result, cursor, exc)
+    finally:
+        result.close()
+    return rows
+
+
 class Database:
     """A pooled engine for one legacy database."""
 
@@ -295,7 +309,7 @@ class Database:
         last: Sequence[Any] | None = None
         with self.errors(), self.export_engine.connect() as conn:
             while True:
-                rows = conn.execute(pages(last, batch_size)).all()
+                rows = _driver_rows(conn.execute(pages(last, batch_size)))
                 conn.rollback()  # no snapshot held open between batches (MariaDB's REPEATABLE READ)
                 if rows:
                     yield rows
