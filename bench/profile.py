@@ -28,7 +28,8 @@ from bench.servers import VENV_BIN, start
 CATEGORIES = (
     (
         "driver (pyodbc fetch/execute)",
-        ("pyodbc", "do_execute", "fetchall (sqlalchemy/engine/cursor", "_fetchall_impl", "fetchmany"),
+        # Database._fetch_raw's own lines are the raw cursor's execute and fetch (and their bookkeeping).
+        ("pyodbc", "do_execute", "fetchall (sqlalchemy/engine/cursor", "_fetchall_impl", "fetchmany", "_fetch_raw"),
     ),
     ("watchdog timer thread start", ("Watchdog.arm", "Thread.start", "Timer")),
     ("row decoding (transforms)", ("legacy_adapters/transforms", "rows.py")),
@@ -45,10 +46,23 @@ CATEGORIES = (
     ("SQLAlchemy execute machinery", ("sqlalchemy/engine",)),
     ("auth (JWT verify)", ("jwt/", "authenticate", "TokenVerifier")),
     ("query parameters / cursors", ("gateway/params.py", "gateway/pagination.py")),
-    ("structlog / logging", ("structlog", "logging/")),
+    ("structlog / logging", ("structlog", "logging/", "gateway/logging.py", "access_log")),
     (
-        "thread hop (anyio to_thread)",
-        ("anyio", "to_thread", "run_sync_in_worker_thread", "_thread.lock", "concurrent/futures"),
+        "metrics, console counter, version headers",
+        ("prometheus_client", "gateway/metrics.py", "gateway/console/requests.py", "gateway/versions.py"),
+    ),
+    ("read handlers (gateway/fast_reads.py, resources.py)", ("gateway/fast_reads.py", "gateway/resources.py")),
+    ("reader (legacy_adapters/reader.py, routing)", ("legacy_adapters/reader.py", "migration/routing.py")),
+    (
+        "thread hop (executor, anyio to_thread)",
+        (
+            "anyio",
+            "to_thread",
+            "run_sync_in_worker_thread",
+            "_thread.lock",
+            "concurrent/futures",
+            "gateway/executor.py",
+        ),
     ),
     ("Litestar + uvicorn (HTTP, routing, middleware)", ("litestar", "uvicorn", "httptools", "asyncio", "uvloop")),
 )
