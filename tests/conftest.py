@@ -22,6 +22,8 @@ from gateway.cli import mint_token
 from gateway.logging import LOG_COPY_ENV, configure_logging
 from legacy_adapters.demo import DEMO_MAPPING_PATH, create_demo_database
 from legacy_adapters.mapping import Mapping, load_mapping
+from sync.state.base import StateStore
+from sync.state.memory import MemoryStore
 from sync.state.sync_store import SyncStore
 from tests.guards.stats import STATS as GUARD_STATS
 from tests.guards.stats import WORKER_OUTPUT_KEY as GUARD_OUTPUT_KEY
@@ -266,3 +268,13 @@ def sync_store_on(kind: str, tmp_path: Path, name: str = "state.db") -> Iterator
             yield store
         finally:
             store.db.dispose()
+
+
+@pytest.fixture(params=["sqlite", "memory", "postgresql"])
+def state_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
+    """Every StateStore implementation (STYLE C5): a SQLite file, in memory, PostgreSQL (a private schema per test)."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    with sync_store_on(request.param, tmp_path) as store:
+        yield store

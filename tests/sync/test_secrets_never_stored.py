@@ -9,13 +9,11 @@ and the token out.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
-import pytest
 
 from legacy_adapters.database import Database
 from legacy_adapters.mapping import Mapping
@@ -26,19 +24,9 @@ from sync.connectors.shopify.fake import FakeShopify
 from sync.engine import SyncEngine
 from sync.state.base import StateStore
 from sync.state.memory import MemoryStore
-from tests.conftest import sync_store_on
 from tests.sync.test_demo_e2e import legacy
 
 TOKEN = "shop-credential-3f9a1c7e5b2d"
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    with sync_store_on(request.param, tmp_path) as store:
-        yield store
 
 
 def _echoing(fake: FakeShopify) -> httpx.MockTransport:
@@ -65,7 +53,7 @@ def _quote_token(value: Any, token: str) -> Any:
 
 
 def test_an_echoed_token_is_in_no_stored_error_outcome_or_alert(
-    sync_mapping: Mapping, sync_config: SyncConfig, fake: FakeShopify, writable_db: Path, any_store: StateStore
+    sync_mapping: Mapping, sync_config: SyncConfig, fake: FakeShopify, writable_db: Path, state_store: StateStore
 ) -> None:
     destinations = {n: msgspec.structs.replace(d, token=TOKEN) for n, d in sync_config.destinations.items()}
     config = msgspec.structs.replace(sync_config, destinations=destinations)
@@ -73,7 +61,7 @@ def test_an_echoed_token_is_in_no_stored_error_outcome_or_alert(
     database = Database(sync_mapping.database)
     try:
         with httpx.Client(transport=_echoing(fake)) as http:
-            engine = SyncEngine(config, sync_mapping, database, any_store, http)
+            engine = SyncEngine(config, sync_mapping, database, state_store, http)
             engine.run_all(only="customers")
             (custno,) = legacy(writable_db, "SELECT CUSTNO FROM CUSTMAST WHERE DELFLG = 'N' ORDER BY CUSTNO LIMIT 1")[0]
             legacy(writable_db, "UPDATE CUSTMAST SET EMAIL = 'not-an-email' WHERE CUSTNO = ?", custno)
@@ -81,34 +69,41 @@ def test_an_echoed_token_is_in_no_stored_error_outcome_or_alert(
     finally:
         database.dispose()
     assert [r.dead_lettered for r in reports] == [0, 0, 1]
-    (letter,) = any_store.dlq("customers")
-    errors = [e["error"] for r in reports for e in any_store.record_errors(r.run_id)]
-    outcomes = [o for r in reports for o in any_store.outcomes(r.run_id)]
+    (letter,) = state_store.dlq("customers")
+    errors = [e["error"] for r in reports for e in state_store.record_errors(r.run_id)]
+    outcomes = [o for r in reports for o in state_store.outcomes(r.run_id)]
     assert errors and letter["last_error"].startswith("INVALID"), "the refusal must stay readable"
     assert "request sent with token [redacted]" in letter["last_error"], "the echo was there to be redacted"
-    for condition in evaluate_conditions(config, any_store, dt.datetime.now(dt.UTC)):
-        any_store.transition_alert(condition.kind, condition.subject, condition.active, message=condition.message,
+    for condition in evaluate_conditions(config, state_store, dt.datetime.now(dt.UTC)):
+        state_store.transition_alert(condition.kind, condition.subject, condition.active, message=condition.message,
                                    sync=condition.sync, details=condition.details)  # fmt: skip
     stored = msgspec.json.encode(
-        [letter, errors, outcomes, any_store.runs("customers"), any_store.alert_states(), any_store.alert_events()],
+        [
+            letter,
+            errors,
+            outcomes,
+            state_store.runs("customers"),
+            state_store.alert_states(),
+            state_store.alert_events(),
+        ],
         enc_hook=str,
     ).decode()
     assert TOKEN not in stored
 
 
-def test_a_run_that_failed_quoting_a_token_alerts_without_it(sync_config: SyncConfig, any_store: StateStore) -> None:
+def test_a_run_that_failed_quoting_a_token_alerts_without_it(sync_config: SyncConfig, state_store: StateStore) -> None:
     fake_credential = FakeShopify().token  # registered as the engine's auth would register it
     ShopifyTokenAuth(TOKEN)
-    any_store.set_paused("customers", False)  # the sync's control row, as the engine's first run makes it
+    state_store.set_paused("customers", False)  # the sync's control row, as the engine's first run makes it
     for _ in range(3):
-        run_id = any_store.start_run("customers", "worker-1")
-        any_store.move_run(run_id, "failed", error=f"HTTP 401: token {TOKEN} refused; Bearer {fake_credential}")
-        any_store.note_outcome("customers", True)
-    conditions = evaluate_conditions(sync_config, any_store, dt.datetime.now(dt.UTC), ["customers"])
+        run_id = state_store.start_run("customers", "worker-1")
+        state_store.move_run(run_id, "failed", error=f"HTTP 401: token {TOKEN} refused; Bearer {fake_credential}")
+        state_store.note_outcome("customers", True)
+    conditions = evaluate_conditions(sync_config, state_store, dt.datetime.now(dt.UTC), ["customers"])
     (failing,) = [c for c in conditions if c.kind == "failing_runs"]
     assert failing.active and "HTTP 401: token [redacted] refused; Bearer [redacted]" in failing.message
-    any_store.transition_alert(failing.kind, failing.subject, True, message=failing.message, details=failing.details)
-    stored = msgspec.json.encode([any_store.runs("customers"), any_store.alert_events()], enc_hook=str).decode()
+    state_store.transition_alert(failing.kind, failing.subject, True, message=failing.message, details=failing.details)
+    stored = msgspec.json.encode([state_store.runs("customers"), state_store.alert_events()], enc_hook=str).decode()
     assert TOKEN not in stored and "refused" in stored
 
 
