@@ -234,6 +234,7 @@ _JSON = msgspec.json.Encoder(enc_hook=str)
 LogFormat = Literal["auto", "json", "console"]
 _sink: LogSink | None = None
 
+
 def drain_logs() -> None:
     """The app's last shutdown hook: every buffered line written now, and later ones at once."""
     if _sink is not None:
@@ -337,11 +338,7 @@ class _FastAccess:
     ) -> None:
         """``write`` for the access line's own fields, in their order, without building them twice."""
         if _has_bound_context() or interrupted:  # rare: the general path keeps the pipeline's key order
-            fields = {"request_id": request_id, "method": method, "path": path, "route": route, "status": status,
-                      "ms": ms, "subject": subject, "rows": rows}  # fmt: skip
-            if interrupted:
-                fields["interrupted"] = True
-            self.write(fields)
+            self.write(_access_fields(request_id, method, path, route, status, ms, subject, rows, interrupted))
             return
         # Only the request id is bound (and the line carries it already): the fields need no merge,
         # and their keys are all plain, so only the text values can hold a secret.
@@ -478,8 +475,24 @@ def _pipeline_line(
     interrupted: bool,
 ) -> None:
     """The request line through whatever structlog pipeline is configured (a console, a test's capture)."""
+    fields = _access_fields(request_id, method, path, route, status, ms, subject, rows, interrupted)
+    _access_log.info("request", **fields)
+
+
+def _access_fields(
+    request_id: str,
+    method: Any,
+    path: Any,
+    route: Any,
+    status: Any,
+    ms: float,
+    subject: Any,
+    rows: Any,
+    interrupted: bool,
+) -> dict[str, Any]:
+    """The request line's fields in their order (both line writers: the keys must not drift apart)."""
     fields = {"request_id": request_id, "method": method, "path": path, "route": route, "status": status, "ms": ms,
               "subject": subject, "rows": rows}  # fmt: skip
     if interrupted:
         fields["interrupted"] = True
-    _access_log.info("request", **fields)
+    return fields
