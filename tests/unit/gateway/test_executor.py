@@ -13,6 +13,19 @@ from gateway.exceptions import GatewayTimeout, ServiceUnavailable
 from gateway.executor import DatabaseExecutor
 
 
+async def _hold_the_worker(executor: DatabaseExecutor, release: threading.Event) -> asyncio.Task[bool]:
+    """A call that keeps one worker busy until ``release`` is set, returned once the worker runs it."""
+    started = threading.Event()
+
+    def hold() -> bool:
+        started.set()
+        return release.wait(10)
+
+    task = asyncio.create_task(executor.run(hold))
+    assert await asyncio.to_thread(started.wait, 5), "no worker took the call"
+    return task
+
+
 def test_a_call_past_its_deadline_is_504_and_a_queued_one_503_and_never_runs() -> None:
     executor = DatabaseExecutor(1, deadline_s=0.3)
     release = threading.Event()
@@ -73,8 +86,7 @@ def test_calls_waiting_for_a_worker_are_counted_until_they_start_or_give_up() ->
     base = waiting()
 
     async def scenario() -> None:
-        busy = asyncio.create_task(executor.run(release.wait, 10))
-        await asyncio.sleep(0.05)
+        busy = await _hold_the_worker(executor, release)
         assert waiting() == base  # the one worker took it at once
         queued = [asyncio.create_task(executor.run(lambda: "done")) for _ in range(3)]
         await asyncio.sleep(0.05)
@@ -84,8 +96,7 @@ def test_calls_waiting_for_a_worker_are_counted_until_they_start_or_give_up() ->
         assert waiting() == base
         # A queued call that never got a worker before its deadline is no longer waiting either.
         release.clear()
-        blocker = asyncio.create_task(executor.run(release.wait, 10))
-        await asyncio.sleep(0.05)
+        blocker = await _hold_the_worker(executor, release)
         with pytest.raises(ServiceUnavailable):
             await executor.run(lambda: "never", deadline_s=0.1)
         assert waiting() == base
@@ -141,8 +152,7 @@ def test_a_call_whose_request_went_away_while_queued_never_runs() -> None:
     ran: list[str] = []
 
     async def scenario() -> None:
-        busy = asyncio.create_task(executor.run(release.wait, 10))
-        await asyncio.sleep(0.05)
+        busy = await _hold_the_worker(executor, release)
         gone = asyncio.create_task(executor.run(ran.append, "gone"))
         await asyncio.sleep(0.05)
         gone.cancel()  # the client disconnected while its call waited for the worker
@@ -166,8 +176,7 @@ def test_shutdown_drops_queued_calls_and_refuses_new_ones() -> None:
     ran: list[str] = []
 
     async def scenario() -> None:
-        busy = asyncio.create_task(executor.run(release.wait, 10))
-        await asyncio.sleep(0.05)
+        busy = await _hold_the_worker(executor, release)
         queued = asyncio.create_task(executor.run(ran.append, "queued"))
         await asyncio.sleep(0.05)
         stopping = asyncio.get_running_loop().run_in_executor(None, executor.stop, 5)
