@@ -81,21 +81,39 @@ def _hinted(folded: str) -> bool:
     return False
 
 
+ROTATING_KEPT = 64
+"""Rotating tokens kept per process: Xero's access and refresh tokens are replaced at each
+half-hourly refresh, and a replaced one no longer grants access; 64 covers the last 16 hours."""
+
+
 class SecretRegistry:
     """Secret values to replace wherever they appear; one per process (``register_secret``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, rotating_kept: int = ROTATING_KEPT) -> None:
         self._known: set[str] = set()
+        self._rotating: dict[str, None] = {}  # insertion-ordered: the oldest is dropped first
+        self._rotating_kept = rotating_kept
         self._pattern: re.Pattern[str] | None = None
         self._lock = threading.Lock()
 
-    def register(self, value: str | None) -> None:
+    def register(self, value: str | None, *, rotating: bool = False) -> None:
+        """Replace ``value`` from now on; a ``rotating`` one (a token refreshed every half hour) is
+        kept among the last ``rotating_kept`` of its kind, so a process that runs for months does
+        not grow the pattern (and the cost of every redaction) with every refresh."""
         if not value or len(value) < MIN_SECRET_LENGTH or value in self._known:
             return
+        if rotating and value in self._rotating:
+            return
         with self._lock:
-            self._known.add(value)
+            if rotating:
+                self._rotating[value] = None
+                while len(self._rotating) > self._rotating_kept:
+                    del self._rotating[next(iter(self._rotating))]
+            else:  # configured: kept for the process's life, even if it was first seen as a token
+                self._rotating.pop(value, None)
+                self._known.add(value)
             # Longest first, so a secret that contains another is replaced whole.
-            alternatives = sorted(self._known, key=len, reverse=True)
+            alternatives = sorted({*self._known, *self._rotating}, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(v) for v in alternatives))
 
     def may_hold(self, text: str) -> bool:
@@ -121,9 +139,10 @@ class SecretRegistry:
 _PROCESS = SecretRegistry()
 
 
-def register_secret(value: str | None) -> None:
-    """Replace ``value`` wherever it appears in redacted text from now on (process-wide)."""
-    _PROCESS.register(value)
+def register_secret(value: str | None, *, rotating: bool = False) -> None:
+    """Replace ``value`` wherever it appears in redacted text from now on (process-wide);
+    ``rotating``: a token that a refresh replaces (see ``SecretRegistry.register``)."""
+    _PROCESS.register(value, rotating=rotating)
 
 
 @functools.lru_cache(maxsize=4096)

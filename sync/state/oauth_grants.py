@@ -247,8 +247,8 @@ class GrantStore:
 
     def _grant(self, row: sa.RowMapping) -> Grant:
         access, refresh = self.sealer.open(row["access_token"]), self.sealer.open(row["refresh_token"])
-        register_secret(access)  # replaced by value wherever a destination's words quote them
-        register_secret(refresh)
+        register_secret(access, rotating=True)  # replaced by value wherever a destination's words quote them
+        register_secret(refresh, rotating=True)
         return Grant(
             name=row["name"],
             tenant_id=row["tenant_id"],

@@ -133,3 +133,19 @@ def test_an_odbc_connection_string_password_is_registered_under_either_keyword()
         with contextlib.suppress(MappingError):
             parse_mapping(text, environ={})
         assert redact_text(f"login failed with {shown} for sa") == f"login failed with {REDACTED} for sa"
+
+
+def test_rotating_tokens_are_kept_to_the_last_few_and_configured_secrets_for_good() -> None:
+    # A sync loop refreshing Xero's tokens every half hour for months must not grow the pattern
+    # (and every redaction's cost) without end; configured secrets are never dropped.
+    registry = SecretRegistry(rotating_kept=4)
+    registry.register("configured-db-password")
+    registry.register("configured-twice-seen", rotating=True)
+    registry.register("configured-twice-seen")  # a token equal to a configured value: kept for good
+    tokens = [f"refreshed-token-{n:04d}" for n in range(100)]
+    for token in tokens:
+        registry.register(token, rotating=True)
+    text = " ".join([*tokens, "configured-db-password", "configured-twice-seen"])
+    redacted = registry.redact(text).split(" ")
+    assert redacted[-6:] == [REDACTED] * 6  # the newest four tokens and both configured secrets
+    assert redacted[:96] == tokens[:96]  # replaced tokens: no longer credentials, no longer searched for

@@ -240,8 +240,8 @@ def _token_call(
     if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
         raise Fatal(f"Xero token endpoint answered {response.status_code} ({error or 'no tokens'})")
     access, refresh = str(body["access_token"]), str(body.get("refresh_token") or "")
-    register_secret(access)  # replaced by value wherever a destination's words quote them
-    register_secret(refresh)
+    register_secret(access, rotating=True)  # replaced by value wherever a destination's words quote them
+    register_secret(refresh, rotating=True)
     return TokenSet(
         access_token=access,
         refresh_token=refresh,

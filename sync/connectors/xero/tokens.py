@@ -105,7 +105,7 @@ class EnvTokenSource:
             raise Fatal(f"Xero: {ACCESS_TOKEN_ENV} is not set: run `bridgehead xero connect` or set it")
         if token == self._refused:
             raise Fatal(f"Xero refused the token in {ACCESS_TOKEN_ENV}: reconnect or set a new one")
-        register_secret(token)
+        register_secret(token, rotating=True)
         return token
 
     def tenant_id(self) -> str | None:
@@ -167,7 +167,7 @@ class ClientCredentialsTokenSource:
             error = body.get("error", f"HTTP {answer.status_code}") if isinstance(body, dict) else answer.status_code
             raise Fatal(f"Xero refused the client credentials ({error}): check client_id and client_secret")
         token = str(body["access_token"])
-        register_secret(token)
+        register_secret(token, rotating=True)
         return token, self._clock() + float(body.get("expires_in", 1800))
 
     def tenant_id(self) -> str | None:
