@@ -20,9 +20,9 @@ from bench import data
 from bench.export import run_export
 from bench.load import run_wrk
 from bench.phase import Meter, machine_lines
-from bench.report import Cell, render
+from bench.report import Cell, ceiling_line, render
 from bench.scenarios import SCENARIOS, bridgehead_deep_cursors
-from bench.servers import SANDMAN2_BIN, ServerSpec, start
+from bench.servers import SANDMAN2_BIN, ServerSpec, cpu_seconds, start
 from bench.targets import render_targets, sections
 
 SERVERS = (
@@ -33,9 +33,18 @@ SERVERS = (
     ServerSpec("floor", "floor (one hop to a pool-sized executor)", "floor", {"BENCH_FLOOR_MODE": "executor"}),
     ServerSpec("floor_thread", "floor, framework thread pool per request", "floor", {"BENCH_FLOOR_MODE": "thread"}),
     ServerSpec("floor_loop", "floor, blocking on the event loop", "floor", {"BENCH_FLOOR_MODE": "loop"}),
+    # What the harness allows: the floor's SQL and clean-up, no framework, no hop (bench/ceiling_app.py).
+    ServerSpec(
+        "ceiling",
+        "ceiling: raw pyodbc on the event loop, no framework (not a model to ship)",
+        "ceiling",
+        only=("get", "list_100"),
+    ),
     ServerSpec("sandman2", "sandman2", "sandman2"),
 )
-VARIANTS = {"floor_thread", "floor_loop", "bridgehead_quiet"}
+VARIANTS = {"floor_thread", "floor_loop", "bridgehead_quiet", "ceiling"}
+# Servers whose bodies must equal Bridgehead's: they do the same work, or the ratio compares nothing.
+SAME_BODIES = ("floor", "ceiling")
 EXPORTED = ("bridgehead", "floor", "sandman2")
 
 
@@ -74,11 +83,13 @@ def ensure_sandman2() -> bool:
 
 
 def _check(servers: dict, headers: dict[str, str], samples: data.Samples, extras: dict) -> list[str]:
-    """Every path answers 200, and the floor's data equals Bridgehead's (the same work is compared)."""
+    """Every path answers 200, and the floor's and the ceiling's data equal Bridgehead's (the same work is compared)."""
     notes = []
     for scenario in SCENARIOS:
         bodies = {}
         for name, running in servers.items():
+            if not running.spec.runs(scenario.name):
+                continue
             paths = scenario.paths(running.spec.kind, samples, extras)
             if paths is None:
                 continue
@@ -88,10 +99,11 @@ def _check(servers: dict, headers: dict[str, str], samples: data.Samples, extras
                     raise SystemExit(f"bench: {name} {path} answered {r.status_code}: {r.text[:300]}")
             r = httpx.get(running.base + paths[0], headers=headers, timeout=120).json()
             bodies[name] = r.get("data", r) if isinstance(r, dict) else r
-        if "bridgehead" in bodies and "floor" in bodies and scenario.name != "page_10000":
-            same = bodies["bridgehead"] == bodies["floor"]
-            if not same:
-                notes.append(f"- WARNING: {scenario.name}: the floor's body differs from Bridgehead's.")
+        if "bridgehead" not in bodies or scenario.name == "page_10000":
+            continue
+        for other in SAME_BODIES:
+            if other in bodies and bodies["bridgehead"] != bodies[other]:
+                notes.append(f"- WARNING: {scenario.name}: the {other}'s body differs from Bridgehead's.")
                 _say(notes[-1])
     return notes
 
@@ -163,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = []
         for scenario in scenarios:
             for spec in specs:
-                if spec.name in VARIANTS and not scenario.variants:
+                if (spec.name in VARIANTS and not scenario.variants) or not spec.runs(scenario.name):
                     continue
                 paths = scenario.paths(spec.kind, samples, extras)
                 if paths is not None:
@@ -178,13 +190,16 @@ def main(argv: list[str] | None = None) -> int:
                 pairs = [(sc, sp, p) for sc, sp, p in plan if sc is scenario]
                 shift = round_no % max(1, len(pairs))
                 for sc, spec, paths in pairs[shift:] + pairs[:shift]:
-                    result = run_wrk(
-                        servers[spec.name].base, paths, headers, args.duration, args.threads, args.connections
-                    )
+                    running = servers[spec.name]
+                    cpu_before = cpu_seconds(running)
+                    result = run_wrk(running.base, paths, headers, args.duration, args.threads, args.connections)
+                    cpu = cpu_seconds(running) - cpu_before
                     cells[(sc.name, spec.name)].results.append(result)
+                    if result.requests:
+                        cells[(sc.name, spec.name)].cpu_us.append(cpu / result.requests * 1e6)
                     flag = f" ERRORS={result.errors}" if result.errors else ""
                     _say(
-                        f"round {round_no + 1}/{args.rounds} {sc.name:<14} {spec.name:<15} {result.rps:8.0f} req/s  p50 {result.p50_ms:7.1f} ms  p99 {result.p99_ms:7.1f} ms{flag}"
+                        f"round {round_no + 1}/{args.rounds} {sc.name:<14} {spec.name:<15} {result.rps:8.0f} req/s  p50 {result.p50_ms:7.1f} ms  p99 {result.p99_ms:7.1f} ms  CPU {cpu / max(1, result.requests) * 1e6:6.0f} µs/req{flag}"
                     )
     finally:
         for running in servers.values():
@@ -229,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{samples.all_jobs:,} jobs ({samples.visible_jobs:,} visible)",
         f"- every server: {args.workers} worker processes, pool of 5 connections per worker; auth on for Bridgehead and the floor (HS256 bearer token), none in sandman2",
         f"- server stacks: Bridgehead as `bridgehead serve` runs it, uvicorn on {stack['loop']} + {stack['http']}; "
-        "the floor on uvicorn `--loop uvloop --http httptools`; sandman2 as it ships, a Flask app under gunicorn's "
+        "the floor and the ceiling on uvicorn `--loop uvloop --http httptools`; sandman2 as it ships, a Flask app under gunicorn's "
         "sync workers (one request at a time per worker)",
         f"- load: `wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s` on 127.0.0.1, {args.rounds} interleaved round{'s' if args.rounds != 1 else ''} after a {args.warmup:g} s warm-up; medians of the rounds",
         f"- this phase {(time.monotonic() - began) / 60:.1f} min (HTTP rounds and SQLite exports); the sync and backend phases before it are in the table of phases at the end",
@@ -237,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     text = render(header, scenarios, specs, cells, exports, notes)
     targets = render_targets(cells, exports, left_out=left_out, visible_rows=samples.visible_jobs)
-    text = "\n".join([text.rstrip(), "", *targets, *sections(), "", *phases]) + "\n"
+    text = "\n".join([text.rstrip(), "", *targets, *ceiling_line(cells), *sections(), "", *phases]) + "\n"
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         f.write(text)

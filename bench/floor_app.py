@@ -4,7 +4,8 @@ Litestar + SQLAlchemy Core + the same driver (whatever ``BENCH_DB_URL`` names) +
 msgspec encoding, the same HS256 token check and the same legacy clean-up of the
 same fields (trim, status letters, YYYYMMDD and date+time pairs, implied
 decimals, Y/N and 1/0 flags, sentinels), returning byte-for-byte the bodies
-Bridgehead returns for the benchmark's requests (``bench.checks`` verifies it).
+Bridgehead returns for the benchmark's requests (``bench.__main__`` checks it before any load).
+The token check and the clean-up are in ``bench/handwritten.py``, shared with the ceiling.
 No mapping, no generic query building: each statement is written once at import.
 
 ``BENCH_FLOOR_MODE`` picks how the blocking database work runs:
@@ -19,33 +20,21 @@ No mapping, no generic query building: each statement is written once at import.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import jwt
-import msgspec
 import sqlalchemy as sa
 from litestar import Litestar, Request, Response, get
 from litestar.exceptions import NotAuthorizedException, NotFoundException
 from litestar.response import Stream
 
 import legacy_adapters.dialects  # noqa: F401 - registers sqlite+pyodbc with SQLAlchemy
+from bench.handwritten import STATUS_CODE, bearer_error, encoder, job, operation
 
 __all__ = ("create_app",)
 
-log = logging.getLogger("floor")
-
 POOL_SIZE = 5  # Bridgehead's default database.pool_size
-_LONDON = ZoneInfo("Europe/London")
-_STATUS = {"R": "released", "H": "on_hold", "C": "complete", "P": "planned"}
-_STATUS_CODE = {v: k for k, v in _STATUS.items()}
-_OPSTATUS = {"Q": "queued", "S": "started", "F": "finished"}
-_encoder = msgspec.json.Encoder(decimal_format="number")
 
 _meta = sa.MetaData()
 JOBMAST = sa.Table(
@@ -75,73 +64,6 @@ _VISIBLE = JOBMAST.c.DELFLG.op("<>")(sa.literal_column("'Y'"))
 _GET_ONE = sa.select(*_JOB_COLUMNS).where(sa.bindparam("key") == JOBMAST.c.JOBNO, _VISIBLE).limit(2)
 
 
-# -- legacy clean-up, written out by hand ------------------------------------------------------------
-
-
-def _date(raw: Any) -> dt.date | None:
-    if raw == 0 or raw == 99999999:
-        return None
-    try:
-        return dt.date(raw // 10000, raw // 100 % 100, raw % 100)
-    except (ValueError, TypeError):
-        log.warning("bad date %r", raw)
-        return None
-
-
-def _stamp(day: Any, time: Any) -> dt.datetime | None:
-    try:
-        return dt.datetime(
-            day // 10000, day // 100 % 100, day % 100, time // 10000, time // 100 % 100, time % 100, tzinfo=_LONDON
-        )
-    except (ValueError, TypeError):
-        log.warning("bad timestamp %r %r", day, time)
-        return None
-
-
-def _flag(raw: Any, true: Any, false: Any) -> bool | None:
-    if raw == true:
-        return True
-    if raw == false:
-        return False
-    log.warning("bad flag %r", raw)
-    return None
-
-
-def _job(r: Any) -> dict[str, Any]:
-    status = _STATUS.get(r[3].rstrip(" "))
-    if status is None:
-        log.warning("bad status %r", r[3])
-    notes = r[10]
-    return {
-        "job_number": r[0].rstrip(" "),
-        "customer_id": r[1].rstrip(" "),
-        "item_number": r[2].rstrip(" "),
-        "status": status,
-        "ordered_at": _stamp(r[4], r[5]),
-        "due_date": _date(r[6]),
-        "rush": _flag(r[7], "Y", "N"),
-        "quantity": Decimal(r[8]).scaleb(-2),
-        "priority": _flag(r[9], 1, 0),
-        "notes": None if notes is None or notes.rstrip(" ") == "" else notes.rstrip(" "),
-    }
-
-
-def _operation(r: Any) -> dict[str, Any]:
-    status = _OPSTATUS.get(r[5].rstrip(" "))
-    if status is None:
-        log.warning("bad operation status %r", r[5])
-    return {
-        "job_number": r[0].rstrip(" "),
-        "sequence": r[1],
-        "work_center": r[2].rstrip(" "),
-        "description": r[3].rstrip(" "),
-        "standard_hours": Decimal(r[4]).scaleb(-2),
-        "status": status,
-        "started_at": None if r[6] == 0 else _stamp(r[6], r[7]),
-        "done": _flag(r[8], "Y", "N"),
-    }
-
-
 # -- the app ------------------------------------------------------------------------------------------
 
 
@@ -153,25 +75,14 @@ class _Floor:
         self.secret, self.issuer, self.audience = secret, issuer, audience
 
     def check_token(self, request: Request[Any, Any, Any]) -> None:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer":
-            raise NotAuthorizedException("a bearer token is required")
-        try:
-            claims = jwt.decode(
-                token, self.secret, algorithms=["HS256"], audience=self.audience, issuer=self.issuer,
-                leeway=30, options={"require": ["exp"]},
-            )  # fmt: skip
-        except jwt.PyJWTError:
-            raise NotAuthorizedException("invalid token") from None
-        scopes = set(str(claims.get("scope", "")).split())
-        if not scopes & {"admin", "jobs:read", "jobs:read:all"}:
-            raise NotAuthorizedException("insufficient scope")
+        refused = bearer_error(request.headers.get("authorization", ""), self.secret, self.issuer, self.audience)
+        if refused is not None:
+            raise NotAuthorizedException(refused)
 
     def get_job(self, key: str) -> bytes | None:
         with self.engine.connect() as conn:
             row = conn.execute(_GET_ONE, {"key": key.ljust(10)}).first()
-        return None if row is None else _encoder.encode(_job(row))
+        return None if row is None else encoder.encode(job(row))
 
     def _list_statement(self, query: dict[str, str]) -> tuple[sa.Select[Any], int]:
         limit = min(int(query.get("limit", 50)), 500)
@@ -179,7 +90,7 @@ class _Floor:
         if "customer_id" in query:
             statement = statement.where(query["customer_id"].ljust(8) == JOBMAST.c.CUSTNO)
         if "status" in query:
-            statement = statement.where(_STATUS_CODE[query["status"]] == JOBMAST.c.JSTAT)
+            statement = statement.where(STATUS_CODE[query["status"]] == JOBMAST.c.JSTAT)
         if query.get("sort") == "due_date":
             order = (JOBMAST.c.DUEDT, JOBMAST.c.JOBNO)
         else:
@@ -198,13 +109,13 @@ class _Floor:
         with self.engine.connect() as conn:
             raw = conn.execute(statement.limit(limit + 1)).all()
             more = len(raw) > limit
-            rows = [_job(r) for r in raw[:limit]]
+            rows = [job(r) for r in raw[:limit]]
             if query.get("embed") == "operations" and rows:
                 keys = sorted({r[0] for r in raw[:limit]})
                 children: dict[str, list[dict[str, Any]]] = {}
                 ops = sa.select(*JOBOPS.c).where(JOBOPS.c.JOBNO.in_(keys)).order_by(JOBOPS.c.JOBNO, JOBOPS.c.OPSEQ)
                 for op in conn.execute(ops):
-                    item = _operation(op)
+                    item = operation(op)
                     children.setdefault(item["job_number"], []).append(item)
                 for row in rows:
                     row["operations"] = children.get(row["job_number"], [])
@@ -212,7 +123,7 @@ class _Floor:
         if more:
             last = raw[limit - 1]
             after = f"{last.DUEDT},{last.JOBNO.rstrip()}" if query.get("sort") == "due_date" else last.JOBNO.rstrip()
-        return _encoder.encode({"data": rows, "next_cursor": after})
+        return encoder.encode({"data": rows, "next_cursor": after})
 
     def export_jobs(self) -> Any:
         statement, _ = self._list_statement({})
@@ -221,7 +132,7 @@ class _Floor:
             result = conn.execution_options(stream_results=True, yield_per=2000).execute(statement)
             for partition in result.partitions():
                 for r in partition:
-                    _encoder.encode_into(_job(r), buffer, len(buffer))
+                    encoder.encode_into(job(r), buffer, len(buffer))
                     buffer.extend(b"\n")
                 yield bytes(buffer)
                 buffer.clear()

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from bench.scenarios import Scenario
     from bench.servers import ServerSpec
 
-__all__ = ("Cell", "render")
+__all__ = ("Cell", "ceiling_line", "render")
 
 
 class Cell:
@@ -20,6 +20,12 @@ class Cell:
 
     def __init__(self) -> None:
         self.results: list[Result] = []
+        self.cpu_us: list[float] = []
+        """Per round, the server processes' CPU (user + system) per request answered, in µs."""
+
+    @property
+    def cpu_per_request(self) -> float | None:
+        return statistics.median(self.cpu_us) if self.cpu_us else None
 
     @property
     def rps(self) -> float:
@@ -52,8 +58,8 @@ def render(
 ) -> str:
     lines = [*header, ""]
     lines += [
-        "| scenario | server | req/s (median) | p50 ms | p99 ms | req/s vs floor | p99 vs floor | req/s vs sandman2 | rounds (req/s) | errors |",
-        "|---|---|--:|--:|--:|--:|--:|--:|---|--:|",
+        "| scenario | server | req/s (median) | p50 ms | p99 ms | req/s vs floor | p99 vs floor | req/s vs sandman2 | server CPU µs/req | rounds (req/s) | errors |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|---|--:|",
     ]
     for scenario in scenarios:
         floor = cells.get((scenario.name, "floor"))
@@ -63,10 +69,12 @@ def render(
             if cell is None or not cell.results:
                 continue
             rounds = " ".join(f"{r.rps:.0f}" for r in cell.results)
+            cpu = cell.cpu_per_request
             lines.append(
                 f"| {scenario.title} | {server.label} | {cell.rps:,.0f} | {cell.p50:.1f} | {cell.p99:.1f} | "
                 f"{_ratio(cell.rps, floor.rps if floor else None)} | {_ratio(cell.p99, floor.p99 if floor else None)} | "
-                f"{_ratio(cell.rps, sandman.rps if sandman else None)} | {rounds} | {cell.errors} |"
+                f"{_ratio(cell.rps, sandman.rps if sandman else None)} | {f'{cpu:,.0f}' if cpu else '–'} | "
+                f"{rounds} | {cell.errors} |"
             )
     deep, first = cells.get(("page_10000", "bridgehead")), cells.get(("page_1", "bridgehead"))
     if deep and first and deep.results and first.results:
@@ -92,3 +100,22 @@ def render(
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
+
+
+def ceiling_line(cells: dict[tuple[str, str], Cell]) -> list[str]:
+    """The ceiling against sandman2 and Bridgehead, when it ran: what the 3-times-sandman2 targets are judged against."""
+    parts = []
+    for scenario, title in (("get", "get"), ("list_100", "list of 100")):
+        ceiling, sandman, ours = (cells.get((scenario, s)) for s in ("ceiling", "sandman2", "bridgehead"))
+        if not (ceiling and ceiling.results and sandman and sandman.results):
+            continue
+        text = f"{title} {_ratio(ceiling.rps, sandman.rps)} sandman2"
+        if ours and ours.results:
+            text += f" (Bridgehead {_ratio(ours.rps, sandman.rps)}; the ceiling is {_ratio(ceiling.rps, ours.rps)} Bridgehead)"
+        parts.append(text)
+    if not parts:
+        return []
+    return [
+        "",
+        f"Ceiling (raw pyodbc on the event loop, no framework; not a target): {', '.join(parts)}.",
+    ]

@@ -18,7 +18,7 @@ import httpx
 
 from bench.data import ROOT, work_path
 
-__all__ = ("Running", "ServerSpec", "peak_rss_mb", "start")
+__all__ = ("Running", "ServerSpec", "cpu_seconds", "peak_rss_mb", "start")
 
 VENV_BIN = ROOT / ".venv" / "bin"
 SANDMAN2_BIN = ROOT / "bench" / ".venv-sandman2" / "bin"
@@ -30,8 +30,13 @@ class ServerSpec:
     label: str
     """How the results table names it."""
     kind: str
-    """``bridgehead``, ``floor`` or ``sandman2``: decides the URLs a scenario sends."""
+    """``bridgehead``, ``floor``, ``ceiling`` or ``sandman2``: decides the URLs a scenario sends."""
     env: dict[str, str] = field(default_factory=dict)
+    only: tuple[str, ...] = ()
+    """The scenarios it runs and is checked on; empty: every scenario."""
+
+    def runs(self, scenario: str) -> bool:
+        return not self.only or scenario in self.only
 
     def command(self, port: int, workers: int, env: dict[str, str]) -> list[str]:
         if self.kind == "bridgehead":
@@ -47,10 +52,11 @@ class ServerSpec:
                 str(SANDMAN2_BIN / "gunicorn"), "-k", "sync", "-w", str(workers), "-b", f"127.0.0.1:{port}",
                 "--log-level", "warning", "--timeout", "300", "bench.sandman2_app:create()",
             ]  # fmt: skip
-        # The hand-written floor runs on the same fast stack (uvloop + httptools, as uvicorn picks
-        # them when installed), so the ratio measures the generic path, not the server.
+        # The hand-written floor and the ceiling run on the same fast stack (uvloop + httptools, as uvicorn
+        # picks them when installed), so the ratio measures the generic path, not the server.
+        app = ["bench.ceiling_app:app"] if self.kind == "ceiling" else ["--factory", "bench.floor_app:create_app"]
         return [
-            str(VENV_BIN / "python"), "-m", "uvicorn", "--factory", "bench.floor_app:create_app", "--host", "127.0.0.1",
+            str(VENV_BIN / "python"), "-m", "uvicorn", *app, "--host", "127.0.0.1",
             "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log",
             "--loop", "uvloop", "--http", "httptools",
         ]  # fmt: skip
@@ -148,3 +154,19 @@ def peak_rss_mb(running: Running) -> tuple[float, float]:
         max(_status_kb(p, "VmHWM") for p in pids) / 1024,
         max(_status_kb(p, "VmRSS") for p in pids) / 1024,
     )
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(running: Running) -> float:
+    """User + system CPU seconds the server's live processes have used so far (``/proc/<pid>/stat``)."""
+    total = 0
+    for pid in running.pids():
+        try:
+            # Fields after the command name, which is in parentheses and may hold spaces.
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICKS
