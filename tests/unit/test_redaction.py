@@ -149,3 +149,24 @@ def test_rotating_tokens_are_kept_to_the_last_few_and_configured_secrets_for_goo
     redacted = registry.redact(text).split(" ")
     assert redacted[-6:] == [REDACTED] * 6  # the newest four tokens and both configured secrets
     assert redacted[:96] == tokens[:96]  # replaced tokens: no longer credentials, no longer searched for
+
+
+@given(
+    secrets=st.lists(st.text(_TOKEN_CHARS, min_size=8, max_size=40), min_size=1, max_size=12, unique=True),
+    before=st.text(max_size=40),
+    after=st.text(max_size=40),
+    which=st.integers(0, 11),
+)
+def test_the_cheap_look_sees_every_registered_secret_however_many_are_registered(
+    secrets: list[str], before: str, after: str, which: int
+) -> None:
+    # Up to a few secrets ``may_hold`` tests each as a substring, past that it searches the pattern:
+    # both ways must see a secret wherever it sits, and agree with the redaction on a text without one.
+    registry = SecretRegistry()
+    for secret in secrets:
+        registry.register(secret)
+    secret = secrets[which % len(secrets)]
+    assert registry.may_hold(before + secret + after)
+    plain = before + after
+    if registry.redact(plain) != plain:
+        assert registry.may_hold(plain)

@@ -277,3 +277,41 @@ def test_log_lines_redact_what_the_stored_errors_do_known_secrets_included() -> 
     for leaked in ("opaque-refresh-7c1d9e2f4a", "0123456789abcdef", "s3cr3t-v4lue"):
         assert leaked not in text
     assert "shop said: [redacted] refused" in text
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("client-req-42", True),
+        ("0123456789abcdef0123456789abcdef", True),
+        ("eyJhbGciOi.eyJzdWIi.c2ln", False),  # a JWT pasted into the wrong header
+        ("shpat_0123456789abcdef", False),
+        ("bench-jwt-secret-registered-for-this-test", False),  # a configured secret, by value
+    ],
+)
+def test_a_clients_request_id_that_may_hold_a_secret_is_replaced(given: str, kept: bool) -> None:
+    # The request line does not look for secrets in the request id (it is made or vetted here).
+    from gateway.request_id import request_id
+    from legacy_adapters.redaction import register_secret
+
+    register_secret("bench-jwt-secret-registered-for-this-test")
+    scope: dict[str, Any] = {"type": "http", "headers": [(b"x-request-id", given.encode())]}
+    rid = request_id(scope)
+    assert (rid == given) is kept
+    if not kept:
+        assert len(rid) == 32 and int(rid, 16) >= 0
+
+
+def test_a_line_that_cannot_be_encoded_leaves_no_half_line_behind() -> None:
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("no text for this")
+
+    out = CountingStream()
+    sink = LogSink(out, interval_s=60)
+    sink.write_encoded({"event": "first"})
+    with pytest.raises(RuntimeError):
+        sink.write_encoded({"event": "broken", "value": Unprintable(), "after": "x" * 100})
+    sink.write_encoded({"event": "last"})
+    sink.close()
+    assert [json.loads(line)["event"] for line in out.getvalue().splitlines()] == ["first", "last"]
