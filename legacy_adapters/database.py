@@ -259,15 +259,22 @@ class Database:
         sent. At most one batch is read ahead; every call on the stream's connection is made
         on that thread. Closing the generator waits for a fetch in flight, then releases the
         connection.
+
+        A keyset page (``pages``) may hold more rows than a batch (the backend's ``page_rows``):
+        it is handed on in slices of ``batch_size``, while the next page is read ahead.
         """
         source = self._batches(statement, batch_size, pages)
         fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridgehead-fetch")
         pending = fetcher.submit(next, source, None)
         try:
-            while (batch := pending.result()) is not None:
+            while (block := pending.result()) is not None:
                 pending = fetcher.submit(next, source, None)
-                yield batch
-                del batch  # not held while the next one is awaited
+                if len(block) <= batch_size:
+                    yield block
+                else:
+                    for start in range(0, len(block), batch_size):
+                        yield block[start : start + batch_size]
+                del block  # not held while the next one is awaited
         finally:
             wait([pending])  # a generator cannot be closed while it runs
             try:
@@ -279,7 +286,7 @@ class Database:
         self, statement: sa.Select[Any], batch_size: int, pages: PageAfter | None
     ) -> Generator[Sequence[Sequence[Any]], None, None]:
         if pages is not None and self.backend.buffers_results:
-            yield from self._stream_pages(pages, batch_size)
+            yield from self._stream_pages(pages, max(batch_size, self.backend.page_rows))
             return
         streamable = self.backend.streamable(statement, self.engine.dialect)
         with self.errors(), self.export_engine.connect() as conn:

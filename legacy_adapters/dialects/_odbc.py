@@ -216,6 +216,7 @@ class OdbcBackend:
     watchdog: ClassVar[bool] = False
     """Cancel statements from a timer thread instead of a server-side timeout."""
     buffers_results: ClassVar[bool] = False
+    page_rows: ClassVar[int] = 0
 
     # -- engine ------------------------------------------------------------------------------------
 

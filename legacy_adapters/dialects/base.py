@@ -47,6 +47,11 @@ class Backend(Protocol):
     """The driver holds a whole result in memory before the first row (no way to stream it):
     exports then read it in keyset-ordered batches instead of one statement."""
 
+    page_rows: ClassVar[int]
+    """Rows per keyset statement of a ``buffers_results`` export (0: the export's batch size). Each
+    statement costs the server a plan, a range probe and a result set, and the client an execute,
+    a close and a rollback: larger pages share that over more rows, handed on in export batches."""
+
     def engine_options(self, config: DatabaseConfig, role: EngineRole = "requests") -> dict[str, Any]:
         """Keyword arguments for ``sqlalchemy.create_engine`` beyond the URL."""
         ...

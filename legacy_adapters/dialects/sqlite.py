@@ -57,6 +57,7 @@ class _Deadline:
 class SQLiteBackend:
     name = "sqlite"
     buffers_results: ClassVar[bool] = False  # sqlite3 steps through a result row by row
+    page_rows: ClassVar[int] = 0
 
     def engine_options(self, config: DatabaseConfig, role: EngineRole = "requests") -> dict[str, Any]:
         return {

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 import sqlalchemy as sa
 from db_backends import BIG_RESOURCE, BIG_ROWS, fill_big_table, mapping_for
@@ -76,6 +77,55 @@ def test_export_in_batches_gives_every_row_once_in_order(db_mapping: Mapping, mo
         assert len({(r["job_number"], r["sequence"]) for r in batched}) == len(batched)
     finally:
         database.dispose()
+
+
+PAGED = "/v1/jobs?status[in]=on_hold,released,complete&sort=notes,-due_date&fields=job_number,notes,due_date,status"
+"""A filter (bound values), NULLs in the first sort column (NOTES), ties in both sort columns."""
+
+
+def test_keyset_pages_larger_than_a_batch_give_every_row_once_in_order(
+    db_client: TestClient[Any], admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A buffering driver's export reads keyset pages of ``page_rows`` rows, handed on in export batches.
+
+    Against the same backend's export as one statement: the same rows in the same order, each
+    once, from one keyset statement per page (not per batch), in batches no larger than the export's.
+    """
+    import gateway.resources
+
+    reader = db_client.app.state["ctx"].reader
+    database = reader.database
+    monkeypatch.setattr(database.backend, "buffers_results", False)
+    whole = db_client.get(PAGED, headers={**admin, **NDJSON})
+    assert whole.status_code == 200
+    lines = whole.text.splitlines()
+    assert any('"notes":null' in line for line in lines) and len(lines) > 250 * 3
+
+    monkeypatch.setattr(database.backend, "buffers_results", True)
+    monkeypatch.setattr(database.backend, "page_rows", 250)
+    monkeypatch.setattr(gateway.resources, "BATCH_ROWS", 97)  # pages of 250 cut into 97, 97, 56
+    selects: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    sa.event.listen(database.export_engine, "before_cursor_execute", record)
+    try:
+        paged = db_client.get(PAGED, headers={**admin, **NDJSON})
+    finally:
+        sa.event.remove(database.export_engine, "before_cursor_execute", record)
+    assert paged.status_code == 200
+    assert paged.text == whole.text
+    keys = [msgspec.json.decode(line)["job_number"] for line in paged.text.splitlines()]
+    assert len(set(keys)) == len(keys)
+    assert len(selects) == len(lines) // 250 + 1  # the last page is short (or empty)
+
+    jobs = bind_version(db_client.app.state["ctx"].mapping, "v1")["jobs"]
+    query = ReadQuery(jobs, (jobs.fields["job_number"], jobs.fields["notes"]), sort=((jobs.fields["notes"], False),))
+    sizes = [len(batch) for batch in reader.stream_batches(query, batch_size=97)]
+    assert max(sizes) == 97 and 56 in sizes  # each page in slices of the batch size
+    assert sum(sizes) == len({row["job_number"] for row in reader.stream(query, batch_size=97)})
 
 
 def _peak_rss_mb() -> float:
