@@ -112,6 +112,11 @@ def ceiling_line(cells: dict[tuple[str, str], Cell]) -> list[str]:
         text = f"{title} {_ratio(ceiling.rps, sandman.rps)} sandman2"
         if ours and ours.results:
             text += f" (Bridgehead {_ratio(ours.rps, sandman.rps)}; the ceiling is {_ratio(ceiling.rps, ours.rps)} Bridgehead)"
+        cpu, theirs = ceiling.cpu_per_request, sandman.cpu_per_request
+        if cpu and theirs:  # steadier than req/s when other work shares the machine
+            text += f", in CPU per request {_ratio(theirs, cpu)} sandman2's ({cpu:,.0f} vs {theirs:,.0f} µs"
+            mine = ours.cpu_per_request if ours else None
+            text += f"; Bridgehead {mine:,.0f} µs)" if mine else ")"
         parts.append(text)
     if not parts:
         return []

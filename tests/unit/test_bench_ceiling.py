@@ -6,6 +6,8 @@ through ASGI; the driver is pyodbc + sqliteodbc when installed, as in the bench,
 Python's sqlite3.
 """
 
+# ruff: noqa: RUF001, RUF003 - the report writes ratios with the × sign
+
 from __future__ import annotations
 
 import asyncio
@@ -20,6 +22,8 @@ import httpx
 import pytest
 
 from bench import ceiling_app, data, floor_app
+from bench.load import Result
+from bench.report import Cell, ceiling_line
 from legacy_adapters.demo import create_demo_database
 
 
@@ -120,3 +124,24 @@ def test_the_ceiling_sends_the_floors_sql(env: str) -> None:
         assert str(statement.limit(limit + 1).compile(dialect=dialect)) == ceiling_app.LIST_SQL
     finally:
         floor.engine.dispose()
+
+
+def _cell(rps: float, cpu_us: float) -> Cell:
+    cell = Cell()
+    cell.results.append(Result(rps, 5.0, 20.0, int(rps * 4), 0))
+    cell.cpu_us.append(cpu_us)
+    return cell
+
+
+def test_the_report_line_gives_the_ceiling_against_sandman2_in_req_s_and_cpu() -> None:
+    cells = {
+        ("list_100", "ceiling"): _cell(600, 1_400),
+        ("list_100", "sandman2"): _cell(300, 2_800),
+        ("list_100", "bridgehead"): _cell(450, 1_750),
+    }
+    line = " ".join(ceiling_line(cells))
+    assert "list of 100 2.00× sandman2 (Bridgehead 1.50×; the ceiling is 1.33× Bridgehead)" in line
+    assert "in CPU per request 2.00× sandman2's (1,400 vs 2,800 µs; Bridgehead 1,750 µs)" in line
+    assert "get" not in line  # the ceiling ran no get here
+    del cells[("list_100", "ceiling")]
+    assert ceiling_line(cells) == []
