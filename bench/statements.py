@@ -7,11 +7,12 @@ sqliteodbc, ``StepAPI=1``, autocommit), for each status the scenario rotates (H,
 The figure is ``time.process_time()`` per ``execute`` + ``fetchall``: SQLite runs inside
 this process, so that is the database's CPU and the driver's, and other processes on the
 machine do not count. Statements are interleaved in each round, the median of the rounds
-is shown. ``fresh cursor`` opens a cursor per call, as Bridgehead's raw cursor path does,
+is shown. The statuses take turns call by call, as wrk sends the scenario's paths (``--hot``:
+each status's calls in a row, which keeps its pages hot). ``fresh cursor`` opens a cursor per call, as Bridgehead's raw cursor path does,
 so sqliteodbc prepares the text again each time; the other columns re-use one cursor
 (pyodbc then skips the prepare), as the ceiling does.
 
-    python -m bench.statements --calls 300 --rounds 3
+    python -m bench.statements --calls 200 --rounds 3          # add --hot: each status's calls in a row
 """
 
 from __future__ import annotations
@@ -62,29 +63,40 @@ def _connect(url: str) -> tuple[Any, Any]:
     return engine, engine.raw_connection()
 
 
-def _per_call(connection: Any, sql: str, parameters: tuple[Any, ...], calls: int, fresh: bool) -> float:
-    """CPU µs per execute + fetchall."""
+def _measure(connection: Any, name: str, calls: int, fresh: bool, rotate: bool) -> dict[str, float]:
+    """CPU µs per execute + fetchall of statement ``name``, for each status.
+
+    ``rotate``: the statuses in turn, call by call, as wrk sends the scenario's paths;
+    otherwise each status's calls in a row (its pages stay hot in SQLite's cache and the CPU's).
+    """
+    _, sql, tail = STATEMENTS[name]
+    order = [STATUSES[i % len(STATUSES)] for i in range(calls * len(STATUSES))]
+    if not rotate:
+        order.sort(key=STATUSES.index)
+    spent = dict.fromkeys(STATUSES, 0.0)
     cursor = connection.cursor()
-    began = time.process_time()
-    for _ in range(calls):
+    clock = time.process_time
+    for status in order:
+        began = clock()
         if fresh:
             cursor = connection.cursor()
-        rows = cursor.execute(sql, parameters).fetchall()
+        rows = cursor.execute(sql, (status, *tail)).fetchall()
         if fresh:
             cursor.close()
-    spent = time.process_time() - began
-    if not rows:
-        raise SystemExit(f"bench.statements: no rows for {parameters}")
-    return spent / calls * 1e6
+        spent[status] += clock() - began
+        if not rows:
+            raise SystemExit(f"bench.statements: {name} found no rows for {status}")
+    return {status: total / calls * 1e6 for status, total in spent.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.statements", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--calls", type=int, default=300, help="calls per (statement, status) per round")
+    parser.add_argument("--calls", type=int, default=200, help="calls per (statement, status) per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--db-url", help="default: sqlite+pyodbc on the bench's cached database")
+    parser.add_argument("--hot", action="store_true", help="each status's calls in a row instead of in turn")
     args = parser.parse_args(argv)
     db = data.ensure_database(args.rows)
     url = args.db_url or f"sqlite+pyodbc:///{db}"
@@ -100,29 +112,28 @@ def main(argv: list[str] | None = None) -> int:
             .execute("SELECT JSTAT, count(*) FROM JOBMAST WHERE DUEDT = 0 AND DELFLG <> 'Y' GROUP BY JSTAT")
             .fetchall()
         )
-        columns = [(name, status, False) for name in STATEMENTS for status in STATUSES]
-        columns += [("bridgehead", status, True) for status in STATUSES]
-        figures: dict[tuple[str, str, bool], list[float]] = {c: [] for c in columns}
-        for c in columns:  # warm the page cache and the driver
-            _per_call(connection, STATEMENTS[c[0]][1], (c[1], *STATEMENTS[c[0]][2]), 20, c[2])
+        runs = [(name, False) for name in STATEMENTS] + [("bridgehead", True)]
+        figures: dict[tuple[str, bool], list[dict[str, float]]] = {r: [] for r in runs}
+        for name, fresh in runs:  # warm the page cache and the driver
+            _measure(connection, name, 10, fresh, rotate=True)
         for round_no in range(args.rounds):
-            shift = round_no % len(columns)
-            for c in columns[shift:] + columns[:shift]:
-                figures[c].append(
-                    _per_call(connection, STATEMENTS[c[0]][1], (c[1], *STATEMENTS[c[0]][2]), args.calls, c[2])
-                )
+            shift = round_no % len(runs)
+            for name, fresh in runs[shift:] + runs[:shift]:
+                figures[(name, fresh)].append(_measure(connection, name, args.calls, fresh, rotate=not args.hot))
     finally:
         fairy.close()
         engine.dispose()
 
-    print(f"CPU µs per execute + fetchall, {url.split(':')[0]}, median of {args.rounds} rounds x {args.calls} calls")
+    order = "each status's calls in a row" if args.hot else "the statuses in turn, call by call"
+    print(
+        f"CPU µs per execute + fetchall, {url.split(':')[0]}, {order}, median of {args.rounds} rounds x {args.calls} calls"
+    )
     print(f"rows with DUEDT = 0 (visible): {', '.join(f'{s} {int(ties.get(s, 0)):,}' for s in STATUSES)}")
     print()
     print("| statement | " + " | ".join(STATUSES) + " | mean | plan |")
     print("|---|" + "--:|" * (len(STATUSES) + 1) + "---|")
-    rows = [(name, False) for name in STATEMENTS] + [("bridgehead", True)]
-    for name, fresh in rows:
-        cells = [statistics.median(figures[(name, s, fresh)]) for s in STATUSES]
+    for name, fresh in runs:
+        cells = [statistics.median(f[s] for f in figures[(name, fresh)]) for s in STATUSES]
         label = f"{name}, fresh cursor per call" if fresh else name
         plan = "(same)" if fresh else plans[name]
         print(f"| {label} | " + " | ".join(f"{c:,.0f}" for c in cells) + f" | {statistics.mean(cells):,.0f} | {plan} |")
