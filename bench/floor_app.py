@@ -98,8 +98,8 @@ class _Floor:
         if "after" in query:  # keyset: the last row's sort values, comma separated
             parts = query["after"].split(",")
             if len(order) == 2:
-                due, job = int(parts[0]), parts[1].ljust(10)
-                statement = statement.where(sa.tuple_(*order) > sa.tuple_(sa.literal(due), sa.literal(job)))
+                due, key = int(parts[0]), parts[1].ljust(10)
+                statement = statement.where(sa.tuple_(*order) > sa.tuple_(sa.literal(due), sa.literal(key)))
             else:
                 statement = statement.where(parts[0].ljust(10) < JOBMAST.c.JOBNO)
         return statement.order_by(*order), limit
