@@ -8,9 +8,12 @@ process, user + system) divided by the requests answered: what a request costs t
 gateway, HTTP parsing and the socket write excepted, and far steadier than req/s on a
 busy machine because other processes' work is not counted. ``--rounds`` repeats it,
 alternating the request log on and off (``--compare-log``), so their ratio is read within
-one run.
+one run. ``--server floor`` measures the hand-written floor (``bench/floor_app.py``, one executor
+hop per request) the same way, and ``--server both`` alternates the two in each round: their
+ratio of CPU per request, read within one run, is what req/s would show on a quiet machine.
 
     python -m bench.cpu --scenario get --requests 5000 --rounds 3 --compare-log
+    python -m bench.cpu --scenario embed --requests 2000 --rounds 3 --server both
 """
 
 from __future__ import annotations
@@ -103,7 +106,11 @@ async def _measure(
     return spent * 1000 / requests, requests / wall
 
 
-def _app(level: str, log_path: str) -> Any:
+def _app(server: str, level: str, log_path: str) -> Any:
+    if server == "floor":
+        from bench.floor_app import create_app as create_floor
+
+        return create_floor()
     from gateway.app import create_app
     from gateway.logging import configure_logging
     from legacy_adapters.mapping.load import load_mapping
@@ -118,40 +125,51 @@ async def _run(args: argparse.Namespace) -> int:
     from bench.__main__ import default_backend
 
     backend = default_backend() if args.backend == "auto" else args.backend
+    url = f"{backend}:///{db}"
     os.environ.update(
-        {"BRIDGEHEAD_DB_URL": f"{backend}:///{db}", "BRIDGEHEAD_JWT_SECRET": data.JWT_SECRET,
-         "BENCH_CURSOR_SECRET": data.CURSOR_SECRET}
+        {"BRIDGEHEAD_DB_URL": url, "BRIDGEHEAD_JWT_SECRET": data.JWT_SECRET, "BENCH_CURSOR_SECRET": data.CURSOR_SECRET,
+         "BENCH_DB_URL": url, "BENCH_JWT_SECRET": data.JWT_SECRET, "BENCH_FLOOR_MODE": "executor"}
     )  # fmt: skip
     headers = {"Authorization": f"Bearer {data.mint()}"}
     scenario = next(s for s in SCENARIOS if s.name == args.scenario)
-    paths = scenario.paths("bridgehead", samples, {})
-    if paths is None:
-        raise SystemExit(f"bench.cpu: scenario {args.scenario} has no Bridgehead paths here")
+    servers = ["bridgehead", "floor"] if args.server == "both" else [args.server]
+    paths = {server: scenario.paths(server, samples, {}) for server in servers}
+    if any(p is None for p in paths.values()):
+        raise SystemExit(f"bench.cpu: scenario {args.scenario} has no paths for {args.server} here")
     levels = ["info", "warning"] if args.compare_log else [args.log_level]
+    runs = [(server, level) for server in servers for level in (levels if server == "bridgehead" else ["-"])]
     log_path = os.path.join(tempfile.mkdtemp(prefix="bench-cpu-"), "requests.log")
-    results: dict[str, list[float]] = {level: [] for level in levels}
+    results: dict[tuple[str, str], list[float]] = {run: [] for run in runs}
     for round_no in range(args.rounds):
-        for level in levels if round_no % 2 == 0 else levels[::-1]:
-            app = _app(level, log_path)
+        for server, level in runs if round_no % 2 == 0 else runs[::-1]:
+            app = _app(server, level, log_path)
             inbox, task = await _lifespan(app)
             try:
-                ms, rps = await _measure(app, paths, headers, args.requests, args.concurrency)
+                ms, rps = await _measure(app, paths[server] or [], headers, args.requests, args.concurrency)
             finally:
                 await inbox.put({"type": "lifespan.shutdown"})
                 await task
-            results[level].append(ms)
+            results[(server, level)].append(ms)
             print(
-                f"bench.cpu: round {round_no + 1} {args.scenario} log {level}: {ms:.3f} ms CPU per request"
-                f" ({rps:,.0f} req/s in-process)",
+                f"bench.cpu: round {round_no + 1} {args.scenario} {_label(server, level)}: {ms:.3f} ms CPU per"
+                f" request ({rps:,.0f} req/s in-process)",
                 flush=True,
             )
-    for level, values in results.items():
-        print(f"{args.scenario}, log {level}: median {statistics.median(values):.3f} ms CPU per request "
+    for (server, level), values in results.items():
+        print(f"{args.scenario}, {_label(server, level)}: median {statistics.median(values):.3f} ms CPU per request "
               f"({' '.join(f'{v:.3f}' for v in values)})")  # fmt: skip
     if args.compare_log:
-        on, off = (statistics.median(results[level]) for level in levels)
+        on, off = (statistics.median(results[("bridgehead", level)]) for level in levels)
         print(f"the request log costs {100 * (on - off) / off:+.1f} % CPU per request ({args.scenario})")
+    if len(servers) == 2:
+        mine = statistics.median(results[("bridgehead", levels[0])])
+        floor = statistics.median(results[("floor", "-")])
+        print(f"Bridgehead costs {mine / floor:.2f}x the floor's CPU per request ({args.scenario}, log {levels[0]})")
     return 0
+
+
+def _label(server: str, level: str) -> str:
+    return "floor" if server == "floor" else f"log {level}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--compare-log", action="store_true", help="alternate the request log on (info) and off")
+    parser.add_argument("--server", choices=("bridgehead", "floor", "both"), default="bridgehead")
     args = parser.parse_args(argv)
     import uvloop
 

@@ -12,6 +12,7 @@ import hashlib
 import operator
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -100,6 +101,8 @@ class Reader:
         self._plans: PlanCache[_PagePlan] = PlanCache(PLAN_CACHE_SIZE)
         self._page_sql: PlanCache[Prepared] = PlanCache(PLAN_CACHE_SIZE)
         self._filtered_sql: PlanCache[Prepared] = PlanCache(PLAN_CACHE_SIZE)
+        self._embed_plans: PlanCache[_EmbedPlan] = PlanCache(PLAN_CACHE_SIZE)
+        self._embed_sql: PlanCache[Prepared] = PlanCache(PLAN_CACHE_SIZE)
 
     def page(self, query: ReadQuery) -> Page:
         """One page of rows, plus the keyset position of its last row when more rows follow."""
@@ -143,36 +146,23 @@ class Reader:
         """
         if query.offset is not None:
             return None
-        shapes = []
-        for condition in query.conditions:
-            shape = getattr(condition, "shape", None)
-            if shape is None:
-                return None
-            shapes.append(shape)
+        shapes = _shapes_of(query.conditions)
+        if shapes is None:
+            return None
         keyset = Keyset(plan.order, query.after) if query.after is not None else None
-        page_key = (key, tuple(shapes), keyset.shape if keyset is not None else None, query.limit)
+        page_key = (key, shapes, keyset.shape if keyset is not None else None, query.limit)
 
         values: dict[str, Any] = {}
-        for i, condition in enumerate(query.conditions):
-            for j, value in enumerate(condition.values):  # type: ignore[attr-defined]
-                values[f"bh_f{i}_{j}"] = value
+        _condition_values(query.conditions, values)
         if keyset is not None:
             values.update(keyset.values("bh_after_"))
 
         def compile_page() -> Prepared:
-            # Every condition here has a shape, so a template (Comparison's protocol).
-            clauses: list[Condition] = [_Clause(c.template(f"bh_f{i}_")) for i, c in enumerate(query.conditions)]  # type: ignore[attr-defined]
+            clauses = _templates(query.conditions)
             if keyset is not None:
                 clauses.append(_Clause(keyset.template("bh_after_")))
-            prepared = self.database.prepare(
-                build_select(query.resource, plan.columns, clauses, plan.order, query.limit + 1)
-            )
-            named = {n for n in prepared.names if n.startswith(_TEMPLATE_PREFIXES)}
-            # A parameter without a value of its own would be run with the first page's: never. (A value
-            # may have no parameter: SQLAlchemy drops the terms ANDed with a false, e.g. an off-grid eq.)
-            if not named <= set(values):
-                raise AssertionError(f"page template binds {sorted(named)}, the page has {sorted(values)} ({shapes})")
-            return prepared
+            statement = build_select(query.resource, plan.columns, clauses, plan.order, query.limit + 1)
+            return _prepare_template(self.database, statement, values)
 
         return self._page_sql.get(page_key, compile_page), values
 
@@ -193,9 +183,7 @@ class Reader:
             by_key = self._by_key(resource, values)
             prepared = self._filtered_by_key(resource, by_key, conditions) if values is not None else None
             if prepared is not None and values is not None:
-                for i, condition in enumerate(conditions):
-                    for j, value in enumerate(condition.values):  # type: ignore[attr-defined]  # it has a shape
-                        values[f"bh_f{i}_{j}"] = value
+                _condition_values(conditions, values)
                 raw_rows = self.database.fetch_prepared(prepared, values)
             else:
                 key_conditions = [_KeyEquals(f, v) for f, v in zip(resource.key, key, strict=True)]
@@ -221,19 +209,15 @@ class Reader:
     def _filtered_by_key(self, resource: Resource, by_key: _ByKey, conditions: Sequence[Condition]) -> Prepared | None:
         """The get-by-key with row filters, compiled once per their shapes (``Comparison.shape``, as a
         page's filters); None when one has no shape (a filter through a relation)."""
-        shapes = []
-        for condition in conditions:
-            shape = getattr(condition, "shape", None)
-            if shape is None:
-                return None
-            shapes.append(shape)
+        shapes = _shapes_of(conditions)
+        if shapes is None:
+            return None
 
         def compile_get() -> Prepared:
-            templates = [_Clause(c.template(f"bh_f{i}_")) for i, c in enumerate(conditions)]  # type: ignore[attr-defined]
-            clauses: list[Condition] = [_Clause(_key_clause(resource, by_key.text)), *templates]
+            clauses: list[Condition] = [_Clause(_key_clause(resource, by_key.text)), *_templates(conditions)]
             return self.database.prepare(build_select(resource, by_key.columns, clauses, limit=2))
 
-        return self._filtered_sql.get((resource.qualified_name, by_key.text, tuple(shapes)), compile_get)
+        return self._filtered_sql.get((resource.qualified_name, by_key.text, shapes), compile_get)
 
     def _by_key(self, resource: Resource, values: dict[str, Any] | None = None) -> _ByKey:
         """The prepared get-by-key; ``values`` (stored key parts) say which parts are text.
@@ -294,34 +278,94 @@ class Reader:
         return tuple(query.resource.fields[n] for n in sorted(names))
 
     def _attach(self, query: ReadQuery, rows: list[dict[str, Any]]) -> None:
-        """Add each embed to every row with one query per chunk of parent keys."""
+        """Add each embed to every row with one query per chunk of parent keys (``_children``)."""
         for asked in query.embeds:
             reader, embed = self._embed_route(asked) if self._embed_route is not None else (self, asked)
             relation = query.resource.spec.relations[embed.name]
-            pairs = list(relation.on.items())
-            target_fields = [embed.target.fields[theirs] for _, theirs in pairs]
-            wanted = {tuple(row[mine] for mine, _ in pairs) for row in rows}
-            wanted.discard(tuple(None for _ in pairs))
-            children: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-            keys = sorted(wanted, key=repr)
-            out_fields = tuple(embed.fields)
-            read_fields = tuple({f.name: f for f in (*out_fields, *target_fields)}.values())
-            order = order_for(embed.target, ())
-            columns = selected_columns(read_fields, order)
-            decoder = RowDecoder.for_columns(embed.target, read_fields, columns)
-            for start in range(0, len(keys), _IN_CHUNK):
-                chunk = keys[start : start + _IN_CHUNK]
-                match = _InKeys(tuple(target_fields), tuple(chunk))
-                statement = build_select(embed.target, columns, [match, *embed.conditions], order)
-                for raw in reader.database.fetch_all(statement):
-                    child = decoder.decode(raw)
-                    link = tuple(child[f.name] for f in target_fields)
-                    children.setdefault(link, []).append({f.name: child[f.name] for f in out_fields})
+            plan = reader._embed_plans.get(_embed_key(embed, relation.on), partial(_EmbedPlan.make, embed, relation.on))
+            parent_key = plan.parent_key
+            wanted = {parent_key(row) for row in rows}
+            wanted.discard(plan.no_key)
+            children = reader._children(plan, embed, wanted) if wanted else {}
+            many = relation.many
             for row in rows:
-                found = children.get(tuple(row[mine] for mine, _ in pairs), [])
-                if not relation.many and len(found) > 1:  # a to-one relation must not pick one at random
-                    raise KeyNotUnique(embed.target.name, [theirs for _, theirs in pairs])
-                row[embed.name] = found if relation.many else (found[0] if found else None)
+                found = children.get(parent_key(row), [])
+                if not many and len(found) > 1:  # a to-one relation must not pick one at random
+                    raise KeyNotUnique(embed.target.name, list(relation.on.values()))
+                row[embed.name] = found if many else (found[0] if found else None)
+
+    def _children(
+        self, plan: _EmbedPlan, embed: Embed, wanted: set[tuple[Any, ...]]
+    ) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+        """The embed's rows for the parent keys ``wanted`` (API values), grouped by them, in key order."""
+        stored = _encode_keys(plan.link, sorted(wanted, key=repr))
+        raw_rows: list[Sequence[Any]] = []
+        for start in range(0, len(stored), _IN_CHUNK):
+            chunk = stored[start : start + _IN_CHUNK]
+            prepared = self._prepared_embed(plan, embed, chunk)
+            if prepared is not None:
+                raw_rows.extend(self.database.fetch_prepared(*prepared))
+            else:
+                match = _StoredIn(plan.link, tuple(chunk))
+                raw_rows.extend(
+                    self.database.fetch_all(
+                        build_select(embed.target, plan.columns, [match, *embed.conditions], plan.order)
+                    )
+                )
+        children: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        link_of, hidden = plan.link_of, plan.hidden
+        for child in plan.decoder.decode_all(raw_rows):
+            link = link_of(child)
+            for extra in hidden:  # relation keys read only to group the children
+                del child[extra]
+            found = children.get(link)
+            if found is None:
+                children[link] = [child]
+            else:
+                found.append(child)
+        return children
+
+    def _prepared_embed(
+        self, plan: _EmbedPlan, embed: Embed, chunk: list[tuple[Any, ...]]
+    ) -> tuple[Prepared, dict[str, Any]] | None:
+        """An embed's statement for ``chunk`` compiled once per shape, and the chunk's values; None: built per chunk.
+
+        A shape is the plan's (target, fields, relation), the embed's conditions' shapes (as a
+        page's filters: ``Comparison.shape``), the kind of the stored keys and the size of the
+        ``IN`` list, rounded up to a power of two and filled with the last key (a key twice in
+        ``IN`` is the key once), so a handful of statements serve every page. A relation on
+        several columns (NULL parts compare ``IS NULL``), keys of mixed kinds and conditions
+        without a shape (row filters through a relation) are built per chunk.
+        """
+        if plan.single is None:
+            return None
+        shapes = _shapes_of(embed.conditions)
+        kinds = {type(key[0]) for key in chunk}
+        if shapes is None or len(kinds) != 1:
+            return None
+        (kind,) = kinds
+        size = _bucket(len(chunk))
+        values = {f"bh_k{i}": key[0] for i, key in enumerate(chunk)}
+        last = chunk[-1][0]
+        for i in range(len(chunk), size):
+            values[f"bh_k{i}"] = last
+        _condition_values(embed.conditions, values)
+
+        def compile_embed() -> Prepared:
+            single = plan.single
+            assert single is not None
+            keys: list[Any] = [
+                sa.bindparam(f"bh_k{i}", last) for i in range(size)
+            ]  # typed as the keys are, as literals were
+            match = exact_in(single.columns[0], keys, padded=single.padded, text=kind is str)
+            clauses = [_Clause(match), *_templates(embed.conditions)]
+            return _prepare_template(
+                self.database, build_select(embed.target, plan.columns, clauses, plan.order), values
+            )
+
+        prepared = self._embed_sql.get((plan.key, shapes, kind, size), compile_embed)
+        # A typed column (a migration twin's) needs SQLAlchemy's result: the built statement gets it.
+        return (prepared, values) if prepared.raw_rows else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,8 +392,98 @@ class _PagePlan:
         return cls(order, columns, decoder, _picker(positions), hidden)
 
 
-_TEMPLATE_PREFIXES = ("bh_f", "bh_after_")
-"""Bind parameter names of a page template's values (SQLAlchemy names its own after the column or ``param``)."""
+@dataclass(frozen=True, slots=True)
+class _EmbedPlan:
+    """What an embed of one shape (target, fields, relation) reads and how its rows become children."""
+
+    key: Hashable
+    link: tuple[BoundField, ...]
+    """The target's fields of the relation, in the order of ``on``."""
+    single: BoundField | None
+    """The only link field, when it has one column: its keys are bound into a prepared ``IN``."""
+    columns: list[sa.Column[Any]]
+    order: tuple[SortKey, ...]
+    decoder: RowDecoder
+    """Decodes the embed's fields, then the link fields it does not serve (``hidden``)."""
+    parent_key: Callable[[dict[str, Any]], tuple[Any, ...]]
+    link_of: Callable[[dict[str, Any]], tuple[Any, ...]]
+    no_key: tuple[None, ...]
+    """A parent whose relation fields are all null has no children (not the children with null links)."""
+    hidden: tuple[str, ...]
+
+    @classmethod
+    def make(cls, embed: Embed, on: dict[str, str]) -> _EmbedPlan:
+        link = tuple(embed.target.fields[theirs] for theirs in on.values())
+        served = {f.name for f in embed.fields}
+        extra = {f.name: f for f in link if f.name not in served}  # read only to group the children
+        read = (*embed.fields, *extra.values())
+        order = order_for(embed.target, ())
+        columns = selected_columns(read, order)
+        single = link[0] if len(link) == 1 and len(link[0].columns) == 1 else None
+        return cls(
+            key=_embed_key(embed, on),
+            link=link,
+            single=single,
+            columns=columns,
+            order=order,
+            decoder=RowDecoder.for_columns(embed.target, read, columns),
+            parent_key=_picker(list(on)),
+            link_of=_picker(list(on.values())),
+            no_key=(None,) * len(on),
+            hidden=tuple(extra),
+        )
+
+
+def _embed_key(embed: Embed, on: dict[str, str]) -> Hashable:
+    """An embed plan's shape: the target (and its table: a migration twin's differs), fields and relation."""
+    target = embed.target
+    return (target.qualified_name, target.table.fullname, tuple(f.name for f in embed.fields), tuple(on.items()))
+
+
+def _bucket(count: int) -> int:
+    """The ``IN`` list size a chunk of ``count`` keys is bound into: the next power of two, at most a chunk."""
+    size = 1
+    while size < count:
+        size *= 2
+    return min(size, _IN_CHUNK)
+
+
+_TEMPLATE_PREFIXES = ("bh_f", "bh_after_", "bh_k")
+"""Bind parameter names of a template's values (SQLAlchemy names its own after the column or ``param``)."""
+
+
+def _shapes_of(conditions: Sequence[Condition]) -> tuple[Hashable, ...] | None:
+    """Each condition's ``shape`` (``Comparison.shape``), or None when one has none (built per read)."""
+    shapes = []
+    for condition in conditions:
+        shape = getattr(condition, "shape", None)
+        if shape is None:
+            return None
+        shapes.append(shape)
+    return tuple(shapes)
+
+
+def _condition_values(conditions: Sequence[Condition], values: dict[str, Any]) -> None:
+    """Add the values ``_templates``' parameters take (conditions that all have a shape)."""
+    for i, condition in enumerate(conditions):
+        for j, value in enumerate(condition.values):  # type: ignore[attr-defined]  # it has a shape
+            values[f"bh_f{i}_{j}"] = value
+
+
+def _templates(conditions: Sequence[Condition]) -> list[Condition]:
+    """The conditions with their values as parameters ``bh_f{i}_{j}`` (every one has a shape: a template)."""
+    return [_Clause(c.template(f"bh_f{i}_")) for i, c in enumerate(conditions)]  # type: ignore[attr-defined]
+
+
+def _prepare_template(database: Database, statement: sa.Select[Any], values: dict[str, Any]) -> Prepared:
+    """``statement`` compiled once for every read of its shape, checked to take all its values from ``values``."""
+    prepared = database.prepare(statement)
+    named = {n for n in prepared.names if n.startswith(_TEMPLATE_PREFIXES)}
+    # A parameter without a value of its own would be run with the first read's: never. (A value
+    # may have no parameter: SQLAlchemy drops the terms ANDed with a false, e.g. an off-grid eq.)
+    if not named <= set(values):
+        raise AssertionError(f"template binds {sorted(named)}, the read has {sorted(values)}")
+    return prepared
 
 
 def _plan_key(query: ReadQuery) -> Hashable:
@@ -362,8 +496,9 @@ def _plan_key(query: ReadQuery) -> Hashable:
     )
 
 
-def _picker(positions: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
-    """``row -> tuple(row[p] for p in positions)`` at C speed (itemgetter returns a bare value for one)."""
+def _picker(positions: Sequence[Any]) -> Callable[[Any], tuple[Any, ...]]:
+    """``row -> tuple(row[p] for p in positions)`` at C speed (itemgetter returns a bare value for one):
+    positions of a fetched row, or names of a decoded one."""
     if len(positions) == 1:
         (only,) = positions
         return lambda row: (row[only],)
@@ -455,16 +590,35 @@ class _InKeys:
     keys: tuple[tuple[Any, ...], ...]
 
     def clause(self) -> sa.ColumnElement[bool]:
-        encoded = []
-        for key in self.keys:
-            try:
-                encoded.append(tuple(f.codec.to_legacy(v) for f, v in zip(self.fields, key, strict=True)))
-            except Unencodable:
-                continue  # a parent value the child column cannot hold matches no child
-        if not encoded:
+        return _StoredIn(self.fields, tuple(_encode_keys(self.fields, self.keys))).clause()
+
+
+def _encode_keys(fields: Sequence[BoundField], keys: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The stored values of API key tuples; a key a column cannot hold is left out (it matches no row)."""
+    encoded = []
+    for key in keys:
+        try:
+            encoded.append(tuple(f.codec.to_legacy(v) for f, v in zip(fields, key, strict=True)))
+        except Unencodable:
+            continue
+    return encoded
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredIn:
+    """Rows whose relation fields hold one of the stored key tuples (``_encode_keys``)."""
+
+    fields: tuple[BoundField, ...]
+    keys: tuple[tuple[Any, ...], ...]
+
+    def clause(self) -> sa.ColumnElement[bool]:
+        if not self.keys:
             return sa.false()
         if len(self.fields) == 1:
             only = self.fields[0]
             if len(only.columns) == 1:
-                return exact_in(only.columns[0], [e[0] for e in encoded], padded=only.padded)
-        return sa.or_(*(sa.and_(*(stored_equals(f, v) for f, v in zip(self.fields, e, strict=True))) for e in encoded))
+                return exact_in(only.columns[0], [e[0] for e in self.keys], padded=only.padded)
+        # Several columns: a NULL part is compared IS NULL (stored_equals), as the served values match.
+        return sa.or_(
+            *(sa.and_(*(stored_equals(f, v) for f, v in zip(self.fields, e, strict=True))) for e in self.keys)
+        )
