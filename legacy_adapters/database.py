@@ -271,9 +271,15 @@ class Database:
                 pending = fetcher.submit(next, source, None)
                 if len(block) <= batch_size:
                     yield block
-                else:
-                    for start in range(0, len(block), batch_size):
-                        yield block[start : start + batch_size]
+                else:  # a page, shortened as it goes: a slice handed on is let go of, not kept with the page
+                    page = block if isinstance(block, list) else list(block)
+                    del block
+                    while page:
+                        part = page[:batch_size]
+                        del page[:batch_size]
+                        yield part
+                        del part
+                    continue
                 del block  # not held while the next one is awaited
         finally:
             wait([pending])  # a generator cannot be closed while it runs
@@ -318,11 +324,13 @@ class Database:
             while True:
                 rows = _driver_rows(conn.execute(pages(last, batch_size)))
                 conn.rollback()  # no snapshot held open between batches (MariaDB's REPEATABLE READ)
+                done = len(rows) < batch_size
                 if rows:
+                    last = rows[-1]
                     yield rows
-                if len(rows) < batch_size:
+                del rows  # the page is the caller's alone while the next one is read
+                if done:
                     return
-                last = rows[-1]
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:

@@ -103,3 +103,23 @@ def test_a_failed_fetch_reaches_the_caller_after_the_batches_before_it(
     with pytest.raises(DatabaseError, match="went away"):
         next(stream)
     assert database.export_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_keyset_pages_of_page_rows_are_handed_on_in_batches(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A buffering driver's pages (``page_rows``) hold several batches: one statement per page, batches of BATCH."""
+    monkeypatch.setattr(database.backend, "buffers_results", True)
+    monkeypatch.setattr(database.backend, "page_rows", 25)
+    asked: list[tuple[Any, int]] = []
+
+    def page_after(last: Sequence[Any] | None, limit: int) -> sa.Executable:
+        asked.append((None if last is None else last[0], limit))
+        after = STATEMENT if last is None else STATEMENT.where(sa.column("n") > last[0])
+        return after.limit(limit)
+
+    batches = list(database.stream_batches(STATEMENT, BATCH, pages=page_after))
+    assert [r[0] for batch in batches for r in batch] == list(range(ROWS))
+    assert [len(b) for b in batches] == [10, 10, 5] * 3 + [10, 10]  # 95 rows: pages of 25, 25, 25, 20
+    assert asked == [(None, 25), (24, 25), (49, 25), (74, 25)]  # the short last page ends it
+    assert database.export_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
