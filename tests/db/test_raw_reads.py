@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-from db_backends import JWT_SECRET, portable_mapping_text, prepared_url
+import sqlalchemy as sa
+from db_backends import JWT_SECRET, portable_mapping_text, prepared_url, prepared_writes_url
 
-from legacy_adapters.database import Database
+from legacy_adapters.database import _CURSORS, Database
 from legacy_adapters.exceptions import SchemaDrift, StatementTimeout
 from legacy_adapters.mapping import Mapping, load_mapping
 from legacy_adapters.query.builder import build_count
@@ -117,4 +118,64 @@ def test_a_driver_error_on_the_raw_path_is_classified_as_on_sqlalchemys(
         assert Reader(database).get(ok, ("J000001",), tuple(ok.fields.values())) is not None
         assert [s.lstrip().split(None, 1)[0].upper() for s in seen] == ["SELECT"]
     finally:
+        database.dispose()
+
+
+@pytest.mark.parametrize("case_id", BACKENDS)
+def test_a_read_runs_its_prepared_statement_again_and_never_sees_a_stale_row(
+    case_id: str, demo_db_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Each pooled connection keeps a cursor per statement, prepared once (a new cursor per read
+    # prepared it every time). What must hold: new values give their own rows, the kept cursor holds
+    # no lock or snapshot (another connection's write goes through, and the next read sees it, on
+    # the same statement and on another one), and the cursors stay bounded.
+    url = prepared_writes_url(case_id, demo_db_path, tmp_path_factory)
+    mapping = _mapping(url, tmp_path_factory.mktemp("raw-prepared"))  # pool_size 1: one connection
+    jobs = _jobs(mapping)
+    fields = tuple(jobs.fields.values())
+    database = Database(mapping.database)
+    reader = Reader(database)
+    writer = sa.create_engine(url)
+    table = sa.table("JOBMAST", sa.column("JOBNO"), sa.column("NOTES"))
+    key = sa.func.rtrim(sa.column("JOBNO")) == sa.bindparam("k")  # CHAR(10): padded on SQLite
+
+    def note(job: str) -> str | None:
+        found = reader.get(jobs, (job,), fields)
+        assert found is not None and found[0]["job_number"] == job
+        return found[0]["notes"]  # type: ignore[no-any-return]
+
+    try:
+        with writer.connect() as conn:
+            before = {
+                job: conn.execute(sa.select(table.c.NOTES).where(key), {"k": job}).scalar()
+                for job in ("J000001", "J000002")
+            }
+        assert len(before) == 2 and all(isinstance(v, str | None) for v in before.values())
+        first, second = note("J000001"), note("J000002")
+        assert [first, second] == [(v.strip() or None) if v else None for v in before.values()]
+        with writer.begin() as conn:  # blocked, on SQLite, if the kept cursor still held its read lock
+            conn.execute(table.update().where(key).values(NOTES="first write"), {"k": "J000002"})
+        assert note("J000002") == "first write"
+        connection = database.engine.pool.connect()
+        try:
+            kept = dict(connection.info[_CURSORS])
+        finally:
+            connection.close()
+        assert kept  # the statement's cursor was kept for its next run
+        assert reader.page(_page(jobs)).rows  # another statement on the same connection meanwhile
+        with writer.begin() as conn:
+            conn.execute(table.update().where(key).values(NOTES="written meanwhile"), {"k": "J000001"})
+        assert note("J000001") == "written meanwhile"  # the same prepared statement: no stale snapshot
+        assert reader.page(_page(jobs)).rows
+        connection = database.engine.pool.connect()
+        try:
+            again = connection.info[_CURSORS]
+            assert all(again.get(sql) is cursor for sql, cursor in kept.items())  # run again, not remade
+        finally:
+            connection.close()
+    finally:
+        with writer.begin() as conn:
+            for job, value in before.items():
+                conn.execute(table.update().where(key).values(NOTES=value), {"k": job})
+        writer.dispose()
         database.dispose()
