@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import jwt
@@ -44,6 +45,7 @@ class JwksCache:
         self._min_refetch = min_refetch_s
         self._clock = clock
         self._keys: dict[str, jwt.PyJWK] = {}
+        self._entries: dict[str, dict[str, Any]] = {}  # each key's JWK as served, to tell a changed one
         self._fetched_at: float | None = None
         self._lock = threading.Lock()
         self._fetching: threading.Event | None = None
@@ -86,15 +88,20 @@ class JwksCache:
                 raise JwksUnavailable("the signing keys could not be fetched")
             return self._keys.get(kid)
 
-    def holds(self, kid: str) -> bool | None:
-        """Whether the set as last fetched has ``kid``; ``None`` when it is stale (never fetches).
+    def holds(self, kid: str, key: jwt.PyJWK | None = None) -> bool | None:
+        """Whether the set as last fetched has ``kid`` (and, given ``key``, still that very key);
+        ``None`` when it is stale (never fetches).
 
+        A key the issuer replaced under the same kid is another ``PyJWK``: a refetch keeps the
+        object of a key whose JWK did not change, so only a changed key fails the ``is`` test.
         Cached verdicts ask this on the event loop, so it must not block on the network.
         """
         with self._lock:
             if self._fetched_at is None or self._clock() - self._fetched_at > self._ttl:
                 return None
-            return kid in self._keys
+            if key is None:
+                return kid in self._keys
+            return self._keys.get(kid) is key
 
     def _fetch(self, now: float) -> None:
         # Runs without the lock: the network call must not stall callers with keys in hand.
@@ -106,16 +113,22 @@ class JwksCache:
             if not isinstance(entries, list):
                 # A misconfigured URL (an HTML page, a bare list) is a failed fetch, not a crash per request.
                 raise ValueError("not a JWK Set")
-            keys = {}
+            keys, served = {}, {}
+            with self._lock:
+                known, known_entries = self._keys, self._entries
             for data in entries:
                 if not isinstance(data, dict) or not isinstance(data.get("kid"), str):
                     continue
+                kid = data["kid"]
+                if known_entries.get(kid) == data and kid in known:  # unchanged: the same key object
+                    keys[kid], served[kid] = known[kid], data
+                    continue
                 try:
-                    keys[data["kid"]] = jwt.PyJWK(data)
+                    keys[kid], served[kid] = jwt.PyJWK(data), data
                 except jwt.PyJWTError:
-                    log.warning("jwks key skipped", kid=data.get("kid"))
+                    log.warning("jwks key skipped", kid=kid)
             with self._lock:
-                self._keys = keys
+                self._keys, self._entries = keys, served
                 self._unavailable = False
         except (httpx.HTTPError, ValueError) as exc:
             log.warning("jwks fetch failed", url=self.url, error=type(exc).__name__)

@@ -55,7 +55,7 @@ class TokenVerifier:
         # Verified tokens, until they expire: a client sends the same token on every request,
         # and checking its signature again cost a quarter of a keyed read. Bounded, and a
         # hit still re-checks the time claims, so nothing stays valid longer than it says.
-        self._verified: dict[str, tuple[Principal, float, float, str | None]] = {}
+        self._verified: dict[str, tuple[Principal, float, float, str | None, jwt.PyJWK | None]] = {}
 
     def cached(self, token: str) -> Principal | None:
         """The principal of a token verified before and still in time; ``None`` means "verify it".
@@ -65,12 +65,13 @@ class TokenVerifier:
         cached = self._verified.get(token)
         if cached is None:
             return None
-        principal, not_before, expires, kid = cached
+        principal, not_before, expires, kid, jwk = cached
         now = time.time()
         in_time = not_before - self.config.leeway_s <= now < expires + self.config.leeway_s
-        # A key the issuer has since withdrawn from its JWKS no longer vouches for the token;
-        # a stale key set (holds() is None) sends the token through a full check that refetches it.
-        key_current = kid is None or (self.jwks is not None and self.jwks.holds(kid) is True)
+        # A key the issuer has since withdrawn from its JWKS, or replaced under the same kid, no
+        # longer vouches for the token; a stale key set (holds() is None) sends the token through a
+        # full check that refetches it.
+        key_current = kid is None or (self.jwks is not None and self.jwks.holds(kid, jwk) is True)
         if in_time and key_current:
             return principal
         self._verified.pop(token, None)
@@ -84,13 +85,13 @@ class TokenVerifier:
         principal = self.cached(token)
         if principal is not None:
             return principal
-        principal, claims, kid = self._verify(token)
+        principal, claims, kid, jwk = self._verify(token)
         if len(self._verified) >= _CACHE_SIZE:
             self._verified.clear()  # crude but bounded; a busy gateway refills it in one round of clients
-        self._verified[token] = (principal, float(claims.get("nbf", 0)), float(claims["exp"]), kid)
+        self._verified[token] = (principal, float(claims.get("nbf", 0)), float(claims["exp"]), kid, jwk)
         return principal
 
-    def _verify(self, token: str) -> tuple[Principal, dict[str, Any], str | None]:
+    def _verify(self, token: str) -> tuple[Principal, dict[str, Any], str | None, jwt.PyJWK | None]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -99,7 +100,8 @@ class TokenVerifier:
         if alg not in self.algorithms:
             shown = repr(alg) if isinstance(alg, str) and _SHOWABLE_ALG.fullmatch(alg) else "in its header"
             raise Unauthorized(f"the token algorithm {shown} is not accepted")
-        key = self._key(alg, header)
+        jwk = self._jwk(alg, header)
+        key: Any = self.config.hs256_secret if jwk is None else jwk.key
         options: Options = {"require": ["exp"], "verify_aud": self.config.audience is not None}
         try:
             claims = jwt.decode(
@@ -114,11 +116,12 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             reason = next((text for kind, text in _REASONS if isinstance(exc, kind)), "the token is not valid")
             raise Unauthorized(reason) from None
-        return Principal.from_claims(claims), claims, header.get("kid") if alg != "HS256" else None
+        return Principal.from_claims(claims), claims, None if jwk is None else header["kid"], jwk
 
-    def _key(self, alg: str, header: dict[str, Any]) -> Any:
+    def _jwk(self, alg: str, header: dict[str, Any]) -> jwt.PyJWK | None:
+        """The JWKS key that must have signed the token; None for HS256 (the configured secret)."""
         if alg == "HS256":
-            return self.config.hs256_secret
+            return None
         kid = header.get("kid")
         if not isinstance(kid, str) or self.jwks is None:
             raise Unauthorized("the token names no key id (kid)")
@@ -130,4 +133,4 @@ class TokenVerifier:
             raise Unauthorized("the token is signed by an unknown key")
         if jwk.key_type != _ASYMMETRIC[alg]:
             raise Unauthorized(f"the token algorithm {alg!r} does not match its key")
-        return jwk.key
+        return jwk

@@ -109,7 +109,7 @@ def claims(**changes: Any) -> dict[str, Any]:
     return {k: v for k, v in base.items() if v is not None}
 
 
-def jwks_mapping_text(min_refetch_s: float = 5.0) -> str:
+def jwks_mapping_text(min_refetch_s: float = 5.0, cache_s: float | None = None) -> str:
     """The demo mapping with its HS256 auth section replaced by a JWKS one."""
     demo = DEMO_MAPPING_PATH.read_text(encoding="utf-8")
     auth = (
@@ -119,7 +119,8 @@ def jwks_mapping_text(min_refetch_s: float = 5.0) -> str:
         f"  jwks_url: {JWKS_URL}\n"
         "  leeway_s: 10\n"
         f"  jwks_min_refetch_s: {min_refetch_s}\n"
-        "\n"
+        + (f"  jwks_cache_s: {cache_s}\n" if cache_s is not None else "")
+        + "\n"
     )
     replaced, count = re.subn(r"^auth:\n(?:  .*\n)+\n", auth, demo, flags=re.M)
     assert count == 1
@@ -131,12 +132,14 @@ def idp(rsa_key: KeyPair, ec_key: KeyPair) -> IdentityProvider:
     return IdentityProvider([rsa_key, ec_key])
 
 
-def gateway(demo_db_path: Path, idp: IdentityProvider, min_refetch_s: float = 5.0) -> TestClient[Any]:
+def gateway(
+    demo_db_path: Path, idp: IdentityProvider, min_refetch_s: float = 5.0, cache_s: float | None = None
+) -> TestClient[Any]:
     environ = {
         "BRIDGEHEAD_DB_URL": f"sqlite:///{demo_db_path}",
         "BRIDGEHEAD_STATE_URL": f"sqlite:///{demo_db_path.with_name('jwks-state.db')}",
     }
-    mapping = parse_mapping(jwks_mapping_text(min_refetch_s), environ=environ)
+    mapping = parse_mapping(jwks_mapping_text(min_refetch_s, cache_s), environ=environ)
     assert mapping.auth is not None and mapping.auth.hs256_secret is None
     app = create_app(mapping, http_client=httpx.Client(transport=httpx.MockTransport(idp)))
     return TestClient(app)
@@ -301,6 +304,30 @@ def test_a_new_kid_in_the_jwks_is_picked_up(demo_db_path: Path, idp: IdentityPro
         # The refetched set replaced the old one: the retired key no longer verifies anything.
         assert_401(client.get("/v1/jobs", headers=bearer(rsa_key.sign(claims()))), "unknown key")
         assert client.get("/v1/jobs?limit=1", headers=bearer(rotated.sign(claims()))).status_code == 200
+
+
+def test_a_key_replaced_under_the_same_kid_vouches_for_none_of_the_tokens_the_old_one_signed(
+    demo_db_path: Path, idp: IdentityProvider, rsa_key: KeyPair, ec_key: KeyPair
+) -> None:
+    """An issuer that rotates a leaked key but keeps its kid: every token the old key signed is refused
+    once the gateway has the new set, including those verified before and not used meanwhile."""
+    first, second = rsa_key.sign(claims(sub="first")), rsa_key.sign(claims(sub="second"))
+    with gateway(demo_db_path, idp, min_refetch_s=0.2, cache_s=0.3) as client:
+        for token in (first, second):
+            assert client.get("/v1/jobs?limit=1", headers=bearer(token)).status_code == 200
+        time.sleep(0.35)  # an unchanged set fetched again: the verified tokens stay good
+        for token in (first, second):
+            assert client.get("/v1/jobs?limit=1", headers=bearer(token)).status_code == 200
+        assert idp.calls == 2
+        replacement = KeyPair(rsa_key.kid, rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS256")
+        idp.keys = [replacement, ec_key]
+        time.sleep(0.35)
+        # The first request after the set went stale fetches it again, and its token no longer verifies;
+        # the second token, answered from the cache until now, is refused too.
+        assert_401(client.get("/v1/jobs", headers=bearer(first)), "signature does not verify")
+        assert idp.calls == 3
+        assert_401(client.get("/v1/jobs", headers=bearer(second)), "signature does not verify")
+        assert client.get("/v1/jobs?limit=1", headers=bearer(replacement.sign(claims()))).status_code == 200
 
 
 def test_a_flood_of_unknown_kids_does_not_hammer_the_issuer(
