@@ -141,7 +141,7 @@ class Reader:
         A shape is the plan's (resource, fields, sort, embeds), each filter's (field, operator and
         what its SQL depends on besides the values: ``Comparison.shape``), the keyset cursor's
         NULL and text positions, and the limit. Filter and cursor values are bound parameters.
-        Offset pages and conditions without a shape (row filters through a relation) are built
+        Offset pages and conditions without a shape (``like``, two-column fields) are built
         per page and compiled once per SQLAlchemy cache key (``Database.fetch_all``).
         """
         if query.offset is not None:
@@ -208,7 +208,7 @@ class Reader:
 
     def _filtered_by_key(self, resource: Resource, by_key: _ByKey, conditions: Sequence[Condition]) -> Prepared | None:
         """The get-by-key with row filters, compiled once per their shapes (``Comparison.shape``, as a
-        page's filters); None when one has no shape (a filter through a relation)."""
+        page's filters); None when one has no shape (``like``, a two-column field)."""
         shapes = _shapes_of(conditions)
         if shapes is None:
             return None
@@ -335,7 +335,7 @@ class Reader:
         ``IN`` list, rounded up to a power of two and filled with the last key (a key twice in
         ``IN`` is the key once), so a handful of statements serve every page. A relation on
         several columns (NULL parts compare ``IS NULL``), keys of mixed kinds and conditions
-        without a shape (row filters through a relation) are built per chunk.
+        without a shape (a claim no row can hold: ``MatchNothing``) are built per chunk.
         """
         if plan.single is None:
             return None

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from legacy_adapters.exceptions import QueryError
 from legacy_adapters.query.coded import coded_clause
+from legacy_adapters.query.condition import MappingCondition
 from legacy_adapters.query.exact import exact_in, exact_ne, stored_equals
 from legacy_adapters.query.like import PatternMatch
 from legacy_adapters.transforms import Unencodable
@@ -285,12 +286,43 @@ class Related:
         return select.where(self.clause())
 
     def clause(self) -> sa.ColumnElement[bool]:
+        return self._exists([c.clause() for c in self.conditions])
+
+    @property
+    def shape(self) -> Hashable | None:
+        """What the SQL depends on besides ``values`` (``Comparison.shape``): the links, the related
+        table's ``where`` and the one condition's shape. None (built per read) for anything else."""
+        if len(self.conditions) != 1 or not isinstance(self.where, MappingCondition | None):
+            return None
+        inner = getattr(self.conditions[0], "shape", None)
+        links = tuple((_column_key(outer), _column_key(related)) for outer, related in self.links)
+        if inner is None or any(None in link for link in links):
+            return None
+        return ("related", links, self.text, None if self.where is None else self.where.sql, inner)
+
+    @property
+    def values(self) -> tuple[Any, ...]:
+        """The stored values ``template`` binds: its condition's."""
+        return tuple(self.conditions[0].values)
+
+    def template(self, prefix: str) -> sa.ColumnElement[bool]:
+        """``clause()`` with its condition's values as bind parameters ``{prefix}0``, …: the same SQL."""
+        return self._exists([self.conditions[0].template(prefix)])
+
+    def _exists(self, conditions: list[sa.ColumnElement[bool]]) -> sa.ColumnElement[bool]:
         kinds = self.text or (None,) * len(self.links)
         inner = [
             outer == related if padded is None else exact_in(outer, [related], padded=padded, text=True)
             for (outer, related), padded in zip(self.links, kinds, strict=True)
         ]
-        inner.extend(c.clause() for c in self.conditions)
+        inner.extend(conditions)
         if self.where is not None:
             inner.append(self.where)
         return sa.exists().where(*inner)
+
+
+def _column_key(column: sa.ColumnElement[Any]) -> tuple[str, str] | None:
+    """A table column as a shape holds it (its table's and its own name), None for any other expression."""
+    table = getattr(column, "table", None)
+    name = getattr(column, "name", None)
+    return (table.fullname, name) if isinstance(table, sa.Table) and isinstance(name, str) else None

@@ -156,9 +156,15 @@ def shapes(draw: st.DrawFn) -> dict[str, Any]:
 
 
 class _Generic(Reader):
-    """The reader with every embed statement built per chunk (no prepared embed statements)."""
+    """The reader with every statement built per read: embeds per chunk, pages, row-filtered gets."""
 
     def _prepared_embed(self, *_: Any) -> None:
+        return None
+
+    def _prepared_page(self, *_: Any) -> None:
+        return None
+
+    def _filtered_by_key(self, *_: Any) -> None:
         return None
 
 
@@ -347,3 +353,33 @@ def test_embeds_of_one_shape_share_a_few_compiled_statements(
     # 1, 2, 4, ..., 64 keys for each of the two embeds: seven statements each, whatever the page.
     assert len(set(embedded)) == len(reader._embed_sql) == 2 * 7
     assert not any(ref in sql or ref.lower() in sql for sql in embedded for ref in refs)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=tables(), owner=st.sampled_from(("o1", "o2")), which=st.integers(0, 29), limit=st.sampled_from((1, 4, 50)))
+def test_a_row_filter_through_a_relation_compiled_once_reads_what_the_built_statement_reads(
+    setup: tuple[sa.Engine, dict[str, Resource], Reader, Reader],
+    data: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    owner: str,
+    which: int,
+    limit: int,
+) -> None:
+    """A portal token's kids are those whose parent (by ref) it owns: an EXISTS, prepared once per shape."""
+    engine, resources, prepared, generic = setup
+    _fill(engine, *data)
+    kids = resources["kids"]
+    conditions = authorize_read(kids, _principal(owner)).conditions
+    assert conditions and getattr(conditions[0], "shape", None) is not None
+    fields = tuple(kids.fields.values())
+    after: tuple[Any, ...] | None = None
+    for _ in range(3):
+        query = ReadQuery(kids, fields, conditions, limit=limit, after=after)
+        mine, theirs = prepared.page(query), generic.page(query)
+        assert _ordered(mine.rows) == _ordered(theirs.rows)
+        assert mine.last == theirs.last
+        if mine.last is None:
+            break
+        after = mine.last
+    if data[1]:
+        key = (data[1][which % len(data[1])]["ID"],)
+        assert prepared.get(kids, key, fields, conditions) == generic.get(kids, key, fields, conditions)
