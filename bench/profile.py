@@ -134,7 +134,12 @@ def main() -> int:
     scenario = next(s for s in SCENARIOS if s.name == args.scenario)
     running = start(spec, 18300, 1, env, "/")
     try:
-        extras = {"deep_cursors": bridgehead_deep_cursors(running.base, headers, samples)}
+        # Cursors only Bridgehead issues (the floor pages by key): asked of Bridgehead only.
+        extras = (
+            {"deep_cursors": bridgehead_deep_cursors(running.base, headers, samples)}
+            if spec.kind == "bridgehead"
+            else {}
+        )
         paths = scenario.paths(spec.kind, samples, extras)
         run_wrk(running.base, paths, headers, 2, 1, args.connections)  # warm-up
         stem = data.work_path(f"profile-{args.scenario}")
