@@ -8,10 +8,12 @@ committed as ``openapi/<version>.json`` and compared in CI.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from gateway.console.openapi import admin_paths, admin_schemas
 from gateway.params import MAX_IN_VALUES
+from gateway.protection import EXEMPT_PATHS
 from legacy_adapters.query.filters import OPERATORS
 
 if TYPE_CHECKING:
@@ -43,6 +45,7 @@ _ERRORS = {
     "415": "The body is not `application/json`",
     "422": "Invalid values; `errors` lists each field",
     "428": "If-Match is required by this API",
+    "429": "Too many requests (a rate limit, or this caller's exports already running): retry after Retry-After",
     "503": "The legacy database is unavailable (see Retry-After)",
     "504": "The legacy database did not answer in time",
 }
@@ -57,7 +60,19 @@ _HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string", "enum": ["true"]},
     },
 }
-_ERROR_HEADERS = {"401": ("WWW-Authenticate",), "403": ("WWW-Authenticate",), "503": ("Retry-After",)}
+_RATE_LIMIT_HEADERS: dict[str, dict[str, Any]] = {
+    "RateLimit-Policy": {"description": "The limit and its window: `N; w=seconds`", "schema": {"type": "string"}},
+    "RateLimit-Limit": {"description": "Requests allowed in the window", "schema": {"type": "integer"}},
+    "RateLimit-Remaining": {"description": "Requests left in the window", "schema": {"type": "integer", "minimum": 0}},
+    "RateLimit-Reset": {"description": "Seconds until the window ends", "schema": {"type": "integer"}},
+}
+"""The IETF draft's headers Litestar's limiter sends (gateway/protection.py): on a 429 of a rate limit."""
+_ERROR_HEADERS = {
+    "401": ("WWW-Authenticate",),
+    "403": ("WWW-Authenticate",),
+    "429": ("Retry-After",),
+    "503": ("Retry-After",),
+}
 
 
 def _header_refs(*names: str) -> dict[str, Any]:
@@ -377,7 +392,8 @@ def build_openapi(mapping: Mapping, version: str, resources: dict[str, Resource]
                 "description": (resource.spec.description or "") + scope_note + filter_note,
                 "tags": [name],
                 "parameters": _list_parameters(resource, api.max_limit, api.default_limit),
-                "responses": _responses({"200": list_ok}, "400", "403", "406"),
+                # 429: a caller past its running exports (api.exports_per_subject), rate limits or not.
+                "responses": _responses({"200": list_ok}, "400", "403", "406", "429"),
                 "security": _security(resource, scope),
             }
         }
@@ -429,12 +445,27 @@ def build_openapi(mapping: Mapping, version: str, resources: dict[str, Resource]
     # The admin API (the console's) is served beside every version: documented in each document.
     document["paths"] = {**paths, **admin_paths()}
     schemas.update(admin_schemas())
+    headers = _HEADERS
+    if api.rate_limit is not None and (api.rate_limit.per_ip or api.rate_limit.per_subject):
+        headers = {**_HEADERS, **_RATE_LIMIT_HEADERS}
+        _add_rate_limited(document["paths"])
     document["components"] = {
         "schemas": schemas,
-        "headers": _HEADERS,
+        "headers": headers,
         "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
     }
     return document
+
+
+def _add_rate_limited(paths: dict[str, Any]) -> None:
+    """Every operation the limiter counts may answer 429, with the limiter's headers."""
+    limited = _problem_response("429")
+    limited["headers"] = _header_refs("Retry-After", *_RATE_LIMIT_HEADERS)
+    for path, operations in paths.items():
+        if any(re.match(pattern, path) for pattern in EXEMPT_PATHS):
+            continue
+        for operation in operations.values():
+            operation["responses"] = dict(sorted({**operation["responses"], "429": limited}.items()))
 
 
 _IDEMPOTENCY_HEADER = {

@@ -33,13 +33,13 @@ if TYPE_CHECKING:
     from legacy_adapters.mapping.model import ApiConfig
     from legacy_adapters.mapping.model import RateLimitConfig as LimitSpec
 
-__all__ = ("RATE_LIMIT_DIR_ENV", "RateLimited", "cors_config", "rate_limits")
+__all__ = ("EXEMPT_PATHS", "RATE_LIMIT_DIR_ENV", "RateLimited", "cors_config", "rate_limits")
 
 _STORE = "bridgehead_rate_limit"
 RATE_LIMIT_DIR_ENV = "BRIDGEHEAD_RATE_LIMIT_DIR"
 """Set by ``serve --workers N``: the folder its workers keep their shared counters in."""
 # Probes and documentation are never limited: a load balancer must always see readiness.
-_EXEMPT = ["^/health/", "^/docs", "^/openapi/", "^/metrics$"]
+EXEMPT_PATHS = ("^/health/", "^/docs", "^/openapi/", "^/metrics$")
 
 
 class RateLimited(GatewayError):
@@ -105,7 +105,7 @@ def _middleware(cls: type[_Limiter], rate: str, identify: Any, check: Any = None
     count, unit = parsed
     config = RateLimitConfig(
         rate_limit=(unit, count),
-        exclude=_EXEMPT,
+        exclude=list(EXEMPT_PATHS),
         identifier_for_request=identify,
         check_throttle_handler=check,
         middleware_class=cls,

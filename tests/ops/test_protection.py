@@ -73,6 +73,31 @@ def test_limit_per_address_is_a_429_problem_and_recovers(demo_mapping: Mapping) 
         assert client.get("/v1/items?limit=1").status_code == 200  # recovered
 
 
+def test_with_a_rate_limit_every_limited_operation_documents_its_429(demo_mapping: Mapping) -> None:
+    from gateway import create_app
+
+    mapping = _with_api(demo_mapping, rate_limit=RateLimitConfig(per_ip="1/second"))
+    with TestClient(create_app(mapping)) as client:
+        document = client.get("/openapi/v1.json").json()
+        time.sleep(1 - time.time() % 1 + 0.05)
+        answers = [client.get("/v1/items?limit=1") for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 429]
+    operations = [(path, op) for path, ops in document["paths"].items() for op in ops.values()]
+    assert len(operations) > 10
+    for path, operation in operations:
+        limited = operation["responses"].get("429")
+        assert limited is not None, path
+        documented = {ref["$ref"].rsplit("/", 1)[1].lower() for ref in limited["headers"].values()}
+        assert documented <= set(answers[1].headers)  # every header it promises, the refusal carries
+        assert {"retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"} <= documented
+    assert all(name in document["components"]["headers"] for name in ("RateLimit-Limit", "RateLimit-Reset"))
+    with TestClient(create_app(demo_mapping)) as client:  # without one, only a list's export cap is a 429
+        plain = client.get("/openapi/v1.json").json()
+    assert "429" in plain["paths"]["/v1/items"]["get"]["responses"]
+    assert "429" not in plain["paths"]["/v1/items/{key}"]["get"]["responses"]
+    assert "RateLimit-Limit" not in plain["components"]["headers"]
+
+
 @pytest.mark.parametrize("store", ["files", "redis"])
 def test_processes_share_one_budget(store: str, tmp_path: Path, demo_db_path: Path) -> None:
     """Two processes answering in turn (as workers do) draw on one budget, not one each."""
