@@ -360,6 +360,41 @@ def test_hot_reads_are_answered_by_the_fast_path(gateway: _Gateway, tokens: dict
         assert gateway.send(True, path, headers)["fast"] == 0, path
 
 
+def test_embeds_are_answered_by_the_fast_path_in_one_hop(
+    gateway: _Gateway, tokens: dict[str, str | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page or a row with embeds (a portal's jobs with their operations): the fast path, one executor run."""
+    admin = {"authorization": str(tokens["admin"])}
+    portal = {"authorization": str(tokens["portal C0001"])}
+    gateway.send(True, "/v1/jobs/J000001", admin)  # the tokens are verified (by Litestar) once
+    gateway.send(True, "/v1/jobs/J000045", portal)
+    executor = gateway.app.state.ctx.executor
+    hops = []
+    run = executor.run
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        hops.append(args[0])
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(executor, "run", counted)
+    for path, headers in [
+        ("/v1/jobs?embed=operations,customer&limit=20", portal),
+        ("/v1/jobs?customer_id=C0001&embed=operations&limit=100", admin),
+        ("/v1/customers?embed=jobs", portal),
+        ("/v1/jobs/J000045?embed=operations,customer", portal),
+    ]:
+        hops.clear()
+        answer = gateway.send(True, path, headers)
+        assert (answer["status"], answer["fast"], len(hops)) == (200, 1, 1), path
+        body = json.loads(answer["body"])
+        rows = body.get("data", [body])
+        jobs = [job for row in rows for job in row["jobs"]] if path.startswith("/v1/customers") else rows
+        assert jobs and all(job["customer_id"] == "C0001" for job in jobs), path
+        for job in jobs:
+            assert all(op["job_number"] == job["job_number"] for op in job.get("operations", [])), path
+    assert jobs[0]["operations"], "J000045 (the last read) has operations"
+
+
 def _rows(body: bytes) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = json.loads(body)["data"]
     return rows
