@@ -323,7 +323,7 @@ class Database:
         self, statement: sa.Select[Any], batch_size: int, pages: PageAfter | None
     ) -> Generator[Sequence[Sequence[Any]], None, None]:
         if pages is not None and self.backend.buffers_results:
-            yield from self._stream_pages(pages, max(batch_size, self.backend.page_rows))
+            yield from self._stream_pages(pages, batch_size, max(batch_size, self.backend.page_rows))
             return
         streamable = self.backend.streamable(statement, self.engine.dialect)
         with self.errors(), self.export_engine.connect() as conn:
@@ -349,13 +349,16 @@ class Database:
             finally:
                 result.close()
 
-    def _stream_pages(self, pages: PageAfter, batch_size: int) -> Iterator[Sequence[Sequence[Any]]]:
+    def _stream_pages(self, pages: PageAfter, first_rows: int, page_rows: int) -> Iterator[Sequence[Sequence[Any]]]:
+        """Keyset pages: the first of ``first_rows`` (the first byte is not kept waiting), then ``page_rows`` each."""
         last: Sequence[Any] | None = None
+        limit = first_rows
         with self.errors(), self.export_engine.connect() as conn:
             while True:
-                rows = _driver_rows(conn.execute(pages(last, batch_size)))
+                rows = _driver_rows(conn.execute(pages(last, limit)))
                 conn.rollback()  # no snapshot held open between batches (MariaDB's REPEATABLE READ)
-                done = len(rows) < batch_size
+                done = len(rows) < limit
+                limit = page_rows
                 if rows:
                     last = rows[-1]
                     yield rows

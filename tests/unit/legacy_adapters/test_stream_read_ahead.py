@@ -108,7 +108,7 @@ def test_a_failed_fetch_reaches_the_caller_after_the_batches_before_it(
 def test_keyset_pages_of_page_rows_are_handed_on_in_batches(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A buffering driver's pages (``page_rows``) hold several batches: one statement per page, batches of BATCH."""
+    """A buffering driver's pages after the first hold ``page_rows``: one statement per page, batches of BATCH."""
     monkeypatch.setattr(database.backend, "buffers_results", True)
     monkeypatch.setattr(database.backend, "page_rows", 25)
     asked: list[tuple[Any, int]] = []
@@ -120,6 +120,7 @@ def test_keyset_pages_of_page_rows_are_handed_on_in_batches(
 
     batches = list(database.stream_batches(STATEMENT, BATCH, pages=page_after))
     assert [r[0] for batch in batches for r in batch] == list(range(ROWS))
-    assert [len(b) for b in batches] == [10, 10, 5] * 3 + [10, 10]  # 95 rows: pages of 25, 25, 25, 20
-    assert asked == [(None, 25), (24, 25), (49, 25), (74, 25)]  # the short last page ends it
+    # 95 rows: a first page of one batch (the first byte waits for no more), then 25, 25, 25, 10
+    assert [len(b) for b in batches] == [10] + [10, 10, 5] * 3 + [10]
+    assert asked == [(None, 10), (9, 25), (34, 25), (59, 25), (84, 25)]  # the short last page ends it
     assert database.export_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
