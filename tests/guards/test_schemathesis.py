@@ -172,18 +172,7 @@ class KnownFailure:
     cause: re.Pattern[str]
 
 
-KNOWN_ELSEWHERE: list[KnownFailure] = [
-    KnownFailure(
-        "inputs",
-        "issue 11 item 3: a number beyond its column's range reaches the driver (bound it, answer 400/422)",
-        re.compile(r"^OverflowError: Python int too large to convert"),
-    ),
-    KnownFailure(
-        "inputs",
-        "issue 11 item 7: a created key outside Latin-1 breaks the Location header after the commit",
-        re.compile(r"^UnicodeEncodeError: 'latin-1' codec can't encode"),
-    ),
-]
+KNOWN_ELSEWHERE: list[KnownFailure] = []  # issue 11's items 3 and 7 are fixed: the guard is strict
 
 
 def _server_error_cause(response: Any, stats: Any) -> str:
