@@ -334,7 +334,7 @@ class Reader:
         page's filters: ``Comparison.shape``), the kind of the stored keys and the size of the
         ``IN`` list, rounded up to a power of two and filled with the last key (a key twice in
         ``IN`` is the key once), so a handful of statements serve every page. A relation on
-        several columns (NULL parts compare ``IS NULL``), keys of mixed kinds and conditions
+        several columns (NULL parts compare ``IS NULL``), keys of mixed kinds (or NULL) and conditions
         without a shape (a claim no row can hold: ``MatchNothing``) are built per chunk.
         """
         if plan.single is None:
@@ -344,6 +344,8 @@ class Reader:
         if shapes is None or len(kinds) != 1:
             return None
         (kind,) = kinds
+        if kind is type(None):  # a key stored as NULL: the built statement compares it IS NULL
+            return None
         size = _bucket(len(chunk))
         values = {f"bh_k{i}": key[0] for i, key in enumerate(chunk)}
         last = chunk[-1][0]
@@ -354,9 +356,8 @@ class Reader:
         def compile_embed() -> Prepared:
             single = plan.single
             assert single is not None
-            keys: list[Any] = [
-                sa.bindparam(f"bh_k{i}", last) for i in range(size)
-            ]  # typed as the keys are, as literals were
+            # Typed as the keys are (by a value of theirs), as the literals of the built statement are.
+            keys: list[Any] = [sa.bindparam(f"bh_k{i}", last) for i in range(size)]
             match = exact_in(single.columns[0], keys, padded=single.padded, text=kind is str)
             clauses = [_Clause(match), *_templates(embed.conditions)]
             return _prepare_template(
