@@ -36,6 +36,7 @@ class Prepared:
     def __init__(self, statement: sa.ClauseElement, dialect: sa.Dialect, cache_key: Any = None) -> None:
         compiled: Any = statement.compile(dialect=dialect, cache_key=cache_key)  # an SQLCompiler: its private
         # parameter helpers below are those SQLAlchemy's own execute path calls
+        self.statement = statement
         self.compiled = compiled
         self.sql = compiled.string
         self._positions: Sequence[str] | None = compiled.positiontup

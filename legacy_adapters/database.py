@@ -181,8 +181,16 @@ class Database:
         return Prepared(statement, self.engine.dialect)
 
     def fetch_prepared(self, prepared: Prepared, values: dict[str, Any]) -> list[Sequence[Any]]:
-        """Run a prepared statement with ``values`` for its named parameters."""
+        """Run a prepared statement with ``values`` for its named parameters.
+
+        On the raw cursor, unless a typed column needs SQLAlchemy's result to convert its values (a
+        migration twin's ``Date`` on SQLite, a ``DATE`` that FreeTDS sends as text): as ``fetch_all``.
+        """
         with self.errors():
+            if not prepared.raw_rows:
+                with self.engine.connect() as conn:
+                    rows: list[Sequence[Any]] = conn.execute(prepared.statement, values).all()  # type: ignore[call-overload]  # a Select
+                    return rows
             sql, parameters = prepared.bind(values)
             return self._fetch_raw(sql, parameters)
 

@@ -10,7 +10,9 @@ the statements metric's observer of each statement.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -178,4 +180,38 @@ def test_a_read_runs_its_prepared_statement_again_and_never_sees_a_stale_row(
             for job, value in before.items():
                 conn.execute(table.update().where(key).values(NOTES=value), {"k": job})
         writer.dispose()
+        database.dispose()
+
+
+def test_a_prepared_statement_over_a_typed_column_gets_its_values_converted(
+    demo_db_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # A migration twin's columns are typed (SQLite keeps a Date as text, SQLAlchemy's result makes it
+    # a date again): a prepared page or get over them must not hand the driver's text on as the value.
+    tmp = tmp_path_factory.mktemp("typed")
+    url = f"sqlite:///{tmp / 'typed.db'}"
+    database = Database(_mapping(url, tmp).database)
+    table = sa.Table(
+        "typed_rows",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer),
+        sa.Column("due", sa.Date),
+        sa.Column("qty", sa.Numeric(9, 2)),
+    )
+    try:
+        with database.engine.begin() as conn:
+            table.create(conn)
+            conn.execute(table.insert(), [{"id": 1, "due": dt.date(2026, 12, 1), "qty": Decimal("12.50")}])
+        prepared = database.prepare(sa.select(table.c.due, table.c.qty).where(table.c.id == sa.bindparam("bh_k0", 0)))
+        assert not prepared.raw_rows
+        assert [tuple(row) for row in database.fetch_prepared(prepared, {"bh_k0": 1})] == [
+            (dt.date(2026, 12, 1), Decimal("12.50"))
+        ]
+        untyped = database.prepare(
+            sa.select(sa.column("id"))
+            .select_from(sa.table("typed_rows"))
+            .where(sa.column("id") == sa.bindparam("bh_k0", 0))
+        )
+        assert untyped.raw_rows and [tuple(r) for r in database.fetch_prepared(untyped, {"bh_k0": 1})] == [(1,)]
+    finally:
         database.dispose()
