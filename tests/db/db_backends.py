@@ -10,6 +10,7 @@ tables they write are saved once after the load and put back by
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,7 +158,13 @@ def prepared_writes_url(case_id: str, demo_db_path: Path, factory: pytest.TempPa
     key = f"{case_id}/writes"
     if key not in _prepared:
         case = next(c for c in CASES if c.id == case_id)
-        url = _prepare(case, demo_db_path, factory.mktemp(f"{case_id}-writes"), WRITES_DATABASE)
+        tmp = factory.mktemp(f"{case_id}-writes")
+        if case.id == "sqlite":  # _prepare serves the session's shared, read-only file: write to a copy
+            copy = tmp / "writes.db"
+            shutil.copyfile(demo_db_path, copy)
+            url = f"sqlite:///{copy}"
+        else:
+            url = _prepare(case, demo_db_path, tmp, WRITES_DATABASE)
         engine = sa.create_engine(url)
         try:
             with engine.begin() as conn:
