@@ -88,20 +88,19 @@ class JwksCache:
                 raise JwksUnavailable("the signing keys could not be fetched")
             return self._keys.get(kid)
 
-    def holds(self, kid: str, key: jwt.PyJWK | None = None) -> bool | None:
-        """Whether the set as last fetched has ``kid`` (and, given ``key``, still that very key);
-        ``None`` when it is stale (never fetches).
+    def holds(self, key: jwt.PyJWK) -> bool | None:
+        """Whether the set as last fetched still has ``key`` under its kid; ``None`` when the set is
+        stale (never fetches).
 
-        A key the issuer replaced under the same kid is another ``PyJWK``: a refetch keeps the
-        object of a key whose JWK did not change, so only a changed key fails the ``is`` test.
-        Cached verdicts ask this on the event loop, so it must not block on the network.
+        A key the issuer withdrew, or replaced under the same kid (another ``PyJWK``: a refetch keeps
+        the object of a key whose JWK did not change), fails the ``is`` test. Cached verdicts ask this
+        on the event loop, so it must not block on the network.
         """
         with self._lock:
             if self._fetched_at is None or self._clock() - self._fetched_at > self._ttl:
                 return None
-            if key is None:
-                return kid in self._keys
-            return self._keys.get(kid) is key
+            kid = key.key_id  # a held key has one: the set is indexed by it
+            return kid is not None and self._keys.get(kid) is key
 
     def _fetch(self, now: float) -> None:
         # Runs without the lock: the network call must not stall callers with keys in hand.

@@ -55,7 +55,7 @@ class TokenVerifier:
         # Verified tokens, until they expire: a client sends the same token on every request,
         # and checking its signature again cost a quarter of a keyed read. Bounded, and a
         # hit still re-checks the time claims, so nothing stays valid longer than it says.
-        self._verified: dict[str, tuple[Principal, float, float, str | None, jwt.PyJWK | None]] = {}
+        self._verified: dict[str, tuple[Principal, float, float, jwt.PyJWK | None]] = {}
 
     def cached(self, token: str) -> Principal | None:
         """The principal of a token verified before and still in time; ``None`` means "verify it".
@@ -65,13 +65,13 @@ class TokenVerifier:
         cached = self._verified.get(token)
         if cached is None:
             return None
-        principal, not_before, expires, kid, jwk = cached
+        principal, not_before, expires, jwk = cached
         now = time.time()
         in_time = not_before - self.config.leeway_s <= now < expires + self.config.leeway_s
         # A key the issuer has since withdrawn from its JWKS, or replaced under the same kid, no
         # longer vouches for the token; a stale key set (holds() is None) sends the token through a
         # full check that refetches it.
-        key_current = kid is None or (self.jwks is not None and self.jwks.holds(kid, jwk) is True)
+        key_current = jwk is None or (self.jwks is not None and self.jwks.holds(jwk) is True)
         if in_time and key_current:
             return principal
         self._verified.pop(token, None)
@@ -85,13 +85,13 @@ class TokenVerifier:
         principal = self.cached(token)
         if principal is not None:
             return principal
-        principal, claims, kid, jwk = self._verify(token)
+        principal, claims, jwk = self._verify(token)
         if len(self._verified) >= _CACHE_SIZE:
             self._verified.clear()  # crude but bounded; a busy gateway refills it in one round of clients
-        self._verified[token] = (principal, float(claims.get("nbf", 0)), float(claims["exp"]), kid, jwk)
+        self._verified[token] = (principal, float(claims.get("nbf", 0)), float(claims["exp"]), jwk)
         return principal
 
-    def _verify(self, token: str) -> tuple[Principal, dict[str, Any], str | None, jwt.PyJWK | None]:
+    def _verify(self, token: str) -> tuple[Principal, dict[str, Any], jwt.PyJWK | None]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -116,7 +116,7 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             reason = next((text for kind, text in _REASONS if isinstance(exc, kind)), "the token is not valid")
             raise Unauthorized(reason) from None
-        return Principal.from_claims(claims), claims, None if jwk is None else header["kid"], jwk
+        return Principal.from_claims(claims), claims, jwk
 
     def _jwk(self, alg: str, header: dict[str, Any]) -> jwt.PyJWK | None:
         """The JWKS key that must have signed the token; None for HS256 (the configured secret)."""
