@@ -489,12 +489,7 @@ def access_line() -> AccessLine | None:
     """What writes the request line now, or ``None`` when that line is off (a level above info):
     asked before the line's fields are gathered, so a disabled line costs no work per request."""
     fast = _fast_access
-    # fast.current(), inlined: this runs once per request.
-    if (
-        fast is not None
-        and (_STRUCTLOG_CONFIG.default_processors if _STRUCTLOG_CONFIG is not None else _configured_processors())
-        == fast.processors
-    ):
+    if fast is not None and fast.current():
         return fast.line if fast.on else None
     return _pipeline_line
 
