@@ -8,14 +8,12 @@ too: on a shared machine it moves far less than rows/s, which counts other work'
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from bench.data import work_path
-from bench.servers import Running, peak_rss_mb
+from bench.servers import Running, cpu_seconds, peak_rss_mb
 
 __all__ = ("ExportResult", "run_export")
 
@@ -39,18 +37,6 @@ class ExportResult:
     @property
     def cpu_us_per_row(self) -> float:
         return self.cpu_s * 1e6 / self.rows if self.rows else 0.0
-
-
-def cpu_seconds(server: Running) -> float:
-    """User + system CPU of the server's processes so far (those alive now)."""
-    ticks = 0
-    for pid in server.pids():
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat(5))
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def run_export(server: Running, headers: dict[str, str], timeout_s: float) -> ExportResult:
