@@ -23,7 +23,7 @@ from typing import IO, Any, Literal
 import msgspec
 import structlog
 
-from legacy_adapters.redaction import may_hold_secret, redact_text
+from legacy_adapters.redaction import may_hold_secret, redact_value
 
 __all__ = (
     "LOG_COPY_ENV", "AccessLine", "LogFormat", "LogSink", "access_line", "configure_logging", "drain_logs",
@@ -44,21 +44,10 @@ def _secret_key(key: str) -> bool:
     return _SECRET_KEYS.search(key) is not None
 
 
-def _scrub(value: Any) -> Any:
-    if isinstance(value, str):
-        # By value (the configured and obtained secrets) and by shape, as stored errors are.
-        return redact_text(value)
-    if isinstance(value, dict):
-        return {k: "[redacted]" if _secret_key(str(k)) else _scrub(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_scrub(v) for v in value)
-    return value
-
-
 def redact_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Mask values under secret-looking keys and secret-looking substrings anywhere."""
     for key, value in list(event.items()):
-        event[key] = "[redacted]" if _secret_key(key) and key != "event" else _scrub(value)
+        event[key] = "[redacted]" if _secret_key(key) and key != "event" else redact_value(value, _secret_key)
     return event
 
 

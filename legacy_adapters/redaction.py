@@ -181,12 +181,12 @@ may_hold_secret: Callable[[str], bool] = _PROCESS.may_hold
 the process registry's own method, without a call in between)."""
 
 
-def redact_value(value: Any) -> Any:
-    """``value`` (JSON-like) with secret-keyed entries masked and every string ``redact_text``-ed."""
+def redact_value(value: Any, secret_key: Callable[[str], bool] = is_secret_key) -> Any:
+    """``value`` (JSON-like) with entries under a ``secret_key`` masked and every string ``redact_text``-ed."""
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
-        return {k: REDACTED if is_secret_key(str(k)) else redact_value(v) for k, v in value.items()}
+        return {k: REDACTED if secret_key(str(k)) else redact_value(v, secret_key) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(redact_value(v) for v in value)
+        return type(value)(redact_value(v, secret_key) for v in value)
     return value
