@@ -1,11 +1,13 @@
 """``python -m bench``: prepare, start every server, run interleaved rounds, export, write the table.
 
-python -m bench                         # the http phase of `make bench` (~7.5 min on a quiet 2-core machine)
+python -m bench                         # the http phase of `make bench` (~8.5 min on a quiet 2-core machine)
 python -m bench --backend sqlite        # Python's sqlite3 instead of pyodbc + sqliteodbc
-python -m bench --rounds 1 --duration 2 --scenarios get,list_100 --no-export   # a quick look
+python -m bench --rounds 1 --duration 2 --scenarios get,list_100 --no-export --log-pairs 1   # a quick look
 
-After the interleaved rounds, the SQLite exports: ``--export-rounds`` rounds of Bridgehead
-and the floor, each export from a fresh server.
+After the interleaved rounds, the request log's cost gets more samples: extra pairs of
+``get`` and ``list_100`` on Bridgehead with the log on and off only, each pair back to
+back (``--log-pairs`` in all, the main rounds' pairs included). Then the SQLite exports:
+``--export-rounds`` rounds of Bridgehead and the floor, each export from a fresh server.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from bench.load import run_wrk
 from bench.phase import Meter, machine_lines
 from bench.report import Cell, ceiling_line, render
 from bench.scenarios import SCENARIOS, bridgehead_deep_cursors
-from bench.servers import SANDMAN2_BIN, ServerSpec, cpu_seconds, start
+from bench.servers import SANDMAN2_BIN, Running, ServerSpec, cpu_seconds, start
 from bench.targets import render_targets, sections
 
 SERVERS = (
@@ -51,6 +53,9 @@ SAME_BODIES = ("floor", "ceiling")
 EXPORTED = ("bridgehead", "floor", "sandman2")
 # The export targets compare these two, so they export in every round; sandman2's 21 s (not a target) once.
 EXPORT_ROUNDS_OF = ("bridgehead", "floor")
+# The request log's cost: log on vs off, on the scenarios its targets name (bench/targets.py).
+LOG_PAIR = ("bridgehead", "bridgehead_quiet")
+LOG_SCENARIOS = ("get", "list_100")
 
 
 def _say(text: str) -> None:
@@ -113,6 +118,22 @@ def _check(servers: dict, headers: dict[str, str], samples: data.Samples, extras
     return notes
 
 
+def _measure(
+    cell: Cell, running: Running, paths: list[str], headers: dict[str, str], args: argparse.Namespace, label: str
+) -> None:
+    """One wrk run into ``cell``, with the server's CPU per request over it."""
+    cpu_before = cpu_seconds(running)
+    result = run_wrk(running.base, paths, headers, args.duration, args.threads, args.connections)
+    cpu = cpu_seconds(running) - cpu_before
+    cell.results.append(result)
+    if result.requests:
+        cell.cpu_us.append(cpu / result.requests * 1e6)
+    flag = f" ERRORS={result.errors}" if result.errors else ""
+    _say(
+        f"{label} {running.spec.name:<15} {result.rps:8.0f} req/s  p50 {result.p50_ms:7.1f} ms  p99 {result.p99_ms:7.1f} ms  CPU {cpu / max(1, result.requests) * 1e6:6.0f} µs/req{flag}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -128,6 +149,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS))
     parser.add_argument("--servers", default=",".join(s.name for s in SERVERS))
+    parser.add_argument(
+        "--log-pairs",
+        type=int,
+        default=7,
+        help="pairs in all (the main rounds' first) of the request log on vs off, on get and list_100; "
+        "the ones past --rounds run after the main rounds, back to back (default 7)",
+    )
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument(
         "--export-rounds", type=int, default=3, help="exports of Bridgehead and of the floor, each from a fresh server"
@@ -168,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     servers = {}
+    # The extra log pairs, kept apart from `cells`: the main table's medians stay those of the rounds every server ran.
+    log_cells: dict[tuple[str, str], Cell] = {}
     try:
         for i, spec in enumerate(specs):
             servers[spec.name] = start(spec, 18100 + i, args.workers, env, "/")
@@ -198,17 +228,19 @@ def main(argv: list[str] | None = None) -> int:
                 pairs = [(sc, sp, p) for sc, sp, p in plan if sc is scenario]
                 shift = round_no % max(1, len(pairs))
                 for sc, spec, paths in pairs[shift:] + pairs[:shift]:
-                    running = servers[spec.name]
-                    cpu_before = cpu_seconds(running)
-                    result = run_wrk(running.base, paths, headers, args.duration, args.threads, args.connections)
-                    cpu = cpu_seconds(running) - cpu_before
-                    cells[(sc.name, spec.name)].results.append(result)
-                    if result.requests:
-                        cells[(sc.name, spec.name)].cpu_us.append(cpu / result.requests * 1e6)
-                    flag = f" ERRORS={result.errors}" if result.errors else ""
-                    _say(
-                        f"round {round_no + 1}/{args.rounds} {sc.name:<14} {spec.name:<15} {result.rps:8.0f} req/s  p50 {result.p50_ms:7.1f} ms  p99 {result.p99_ms:7.1f} ms  CPU {cpu / max(1, result.requests) * 1e6:6.0f} µs/req{flag}"
-                    )
+                    label = f"round {round_no + 1}/{args.rounds} {sc.name:<14}"
+                    _measure(cells[(sc.name, spec.name)], servers[spec.name], paths, headers, args, label)
+        log_runs = [
+            [(sc, sp, p) for sc, sp, p in plan if sc is scenario and sp.name in LOG_PAIR] for scenario in scenarios
+        ]
+        log_runs = [runs for runs in log_runs if len(runs) == 2 and runs[0][0].name in LOG_SCENARIOS]
+        for pair_no in range(args.rounds, args.log_pairs):
+            for runs in log_runs:
+                # Back to back, so both sides see the same machine; who goes first alternates.
+                for sc, spec, paths in runs if pair_no % 2 == 0 else runs[::-1]:
+                    label = f"log pair {pair_no + 1}/{args.log_pairs} {sc.name:<14}"
+                    cell = log_cells.setdefault((sc.name, spec.name), Cell())
+                    _measure(cell, servers[spec.name], paths, headers, args, label)
     finally:
         for running in servers.values():
             running.stop()
@@ -268,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         quiet,
     ]
     text = render(header, scenarios, specs, cells, exports, notes)
-    targets = render_targets(cells, exports, left_out=left_out, visible_rows=samples.visible_jobs)
+    targets = render_targets(cells, exports, log_cells, left_out=left_out, visible_rows=samples.visible_jobs)
     text = "\n".join([text.rstrip(), "", *targets, *ceiling_line(cells), *sections(), "", *phases]) + "\n"
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:

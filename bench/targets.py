@@ -128,8 +128,8 @@ def _export_rows(
     speed, count = ours.rows_per_s, len(ours.rounds)
     worst = f" (worst of {count} rounds)" if count > 1 else ""
     failed = floor.cut_off(rows) if floor is not None else None
-    if floor is None or failed is not None:
-        shown = f"{failed.status} after {failed.rows:,} rows" if failed is not None else "not run"
+    if floor is None or failed is not None or not floor.rows_per_s:
+        shown = f"{failed.status} after {failed.rows:,} rows" if failed else "not run" if floor is None else "0 rows/s"
         first = Target(titles[0], f"{speed:,.0f} rows/s; the floor's export: {shown}", None)
     else:
         ratio = speed / floor.rows_per_s
@@ -145,6 +145,44 @@ def _export_rows(
         Target(titles[1], f"{ours.first_byte_s:.2f} s{worst}{note}", ours.first_byte_s < 0.5),
         Target(titles[2], f"{ours.peak_rss_mb:,.0f} MB{worst}{note}", ours.peak_rss_mb < 100),
     ]
+
+
+def _ratios(on: Sequence[float], off: Sequence[float]) -> list[float]:
+    """Per pair, the log-on figure over the log-off one."""
+    return [a / b for a, b in zip(on, off, strict=False) if b]
+
+
+def _log_cost(name: str, on: Cell, off: Cell, more_on: Cell | None, more_off: Cell | None) -> Target:
+    """The median over every pair: the main rounds' (seconds apart within a round) and the extra back-to-back ones.
+
+    Paired, because both sides of a pair run seconds apart, so each pair's ratio cancels
+    what drifts between pairs (another process's burst, the page cache). Server CPU per
+    request over the same pairs is shown beside it, not judged.
+    """
+    groups = [(on, off)] + ([(more_on, more_off)] if more_on and more_off else [])
+    by_group = [[1 - x for x in _ratios([r.rps for r in a.results], [r.rps for r in b.results])] for a, b in groups]
+    main, extra = by_group[0], by_group[1] if len(by_group) > 1 else []
+    costs = main + extra
+    cost = statistics.median(costs) if costs else 1 - on.rps / off.rps
+    errors = sum(a.errors + b.errors for a, b in groups)
+    listed = ", ".join(f"{c:+.1%}" for c in main)
+    if extra:
+        shown = ", ".join(f"{c:+.1%}" for c in extra)
+        listed += f" in the main rounds; {shown} back to back after them, who went first alternating"
+    value = f"{cost:+.1%} (median of {len(costs)} paired rounds: {listed})" if len(costs) > 1 else f"{cost:+.1%}"
+    # A run that answered nothing has no CPU figure: a cell's CPU lines up with its runs only with one per run.
+    cpu = [
+        c
+        for a, b in groups
+        if len(a.cpu_us) == len(a.results) and len(b.cpu_us) == len(b.results)
+        for c in (x - 1 for x in _ratios(a.cpu_us, b.cpu_us))
+    ]
+    if cpu:
+        value += (
+            f"; server CPU per request {statistics.median(cpu):+.1%} over the same pairs "
+            f"({min(cpu):+.1%} to {max(cpu):+.1%}; shown, not judged)"
+        )
+    return Target(name, value + (f", {errors} errors" if errors else ""), cost < 0.05 if not errors else None)
 
 
 def _backend_rounds(found: list[dict[str, Any]], is_ours: bool) -> ExportRounds | None:
@@ -224,6 +262,7 @@ def _sync_rows(snapshot: Phase, latency: Phase, visible_rows: int) -> list[Targe
 def evaluate(
     cells: Mapping[tuple[str, str], Cell],
     exports: Mapping[str, ExportRounds],
+    log_cells: Mapping[tuple[str, str], Cell] | None = None,
     *,
     left_out: dict[str, str],
     visible_rows: int,
@@ -232,9 +271,12 @@ def evaluate(
 ) -> list[Target]:
     """Every target of issue 13, in the issue's order.
 
-    ``left_out`` names what this run did not run and why (a server, a scenario, ``export``),
-    e.g. ``{"sandman2": "its venv could not be set up"}``.
+    ``log_cells`` holds the extra back-to-back pairs of ``bridgehead`` and ``bridgehead_quiet``
+    run after the main rounds, by (scenario, server); the request log's cost is judged on them
+    and the main rounds' pairs together. ``left_out`` names what this run did not run and why
+    (a server, a scenario, ``export``), e.g. ``{"sandman2": "its venv could not be set up"}``.
     """
+    extra = log_cells or {}
 
     def cell(scenario: str, server: str) -> Cell | None:
         found = cells.get((scenario, server))
@@ -260,17 +302,8 @@ def evaluate(
         name = f"request log on costs < 5 % ({title}, req/s on vs off)"
         on, off = cell(scenario, "bridgehead"), cell(scenario, "bridgehead_quiet")
         if on and off:
-            # Paired by round: the two servers run seconds apart within a round, so each round's
-            # ratio cancels what drifts between rounds (another process's burst, the page cache).
-            costs = [1 - a.rps / b.rps for a, b in zip(on.results, off.results, strict=False) if b.rps]
-            cost = statistics.median(costs) if costs else 1 - on.rps / off.rps
-            errors = on.errors + off.errors
-            rounds = ", ".join(f"{c:+.1%}" for c in costs)
-            value = (
-                f"{cost:+.1%} (median of {len(costs)} paired rounds: {rounds})" if len(costs) > 1 else f"{cost:+.1%}"
-            )
             rows.append(
-                Target(name, value + (f", {errors} errors" if errors else ""), cost < 0.05 if not errors else None)
+                _log_cost(name, on, off, extra.get((scenario, "bridgehead")), extra.get((scenario, "bridgehead_quiet")))
             )
         else:
             rows.append(Target(name, missing_for(scenario)("bridgehead" if on is None else "bridgehead_quiet"), None))
@@ -294,11 +327,12 @@ def evaluate(
 def render_targets(
     cells: Mapping[tuple[str, str], Cell],
     exports: Mapping[str, ExportRounds],
+    log_cells: Mapping[tuple[str, str], Cell],
     *,
     left_out: dict[str, str],
     visible_rows: int,
 ) -> list[str]:
-    targets = evaluate(cells, exports, left_out=left_out, visible_rows=visible_rows, started=_started())
+    targets = evaluate(cells, exports, log_cells, left_out=left_out, visible_rows=visible_rows, started=_started())
     met = sum(t.ok is True for t in targets)
     unmeasured = sum(t.ok is None for t in targets)
     lines = [
