@@ -50,9 +50,11 @@ openapi: $(STAMP)
 # MariaDB through ODBC (bench/backends.py), then wrk's interleaved rounds and the SQLite exports
 # (python -m bench), which write bench/results/latest.md with every target's status and every table.
 # Each phase runs under bench/phase.py (its time, its CPU, the CPU other processes took meanwhile; a
-# failed phase is reported as "not measured" and the next one still runs). About 23 minutes on a quiet
-# 2-core machine with the data cached (bench/README.md, the phase table).
-# BENCH_ROUNDS=1 for a shorter look (the default, 3, shows the noise); BENCH_ARGS passes options to
+# failed phase is reported as "not measured" and the next one still runs). About 16 minutes on a quiet
+# 2-core machine with the data cached: 13.1 at 2bca8e7, plus ~3 for the export rounds and the extra
+# request-log pairs (bench/README.md, the phase table).
+# BENCH_ROUNDS is both the wrk rounds and the export rounds of Bridgehead and the floor in both export
+# phases: 1 for a shorter look (the default, 3, shows the noise); BENCH_ARGS passes options to
 # python -m bench, e.g. BENCH_ARGS="--backend sqlite"; SYNC_LATENCY_ARGS="--items 200" for a quick one;
 # SYNC_SNAPSHOT_ARGS and BACKENDS_ARGS reach the other two (a trial of the whole chain on small data:
 # bench/README.md, the commands under the phase table).
@@ -65,8 +67,9 @@ bench: $(STAMP)
 		|| { echo "bench: wrk is missing and cannot be installed here (apt-get install wrk as root)"; exit 1; }
 	$(PHASE) sync-snapshot -- $(BIN)/python -m bench.sync_snapshot --out bench/results/sync-snapshot.md $(SYNC_SNAPSHOT_ARGS)
 	$(PHASE) sync-latency -- $(BIN)/python -m bench.sync_latency --out bench/results/sync-latency.md $(SYNC_LATENCY_ARGS)
-	$(PHASE) export-backends -- $(BIN)/python -m bench.backends --out bench/results/export-backends.md $(BACKENDS_ARGS)
-	$(PHASE) http --strict -- $(BIN)/python -m bench --rounds $(BENCH_ROUNDS) $(BENCH_ARGS)
+	$(PHASE) export-backends -- $(BIN)/python -m bench.backends --out bench/results/export-backends.md \
+		--export-rounds $(BENCH_ROUNDS) $(BACKENDS_ARGS)
+	$(PHASE) http --strict -- $(BIN)/python -m bench --rounds $(BENCH_ROUNDS) --export-rounds $(BENCH_ROUNDS) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .bridgehead .pytest_cache
