@@ -10,10 +10,12 @@ process may call it at start.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import stamina
 
 __all__ = ("METADATA", "StateDatabase")
 
@@ -53,8 +55,20 @@ class StateDatabase:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
-    # WAL lets readers (status, DLQ list) run while a sync run or the gateway writes.
+    try:
+        cursor.execute("PRAGMA busy_timeout=30000")
+        # WAL lets readers (status, DLQ list) run while a sync run or the gateway writes. It is a
+        # lasting property of the file: set once, by the first process that finds it unset.
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            _enable_wal(cursor)
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+@stamina.retry(on=sqlite3.OperationalError, attempts=40, timeout=30.0, wait_initial=0.01, wait_max=1.0)
+def _enable_wal(cursor: Any) -> None:
+    # Switching a file to WAL takes an exclusive lock, and SQLite answers "database is locked" at once,
+    # without waiting its busy timeout, while another connection reads it: processes starting
+    # together on a new store (seen when four migrated one at once) retry for a while.
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
