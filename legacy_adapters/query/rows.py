@@ -18,13 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from legacy_adapters.query.plan_cache import PlanCache
 from legacy_adapters.transforms import Undecodable
-from legacy_adapters.transforms.chain import pair_date_is_none
+from legacy_adapters.transforms.base import Inline
+from legacy_adapters.transforms.chain import called, pair_date_is_none
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
     from legacy_adapters.query.resource import BoundField, Resource
+    from legacy_adapters.transforms.chain import Step
 
 __all__ = ("RowDecoder", "WarningThrottle")
 
@@ -57,6 +60,9 @@ class WarningThrottle:
         return True
 
 
+_DECODERS: PlanCache[RowDecoder] = PlanCache(256)
+"""Decoders by shape, bounded like every plan cache: a client can make up new ``fields`` subsets."""
+
 _Step = tuple[str, Callable[[Any], Any], int, tuple[int, ...] | None]
 """(field name, decoder, column position, all positions for a multi-column field else None)."""
 
@@ -77,7 +83,19 @@ class RowDecoder:
     def for_columns(
         cls, resource: Resource, fields: Sequence[BoundField], columns: Sequence[sa.Column[Any]]
     ) -> RowDecoder:
+        """The decoder of ``fields`` from rows of ``columns``: generated once, then shared.
+
+        A write reads its row back, an export and a page plan each ask for theirs: the same few
+        shapes, asked again and again. The key is the identity of the resource and the fields
+        (a decoder holds both, so neither id can be reused while it is cached) and the columns' names.
+        """
+        fields = tuple(fields)
         names = tuple(c.name for c in columns)
+        key = (id(resource), tuple(map(id, fields)), names)
+        return _DECODERS.get(key, lambda: cls._generate(resource, fields, names))
+
+    @classmethod
+    def _generate(cls, resource: Resource, fields: tuple[BoundField, ...], names: tuple[str, ...]) -> RowDecoder:
         index = {name: i for i, name in enumerate(names)}
         plan = tuple((f.name, f.codec, tuple(index[c.name] for c in f.columns)) for f in fields)
         steps = tuple(
@@ -87,7 +105,7 @@ class RowDecoder:
         key_index = tuple(index[c.name] for k in resource.key for c in k.columns if c.name in index)
         plans = tuple(_plan_of(codec) for _, codec, _ in plan)
         fast, fast_all = _generated(steps, plans)
-        return cls(resource, tuple(fields), names, key_index, steps, fast, fast_all)
+        return cls(resource, fields, names, key_index, steps, fast, fast_all)
 
     def decode(self, row: Sequence[Any]) -> dict[str, Any]:
         """One API dict; undecodable values become None and are logged."""
@@ -139,7 +157,7 @@ class RowDecoder:
         return tuple(row[self.columns.index(n)] for n in names)
 
 
-_Plan = tuple[Callable[[Any], bool] | None, tuple[Callable[[Any], Any], ...]]
+_Plan = tuple["Step | None", tuple["Step", ...]]
 """A codec's null test (None: SQL NULL only) and its steps (``FieldCodec.api_plan``)."""
 
 
@@ -151,18 +169,29 @@ def _plan_of(codec: Any) -> _Plan | None:
 def _generated(
     steps: tuple[_Step, ...], plans: tuple[_Plan | None, ...]
 ) -> tuple[Callable[[Sequence[Any]], dict[str, Any]], Any]:
-    """The row decoder for one plan, as generated functions: a dict display of the decoders' steps.
+    """The row decoder for one plan, as generated functions: each field's null test and steps written out.
 
-    ``{"job_number": None if (v := r[0]) is None else s0_0(v), "status": None if (v := r[3]) is None
-    else s3_1(s3_0(v)), ...}`` does per row only what the plan says: each field's null test and
-    steps are written out (no closure around them, no loop over the steps, no ``try`` per field),
-    the hand-written decoder's cost. It raises ``Undecodable`` at the first dirty value; the row
-    then takes the checked loop, which serves that value as null and logs it. ``decode_all`` is
-    the same display in one loop over a batch (no call per row). Only the decoders and positions
-    of the plan reach the source text (names go in as ``repr`` literals).
+    A dict display, ``{"job_number": None if (v := r[0]) is None else (v.rstrip(" ") if type(v) is
+    str else c0_0_slow(v)), ...}``: a step with an ``Inline`` form is its expression (no call), any
+    other one call, and a field of several steps is worked out before the display, one statement a
+    step. There is no loop over the steps and no ``try`` per field: the hand-written decoder's cost.
+    It raises ``Undecodable`` at the first dirty value; the row then takes the checked loop, which
+    serves that value as null and logs it. ``decode_all`` is the same code in one loop over a batch
+    (no call per row). Only our own expressions and the plan's positions reach the source text
+    (field names go in as ``repr`` literals, configured values as named constants).
     """
     namespace: dict[str, Any] = {"Undecodable": Undecodable}
+    body: list[str] = []  # the statements of the fields worked out before the display
     items = []
+
+    def written(step: Step, name: str, argument: str = "v") -> str:
+        if isinstance(step, Inline) and argument == "v":
+            source, constants = step.written(f"{name}_")
+            namespace.update(constants)
+            return f"({source})"
+        namespace[name] = called(step)
+        return f"{name}({argument})"
+
     for k, ((name, decode, position, positions), plan) in enumerate(zip(steps, plans, strict=True)):
         argument = f"r[{position}]" if positions is None else "(" + "".join(f"r[{i}], " for i in positions) + ")"
         if plan is None:  # a codec without a plan: its decoder as one call
@@ -170,26 +199,30 @@ def _generated(
             items.append(f"{name!r}: d{k}({argument})")
             continue
         null, chain = plan
-        inline_pair = null is pair_date_is_none and positions is not None  # the test written out: no call
-        value = argument if inline_pair else "v"
-        for j, step in enumerate(chain):
-            namespace[f"s{k}_{j}"] = step
-            value = f"s{k}_{j}({value})"
-        if null is None:
-            items.append(f"{name!r}: None if (v := {argument}) is None else {value}")
-        elif inline_pair:
-            items.append(f"{name!r}: None if r[{positions[0]}] is None else {value}")  # type: ignore[index]
+        if null is pair_date_is_none and positions is not None:  # the test written out: no call
+            test, value = f"r[{positions[0]}] is None", argument
         else:
-            namespace[f"n{k}"] = null
-            items.append(f"{name!r}: None if n{k}(v := {argument}) else {value}")
+            # SQL NULL is null under every test; the walrus binds ``v`` before the test reads it.
+            test = f"(v := {argument}) is None" + ("" if null is None else f" or {written(null, f'n{k}')}")
+            value = "v"
+        if len(chain) == 1:
+            items.append(f"{name!r}: None if {test} else {written(chain[0], f'c{k}_0', value)}")
+            continue
+        body += [f"if {test}:", f"    f{k} = None", "else:"] + ([f"    v = {value}"] if value != "v" else [])
+        body += [f"    v = {written(step, f'c{k}_{j}')}" for j, step in enumerate(chain)]
+        body.append(f"    f{k} = v")
+        items.append(f"{name!r}: f{k}")
     display = "{" + ", ".join(items) + "}"
+    one = "".join(f"    {line}\n" for line in body)
+    each = "".join(f"            {line}\n" for line in body)
     source = (
-        f"def decode(r):\n    return {display}\n"
+        f"def decode(r):\n{one}    return {display}\n"
         "def decode_all(rows, checked):\n"
         "    out = []\n"
         "    append = out.append\n"
         "    for r in rows:\n"
         "        try:\n"
+        f"{each}"
         f"            append({display})\n"
         "        except Undecodable:\n"
         "            append(checked(r))\n"

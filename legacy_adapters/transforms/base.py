@@ -9,9 +9,15 @@ range filters and sorting on the stored column mean what the API user asked.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-__all__ = ("Transform", "Undecodable", "Unencodable")
+__all__ = ("NUMBER_TEST", "Inline", "Transform", "Undecodable", "Unencodable")
+
+NUMBER_TEST = "(type(v) is int or type(v) is float or type(v) is {Decimal} and not v.is_snan())"
+"""An ``Inline`` test that ``v`` is a plain stored number, fit for a hashed lookup: an exact type, so
+bool (a BIT) never matches a numeric code or sentinel, and no signalling NaN, which cannot be hashed
+(``Decimal`` must be among the expression's names)."""
 
 
 class Undecodable(ValueError):
@@ -20,6 +26,30 @@ class Undecodable(ValueError):
 
 class Unencodable(ValueError):
     """An API value this transform cannot store (e.g. a date before 1900 in CYYMMDD)."""
+
+
+class Inline(NamedTuple):
+    """A link's decoding step (or a null test) as an expression a generated row decoder writes out.
+
+    ``expression`` reads the stored value as ``v``, may bind ``x`` for a moment, and marks each
+    constant it uses as ``{name}``, a key of ``names`` (a row decoder gives every constant a name
+    of its own). ``function()`` is the same expression as a function: a link's ``api_decoder`` is
+    it, so the step called and the step written out are one text and cannot drift apart.
+    Only our own expressions become source text; configured values (codes, sentinels) stay
+    objects in ``names``.
+    """
+
+    expression: str
+    names: Mapping[str, Any]
+
+    def written(self, prefix: str) -> tuple[str, dict[str, Any]]:
+        """The expression with every constant renamed ``prefix + name``, and those constants."""
+        renamed = {name: prefix + name for name in self.names}
+        return self.expression.format(**renamed), {renamed[name]: value for name, value in self.names.items()}
+
+    def function(self) -> Callable[[Any], Any]:
+        source, namespace = self.written("")
+        return eval(f"lambda v: {source}", namespace)  # type: ignore[no-any-return]
 
 
 @runtime_checkable

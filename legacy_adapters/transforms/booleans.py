@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .base import Undecodable, Unencodable
+from .base import NUMBER_TEST, Inline, Undecodable, Unencodable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -49,7 +49,7 @@ class BoolCodes:
             return False
         raise Undecodable(f"{raw!r} is neither {self.true_code!r} (true) nor {self.false_code!r} (false)")
 
-    def api_decoder(self) -> Callable[[Any], Any]:
+    def api_inline(self) -> Inline:
         """``to_api`` for the row loop: dict lookups with ``_matches``'s rules, the full path for the rest."""
         letters: dict[str, bool] = {}  # letter codes, compared without CHAR padding
         digits: dict[str, bool] = {}  # numeric codes kept as text in a CHAR column
@@ -60,21 +60,18 @@ class BoolCodes:
             else:
                 digits[str(code)] = value
                 numbers[code] = value
-        slow = self.to_api
+        # Equal numbers hash alike: Decimal(1) finds 1.
+        text = '{letters}.get(v.rstrip(" "))'
+        if digits:
+            text = f"(x if (x := {text}) is not None else {{digits}}.get(v.strip()))"
+        found = f"({text} if type(v) is str else {{numbers}}.get(v) if {NUMBER_TEST} else None)"
+        return Inline(
+            f"x if (x := {found}) is not None else {{slow}}(v)",
+            {"letters": letters, "digits": digits, "numbers": numbers, "Decimal": Decimal, "slow": self.to_api},
+        )
 
-        def decode(raw: Any) -> Any:
-            kind = type(raw)
-            if kind is str:
-                found = letters.get(raw.rstrip(" "))
-                if found is None and digits:
-                    found = digits.get(raw.strip())
-            elif kind is int or kind is float or kind is Decimal:
-                found = numbers.get(raw)  # equal numbers hash alike: Decimal(1) finds 1
-            else:
-                found = None
-            return slow(raw) if found is None else found
-
-        return decode
+    def api_decoder(self) -> Callable[[Any], Any]:
+        return self.api_inline().function()
 
     def to_legacy(self, value: Any) -> str | int | float:
         if not isinstance(value, bool):

@@ -9,9 +9,9 @@ value is not a sentinel, which would read back as null.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from .base import Unencodable
+from .base import Inline, Unencodable
 from .dates import DateTimePair, date_codec, time_codec, timestamp
 from .numbers import DecimalText, DecimalValue, ImpliedDecimal, NullIf, WholeNumber
 from .text import CodeMap, Unmapped, code_map
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..mapping.model import FieldSpec
     from .base import Transform
 
-__all__ = ("FieldCodec", "build_codec")
+__all__ = ("FieldCodec", "Step", "build_codec", "called")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,14 +95,15 @@ class FieldCodec:
             raw = link.to_api(raw)
         return raw
 
-    def api_plan(self) -> tuple[Callable[[Any], bool] | None, tuple[Callable[[Any], Any], ...]]:
+    def api_plan(self) -> tuple[Step | None, tuple[Step, ...]]:
         """``to_api`` taken apart for a generated row decoder: the null test and the steps after it.
 
         The test is ``None`` when only SQL NULL is null (``pair_date_is_none`` for a pair of columns);
-        each step is a link's own ``api_decoder`` when it has one (its ``to_api`` otherwise).
-        ``api_decoder`` is the two put together; a row decoder inlines them instead (``query/rows.py``).
+        each step is a link's ``Inline`` form when it has one, else its ``api_decoder`` (its ``to_api``
+        without either). ``api_decoder`` is the steps called in turn; a row decoder writes the
+        ``Inline`` ones out instead of calling them (``query/rows.py``).
         """
-        steps = tuple(link.api_decoder() if hasattr(link, "api_decoder") else link.to_api for link in self.links)
+        steps = tuple(_step_of(link) for link in self.links)
         if self.null_if is None:
             # A pair is null when its date part is (``to_api``): a time of day without a date means nothing.
             return (pair_date_is_none if len(self.columns) == 2 else None), steps
@@ -113,7 +114,7 @@ class FieldCodec:
                 return date_is_null(raw[0] if isinstance(raw, tuple | list) else raw)
 
             return null, steps
-        return self.null_if.tester(), steps
+        return self.null_if.inline_test(), steps
 
     def api_decoder(self) -> Callable[[Any], Any]:
         """``to_api`` specialised once per field, for loops over many rows.
@@ -122,7 +123,8 @@ class FieldCodec:
         its own ``api_decoder`` when it has one (its ``to_api`` otherwise), and the null test
         and the chain are closed over instead of looked up per value.
         """
-        null, steps = self.api_plan()
+        plan_null, plan_steps = self.api_plan()
+        null, steps = called(plan_null) if plan_null is not None else None, tuple(map(called, plan_steps))
         if len(steps) == 1:
             (only,) = steps
             if null is None:
@@ -163,6 +165,23 @@ class FieldCodec:
 
 def _is_none(raw: Any) -> bool:
     return raw is None
+
+
+Step: TypeAlias = "Callable[[Any], Any] | Inline"
+"""One step of a field's plan (or its null test): a function, or an expression to write out (``Inline``)."""
+
+
+def _step_of(link: Transform) -> Step:
+    inline = getattr(link, "api_inline", None)
+    if inline is not None:
+        return inline()  # type: ignore[no-any-return]
+    decoder = getattr(link, "api_decoder", None)
+    return decoder() if decoder is not None else link.to_api
+
+
+def called(step: Step) -> Callable[[Any], Any]:
+    """A plan's step as a function: an ``Inline`` one compiled."""
+    return step.function() if isinstance(step, Inline) else step
 
 
 def pair_date_is_none(raw: Any) -> bool:

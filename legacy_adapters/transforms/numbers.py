@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
-from .base import Undecodable, Unencodable
+from .base import NUMBER_TEST, Inline, Undecodable, Unencodable
 
 __all__ = ("DecimalText", "DecimalValue", "ImpliedDecimal", "NullIf", "WholeNumber", "on_grid", "whole")
 
@@ -42,10 +42,12 @@ class WholeNumber:
             raise Undecodable(f"expected a whole number, got {raw!r}")
         return number
 
-    def api_decoder(self) -> Callable[[Any], Any]:
+    def api_inline(self) -> Inline:
         """``to_api`` for the row loop: a plain ``int`` is returned as it is."""
-        slow = self.to_api
-        return lambda raw: raw if type(raw) is int else slow(raw)
+        return Inline("v if type(v) is int else {slow}(v)", {"slow": self.to_api})
+
+    def api_decoder(self) -> Callable[[Any], Any]:
+        return self.api_inline().function()
 
     def to_legacy(self, value: Any) -> int:
         number = None if isinstance(value, bool) else whole(value)
@@ -72,14 +74,15 @@ class ImpliedDecimal:
             raise Undecodable(f"expected a whole number, got {raw!r}")
         return Decimal(number).scaleb(-self.scale)
 
-    def api_decoder(self) -> Callable[[Any], Any]:
+    def api_inline(self) -> Inline:
         """``to_api`` for the row loop: a plain ``int`` skips the checks it needs no more."""
-        exponent, slow = -self.scale, self.to_api
+        return Inline(
+            "{Decimal}(v).scaleb({exponent}) if type(v) is int else {slow}(v)",
+            {"Decimal": Decimal, "exponent": -self.scale, "slow": self.to_api},
+        )
 
-        def decode(raw: Any) -> Any:
-            return Decimal(raw).scaleb(exponent) if type(raw) is int else slow(raw)
-
-        return decode
+    def api_decoder(self) -> Callable[[Any], Any]:
+        return self.api_inline().function()
 
     def to_legacy(self, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
@@ -218,21 +221,17 @@ class NullIf:
         Equal numbers hash alike across int, float and Decimal, so ``in`` answers what
         ``_same`` does; bool, subclasses and other types take the full path.
         """
+        return self.inline_test().function()
+
+    def inline_test(self) -> Inline:
+        """``tester`` as an expression for a generated row decoder (``Inline``)."""
         texts = frozenset(v.rstrip(" ") for v in self.values if isinstance(v, str))
         numbers = frozenset(v for v in self.values if not isinstance(v, str))
-        slow = self.is_null
-
-        def test(raw: Any) -> bool:
-            if raw is None:
-                return True
-            kind = type(raw)
-            if kind is str:
-                return raw.rstrip(" ") in texts
-            if kind is int or kind is float or kind is Decimal:
-                return raw in numbers
-            return slow(raw)
-
-        return test
+        return Inline(
+            f'v is None or (v.rstrip(" ") in {{texts}} if type(v) is str else v in {{numbers}} if {NUMBER_TEST}'
+            " else {slow}(v))",
+            {"texts": texts, "numbers": numbers, "Decimal": Decimal, "slow": self.is_null},
+        )
 
     @property
     def written_as(self) -> str | int | float:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
-from .base import Undecodable, Unencodable
+from .base import Inline, Undecodable, Unencodable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -29,14 +29,12 @@ class Trim:
             raise Undecodable(f"expected a string, got {raw!r}")
         return raw.rstrip(" ")
 
-    def api_decoder(self) -> Callable[[Any], Any]:
+    def api_inline(self) -> Inline:
         """``to_api`` for the row loop: a plain ``str`` takes the short path, anything else the full one."""
-        slow = self.to_api
+        return Inline('v.rstrip(" ") if type(v) is str else {slow}(v)', {"slow": self.to_api})
 
-        def decode(raw: Any) -> Any:
-            return raw.rstrip(" ") if type(raw) is str else slow(raw)
-
-        return decode
+    def api_decoder(self) -> Callable[[Any], Any]:
+        return self.api_inline().function()
 
     def to_legacy(self, value: Any) -> str:
         if not isinstance(value, str):
@@ -153,18 +151,15 @@ class CodeMap:
         name = None if isinstance(raw, bool) else self._by_code.get(_code_key(raw))
         return self._unknown(raw) if name is None else name
 
-    def api_decoder(self) -> Callable[[Any], Any]:
+    def api_inline(self) -> Inline:
         """``to_api`` for the row loop: one dict lookup for a known ``str`` code, the full path otherwise."""
-        by_code, slow = self._by_code, self.to_api
+        return Inline(
+            'x if type(v) is str and (x := {by_code}.get(v.rstrip(" "))) is not None else {slow}(v)',
+            {"by_code": self._by_code, "slow": self.to_api},
+        )
 
-        def decode(raw: Any) -> Any:
-            if type(raw) is str:
-                name = by_code.get(raw.rstrip(" "))
-                if name is not None:
-                    return name
-            return slow(raw)
-
-        return decode
+    def api_decoder(self) -> Callable[[Any], Any]:
+        return self.api_inline().function()
 
     def to_legacy(self, value: Any) -> str | int:
         code = self._by_name.get(value) if isinstance(value, str) else None
