@@ -85,13 +85,15 @@ def access_log(scope: Scope | dict[str, Any], *, interrupted: bool = False) -> N
     write = access_line()
     if write is None:  # the line is off (a level above info): nothing to gather
         return
+    rid = request_id(scope)  # first: it stamps ``started`` on a request that had no id yet
+    now = time.perf_counter()
     write(
-        request_id(scope),
+        rid,
         scope.get("method"),
         scope.get("path"),
         scope.get("path_template"),
         state["status"],
-        _tenths(time.perf_counter() - state.get("started", time.perf_counter())),
+        _tenths(now - state.get("started", now)),
         # Who asked: the verified token's subject, never the token.
         getattr(scope.get("user"), "subject", None),
         state.get("rows", 0),
