@@ -23,14 +23,17 @@ from typing import IO, Any, Literal
 import msgspec
 import structlog
 
-from legacy_adapters.redaction import may_hold_secret, redact_value
+from legacy_adapters.redaction import is_secret_key, may_hold_secret, redact_value
 
 __all__ = (
     "LOG_COPY_ENV", "AccessLine", "LogFormat", "LogSink", "access_line", "configure_logging", "drain_logs",
     "log_request", "redact_secrets",
 )  # fmt: skip
 
-_SECRET_KEYS = re.compile(r"(pass(word)?|pwd|secret|token|authorization|api[_-]?key|credential)", re.I)
+_PASS_KEY = re.compile(r"pass", re.I)
+"""Log keys are masked on "pass" anywhere too (``db_pass``, ``smtp_pass``), on top of every key the
+shared redaction names a secret (``is_secret_key``: ``private_key``, ``client_secret``, ...). The
+shared one leaves "pass" alone to keep ``snapshot_pass`` in stored text; a log line can spare it."""
 
 
 _maybe_secret = may_hold_secret
@@ -41,7 +44,7 @@ knows, instead of the substitutions, for the common value that holds nothing sec
 
 @functools.lru_cache(maxsize=4096)
 def _secret_key(key: str) -> bool:
-    return _SECRET_KEYS.search(key) is not None
+    return is_secret_key(key) or _PASS_KEY.search(key) is not None
 
 
 def redact_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

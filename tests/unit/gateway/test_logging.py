@@ -280,6 +280,23 @@ def test_log_lines_redact_what_the_stored_errors_do_known_secrets_included() -> 
 
 
 @pytest.mark.parametrize(
+    "key",
+    ["password", "db_pass", "passphrase", "client_secret", "private_key", "privateKey", "api-key", "x_token", "pwd"],
+)
+def test_a_value_under_any_secret_key_is_masked_in_log_lines(key: str) -> None:
+    """Every key the shared redaction calls secret is masked in a log line too, and more ("pass" anywhere)."""
+    from legacy_adapters.redaction import is_secret_key
+
+    out = CountingStream()
+    configure_logging("info", log_format="json", stream=out)
+    structlog.get_logger("bridgehead.sync").info("connector configured", **{key: "plain-value-9f3a"})
+    configure_logging("info", stream=io.BytesIO())
+    assert "plain-value-9f3a" not in out.getvalue().decode()
+    assert json.loads(_lines(out)[0])[key] == "[redacted]"
+    assert is_secret_key(key) or "pass" in key.lower()  # the case list stays within what the predicates name
+
+
+@pytest.mark.parametrize(
     ("given", "kept"),
     [
         ("client-req-42", True),
