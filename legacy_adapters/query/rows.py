@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from legacy_adapters.query.plan_cache import PlanCache
-from legacy_adapters.transforms import Undecodable
-from legacy_adapters.transforms.base import Inline
+from legacy_adapters.transforms.base import DECODING_ERRORS, Inline
 from legacy_adapters.transforms.chain import called, pair_date_is_none
 
 if TYPE_CHECKING:
@@ -111,7 +110,7 @@ class RowDecoder:
         """One API dict; undecodable values become None and are logged."""
         try:
             return self._fast(row)
-        except Undecodable:  # a dirty value: the loop below serves it as null and says where it is
+        except DECODING_ERRORS:  # a dirty value: the loop below serves it as null and says where it is
             return self._checked(row)
 
     def _checked(self, row: Sequence[Any]) -> dict[str, Any]:
@@ -120,7 +119,7 @@ class RowDecoder:
             raw = row[position] if positions is None else tuple(row[i] for i in positions)
             try:
                 out[name] = decode(raw)
-            except Undecodable as exc:
+            except DECODING_ERRORS as exc:
                 out[name] = None
                 key = [row[i] for i in self._key_index]
                 if self.resource.warnings.allow((name, *key)):
@@ -145,7 +144,7 @@ class RowDecoder:
         for name, decode, position, positions in self._steps:
             try:
                 yield name, decode(row[position] if positions is None else tuple(row[i] for i in positions)), None
-            except Undecodable as exc:
+            except DECODING_ERRORS as exc:
                 yield name, None, str(exc)
 
     def decode_all(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
@@ -175,12 +174,13 @@ def _generated(
     str else c0_0_slow(v)), ...}``: a step with an ``Inline`` form is its expression (no call), any
     other one call, and a field of several steps is worked out before the display, one statement a
     step. There is no loop over the steps and no ``try`` per field: the hand-written decoder's cost.
-    It raises ``Undecodable`` at the first dirty value; the row then takes the checked loop, which
-    serves that value as null and logs it. ``decode_all`` is the same code in one loop over a batch
-    (no call per row). Only our own expressions and the plan's positions reach the source text
-    (field names go in as ``repr`` literals, configured values as named constants).
+    It raises ``Undecodable`` (or a kin: ``DECODING_ERRORS``) at the first dirty value; the row then
+    takes the checked loop, which serves that value as null and logs it. ``decode_all`` is the same
+    code in one loop over a batch (no call per row). Only our own expressions and the plan's
+    positions reach the source text (field names go in as ``repr`` literals, configured values as
+    named constants).
     """
-    namespace: dict[str, Any] = {"Undecodable": Undecodable}
+    namespace: dict[str, Any] = {"DECODING_ERRORS": DECODING_ERRORS}
     body: list[str] = []  # the statements of the fields worked out before the display
     items = []
 
@@ -224,7 +224,7 @@ def _generated(
         "        try:\n"
         f"{each}"
         f"            append({display})\n"
-        "        except Undecodable:\n"
+        "        except DECODING_ERRORS:\n"
         "            append(checked(r))\n"
         "    return out\n"
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-__all__ = ("NUMBER_TEST", "Inline", "Transform", "Undecodable", "Unencodable")
+__all__ = ("DECODING_ERRORS", "NUMBER_TEST", "Inline", "Transform", "Undecodable", "Unencodable")
 
 NUMBER_TEST = "(type(v) is int or type(v) is float or type(v) is {Decimal} and not v.is_snan())"
 """An ``Inline`` test that ``v`` is a plain stored number, fit for a hashed lookup: an exact type, so
@@ -26,6 +26,12 @@ class Undecodable(ValueError):
 
 class Unencodable(ValueError):
     """An API value this transform cannot store (e.g. a date before 1900 in CYYMMDD)."""
+
+
+DECODING_ERRORS = (ArithmeticError, LookupError, TypeError, ValueError)
+"""What decoding a stored value nobody planned for can raise (a signalling NaN compared, a malformed
+pair indexed): ``Undecodable`` (a ``ValueError``) and its kin. A row decoder serves any of them as
+null and logs it, as it does ``Undecodable``: one odd value never turns a page into a 500."""
 
 
 class Inline(NamedTuple):

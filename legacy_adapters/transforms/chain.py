@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from .base import Inline, Unencodable
+from .base import DECODING_ERRORS, Inline, Undecodable, Unencodable
 from .dates import DateTimePair, date_codec, time_codec, timestamp
 from .numbers import DecimalText, DecimalValue, ImpliedDecimal, NullIf, WholeNumber
 from .text import CodeMap, Unmapped, code_map
@@ -89,11 +89,17 @@ class FieldCodec:
         Raises:
             Undecodable: a link cannot decode it, e.g. DUEDT=20230231.
         """
-        if self._is_null(raw):
-            return None
-        for link in self.links:
-            raw = link.to_api(raw)
-        return raw
+        try:
+            if self._is_null(raw):
+                return None
+            value = raw
+            for link in self.links:
+                value = link.to_api(value)
+            return value
+        except Undecodable:
+            raise
+        except DECODING_ERRORS as exc:  # a value no link was written for: dirty like any other
+            raise Undecodable(f"cannot decode {_shown(raw)}: {type(exc).__name__}: {exc}") from exc
 
     def api_plan(self) -> tuple[Step | None, tuple[Step, ...]]:
         """``to_api`` taken apart for a generated row decoder: the null test and the steps after it.
@@ -182,6 +188,11 @@ def _step_of(link: Transform) -> Step:
 def called(step: Step) -> Callable[[Any], Any]:
     """A plan's step as a function: an ``Inline`` one compiled."""
     return step.function() if isinstance(step, Inline) else step
+
+
+def _shown(raw: Any) -> str:
+    text = repr(raw)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def pair_date_is_none(raw: Any) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from decimal import Decimal
 from typing import Any
 
 import hypothesis.strategies as st
@@ -64,6 +65,20 @@ def test_a_dirty_row_in_a_page_does_not_spoil_the_others() -> None:
     decoded = DECODER.decode_all([_stored(JSTAT="C         "), dirty, _stored(JSTAT="C         ")])
     assert decoded[0] == clean == decoded[2]
     assert decoded[1]["status"] is None and decoded[1]["job_number"] == "J000001"
+
+
+@pytest.mark.parametrize(
+    "odd", [{"PRIO": Decimal("sNaN")}, {"JSTAT": Decimal("sNaN")}, {"DUEDT": Decimal("sNaN")}, {"ORDDT": b"\x00"}]
+)
+def test_a_value_no_transform_planned_for_is_served_null_not_a_500(odd: dict[str, Any]) -> None:
+    """A signalling NaN (it cannot be hashed or compared) or a byte string in a number column: the row is served
+    with that field null, like any dirty value, and the rows around it are untouched."""
+    clean = DECODER._checked(_stored())
+    decoded = DECODER.decode_all([_stored(), _stored(**odd), _stored()])
+    assert decoded[0] == clean == decoded[2]
+    dirty = {name for name, value in decoded[1].items() if value is None and clean[name] is not None}
+    assert len(dirty) == 1 and decoded[1]["job_number"] == "J000001"
+    assert DECODER.decode(_stored(**odd)) == decoded[1]
 
 
 def test_field_names_reach_the_generated_code_only_as_literals() -> None:

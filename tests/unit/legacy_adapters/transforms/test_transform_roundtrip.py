@@ -6,6 +6,7 @@ Every registered name must have a case, so a new transform cannot skip these pro
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from decimal import Decimal
 from typing import Any
@@ -260,24 +261,31 @@ def _hostile(pair: bool) -> st.SearchStrategy[Any]:
 
 
 def _result(decode: Any, raw: Any) -> Any:
-    """What a decode does with ``raw``, comparable across paths (NaN included): its value, or the error's type."""
+    """What a decode does with ``raw``, comparable across paths (NaN included): its value, or that it is dirty
+    (any of ``DECODING_ERRORS``, which a row decoder serves as null); any other error is left to fail the test."""
+    from legacy_adapters.transforms.base import DECODING_ERRORS
+
     try:
         return ("value", repr(decode(raw)))
-    except Exception as exc:
-        return ("error", type(exc).__name__)
+    except DECODING_ERRORS:
+        return ("dirty",)
 
 
 @pytest.mark.parametrize("case", CASES)
 @given(data=st.data())
 def test_every_decode_path_does_what_to_api_does_with_hostile_values(case: str, data: st.DataObject) -> None:
     """The row loop's fast paths (``api_decoder``, the generated decoder's written-out ``Inline`` steps and
-    null tests) are the codec's ``to_api`` and nothing else: same value, same error, for any stored value."""
+    null tests) are the codec's ``to_api`` and nothing else: same value, or dirty alike, for any stored value;
+    and ``to_api`` itself raises nothing but ``Undecodable`` (a signalling NaN, a malformed pair)."""
     from legacy_adapters.query.rows import _generated
 
     spec, stored, _ = CASES[case]
     codec = build_codec(spec)
     pair = len(codec.columns) == 2
     raw = data.draw(st.one_of(stored, _hostile(pair)))
+    # The one error to_api may raise: every caller (a row decoder, a migration check) expects it.
+    with contextlib.suppress(Undecodable):
+        codec.to_api(raw)
     expected = _result(codec.to_api, raw)
     assert _result(codec.api_decoder(), raw) == expected
     step = ("f", codec.api_decoder(), 0, (0, 1) if pair else None)
