@@ -101,7 +101,8 @@ class XeroClient:
         """
         if idempotency_key is not None and len(idempotency_key) > MAX_KEY:
             raise Fatal(f"an Idempotency-Key of {len(idempotency_key)} characters (Xero allows {MAX_KEY})")
-        if self.store is not None and (hold := self.store.destination_hold(self.name)) is not None:
+        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)  # the client's clock decides, as for the limits
+        if self.store is not None and (hold := self.store.destination_hold(self.name, now)) is not None:
             # Another worker (or sync) met the day limit: not one more call before the reset.
             raise QuotaExhausted(hold[1], hold[0])
         tenant = self.tenant()
