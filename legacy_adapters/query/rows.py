@@ -20,7 +20,7 @@ import structlog
 
 from legacy_adapters.query.plan_cache import PlanCache
 from legacy_adapters.transforms.base import DECODING_ERRORS, Inline
-from legacy_adapters.transforms.chain import called, pair_date_is_none
+from legacy_adapters.transforms.chain import called, pair_date_is_none, plan_decoder
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -97,12 +97,17 @@ class RowDecoder:
     def _generate(cls, resource: Resource, fields: tuple[BoundField, ...], names: tuple[str, ...]) -> RowDecoder:
         index = {name: i for i, name in enumerate(names)}
         plan = tuple((f.name, f.codec, tuple(index[c.name] for c in f.columns)) for f in fields)
+        plans = tuple(_plan_of(codec) for _, codec, _ in plan)  # once: the steps' functions come from it too
         steps = tuple(
-            (name, codec.api_decoder(), positions[0], positions if len(positions) > 1 else None)
-            for name, codec, positions in plan
+            (
+                name,
+                codec.api_decoder() if codec_plan is None else plan_decoder(codec_plan),
+                positions[0],
+                positions if len(positions) > 1 else None,
+            )
+            for (name, codec, positions), codec_plan in zip(plan, plans, strict=True)
         )
         key_index = tuple(index[c.name] for k in resource.key for c in k.columns if c.name in index)
-        plans = tuple(_plan_of(codec) for _, codec, _ in plan)
         fast, fast_all = _generated(steps, plans)
         return cls(resource, fields, names, key_index, steps, fast, fast_all)
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..mapping.model import FieldSpec
     from .base import Transform
 
-__all__ = ("FieldCodec", "Step", "build_codec", "called")
+__all__ = ("FieldCodec", "Step", "build_codec", "called", "plan_decoder")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,24 +129,7 @@ class FieldCodec:
         its own ``api_decoder`` when it has one (its ``to_api`` otherwise), and the null test
         and the chain are closed over instead of looked up per value.
         """
-        plan_null, plan_steps = self.api_plan()
-        null, steps = called(plan_null) if plan_null is not None else None, tuple(map(called, plan_steps))
-        if len(steps) == 1:
-            (only,) = steps
-            if null is None:
-                return _NoneOrStep(only)
-            return lambda raw: None if null(raw) else only(raw)
-
-        is_null = null if null is not None else _is_none
-
-        def decode(raw: Any) -> Any:
-            if is_null(raw):
-                return None
-            for step in steps:
-                raw = step(raw)
-            return raw
-
-        return decode
+        return plan_decoder(self.api_plan())
 
     def to_legacy(self, value: Any) -> Any:
         """Encode an API value for storage or for comparison with the column(s).
@@ -188,6 +171,29 @@ def _step_of(link: Transform) -> Step:
 def called(step: Step) -> Callable[[Any], Any]:
     """A plan's step as a function: an ``Inline`` one compiled."""
     return step.function() if isinstance(step, Inline) else step
+
+
+def plan_decoder(plan: tuple[Step | None, tuple[Step, ...]]) -> Callable[[Any], Any]:
+    """A field's ``api_plan`` as one function (``FieldCodec.api_decoder``): for a caller that has the
+    plan already (a row decoder, which also writes it out), so it is not made twice."""
+    plan_null, plan_steps = plan
+    null, steps = called(plan_null) if plan_null is not None else None, tuple(map(called, plan_steps))
+    if len(steps) == 1:
+        (only,) = steps
+        if null is None:
+            return _NoneOrStep(only)
+        return lambda raw: None if null(raw) else only(raw)
+
+    is_null = null if null is not None else _is_none
+
+    def decode(raw: Any) -> Any:
+        if is_null(raw):
+            return None
+        for step in steps:
+            raw = step(raw)
+        return raw
+
+    return decode
 
 
 def _shown(raw: Any) -> str:
