@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import structlog
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.logging import LogSink, configure_logging
 from gateway.server import server_stack
@@ -294,6 +296,29 @@ def test_a_value_under_any_secret_key_is_masked_in_log_lines(key: str) -> None:
     assert "plain-value-9f3a" not in out.getvalue().decode()
     assert json.loads(_lines(out)[0])[key] == "[redacted]"
     assert is_secret_key(key) or "pass" in key.lower()  # the case list stays within what the predicates name
+
+
+_SECRET_WORDS = ("password", "passwd", "passphrase", "pwd", "secret", "token", "authorization", "apikey", "api_key",
+                 "api-key", "credential", "private_key", "privatekey", "private-key", "pass")  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text("abcdefghijklmnopqrstuvwxyz_-", max_size=8),
+    st.sampled_from(_SECRET_WORDS),
+    st.text("abcdefghijklmnopqrstuvwxyz_-", max_size=8),
+    st.booleans(),
+)
+def test_any_key_holding_a_secret_word_is_masked_in_the_log_pipeline(
+    before: str, word: str, after: str, upper: bool
+) -> None:
+    """The class, not a list: any key that holds a word the shared redaction (or "pass") names, in any
+    case and among any other letters, has its value masked by the log pipeline's processor."""
+    from gateway.logging import redact_secrets
+
+    key = before + (word.upper() if upper else word) + after
+    event = redact_secrets(None, "info", {key: "plain-value-9f3a", "event": "connector configured"})
+    assert event[key] == "[redacted]"
 
 
 @pytest.mark.parametrize(
