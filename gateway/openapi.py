@@ -240,7 +240,7 @@ def _list_parameters(resource: Resource, max_limit: int, default_limit: int) -> 
         *_control_parameters(resource, listing=True),
         _query(
             "limit",
-            "Rows per page.",
+            "Rows per page; in an NDJSON or CSV export, at most this many rows (without it, every matching row).",
             {"type": "integer", "minimum": 1, "maximum": max_limit, "default": default_limit},
         ),
         _query(
@@ -359,7 +359,10 @@ def build_openapi(mapping: Mapping, version: str, resources: dict[str, Resource]
             },
         }
         list_ok = {
-            "description": "A page of rows, or every row when Accept asks for NDJSON or CSV.",
+            "description": (
+                "A page of rows, or every matching row (the first `limit` when given)"
+                " when Accept asks for NDJSON or CSV."
+            ),
             "headers": _header_refs("Link"),
             "content": {
                 "application/json": {"schema": page},

@@ -186,16 +186,24 @@ class ResourceReads:
         params = self.params(access, items)
         if params.embeds:
             raise BadRequest("embed is not available in exports", errors=[{"parameter": "embed", "detail": "remove"}])
-        if params.cursor or params.offset is not None:
-            raise BadRequest("exports stream every row; drop cursor and offset", errors=[])
+        # Every paging parameter either shapes the export or is refused: none is dropped unseen.
+        refused = [{"parameter": p, "detail": "remove"} for p in ("cursor", "offset", "count") if _given(items, p)]
+        if refused:
+            raise BadRequest("exports stream every matching row: cursor, offset and count do not apply", errors=refused)
+        limit = params.limit if _given(items, "limit") else None  # then at most that many rows
         conditions = (*access.conditions, *params.filters)
         query = ReadQuery(self.resource, params.fields, conditions, params.sort)
         # Nothing runs yet: the export budget takes a slot, then pulls chunks on its own workers.
-        batches = self.ctx.reader.stream_batches(query, batch_size=BATCH_ROWS)
+        batches = self.ctx.reader.stream_batches(query, batch_size=BATCH_ROWS, limit=limit)
         rows = _counted(batches, scope, "ndjson" if media_type == NDJSON else "csv")
         chunks = ndjson_chunks(rows) if media_type == NDJSON else csv_chunks(rows, [f.name for f in params.fields])
         content_type = f"{CSV}; header=present" if media_type == CSV else NDJSON  # Litestar adds the charset
         return _PendingExport(chunks, content_type)
+
+
+def _given(items: tuple[tuple[str, str], ...], name: str) -> bool:
+    """Whether the query string holds ``name`` with a value (``?cursor=`` is no cursor, as in a page)."""
+    return any(k == name and v for k, v in items)
 
 
 def answered(scope: Any, answer: Answer) -> None:

@@ -239,36 +239,48 @@ class Reader:
             self._prepared[name] = cached
         return cached
 
-    def stream(self, query: ReadQuery, *, batch_size: int = 2000) -> Iterator[dict[str, Any]]:
-        """Every matching row in sort order, decoded as it arrives (constant memory).
+    def stream(self, query: ReadQuery, *, batch_size: int = 2000, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every matching row in sort order (the first ``limit`` when given), decoded as it arrives (constant memory).
 
         One statement, streamed; on a driver that buffers whole results, the same
         order read in keyset batches of ``batch_size`` (``Database.stream``'s ``pages``).
         """
-        for batch in self.stream_batches(query, batch_size=batch_size):
+        for batch in self.stream_batches(query, batch_size=batch_size, limit=limit):
             yield from batch
 
-    def stream_batches(self, query: ReadQuery, *, batch_size: int = 2000) -> Iterator[list[dict[str, Any]]]:
-        """``stream``, one driver fetch at a time: each batch decoded in one go (an export's chunk)."""
+    def stream_batches(
+        self, query: ReadQuery, *, batch_size: int = 2000, limit: int | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """``stream``, one driver fetch at a time: each batch decoded in one go (an export's chunk).
+
+        ``limit``: at most that many rows, capped in the SQL too (``query.limit`` is a page's, not a stream's).
+        """
         order = query.order
         columns = selected_columns(query.fields, order)
-        statement = build_select(query.resource, columns, query.conditions, order)
+        statement = build_select(query.resource, columns, query.conditions, order, limit)
         decoder = RowDecoder.for_columns(query.resource, query.fields, columns)
         names = [k.column.name for k in order]
 
-        def page_after(last: Sequence[Any] | None, limit: int) -> sa.Executable:
+        def page_after(last: Sequence[Any] | None, rows: int) -> sa.Executable:
             conditions = list(query.conditions)
             if last is not None:
                 conditions.append(Keyset(order, decoder.raw(last, names)))
-            return build_select(query.resource, columns, conditions, order, limit)
+            return build_select(query.resource, columns, conditions, order, rows if limit is None else min(rows, limit))
 
+        left = limit
         # Each generator of an export drops its batch before asking for the next: otherwise every
         # level keeps the last one alive while the next is fetched and decoded (a few MB each).
         for raw in self.database.stream_batches(statement, batch_size, pages=page_after):
+            if left is not None:  # keyset pages are each capped, not their sum: the stream stops here
+                if len(raw) > left:
+                    raw = raw[:left]
+                left -= len(raw)
             rows = decoder.decode_all(raw)
             del raw
             yield rows
             del rows
+            if left == 0:
+                return
 
     # -- relations -------------------------------------------------------------------------------
 

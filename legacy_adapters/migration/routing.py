@@ -279,17 +279,17 @@ class RoutedReader(Reader):
             self.shadow.offer(route, "get", served, lambda: on_twin(shadow_reader))
         return served
 
-    def stream(self, query: ReadQuery, *, batch_size: int = 2000) -> Iterator[dict[str, Any]]:
+    def stream(self, query: ReadQuery, *, batch_size: int = 2000, limit: int | None = None) -> Iterator[dict[str, Any]]:
         reader, resource = self.served_from(query.resource)
-        if resource is query.resource:
-            return reader.stream(query, batch_size=batch_size)
-        return reader.stream(self.on_twin(query, resource), batch_size=batch_size)
+        moved = query if resource is query.resource else self.on_twin(query, resource)
+        return reader.stream(moved, batch_size=batch_size, limit=limit)
 
-    def stream_batches(self, query: ReadQuery, *, batch_size: int = 2000) -> Iterator[list[dict[str, Any]]]:
+    def stream_batches(
+        self, query: ReadQuery, *, batch_size: int = 2000, limit: int | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
         reader, resource = self.served_from(query.resource)
-        if resource is query.resource:
-            return reader.stream_batches(query, batch_size=batch_size)
-        return reader.stream_batches(self.on_twin(query, resource), batch_size=batch_size)
+        moved = query if resource is query.resource else self.on_twin(query, resource)
+        return reader.stream_batches(moved, batch_size=batch_size, limit=limit)
 
     def dispose(self) -> None:
         """Close every database but the default one (its owner closes that)."""

@@ -63,7 +63,35 @@ def test_csv_export_is_rfc4180_with_header(client: TestClient[Any], admin: dict[
 def test_export_refuses_embed_and_paging(client: TestClient[Any], admin: dict[str, str]) -> None:
     ndjson = {**admin, "Accept": "application/x-ndjson"}
     assert client.get("/v1/jobs?embed=operations", headers=ndjson).status_code == 400
-    assert client.get("/v1/jobs?offset=10", headers=ndjson).status_code == 400
+    refused = {"offset=10": ["offset"], "count=exact": ["count"], "cursor=x&count=exact": ["cursor", "count"]}
+    for query, named in refused.items():
+        response = client.get(f"/v1/jobs?{query}", headers=ndjson)
+        assert response.status_code == 400, query
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert [e["parameter"] for e in response.json()["errors"]] == named
+
+
+@pytest.mark.parametrize("accept", ["application/x-ndjson", "text/csv"])
+def test_export_with_a_limit_streams_the_first_rows_of_the_order(
+    client: TestClient[Any], admin: dict[str, str], accept: str
+) -> None:
+    """``limit`` on an export is a cap, in the list's own order: never dropped, never a page of 50."""
+    query = "status=complete&sort=-due_date,job_number&fields=job_number,due_date"
+    page = client.get(f"/v1/jobs?{query}&limit=7", headers=admin).json()["data"]
+    response = client.get(f"/v1/jobs?{query}&limit=7", headers={**admin, "Accept": accept})
+    assert response.status_code == 200
+    if accept == "text/csv":
+        table = list(csv.reader(io.StringIO(response.text)))
+        assert table[0] == ["job_number", "due_date"]
+        numbers = [line[0] for line in table[1:]]
+    else:
+        numbers = [json.loads(line)["job_number"] for line in response.text.splitlines()]
+    assert numbers == [row["job_number"] for row in page] and len(numbers) == 7
+    # Past the rows there are, and at the page maximum: every matching row, no more.
+    every = client.get(f"/v1/jobs?{query}", headers={**admin, "Accept": "application/x-ndjson"}).text.splitlines()
+    capped = client.get(f"/v1/jobs?{query}&limit=500", headers={**admin, "Accept": "application/x-ndjson"})
+    assert capped.text.splitlines() == every[:500]
+    assert client.get(f"/v1/jobs?{query}&limit=0", headers={**admin, "Accept": accept}).status_code == 400
 
 
 # -- constant memory, measured on a real server process --------------------------------------------------------------

@@ -11,6 +11,7 @@ take. The table is generated once per backend and kept between sessions.
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 import tracemalloc
@@ -127,6 +128,38 @@ def test_keyset_pages_larger_than_a_batch_give_every_row_once_in_order(
     sizes = [len(batch) for batch in reader.stream_batches(query, batch_size=97)]
     assert max(sizes) == 97 and 56 in sizes  # each page in slices of the batch size
     assert sum(sizes) == len({row["job_number"] for row in reader.stream(query, batch_size=97)})
+
+
+@pytest.mark.parametrize("buffers", [False, True], ids=["one statement", "keyset pages"])
+@pytest.mark.parametrize("limit", [1, 96, 97, 300])
+def test_an_export_with_a_limit_gives_the_first_rows_of_the_whole_export(
+    db_client: TestClient[Any], admin: dict[str, str], monkeypatch: pytest.MonkeyPatch, buffers: bool, limit: int
+) -> None:
+    """``limit`` cuts the export at that row on either read path, across batch and page edges, ties included."""
+    import gateway.resources
+
+    database = db_client.app.state["ctx"].reader.database
+    whole = db_client.get(PAGED, headers={**admin, **NDJSON}).text.splitlines()
+    assert len(whole) > 300
+    monkeypatch.setattr(database.backend, "buffers_results", buffers)
+    monkeypatch.setattr(database.backend, "page_rows", 250)
+    monkeypatch.setattr(gateway.resources, "BATCH_ROWS", 97)
+    selects: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    sa.event.listen(database.export_engine, "before_cursor_execute", record)
+    try:
+        capped = db_client.get(f"{PAGED}&limit={limit}", headers={**admin, **NDJSON})
+    finally:
+        sa.event.remove(database.export_engine, "before_cursor_execute", record)
+    assert capped.status_code == 200
+    assert capped.text.splitlines() == whole[:limit]
+    # The cap is in the SQL as well: the database is not asked for rows the export would drop.
+    assert selects and len(selects) <= (1 if not buffers else 2 + limit // 250)
+    assert all(re.search(r"\b(LIMIT|TOP|FETCH)\b", s, re.IGNORECASE) for s in selects)
 
 
 def _peak_rss_mb() -> float:
