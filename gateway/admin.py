@@ -13,6 +13,7 @@ from gateway.auth.guards import scope_guard
 from gateway.auth.principal import ADMIN_SCOPE
 from gateway.exceptions import BadRequest
 from gateway.executor import offloaded
+from gateway.params import name_errors
 from legacy_adapters.query.values import INT64_MAX, check_text, shown
 
 if TYPE_CHECKING:
@@ -43,10 +44,7 @@ def admin_handlers(ctx: GatewayContext) -> list[HTTPRouteHandler]:
 
 def _audit_query(query: Any) -> tuple[dict[str, str], int, int | None]:
     """The audit list's filters, page size and cursor, each checked; ``BadRequest`` lists every bad one."""
-    errors: list[dict[str, str]] = []
-    known = (*_FILTERS, "limit", "cursor")
-    for name in sorted(set(query) - set(known)):
-        errors.append({"parameter": name, "detail": f"unknown parameter (known: {', '.join(known)})"})
+    errors = name_errors(query.multi_items(), (*_FILTERS, "limit", "cursor"), "GET /admin/audit")
     limit = _whole(query.get("limit", "100"), "limit", 1, 1000, errors)
     after_id = _whole(query["cursor"], "cursor", 1, INT64_MAX, errors) if "cursor" in query else None
     filters = {name: query[name] for name in _FILTERS if name in query}

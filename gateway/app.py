@@ -36,6 +36,7 @@ from gateway.metrics import (
 from gateway.migration import count_migration, migration_handlers
 from gateway.ops import ops_handlers
 from gateway.pagination import CursorCodec
+from gateway.params import check_query_names
 from gateway.problems import exception_handlers
 from gateway.protection import cors_config, rate_limits
 from gateway.readiness import Readiness
@@ -188,6 +189,8 @@ def create_app(
             *limit_after_auth,
         ],
         guards=[readiness.guard],
+        # After the guards: a route that names its query parameters refuses any other (gateway/params.py).
+        before_request=check_query_names,
         stores=stores,
         cors_config=cors,
         openapi_config=None,

@@ -23,16 +23,20 @@ if TYPE_CHECKING:
     from legacy_adapters.query.resource import BoundField, Resource
 
 __all__ = (
+    "QUERY_NAMES",
     "Errors",
     "ListParams",
     "check_filters",
+    "check_query_names",
     "known",
+    "name_errors",
     "parse_fields",
     "parse_filters",
     "parse_int",
     "parse_key",
     "parse_list_params",
     "parse_operand",
+    "refuse_unknown_names",
     "split_escaped",
 )
 
@@ -74,6 +78,48 @@ class Errors:
 
 def known(names: Iterable[str]) -> str:
     return ", ".join(sorted(names))
+
+
+QUERY_NAMES = "query_names"
+"""A route's ``opt`` key: the query parameters it takes (``check_query_names`` refuses any other).
+
+Routes whose names follow the data (lists' filters, aggregates) parse and refuse on their own."""
+
+
+def name_errors(items: Iterable[tuple[str, str]], names: Iterable[str], what: str) -> list[dict[str, Any]]:
+    """An error for every query parameter ``what`` does not take, and for any it takes given twice.
+
+    A parameter that does nothing is a trap: ``/v1/jobs/J1?status=held`` would answer the
+    row whatever its status, ``POST …/run?full=true`` would run as usual.
+    """
+    taken, seen = frozenset(names), set[str]()
+    errors = Errors()
+    for name, _ in items:
+        if name not in taken:
+            offered = f"it takes {known(taken)}" if taken else "it takes none"
+            errors.add(name, f"{what} has no parameter {shown(name)} ({offered})")
+        elif name in seen:
+            errors.add(name, "given more than once")
+        seen.add(name)
+    return errors.items
+
+
+def refuse_unknown_names(items: Iterable[tuple[str, str]], names: Iterable[str], what: str) -> None:
+    """400 listing ``name_errors``, if there are any."""
+    errors = Errors()
+    errors.items = name_errors(items, names, what)
+    errors.raise_if_any()
+
+
+async def check_query_names(request: Any) -> None:
+    """Litestar ``before_request`` (after authentication and guards): a route's query names, checked.
+
+    A coroutine so that Litestar awaits it on the loop (a plain function would be a thread hop).
+    """
+    names = request.route_handler.opt.get(QUERY_NAMES)
+    if names is not None and request.scope.get("query_string"):
+        route = next(iter(request.route_handler.paths), "this route")  # the template, not the client's path
+        refuse_unknown_names(request.query_params.multi_items(), names, f"{request.method} {route}")
 
 
 def parse_fields(

@@ -29,7 +29,7 @@ from gateway.export import BATCH_ROWS, CSV, NDJSON, csv_chunks, ndjson_chunks
 from gateway.metrics import rows_served
 from gateway.negotiation import JSON, choose_media_type
 from gateway.pagination import InvalidCursor
-from gateway.params import ListParams, parse_fields, parse_key, parse_list_params
+from gateway.params import ListParams, parse_fields, parse_key, parse_list_params, refuse_unknown_names
 from gateway.routes import read_route
 from legacy_adapters.query.plan_cache import PlanCache
 from legacy_adapters.reader import Embed, ReadQuery
@@ -47,6 +47,8 @@ _encoder = msgspec.json.Encoder(decimal_format="number")
 PARAMS_CACHE_SIZE = 256
 """Parsed list query strings kept per resource route."""
 _VARY = "Accept, Authorization"
+ROW_PARAMETERS = ("fields", "embed")
+"""What ``GET /{version}/{resource}/{key}`` takes; filters and paging belong to the list."""
 
 
 def _embeds(ctx: GatewayContext, resource: Resource, names: tuple[str, ...], access: Access) -> tuple[Embed, ...]:
@@ -157,6 +159,8 @@ class ResourceReads:
         """``GET /{version}/{resource}/{key}``: one row with a strong ETag, or 304 when it still matches."""
         ctx, resource = self.ctx, self.resource
         choose_media_type(accept, offered=(JSON,))  # one row is JSON only (else 406)
+        if items:
+            refuse_unknown_names(items, ROW_PARAMETERS, "a single row")
         values = parse_key(key, resource)
         embed_raw = _first(items, "embed")
         embed_names = tuple(n.strip() for n in embed_raw.split(",") if n.strip()) if embed_raw else ()

@@ -38,11 +38,12 @@ from gateway.executor import offloaded
 from gateway.idempotency import with_idempotency
 from gateway.mcp.dispatch import VIA
 from gateway.migration import write_plan
-from gateway.params import parse_key
+from gateway.params import QUERY_NAMES, parse_key
 from gateway.problems import problem_of
 from gateway.request_id import request_id
 from legacy_adapters.actions import action_parameters, action_statements, run_action
 from legacy_adapters.exceptions import LegacyError, QueryError
+from legacy_adapters.query.values import shown
 from legacy_adapters.writer import (
     Encoded,
     RowChanged,
@@ -108,6 +109,14 @@ def _row_problem(error: GatewayError) -> dict[str, Any]:
     """One bulk row's failure, as the same problem details a whole request would get."""
     problem: dict[str, Any] = msgspec.to_builtins(problem_of(error))
     return problem
+
+
+def _partial(raw: str | None) -> bool:
+    """``?partial=true``: a bulk create writes the valid rows and reports the others; anything but true/false is 400."""
+    if raw not in (None, "true", "false"):
+        detail = f"expected true or false, got {shown(raw or '')}"
+        raise BadRequest(detail, errors=[{"parameter": "partial", "detail": detail}])
+    return raw == "true"
 
 
 def _key_text(resource: Resource, api_row: dict[str, Any]) -> str:
@@ -245,7 +254,7 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
             raise TooManyRows(f"at most {api.max_bulk} rows per request; got {len(rows)}")
         if not rows:
             raise Unprocessable("the array is empty")
-        partial = request.query_params.get("partial") == "true"
+        partial = _partial(request.query_params.get("partial"))
         encoded = [encode_body(resource, r, access.fields, partial=False) for r in rows]
         if not partial:
             problems = [e for i, e in enumerate(encoded) if e.problems]
@@ -383,19 +392,20 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
     writes = [write_guard(resource)]
     # A body past the resource's (or the API's) limit is refused 413 before it is read whole.
     limit = spec.max_body_bytes or ctx.mapping.api.max_body_bytes
+    # The query parameters each write takes: any other is refused (``gateway.params.check_query_names``).
+    takes_partial, takes_none = {QUERY_NAMES: ("partial",)}, {QUERY_NAMES: ()}
     if spec.writable:
-        handlers.append(post(path, name=f"{name}.create", tags=tag, guards=writes, request_max_body_size=limit)(create))
-        handlers.append(patch(f"{path}/{{key:str}}", name=f"{name}.update", tags=tag,
-                              guards=writes, request_max_body_size=limit)(offloaded(ctx.executor, update)))  # fmt: skip
+        handlers.append(post(path, name=f"{name}.create", tags=tag, guards=writes, request_max_body_size=limit,
+                             opt=takes_partial)(create))  # fmt: skip
+        update_route = patch(f"{path}/{{key:str}}", name=f"{name}.update", tags=tag, guards=writes,
+                             request_max_body_size=limit, opt=takes_none)  # fmt: skip
+        handlers.append(update_route(offloaded(ctx.executor, update)))
     if spec.delete is not None:
         handlers.append(delete(f"{path}/{{key:str}}", name=f"{name}.delete", tags=tag, guards=writes,
-                               status_code=204)(offloaded(ctx.executor, remove)))  # fmt: skip
+                               status_code=204, opt=takes_none)(offloaded(ctx.executor, remove)))  # fmt: skip
     if spec.actions:
         act_route = f"{path}/{{key:str}}/actions/{{name:str}}"
         guards = [action_guard(resource)]
-        handlers.append(
-            post(act_route, name=f"{name}.act", tags=tag, status_code=200, guards=guards, request_max_body_size=limit)(
-                act
-            )
-        )
+        handlers.append(post(act_route, name=f"{name}.act", tags=tag, status_code=200, guards=guards,
+                             request_max_body_size=limit, opt=takes_none)(act))  # fmt: skip
     return handlers

@@ -21,6 +21,7 @@ from gateway.auth.middleware import principal_of
 from gateway.auth.principal import ADMIN_SCOPE
 from gateway.console.syncs import run_summary
 from gateway.exceptions import BadRequest, NotFound, Unprocessable, UnsupportedMediaType
+from gateway.params import QUERY_NAMES, name_errors
 from gateway.readiness import UNGATED
 from gateway.request_id import request_id
 from legacy_adapters.query.values import INT64_MAX, check_text, shown
@@ -96,9 +97,8 @@ class _Query:
     """Query parameters checked one by one; ``done()`` raises one 400 listing every bad one."""
 
     def __init__(self, request: Request[Any, Any, Any], known: tuple[str, ...]) -> None:
-        self.params, self.errors = request.query_params, list[dict[str, str]]()
-        for name in sorted(set(self.params) - set(known)):
-            self.errors.append({"parameter": name, "detail": f"unknown parameter (known: {', '.join(known)})"})
+        self.params = request.query_params
+        self.errors = name_errors(self.params.multi_items(), known, "this admin route")
 
     def text(self, name: str, choices: tuple[str, ...] | None = None) -> str | None:
         raw: str | None = self.params.get(name)
@@ -163,7 +163,9 @@ def _report(report: RunReport) -> dict[str, Any]:
 def console_api_handlers(ctx: GatewayContext, syncs: SyncConsole, requests: RequestCounter) -> list[HTTPRouteHandler]:
     admin_only = [scope_guard(ADMIN_SCOPE, "the admin API")]
     # Ungated: the console is what an operator opens when the legacy database is down.
-    options: dict[str, Any] = {"guards": admin_only, "include_in_schema": False, "sync_to_thread": True, "opt": UNGATED}
+    # ``queried``: the routes that read a query string (``_Query`` checks it); the others take none.
+    queried: dict[str, Any] = {"guards": admin_only, "include_in_schema": False, "sync_to_thread": True, "opt": UNGATED}
+    options: dict[str, Any] = {**queried, "opt": {**UNGATED, QUERY_NAMES: ()}}
 
     def audit(request: Request[Any, Any, Any], resource: str, key: str, action: str, after: dict[str, Any]) -> None:
         ctx.audit.record(AuditEntry(subject=principal_of(request).subject, request_id=request_id(request.scope),
@@ -207,7 +209,7 @@ def console_api_handlers(ctx: GatewayContext, syncs: SyncConsole, requests: Requ
         audit(request, "sync", sync, "run", {"run_id": report["run_id"], "status": report["status"]})
         return _json(report)
 
-    @get("/admin/runs", **options)
+    @get("/admin/runs", **queried)
     def list_runs(request: Request[Any, Any, Any]) -> Response[bytes]:
         query = _Query(request, ("sync", "limit"))
         name, limit = query.text("sync"), query.whole("limit", 20, 1, 500)
@@ -216,7 +218,7 @@ def console_api_handlers(ctx: GatewayContext, syncs: SyncConsole, requests: Requ
             syncs.check(name)
         return _json({"data": [run_summary(r) for r in syncs.store.runs(name, limit)]})
 
-    @get("/admin/runs/{run_id:int}", **options)
+    @get("/admin/runs/{run_id:int}", **queried)
     def run_detail(request: Request[Any, Any, Any], run_id: FromPath[int]) -> Response[bytes]:
         query = _Query(request, ("key", "outcome", "limit", "cursor"))
         key, outcome = query.text("key"), query.text("outcome", OUTCOMES)
@@ -226,7 +228,7 @@ def console_api_handlers(ctx: GatewayContext, syncs: SyncConsole, requests: Requ
         rows = syncs.store.outcomes(run_id, key=key, outcome=outcome, limit=limit, after_id=cursor)
         return _json({**run, "outcomes": rows, "next_cursor": str(rows[-1]["id"]) if len(rows) == limit else None})
 
-    @get("/admin/dlq", **options)
+    @get("/admin/dlq", **queried)
     def dead_letters(request: Request[Any, Any, Any]) -> Response[bytes]:
         query = _Query(request, ("sync",))
         name = query.text("sync")
@@ -248,7 +250,7 @@ def console_api_handlers(ctx: GatewayContext, syncs: SyncConsole, requests: Requ
         audit(request, "dlq", str(letter_id), "discard", {"sync": letter["sync"], "key": letter["key"], "note": note})
         return _json(letter)
 
-    @get("/admin/conflicts", **options)
+    @get("/admin/conflicts", **queried)
     def conflicts(request: Request[Any, Any, Any]) -> Response[bytes]:
         query = _Query(request, ("sync", "key", "run", "limit"))
         name, key = query.text("sync"), query.text("key")
@@ -262,7 +264,7 @@ def console_api_handlers(ctx: GatewayContext, syncs: SyncConsole, requests: Requ
         found = syncs.store.conflicts(name, run_id=run_id or None, key=stored_key, limit=limit)
         return _json({"data": [_conflict(c) for c in found]})
 
-    @get("/admin/approvals", **options)
+    @get("/admin/approvals", **queried)
     def approvals(request: Request[Any, Any, Any]) -> Response[bytes]:
         query = _Query(request, ("sync", "all"))
         name, everything = query.text("sync"), query.flag("all")
@@ -293,7 +295,7 @@ def console_api_handlers(ctx: GatewayContext, syncs: SyncConsole, requests: Requ
     def alerts() -> Response[bytes]:
         return _json({"data": [_alert(a) for a in syncs.alerts()]})
 
-    @get("/admin/series", **options)
+    @get("/admin/series", **queried)
     def series(request: Request[Any, Any, Any]) -> Response[bytes]:
         query = _Query(request, ("hours",))
         hours = query.whole("hours", 6, 1, 48)
