@@ -38,7 +38,7 @@ from gateway.ops import ops_handlers
 from gateway.pagination import CursorCodec
 from gateway.params import check_query_names
 from gateway.problems import exception_handlers
-from gateway.protection import cors_config, rate_limits
+from gateway.protection import RateLimits, cors_config
 from gateway.readiness import Readiness
 from gateway.request_id import RequestIdMiddleware, add_request_id_header
 from gateway.streaming import ExportBudget
@@ -155,7 +155,7 @@ def create_app(
     requests = RequestCounter(state)
     hooks, hook_worker = build_webhooks(mapping, ctx.versions, database, state, ctx.audit)
     # Limits per client address run before authentication; per token identity, after it.
-    limit_before_auth, limit_after_auth, stores = rate_limits(mapping.api)
+    limits = RateLimits(mapping.api)
     # AI agents: /mcp answers each tool call with the REST route it stands for (gateway/mcp).
     mcp = McpEndpoint(ctx) if mapping.mcp.enabled else None
     before_send: list[Any] = [add_request_id_header, count_response, requests.count]
@@ -184,14 +184,13 @@ def create_app(
         middleware=[
             RequestIdMiddleware,
             InProgressMiddleware,
-            *limit_before_auth,
+            *limits.before_auth,
             DefineMiddleware(BearerAuthentication, verifier=verifier),
-            *limit_after_auth,
+            *limits.after_auth,
         ],
         guards=[readiness.guard],
         # After the guards: a route that names its query parameters refuses any other (gateway/params.py).
         before_request=check_query_names,
-        stores=stores,
         cors_config=cors,
         openapi_config=None,
         before_send=before_send,
@@ -203,6 +202,7 @@ def create_app(
             syncs.close,
             *([hook_worker.stop] if hook_worker else []),
             executor.shutdown,
+            limits.close,
             exports.shutdown,
             shadow.stop,
             reader.dispose,
@@ -214,7 +214,6 @@ def create_app(
         debug=False,
     )
     # The hot reads' success path without Litestar's middleware, guards and request objects
-    # (gateway/fast_reads.py); rate limits are Litestar middleware, so with them every request goes there.
-    if not limit_before_auth and not limit_after_auth:
-        app.asgi_handler = FastReads(app.asgi_handler, ctx, reads, app.routes, cors=cors is not None)
+    # (gateway/fast_reads.py); it counts the rate limits itself, once, as the middleware would.
+    app.asgi_handler = FastReads(app.asgi_handler, ctx, reads, app.routes, cors=cors is not None, limits=limits.limits)
     return app

@@ -22,7 +22,7 @@ is Litestar's own and the database is asked once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from litestar._asgi.utils import is_valid_host
 from litestar.enums import ScopeType
@@ -33,6 +33,7 @@ from gateway.auth.middleware import is_public, known_principal
 from gateway.exceptions import Forbidden, NotAcceptable, Unauthorized
 from gateway.metrics import IN_PROGRESS
 from gateway.negotiation import JSON, choose_media_type
+from gateway.protection import counted, tightest
 from gateway.request_id import access_log, bind_request_id, unbind_request_id
 from gateway.resources import CARRIED, answered, query_items
 
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from litestar.types import ASGIApp, Receive, Scope, Send
 
     from gateway.context import GatewayContext
+    from gateway.rate_limit import Limit, Verdict
     from gateway.resources import Answer, ResourceReads
 
 __all__ = ("FastReads",)
@@ -70,10 +72,12 @@ class FastReads:
         routes: Sequence[BaseRoute],
         *,
         cors: bool,
+        limits: Sequence[Limit] = (),
     ) -> None:
         self.app = app
         self.ctx = ctx
         self.cors = cors
+        self.limits = tuple(limits)
         self.answered = 0
         """Requests answered here, not by Litestar (tests check that the hot reads really come here)."""
         self._routes = _routes(reads, routes)
@@ -125,6 +129,8 @@ class FastReads:
                 return False  # an export: Litestar streams it
         except (Unauthorized, Forbidden, NotAcceptable):
             return False
+        if self.limits and not await self._within_limits(scope, principal):
+            return False  # the middleware answers the 429 from the verdict recorded
         items = query_items(scope)
         state = scope["state"]
         bound = bind_request_id(scope)
@@ -144,7 +150,7 @@ class FastReads:
             answered(scope, answer)
             self.answered += 1
             try:
-                await _send(send, answer)
+                await _send(send, answer, tightest(scope) if self.limits else None)
             finally:
                 access_log(scope, interrupted=True)  # a no-op when the response ended normally
             return True
@@ -152,10 +158,20 @@ class FastReads:
             IN_PROGRESS.dec()
             unbind_request_id(bound)
 
+    async def _within_limits(self, scope: Scope, principal: Any) -> bool:
+        """Count the request against every limit, as the middleware would; False at the first one past."""
+        scope["user"] = principal  # what the per-identity limit counts (Litestar sets it again if it answers)
+        for limit in self.limits:
+            verdict = await counted(limit, scope)
+            if verdict is not None and not verdict.allowed:
+                return False
+        return True
 
-async def _send(send: Send, answer: Answer) -> None:
+
+async def _send(send: Send, answer: Answer, limited: Verdict | None = None) -> None:
     """The response Litestar's ``Response(body, status_code=..., media_type=JSON, headers=...)`` sends."""
-    headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers.items()]
+    fields = answer.headers if limited is None else {**answer.headers, **limited.headers()}
+    headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in fields.items()]
     if answer.status != 304:
         headers.append(_CONTENT_TYPE)
         headers.append((b"content-length", str(len(answer.body)).encode()))

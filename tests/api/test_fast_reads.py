@@ -419,8 +419,32 @@ def test_with_cors_a_request_with_an_origin_is_litestars(demo_mapping: Mapping) 
         assert fast.answered == answered + 1
 
 
-def test_with_rate_limits_every_request_goes_through_litestar(demo_mapping: Mapping) -> None:
-    app = create_app(_with_api(demo_mapping, rate_limit=RateLimitConfig(per_ip="100/minute")))
+def test_with_rate_limits_the_fast_path_counts_each_request_once(demo_mapping: Mapping, token: TokenFactory) -> None:
+    """The fast path stays on with rate limits, counts each request once, and hands a refusal to Litestar."""
+    limits = RateLimitConfig(per_subject="5/hour", per_ip="1000/hour")
+    app = create_app(_with_api(demo_mapping, rate_limit=limits))
+    fast = app.asgi_handler
+    assert isinstance(fast, FastReads)
+    mine = {"Authorization": f"Bearer {token('items:read', sub='limited')}"}
+    other = {"Authorization": f"Bearer {token('items:read', sub='someone-else')}"}
     with TestClient(app) as client:
-        assert not isinstance(app.asgi_handler, FastReads)
-        assert client.get("/v1/items/BRKT-00001").status_code == 200
+        first = client.get("/v1/items/BRKT-00001", headers=mine)
+        if int(first.headers["ratelimit-reset"]) < 30:  # the hour is ending: the counts would start again
+            pytest.skip("too close to the end of the window")
+        answers = [
+            first,  # Litestar's: the token is new to the verifier's cache
+            client.get("/v1/items?limit=2", headers=mine),  # fast path
+            client.get("/v1/items/NO-SUCH-ITEM", headers=mine),  # fast path, then Litestar's 404: counted once
+            client.get("/v1/items?limit=1", headers={**mine, "Accept": "application/x-ndjson"}),  # Litestar only
+            client.get("/v1/items/BRKT-00001", headers=mine),
+        ]
+        refused = client.get("/v1/items/BRKT-00001", headers=mine)
+        elsewhere = client.get("/v1/items/BRKT-00001", headers=other)
+    assert [a.status_code for a in answers] == [200, 200, 404, 200, 200]
+    assert [a.headers["ratelimit-remaining"] for a in answers] == ["4", "3", "2", "1", "0"]
+    assert all(a.headers["ratelimit-limit"] == "5" for a in answers)  # the tighter of the two limits
+    assert fast.answered == 2  # the list and the last get: a token's first request is verified by Litestar
+    assert refused.status_code == 429 and refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"].endswith("rate-limited") and "per token identity" in refused.json()["detail"]
+    assert int(refused.headers["retry-after"]) >= 1 and refused.headers["ratelimit-remaining"] == "0"
+    assert elsewhere.status_code == 200 and elsewhere.headers["ratelimit-remaining"] == "4"
