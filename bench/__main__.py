@@ -34,6 +34,14 @@ SERVERS = (
     ServerSpec("bridgehead", "Bridgehead", "bridgehead"),
     # The request log's cost: the same server with the access line off (--log-level warning).
     ServerSpec("bridgehead_quiet", "Bridgehead, request log off", "bridgehead", {"BENCH_LOG_LEVEL": "warning"}),
+    # What api.rate_limit costs: limits per address and per token, counted on every request, never reached.
+    ServerSpec(
+        "bridgehead_limited",
+        "Bridgehead, rate limits on (per address and per token, never reached)",
+        "bridgehead",
+        {"BENCH_MAPPING_VAR": "BENCH_MAPPING_LIMITED"},
+        only=("get", "list_100"),
+    ),
     # The floor runs the way Bridgehead does: one hop per request to an executor sized to the pool.
     ServerSpec("floor", "floor (one hop to a pool-sized executor)", "floor", {"BENCH_FLOOR_MODE": "executor"}),
     ServerSpec("floor_thread", "floor, framework thread pool per request", "floor", {"BENCH_FLOOR_MODE": "thread"}),
@@ -47,7 +55,7 @@ SERVERS = (
     ),
     ServerSpec("sandman2", "sandman2", "sandman2"),
 )
-VARIANTS = {"floor_thread", "floor_loop", "bridgehead_quiet", "ceiling"}
+VARIANTS = {"floor_thread", "floor_loop", "bridgehead_quiet", "bridgehead_limited", "ceiling"}
 # Servers whose bodies must equal Bridgehead's: they do the same work, or the ratio compares nothing.
 SAME_BODIES = ("floor", "ceiling")
 EXPORTED = ("bridgehead", "floor", "sandman2")
@@ -180,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         "BENCH_JWT_SECRET": data.JWT_SECRET,
         "BENCH_CURSOR_SECRET": data.CURSOR_SECRET,
         "BENCH_MAPPING": str(mapping),
+        "BENCH_MAPPING_LIMITED": str(data.limited_mapping()),
     }
     wanted = set(args.servers.split(","))
     left_out = {s.name: "left out by --servers" for s in SERVERS if s.name not in wanted}

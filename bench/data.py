@@ -141,7 +141,17 @@ def bench_mapping() -> Path:
     text = text.replace(marker, marker + "  cursor_secret: ${BENCH_CURSOR_SECRET}\n", 1)
     path = work_path("bridgehead-bench.yaml")
     path.write_text(text)
+    # The same with rate limits per address and per token that the load never reaches: what they cost.
+    limited = text.replace(
+        marker, marker + "  rate_limit: {per_ip: 100000000/minute, per_subject: 100000000/minute}\n", 1
+    )
+    work_path("bridgehead-bench-limited.yaml").write_text(limited)
     return path
+
+
+def limited_mapping() -> Path:
+    """``bench_mapping``'s twin with ``api.rate_limit`` on (written beside it by ``bench_mapping``)."""
+    return work_path("bridgehead-bench-limited.yaml")
 
 
 def mint() -> str:

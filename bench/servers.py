@@ -43,7 +43,8 @@ class ServerSpec:
             # Exactly what an operator runs: `bridgehead serve`, its default server stack and
             # its request log at info (JSON lines into the server's log file).
             return [
-                str(VENV_BIN / "bridgehead"), "serve", "-c", env["BENCH_MAPPING"], "--host", "127.0.0.1",
+                str(VENV_BIN / "bridgehead"), "serve", "-c", env[env.get("BENCH_MAPPING_VAR", "BENCH_MAPPING")],
+                "--host", "127.0.0.1",
                 "--port", str(port), "--workers", str(workers), "--log-level", env.get("BENCH_LOG_LEVEL", "info"),
             ]  # fmt: skip
         if self.kind == "sandman2":
