@@ -27,9 +27,11 @@ import mmap
 import os
 import struct
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,6 +44,9 @@ __all__ = (
     "SharedFileCounters",
     "Verdict",
 )
+
+
+log = structlog.get_logger("bridgehead.rate_limit")
 
 
 class Counters(Protocol):
@@ -82,6 +87,11 @@ class Verdict:
         return found
 
 
+RETRY_AFTER_FAILURE_S = 5.0
+STORE_TIMEOUT_S = 0.25
+"""Redis's connect and answer timeout: a rate-limit check never holds a request longer."""
+
+
 @dataclass(frozen=True, slots=True)
 class Limit:
     """``count`` requests per ``period_s`` for each identity ``identify`` finds in a request's scope."""
@@ -95,14 +105,32 @@ class Limit:
     """The identity counted for a request's ASGI scope; None: this limit does not apply to it."""
     counters: Counters
     clock: Callable[[], float] = time.time
+    _outage: list[float] = field(default_factory=lambda: [0.0, 0.0], repr=False, compare=False)
+    """[no counting until, no warning until]: after a store failure, requests go uncounted for
+    ``RETRY_AFTER_FAILURE_S`` (a black-holed Redis must not cost every request its timeout)."""
 
     async def check(self, scope: Any) -> Verdict | None:
         """Count the request against its identity's window; None when the limit does not apply."""
         identity = self.identify(scope)
         if identity is None:
             return None
+        outage = self._outage
+        if outage[0] and self.clock() < outage[0]:
+            return None
         key = f"{self.label}|{self.period_s}|{identity}".encode()
-        used, ends = await self.counters.hit(key, self.period_s)
+        try:
+            used, ends = await self.counters.hit(key, self.period_s)
+        except Exception as exc:  # whatever the store raised, the API keeps answering
+            # Fail open: a limit guards against runaway clients; losing its store (Redis down, a file
+            # gone) must not turn every request into an error. Logged without the store's address.
+            now = self.clock()
+            outage[0] = now + RETRY_AFTER_FAILURE_S
+            if now >= outage[1]:
+                outage[1] = now + 60
+                log.warning("rate-limit counters unreachable: requests are not counted", limit=self.label,
+                            error=type(exc).__name__, retry_in_s=RETRY_AFTER_FAILURE_S)  # fmt: skip
+            return None
+        outage[0] = 0.0
         reset_s = max(1, math.ceil(ends - self.clock()))
         return Verdict(used <= self.count, self.count, max(0, self.count - used), reset_s, self.period_s, self.label)
 
@@ -252,7 +280,7 @@ class RedisCounters:
     def __init__(self, url: str, *, namespace: str = "bridgehead-rate-limit") -> None:
         from redis.asyncio import Redis
 
-        self._redis = Redis.from_url(url)
+        self._redis = Redis.from_url(url, socket_connect_timeout=STORE_TIMEOUT_S, socket_timeout=STORE_TIMEOUT_S)
         self._namespace = namespace.encode() + b":"
 
     async def hit(self, key: bytes, period_s: int) -> tuple[int, float]:

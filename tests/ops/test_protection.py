@@ -55,6 +55,32 @@ def test_a_bad_rate_is_a_mapping_error_naming_the_key() -> None:
     assert "api.rate_limit" in str(caught.value) and "10 per minute" in str(caught.value)
 
 
+def test_with_its_counters_unreachable_a_limit_lets_requests_through_and_says_so(demo_mapping: Mapping) -> None:
+    """Redis down is no reason to refuse every caller: requests are answered, uncounted, with one warning."""
+    from structlog.testing import capture_logs
+
+    from gateway import create_app
+
+    with socket.socket() as refusing, socket.socket() as silent:
+        refusing.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused at once
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # accepted by the kernel, never answered: a black-holed Redis
+        for sock in (refusing, silent):
+            port = sock.getsockname()[1]
+            limits = RateLimitConfig(per_ip="2/minute", redis_url=f"redis://:hunter2-secret@127.0.0.1:{port}/0")
+            app = create_app(_with_api(demo_mapping, rate_limit=limits))
+            with TestClient(app) as client, capture_logs() as logs:
+                began = time.monotonic()
+                answers = [client.get("/v1/items?limit=1") for _ in range(6)]
+                took = time.monotonic() - began
+            assert [a.status_code for a in answers] == [200] * 6
+            assert all("ratelimit-limit" not in a.headers for a in answers)
+            assert took < 3  # one wait for the store's timeout, then requests go uncounted for a while
+            warned = [e for e in logs if e.get("event", "").startswith("rate-limit counters unreachable")]
+            assert len(warned) == 1 and warned[0]["limit"] == "per client address"
+            assert "hunter2" not in repr(logs) and str(port) not in repr(warned)
+
+
 def test_limit_per_address_is_a_429_problem_and_recovers(demo_mapping: Mapping) -> None:
     from gateway import create_app
 
