@@ -84,6 +84,23 @@ PAGED = "/v1/jobs?status[in]=on_hold,released,complete&sort=notes,-due_date&fiel
 """A filter (bound values), NULLs in the first sort column (NOTES), ties in both sort columns."""
 
 
+def _export_and_its_selects(client: TestClient[Any], url: str, admin: dict[str, str]) -> tuple[Any, list[str]]:
+    """The NDJSON export of ``url`` and the SELECTs it sent on the export pool."""
+    engine = client.app.state["ctx"].reader.database.export_engine
+    selects: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = client.get(url, headers={**admin, **NDJSON})
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    return response, selects
+
+
 def test_keyset_pages_larger_than_a_batch_give_every_row_once_in_order(
     db_client: TestClient[Any], admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -105,17 +122,7 @@ def test_keyset_pages_larger_than_a_batch_give_every_row_once_in_order(
     monkeypatch.setattr(database.backend, "buffers_results", True)
     monkeypatch.setattr(database.backend, "page_rows", 250)
     monkeypatch.setattr(gateway.resources, "BATCH_ROWS", 97)  # pages of 250 cut into 97, 97, 56
-    selects: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            selects.append(statement)
-
-    sa.event.listen(database.export_engine, "before_cursor_execute", record)
-    try:
-        paged = db_client.get(PAGED, headers={**admin, **NDJSON})
-    finally:
-        sa.event.remove(database.export_engine, "before_cursor_execute", record)
+    paged, selects = _export_and_its_selects(db_client, PAGED, admin)
     assert paged.status_code == 200
     assert paged.text == whole.text
     keys = [msgspec.json.decode(line)["job_number"] for line in paged.text.splitlines()]
@@ -144,17 +151,7 @@ def test_an_export_with_a_limit_gives_the_first_rows_of_the_whole_export(
     monkeypatch.setattr(database.backend, "buffers_results", buffers)
     monkeypatch.setattr(database.backend, "page_rows", 250)
     monkeypatch.setattr(gateway.resources, "BATCH_ROWS", 97)
-    selects: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            selects.append(statement)
-
-    sa.event.listen(database.export_engine, "before_cursor_execute", record)
-    try:
-        capped = db_client.get(f"{PAGED}&limit={limit}", headers={**admin, **NDJSON})
-    finally:
-        sa.event.remove(database.export_engine, "before_cursor_execute", record)
+    capped, selects = _export_and_its_selects(db_client, f"{PAGED}&limit={limit}", admin)
     assert capped.status_code == 200
     assert capped.text.splitlines() == whole[:limit]
     # The cap is in the SQL as well: the database is not asked for rows the export would drop.
