@@ -150,7 +150,7 @@ def _serve(
         if not checked:
             os.environ[_AWAIT_ENV] = "1"
         # Each worker writes its metrics under this folder; /metrics on any worker adds them up.
-        # Rate-limit counters without Redis live in files the workers share (gateway/protection.py).
+        # Rate-limit counters without Redis live in one file the workers share (gateway/rate_limit.py).
         shared: list[str] = []
         for variable, prefix in (("PROMETHEUS_MULTIPROC_DIR", "metrics"), ("BRIDGEHEAD_RATE_LIMIT_DIR", "limits")):
             if not os.environ.get(variable):
