@@ -80,6 +80,7 @@ def known(names: Iterable[str]) -> str:
     return ", ".join(sorted(names))
 
 
+_PATH_TYPE = re.compile(r":\w+}")
 QUERY_NAMES = "query_names"
 """A route's ``opt`` key: the query parameters it takes (``check_query_names`` refuses any other).
 
@@ -118,7 +119,8 @@ async def check_query_names(request: Any) -> None:
     """
     names = request.route_handler.opt.get(QUERY_NAMES)
     if names is not None and request.scope.get("query_string"):
-        route = next(iter(request.route_handler.paths), "this route")  # the template, not the client's path
+        # The route's template without Litestar's types ({sync}, not {sync:str}), not the client's path.
+        route = _PATH_TYPE.sub("}", next(iter(request.route_handler.paths), "this route"))
         refuse_unknown_names(request.query_params.multi_items(), names, f"{request.method} {route}")
 
 
