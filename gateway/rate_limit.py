@@ -136,12 +136,19 @@ class Limit:
 
 
 class MemoryCounters:
-    """This process's counters: a dict, windows past their end dropped as it grows."""
+    """This process's counters: a dict, windows past their end dropped as it grows, at most ``capacity``.
 
-    def __init__(self, clock: Callable[[], float] = time.time, *, prune_at: int = 10_000) -> None:
+    Past ``capacity`` live windows (a flood from very many addresses), the half that end soonest are
+    dropped: those clients' counts start again, as a full shared table's do, and memory stays bounded.
+    """
+
+    def __init__(
+        self, clock: Callable[[], float] = time.time, *, prune_at: int = 10_000, capacity: int = 1_000_000
+    ) -> None:
         self._counts: dict[bytes, list[Any]] = {}
         self._clock = clock
-        self._prune_at = prune_at
+        self._prune_at = min(prune_at, capacity)
+        self._capacity = capacity
 
     async def hit(self, key: bytes, period_s: int) -> tuple[int, float]:
         now = self._clock()
@@ -155,8 +162,13 @@ class MemoryCounters:
 
     def _prune(self) -> None:
         now = self._clock()
-        self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
-        self._prune_at = max(self._prune_at, 2 * len(self._counts))  # all live: grow rather than prune each hit
+        live = {k: v for k, v in self._counts.items() if v[1] > now}
+        if len(live) >= self._capacity:
+            keep = sorted(live.items(), key=lambda item: item[1][1])[len(live) - self._capacity // 2 :]
+            live = dict(keep)
+        self._counts = live
+        # All live: grow rather than prune on every hit, never past the capacity.
+        self._prune_at = min(self._capacity, max(self._prune_at, 2 * len(live)))
 
     async def close(self) -> None:
         self._counts.clear()

@@ -89,3 +89,14 @@ def test_a_limit_allows_its_count_then_refuses_until_the_window_ends(count: int)
     assert asyncio.run(Limit(1, 1, "second", "x", lambda scope: None, MemoryCounters()).check({})) is None
     clock.now += 60
     assert asyncio.run(limit.check({"who": "a"})).allowed  # type: ignore[union-attr]
+
+
+def test_memory_counters_stay_bounded_under_a_flood_of_identities() -> None:
+    """More live windows than the capacity: the ones ending soonest go, the newest keep counting."""
+    clock = _Clock()
+    counters = MemoryCounters(clock, prune_at=4, capacity=8)
+    for i in range(100):
+        clock.now += 0.01
+        asyncio.run(counters.hit(f"flood-{i}".encode(), 60))
+        assert len(counters._counts) <= 8
+    assert asyncio.run(counters.hit(b"flood-99", 60))[0] == 2  # the latest client kept its count
