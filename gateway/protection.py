@@ -24,7 +24,7 @@ from litestar.middleware import DefineMiddleware
 
 from gateway.exceptions import GatewayError
 from gateway.rate_limit import Limit, MemoryCounters, RedisCounters, SharedFileCounters, Verdict
-from legacy_adapters.mapping.model import parse_rate
+from legacy_adapters.mapping.model import RATE_UNIT_SECONDS, parse_rate
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -152,8 +152,7 @@ def _limit(rate: str, label: str, identify: Any, counters: Counters) -> Limit:
     parsed = parse_rate(rate)
     assert parsed is not None  # the mapping was validated
     count, unit = parsed
-    period = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[unit]
-    return Limit(count, period, unit, label, identify, counters)
+    return Limit(count, RATE_UNIT_SECONDS[unit], unit, label, identify, counters)
 
 
 def _counters(redis_url: str | None) -> Counters:

@@ -16,6 +16,7 @@ import msgspec
 
 __all__ = (
     "PHASES",
+    "RATE_UNIT_SECONDS",
     "ActionSpec",
     "ApiConfig",
     "AuthConfig",
@@ -135,13 +136,14 @@ class RateLimitConfig(_Spec, frozen=True):
                 raise ValueError(f"{name}: {value!r} is not N/second, N/minute, N/hour or N/day (e.g. 120/minute)")
 
 
-_RATE_UNITS = ("second", "minute", "hour", "day")
+RATE_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+"""The windows a rate may name, and their length."""
 
 
 def parse_rate(text: str) -> tuple[int, Literal["second", "minute", "hour", "day"]] | None:
     """``"120/minute"`` -> ``(120, "minute")``; None when it is not that shape."""
     count, _, unit = text.strip().partition("/")
-    if not count.isdigit() or int(count) < 1 or unit.strip() not in _RATE_UNITS:
+    if not count.isdigit() or int(count) < 1 or unit.strip() not in RATE_UNIT_SECONDS:
         return None
     return int(count), unit.strip()  # type: ignore[return-value]
 
