@@ -32,6 +32,7 @@ __all__ = (
     "name_errors",
     "parse_fields",
     "parse_filters",
+    "parse_flag",
     "parse_int",
     "parse_key",
     "parse_list_params",
@@ -103,6 +104,13 @@ def name_errors(items: Iterable[tuple[str, str]], names: Iterable[str], what: st
             errors.add(name, "given more than once")
         seen.add(name)
     return errors.items
+
+
+def parse_flag(raw: str | None, name: str, errors: list[dict[str, Any]]) -> bool:
+    """``true`` or ``false`` (absent: false); anything else adds an error naming ``name`` to ``errors``."""
+    if raw not in (None, "true", "false"):
+        errors.append({"parameter": name, "detail": f"expected true or false, got {shown(raw or '')}"})
+    return raw == "true"
 
 
 def refuse_unknown_names(items: Iterable[tuple[str, str]], names: Iterable[str], what: str) -> None:

@@ -38,12 +38,11 @@ from gateway.executor import offloaded
 from gateway.idempotency import with_idempotency
 from gateway.mcp.dispatch import VIA
 from gateway.migration import write_plan
-from gateway.params import QUERY_NAMES, parse_key
+from gateway.params import QUERY_NAMES, Errors, parse_flag, parse_key
 from gateway.problems import problem_of
 from gateway.request_id import request_id
 from legacy_adapters.actions import action_parameters, action_statements, run_action
 from legacy_adapters.exceptions import LegacyError, QueryError
-from legacy_adapters.query.values import shown
 from legacy_adapters.writer import (
     Encoded,
     RowChanged,
@@ -109,14 +108,6 @@ def _row_problem(error: GatewayError) -> dict[str, Any]:
     """One bulk row's failure, as the same problem details a whole request would get."""
     problem: dict[str, Any] = msgspec.to_builtins(problem_of(error))
     return problem
-
-
-def _partial(raw: str | None) -> bool:
-    """``?partial=true``: a bulk create writes the valid rows and reports the others; anything but true/false is 400."""
-    if raw not in (None, "true", "false"):
-        detail = f"expected true or false, got {shown(raw or '')}"
-        raise BadRequest(detail, errors=[{"parameter": "partial", "detail": detail}])
-    return raw == "true"
 
 
 def _key_text(resource: Resource, api_row: dict[str, Any]) -> str:
@@ -254,7 +245,10 @@ def write_handlers(ctx: GatewayContext, resource: Resource) -> list[HTTPRouteHan
             raise TooManyRows(f"at most {api.max_bulk} rows per request; got {len(rows)}")
         if not rows:
             raise Unprocessable("the array is empty")
-        partial = _partial(request.query_params.get("partial"))
+        # ?partial=true: the valid rows are written and the others reported; anything but true/false is 400.
+        flag = Errors()
+        partial = parse_flag(request.query_params.get("partial"), "partial", flag.items)
+        flag.raise_if_any()
         encoded = [encode_body(resource, r, access.fields, partial=False) for r in rows]
         if not partial:
             problems = [e for i, e in enumerate(encoded) if e.problems]

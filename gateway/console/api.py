@@ -21,7 +21,7 @@ from gateway.auth.middleware import principal_of
 from gateway.auth.principal import ADMIN_SCOPE
 from gateway.console.syncs import run_summary
 from gateway.exceptions import BadRequest, NotFound, Unprocessable, UnsupportedMediaType
-from gateway.params import QUERY_NAMES, name_errors
+from gateway.params import QUERY_NAMES, name_errors, parse_flag
 from gateway.readiness import UNGATED
 from gateway.request_id import request_id
 from legacy_adapters.query.values import INT64_MAX, check_text, shown
@@ -127,10 +127,7 @@ class _Query:
         return value
 
     def flag(self, name: str) -> bool:
-        raw = self.params.get(name)
-        if raw not in (None, "true", "false"):
-            self.errors.append({"parameter": name, "detail": f"expected true or false, got {shown(raw or '')}"})
-        return raw == "true"
+        return parse_flag(self.params.get(name), name, self.errors)
 
     def done(self) -> None:
         if self.errors:

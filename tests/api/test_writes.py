@@ -157,6 +157,20 @@ def test_bulk_partial_commits_the_good_rows(
     assert stored(writable_db, "J920002") is None
 
 
+def test_bulk_partial_takes_only_true_or_false_and_writes_nothing_otherwise(
+    writer: TestClient[Any], writable_db: Path, app_headers: dict[str, str]
+) -> None:
+    """``partial=yes`` is neither all-or-nothing nor partial: a 400 naming it, and nothing written."""
+    before = checksum(writable_db)
+    rows = [{**NEW_JOB, "job_number": "J921001"}, {**NEW_JOB, "job_number": "J921002", "status": "cancelled"}]
+    for value in ("yes", "True", "1", ""):
+        response = writer.post(f"/v1/jobs?partial={value}", json=rows, headers=app_headers)
+        assert response.status_code == 400, value
+        assert [e["parameter"] for e in response.json()["errors"]] == ["partial"]
+    assert checksum(writable_db) == before
+    assert writer.post("/v1/jobs?partial=false", json=rows, headers=app_headers).status_code == 422
+
+
 def test_bulk_over_the_limit_is_413(writer: TestClient[Any], writable_db: Path, app_headers: dict[str, str]) -> None:
     before = checksum(writable_db)
     rows = [{**NEW_JOB, "job_number": f"J93{i:04d}"} for i in range(101)]
