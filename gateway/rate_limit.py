@@ -53,9 +53,10 @@ class Counters(Protocol):
     """Where the counts of the current windows live."""
 
     async def hit(self, key: bytes, period_s: int) -> tuple[int, float]:
-        """Add one to ``key``'s count and return it with its window's end (epoch s).
+        """Add one to ``key``'s count and return it with the seconds its window has left.
 
         A key without a window, or whose window has ended, starts one now of ``period_s`` at 0.
+        The time left is the store's own reckoning, so no caller mixes its clock with the store's.
         """
         ...
 
@@ -119,7 +120,7 @@ class Limit:
             return None
         key = f"{self.label}|{self.period_s}|{identity}".encode()
         try:
-            used, ends = await self.counters.hit(key, self.period_s)
+            used, left_s = await self.counters.hit(key, self.period_s)
         except Exception as exc:  # whatever the store raised, the API keeps answering
             # Fail open: a limit guards against runaway clients; losing its store (Redis down, a file
             # gone) must not turn every request into an error. Logged without the store's address.
@@ -131,7 +132,7 @@ class Limit:
                             error=type(exc).__name__, retry_in_s=RETRY_AFTER_FAILURE_S)  # fmt: skip
             return None
         outage[0] = 0.0
-        reset_s = max(1, math.ceil(ends - self.clock()))
+        reset_s = max(1, math.ceil(left_s))
         return Verdict(used <= self.count, self.count, max(0, self.count - used), reset_s, self.period_s, self.label)
 
 
@@ -158,7 +159,7 @@ class MemoryCounters:
                 self._prune()
             self._counts[key] = found = [0, now + period_s]
         found[0] += 1
-        return int(found[0]), found[1]
+        return int(found[0]), found[1] - now
 
     def _prune(self) -> None:
         now = self._clock()
@@ -227,7 +228,7 @@ class SharedFileCounters:
                 held, ends, count = _SLOT.unpack_from(table, offset)
                 if held == digest and ends > now:
                     _SLOT.pack_into(table, offset, digest, ends, count + 1)
-                    return int(count + 1), float(ends)
+                    return int(count + 1), float(ends - now)
                 if held == digest or (spare < 0 and (held == 0 or ends <= now)):
                     spare = slot  # its own ended window first, else the first free slot
                     if held == digest:
@@ -236,7 +237,7 @@ class SharedFileCounters:
                     oldest, oldest_end = slot, ends
             chosen = spare if spare >= 0 else oldest
             _SLOT.pack_into(table, chosen * _SLOT.size, digest, now + period_s, 1)
-            return 1, now + period_s
+            return 1, float(period_s)
 
     async def close(self) -> None:
         self._map.close()
@@ -305,7 +306,7 @@ class RedisCounters:
         if left_ms < 0:  # the key ended between SET and INCR, so INCR made one without an expiry: give it one
             await self._redis.pexpire(name, period_s * 1000)
             left_ms = period_s * 1000
-        return int(count), time.time() + int(left_ms) / 1000
+        return int(count), int(left_ms) / 1000
 
     async def close(self) -> None:
         await self._redis.aclose()
