@@ -260,20 +260,35 @@ def serve(
     type=click.FloatRange(0, 1),
     help="Share of sampled rows a field may fail to decode (served as null) before it is an error.",
 )
-def check(config: str, quick: bool, max_undecodable: float) -> None:
+@click.option(
+    "--indexes",
+    is_flag=True,
+    help="Also tell, for each order a list can ask for, whether an index of the database gives it"
+    " (key tie-break included) or the database sorts the rows for every page.",
+)
+def check(config: str, quick: bool, max_undecodable: float, indexes: bool) -> None:
     """Validate the mapping against the live database; exit 1 on any error."""
     from legacy_adapters.check import check_mapping
+    from legacy_adapters.order_indexes import order_reports
 
     mapping = _load(config)
     database = _open_database(mapping)
     try:
         findings = check_mapping(mapping, database, thorough=not quick, max_undecodable=max_undecodable)
+        orders = (
+            order_reports(mapping, database) if indexes and not any(f.severity == "error" for f in findings) else []
+        )
     except BridgeheadError as exc:
         _fail(f"cannot check the mapping against the database: {exc}")
     finally:
         database.dispose()
     for finding in findings:
         click.echo(str(finding))
+    for report in orders:
+        click.echo(f"order: {report}")
+    if orders:
+        sorted_ = sum(1 for r in orders if not r.served)
+        click.echo(f"{config}: {len(orders) - sorted_} order(s) read from an index, {sorted_} sorted for every page")
     errors = sum(1 for f in findings if f.severity == "error")
     warnings = len(findings) - errors
     click.echo(f"{config}: {errors} error(s), {warnings} warning(s)")
