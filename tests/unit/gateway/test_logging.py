@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -357,3 +358,52 @@ def test_a_line_that_cannot_be_encoded_leaves_no_half_line_behind() -> None:
     sink.write_encoded({"event": "last"})
     sink.close()
     assert [json.loads(line)["event"] for line in out.getvalue().splitlines()] == ["first", "last"]
+
+
+def test_request_lines_encoded_later_keep_their_place_among_the_other_lines() -> None:
+    """The request line is queued and encoded with its block (``LogSink.write_later``): a line logged
+    after it, by another logger, still comes after it, and one logged before it comes before."""
+    from gateway.logging import access_line
+
+    out = CountingStream()
+    configure_logging("info", log_format="json", stream=out)
+    write = access_line()
+    assert write is not None
+    log = structlog.get_logger("bridgehead.reader")
+    write("r1", "GET", "/v1/jobs/J1", "/v1/jobs/{key}", 200, 1.5, "s", 1, False)
+    log.warning("undecodable value served as null", request_id="r2")
+    write("r2", "GET", "/v1/jobs/J2", "/v1/jobs/{key}", 200, 2.5, "s", 1, False)
+    write("r3", "GET", "/v1/jobs/x?password=hunter2", "/v1/jobs", 200, 0.5, "s", 0, False)
+    configure_logging("info", stream=io.BytesIO())
+    lines = [json.loads(line) for line in _lines(out)]
+    assert [(line["event"], line["request_id"]) for line in lines] == [
+        ("request", "r1"), ("undecodable value served as null", "r2"), ("request", "r2"), ("request", "r3")
+    ]  # fmt: skip
+    assert lines[0]["timestamp"] <= lines[1]["timestamp"] <= lines[2]["timestamp"]  # taken when logged
+    assert "hunter2" not in out.getvalue().decode()  # redacted on the sink's thread as before
+
+
+def test_a_request_line_that_cannot_be_encoded_costs_that_line_not_the_sinks_thread() -> None:
+    from gateway.logging import access_line
+
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("no text for this")
+
+    out = CountingStream()
+    configure_logging("info", log_format="json", stream=out)
+    write = access_line()
+    assert write is not None
+    write("r1", "GET", "/v1/jobs", "/v1/jobs", 200, 1.5, Unprintable(), 1, False)
+    write("r2", "GET", "/v1/jobs", "/v1/jobs", 200, 1.5, "s", 1, False)
+    deadline = time.monotonic() + 5  # the sink's thread writes what is queued within its interval (0.5 s)
+    while out.getvalue().count(b"\n") < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert out.getvalue().count(b"\n") == 2  # encoded and written by that thread, which goes on
+    write("r3", "GET", "/v1/jobs", "/v1/jobs", 200, 1.5, "s", 1, False)
+    configure_logging("info", stream=io.BytesIO())
+    lines = [json.loads(line) for line in _lines(out)]
+    assert [(line["event"], line["request_id"]) for line in lines] == [
+        ("request line not written", "r1"), ("request", "r2"), ("request", "r3")
+    ]  # fmt: skip
+    assert lines[0]["error"] == "RuntimeError" and lines[0]["level"] == "error"
