@@ -47,7 +47,9 @@ openapi: $(STAMP)
 # Bridgehead vs a hand-written floor endpoint vs sandman2 on a cached 1M-job database, and the sync figures.
 # In order: the snapshot diff of 1M rows + throughput at the shop's rate limit (bench/sync_snapshot.py),
 # stock latency during a full items run (bench/sync_latency.py), the 1M-row export on PostgreSQL and
-# MariaDB through ODBC (bench/backends.py), then wrk's interleaved rounds and the SQLite exports
+# MariaDB through ODBC (bench/backends.py), the request log's cost in-process (bench/cpu.py: one process
+# alternating the log on and off, which resolves the 5 % target as two servers under wrk cannot),
+# then wrk's interleaved rounds and the SQLite exports
 # (python -m bench), which write bench/results/latest.md with every target's status and every table.
 # Each phase runs under bench/phase.py (its time, its CPU, the CPU other processes took meanwhile; a
 # failed phase is reported as "not measured" and the next one still runs). About 16 minutes on a quiet
@@ -69,6 +71,8 @@ bench: $(STAMP)
 	$(PHASE) sync-latency -- $(BIN)/python -m bench.sync_latency --out bench/results/sync-latency.md $(SYNC_LATENCY_ARGS)
 	$(PHASE) export-backends -- $(BIN)/python -m bench.backends --out bench/results/export-backends.md \
 		--export-rounds $(BENCH_ROUNDS) $(BACKENDS_ARGS)
+	$(PHASE) log-cost -- $(BIN)/python -m bench.cpu --scenario get,list_100 --compare-log --rounds 6 --requests 10000,2000 \
+		--out bench/results/log-cost.md $(LOG_COST_ARGS)
 	$(PHASE) http --strict -- $(BIN)/python -m bench --rounds $(BENCH_ROUNDS) --export-rounds $(BENCH_ROUNDS) $(BENCH_ARGS)
 
 clean:
