@@ -6,6 +6,7 @@ database) ends in one readable line on stderr and a non-zero exit, never a trace
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -160,13 +161,7 @@ def _serve(
             # A worker that does not answer the supervisor's ping in time is killed and respawned. Importing
             # the app took longer than uvicorn's 5 s default on a busy 2-core host (load 13): every worker was
             # killed mid-import, in a loop, and the server never answered.
-            uvicorn.run(
-                "gateway.cli:app_from_environment",
-                factory=True,
-                workers=workers,
-                timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
-                **options,
-            )
+            _serve_workers(workers, options)
         finally:
             for folder in shared:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -184,6 +179,31 @@ def _serve(
         _fail(f"the mapping does not match the database: {mismatch[0]}")
 
 
+def _serve_workers(workers: int, options: dict[str, Any]) -> None:
+    """``uvicorn.run(..., workers=N)``, with a listening socket per worker where the kernel balances them."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from gateway import listen
+
+    config = uvicorn.Config(
+        "gateway.cli:app_from_environment",
+        factory=True,
+        workers=workers,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+        **options,
+    )
+    if listen.balanced():
+        try:
+            sock = listen.bind_reserved(options["host"], options["port"])
+        except OSError as exc:
+            _fail(f"cannot listen on {options['host']}:{options['port']}: {exc.strerror or exc}")
+    else:
+        sock = config.bind_socket()
+    with contextlib.suppress(KeyboardInterrupt):
+        Multiprocess(config, sockets=[sock]).run()
+
+
 _CONFIG_ENV = "BRIDGEHEAD_CONFIG"
 _LOG_ENV = "BRIDGEHEAD_LOG"
 _CURSOR_ENV = "BRIDGEHEAD_WORKER_CURSOR_SECRET"
@@ -193,9 +213,11 @@ _AWAIT_ENV = "BRIDGEHEAD_AWAIT_DATABASE"
 def app_from_environment() -> Any:
     """The app of one ``serve --workers N`` worker process: the mapping named by ``BRIDGEHEAD_CONFIG``."""
     from gateway.app import create_app
+    from gateway.listen import take_own_socket
     from gateway.logging import configure_logging
     from legacy_adapters.mapping.load import load_mapping
 
+    take_own_socket()  # before uvicorn listens: this worker's connections come to a socket of its own
     level, _, log_format = os.environ.get(_LOG_ENV, "info:auto").partition(":")
     configure_logging(level, log_format=log_format if log_format in ("json", "console") else "auto")  # type: ignore[arg-type]
     shared = os.environ.get(_CURSOR_ENV)
