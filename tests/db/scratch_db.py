@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from db_backends import CASES, MARIADB_URL, PG_URL, _odbc_admin, require_driver, require_port
 
-__all__ = ("SCRATCH_BACKENDS", "SCRATCH_DATABASE", "scratch_url")
+__all__ = ("MAPPING_HEAD", "SCRATCH_BACKENDS", "SCRATCH_DATABASE", "scratch_url")
 
 SCRATCH_DATABASE = f"bridgehead_scratch{os.environ.get('BRIDGEHEAD_TEST_DB_SUFFIX', '')}"
 SCRATCH_BACKENDS = [
@@ -25,6 +25,14 @@ SCRATCH_BACKENDS = [
     pytest.param("mariadb-odbc", marks=pytest.mark.odbc),
 ]
 """The backends ``scratch_url`` makes a database on: a module fixture's ``params``."""
+MAPPING_HEAD = """
+database: {url: "%(db)s"}
+auth: {issuer: bridgehead-demo, audience: bridgehead, hs256_secret: "%(secret)s"}
+versions:
+  v1:
+    resources:
+"""
+"""The start of a scratch test's mapping: its ``v1`` resources follow; ``%``-format it with ``db`` and ``secret``."""
 
 
 def scratch_url(case_id: str, tmp: Path) -> str:

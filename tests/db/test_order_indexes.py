@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from scratch_db import SCRATCH_BACKENDS, scratch_url
+from scratch_db import MAPPING_HEAD, SCRATCH_BACKENDS, scratch_url
 
 from gateway.cli import main
 from legacy_adapters.database import Database
@@ -23,12 +23,9 @@ from legacy_adapters.mapping import parse_mapping
 from legacy_adapters.order_indexes import OrderReport, order_reports
 from tests.conftest import JWT_SECRET
 
-MAPPING = """
-database: {url: "%(db)s"}
-auth: {issuer: bridgehead-demo, audience: bridgehead, hs256_secret: "%(secret)s"}
-versions:
-  v1:
-    resources:
+MAPPING = (
+    MAPPING_HEAD
+    + """\
       things:
         table: ORDIDX
         key: key
@@ -48,6 +45,7 @@ versions:
           key: {column: K, type: string, length: 8}
           due: {column: DUE, type: integer, nullable: true}
 """
+)
 SQLITE_ONLY = """
       clustered:
         table: ORDWR

@@ -14,19 +14,16 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from litestar.testing import TestClient
-from scratch_db import SCRATCH_BACKENDS, scratch_url
+from scratch_db import MAPPING_HEAD, SCRATCH_BACKENDS, scratch_url
 
 from gateway import create_app
 from legacy_adapters.mapping import parse_mapping
 from sync.state import StateDatabase
 from tests.conftest import JWT_SECRET, TokenFactory
 
-MAPPING = """
-database: {url: "%(db)s"}
-auth: {issuer: bridgehead-demo, audience: bridgehead, hs256_secret: "%(secret)s"}
-versions:
-  v1:
-    resources:
+MAPPING = (
+    MAPPING_HEAD
+    + """\
       accounts:
         table: ACCTCASE
         key: id
@@ -36,6 +33,7 @@ versions:
           id: {column: ID, type: integer}
           customer_id: {column: CUSTNO, transform: trim, length: 8}
 """
+)
 TABLE = sa.Table(
     "ACCTCASE",
     sa.MetaData(),

@@ -26,7 +26,7 @@ from db_backends import MSSQL_URL
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
-from scratch_db import SCRATCH_BACKENDS, scratch_url
+from scratch_db import MAPPING_HEAD, SCRATCH_BACKENDS, scratch_url
 
 from gateway import create_app
 from legacy_adapters.check import verify_keys
@@ -40,12 +40,9 @@ from tests.conftest import JWT_SECRET, TokenFactory
 
 Client = TestClient[Any]
 
-MAPPING = """
-database: {url: "%(db)s"}
-auth: {issuer: bridgehead-demo, audience: bridgehead, hs256_secret: "%(secret)s"}
-versions:
-  v1:
-    resources:
+MAPPING = (
+    MAPPING_HEAD
+    + """\
       accounts:
         table: KEYACCT
         key: customer_id
@@ -79,6 +76,7 @@ versions:
           code: {column: CODE, type: string, required: true}
           note: {column: NOTE, type: string, nullable: true}
 """
+)
 METADATA = sa.MetaData()
 ACCOUNTS = sa.Table(
     "KEYACCT",

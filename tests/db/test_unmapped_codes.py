@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
-from scratch_db import scratch_url
+from scratch_db import MAPPING_HEAD, scratch_url
 
 from gateway import create_app
 from legacy_adapters.mapping import parse_mapping
@@ -29,12 +29,9 @@ SECRET = "test-secret-that-is-long-enough-for-hs256!"
 CODES = {"OP": "open", "SH": "shipped", "X": "on_hold", "IN": "invoiced"}
 UNKNOWN = ["??", "ZZ", "op", "Q", "sh"]
 RULES = {"null": "null", "raw": "raw", "default": "{default: unknown}", "default-known": "{default: open}"}
-MAPPING = """
-database: {url: "%(db)s"}
-auth: {issuer: bridgehead-demo, audience: bridgehead, hs256_secret: "%(secret)s"}
-versions:
-  v1:
-    resources:
+MAPPING = (
+    MAPPING_HEAD
+    + """\
       orders:
         table: ORD
         key: id
@@ -48,6 +45,7 @@ versions:
             map: {OP: open, SH: shipped, X: on_hold, IN: invoiced}
             unmapped: %(rule)s
 """
+)
 
 
 def served(code: str | None, rule: str) -> str | None:
