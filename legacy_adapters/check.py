@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from legacy_adapters.database import Database
     from legacy_adapters.mapping.model import Mapping
 
-__all__ = ("MAX_UNDECODABLE", "Finding", "check_mapping", "verify_keys")
+__all__ = ("MAX_UNDECODABLE", "Finding", "check_mapping", "resources_to_check", "verify_keys")
 
 SAMPLE_ROWS = 1000
 MAX_UNDECODABLE = 0.05
@@ -75,24 +75,32 @@ def _check(
     thorough: bool,
     max_undecodable: float,
 ) -> list[Finding]:
+    for path, resource in resources_to_check(mapping):
+        if not _columns_exist(inspector, resource, path, findings):
+            continue
+        if thorough:
+            findings.extend(_key_unique(database, resource, path))
+            findings.extend(_to_one_relations(database, resource, path))
+            findings.extend(_unexpected_nulls(database, resource, path))
+            findings.extend(_sample(database, resource, path, max_undecodable))
+    return findings
+
+
+def resources_to_check(mapping: Mapping) -> Iterator[tuple[str, Resource]]:
+    """Each distinct resource on the mapping's default database, with its path in the mapping.
+
+    A resource whose table lives on another database (docs/migration.md) is left out: this check
+    reads the default one. Versions that declare a table the same way share one entry.
+    """
     checked: set[tuple[str, str]] = set()
     for version in mapping.versions:
         for name, resource in bind_version(mapping, version).items():
-            path = f"versions.{version}.resources.{name}"
             home = resource.spec.database
             if home is not None and mapping.databases[home] != mapping.database:
-                continue  # a table on another database (docs/migration.md); this check reads the default one
-            if (resource.spec.table, repr(resource.spec)) in checked:
                 continue
-            checked.add((resource.spec.table, repr(resource.spec)))
-            if not _columns_exist(inspector, resource, path, findings):
-                continue
-            if thorough:
-                findings.extend(_key_unique(database, resource, path))
-                findings.extend(_to_one_relations(database, resource, path))
-                findings.extend(_unexpected_nulls(database, resource, path))
-                findings.extend(_sample(database, resource, path, max_undecodable))
-    return findings
+            if (resource.spec.table, repr(resource.spec)) not in checked:
+                checked.add((resource.spec.table, repr(resource.spec)))
+                yield f"versions.{version}.resources.{name}", resource
 
 
 def _columns_exist(inspector: sa.Inspector, resource: Resource, path: str, findings: list[Finding]) -> bool:

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from legacy_adapters.check import resources_to_check
 from legacy_adapters.query.builder import order_for
 from legacy_adapters.query.exact import ignores_case
-from legacy_adapters.query.resource import BoundField, Resource, bind_version
+from legacy_adapters.query.resource import BoundField, Resource
 from legacy_adapters.query.unique import mark_unique_keys
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ class OrderReport:
 
 def order_reports(mapping: Mapping, database: Database) -> list[OrderReport]:
     """For every resource on ``database``: its default order, then each sortable field both ways."""
-    resources = list(_resources(mapping))
+    resources = list(resources_to_check(mapping))
     # Where collations ignore case, a text key the database does not keep unique is ordered code point
     # by code point, which no index gives; the gateway reads the same catalogue at start-up.
     mark_unique_keys((r for _, r in resources), lambda _resource: database)
@@ -111,18 +112,6 @@ def order_reports(mapping: Mapping, database: Database) -> list[OrderReport]:
             exact = ignores_case(database.dialect) and any(k.exact for k in keys)
             reports.append(_report(path, sort, resource, keys, indexes[where], exact=exact))
     return reports
-
-
-def _resources(mapping: Mapping) -> Iterator[tuple[str, Resource]]:
-    seen: set[tuple[str, str]] = set()
-    for version in mapping.versions:
-        for name, resource in bind_version(mapping, version).items():
-            home = resource.spec.database
-            if home is not None and mapping.databases[home] != mapping.database:
-                continue  # a table on another database (docs/migration.md)
-            if (resource.spec.table, repr(resource.spec)) not in seen:
-                seen.add((resource.spec.table, repr(resource.spec)))
-                yield f"versions.{version}.resources.{name}", resource
 
 
 def _orders(resource: Resource) -> Iterator[tuple[str, Sequence[tuple[BoundField, bool]]]]:
@@ -278,7 +267,7 @@ def _postgresql(database: Database, table: sa.Table) -> Catalogue:
             " ORDER BY i.relname, k.n"
         ).bindparams(t=table.name, s=table.schema)
     )
-    return {name: (columns, ()) for name, columns in _grouped(rows).items()}  # a heap tuple's id is no column
+    return _carrying(_grouped(rows), None)  # a heap tuple's id is no column
 
 
 def _mysql(database: Database, table: sa.Table) -> Catalogue:
@@ -294,8 +283,7 @@ def _mysql(database: Database, table: sa.Table) -> Catalogue:
     indexes = _grouped([row[:3] for row in rows])
     # InnoDB keeps the rows in primary-key order and appends that key to every other index.
     innodb = any(str(row[3] or "").lower() == "innodb" for row in rows)
-    locator = tuple(c for c, _ in indexes.get("PRIMARY", ())) if innodb else ()
-    return {name: (columns, locator) for name, columns in indexes.items()}
+    return _carrying(indexes, "PRIMARY" if innodb else None)
 
 
 def _mssql(database: Database, table: sa.Table) -> Catalogue:
@@ -311,9 +299,14 @@ def _mssql(database: Database, table: sa.Table) -> Catalogue:
     )
     indexes = _grouped([row[:3] for row in rows])
     # Every nonclustered index carries the clustered index's key (a heap's row id is no column).
-    clustered = next((str(row[0]) for row in rows if int(row[3]) == 1), None)
-    locator = tuple(c for c, _ in indexes.get(clustered or "", ()))
-    return {name: (columns, locator) for name, columns in indexes.items()}
+    return _carrying(indexes, next((str(row[0]) for row in rows if int(row[3]) == 1), None))
+
+
+def _carrying(indexes: dict[str, tuple[Column, ...]], locator: str | None) -> Catalogue:
+    """Every index with the columns of the index named ``locator`` appended (the one the rows are kept
+    in: SQL Server's clustered index, InnoDB's primary key), or nothing appended (``None``)."""
+    appended = tuple(c for c, _ in indexes.get(locator, ())) if locator is not None else ()
+    return {name: (columns, appended) for name, columns in indexes.items()}
 
 
 _CATALOGUES = {"sqlite": _sqlite, "postgresql": _postgresql, "mysql": _mysql, "mssql": _mssql}
