@@ -407,3 +407,33 @@ def test_a_request_line_that_cannot_be_encoded_costs_that_line_not_the_sinks_thr
         ("request line not written", "r1"), ("request", "r2"), ("request", "r3")
     ]  # fmt: skip
     assert lines[0]["error"] == "RuntimeError" and lines[0]["level"] == "error"
+
+
+def _encode_tagged(fields: Any, buffer: bytearray) -> None:
+    buffer += f"later {fields}\n".encode()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(["later", "write", "encoded", "flush"]), max_size=60), st.integers(64, 512))
+def test_lines_leave_the_sink_in_the_order_they_were_logged_however_the_calls_interleave(
+    calls: list[str], limit: int
+) -> None:
+    """Queued lines (``write_later``), direct ones and flushes in any order, past the block limit or
+    not: every line comes out once, whole, in the order it was logged."""
+    out = CountingStream()
+    sink = LogSink(out, limit=limit, interval_s=60)
+    expected: list[str] = []
+    for n, call in enumerate(calls):
+        if call == "later":
+            sink.write_later(_encode_tagged, n)
+            expected.append(f"later {n}")
+        elif call == "write":
+            sink.write(f"write {n}\n".encode())
+            expected.append(f"write {n}")
+        elif call == "encoded":
+            sink.write_encoded({"n": n})
+            expected.append(json.dumps({"n": n}, separators=(",", ":")))
+        else:
+            sink.flush()
+    sink.close()
+    assert out.getvalue().decode().splitlines() == expected
